@@ -1,0 +1,1 @@
+"""CampusCard — open-source smart campus card platform (智慧校园一卡通)."""

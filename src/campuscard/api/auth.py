@@ -1,0 +1,52 @@
+"""Session auth for the portal (with CSRF), bearer tokens for integrated systems."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from ninja.security import HttpBearer, SessionAuth
+
+from campuscard.core import clock
+from campuscard.core.errors import DomainError
+from campuscard.identity.models import APIToken, User
+
+PASSWORD_CHANGE_PATHS = ("/api/v1/me/password", "/api/v1/me")
+
+
+def _check_password_state(request, user: User) -> None:
+    if user.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+        raise DomainError("password_change_required")
+
+
+class PortalSession(SessionAuth):
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        if user:
+            _check_password_state(request, user)
+        return user
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_issue(*, user: User, name: str) -> tuple[APIToken, str]:
+    """Create a token; the plain value is shown once and only its hash is stored."""
+    plain = "cc_" + secrets.token_urlsafe(32)
+    token = APIToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=token_hash(plain))
+    return token, plain
+
+
+class IntegrationToken(HttpBearer):
+    def authenticate(self, request, token):
+        row = (APIToken.objects.select_related("user").filter(token_hash=token_hash(token), revoked_at=None)
+               .first())
+        if row is None or not row.user.is_active:
+            return None
+        now = clock.now()
+        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+            APIToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        request.user = row.user
+        return row.user

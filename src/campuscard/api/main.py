@@ -1,0 +1,78 @@
+"""The versioned JSON API (/api/v1/): one error shape, OpenAPI generated from the code."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+
+from campuscard.api.auth import IntegrationToken, PortalSession
+from campuscard.core.errors import REGISTRY, DomainError
+
+api = NinjaAPI(
+    title="CampusCard API",
+    version="1",
+    description=(
+        "Smart campus card platform. Errors always look like "
+        '`{"code": "…", "message": "…"}` with the message in the request\'s language '
+        "(Accept-Language: zh-Hans default, en). Portal clients use the session cookie (with CSRF); "
+        "integrated systems send `Authorization: Bearer <token>`."
+    ),
+    urls_namespace="api-v1",
+    auth=[PortalSession(), IntegrationToken()],
+)
+
+
+def _error(request, code: str, status: int | None = None, details=None, message: str | None = None):
+    body = {"code": code, "message": message or str(REGISTRY[code].message)}
+    if details is not None:
+        body["details"] = details
+    return api.create_response(request, body, status=status or REGISTRY[code].status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request, exc: DomainError):
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request, exc: ValidationError):
+    return _error(request, "validation_error", details=exc.errors)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request, exc):
+    return _error(request, "not_authenticated")
+
+
+@api.exception_handler(AuthorizationError)
+def on_authorization_error(request, exc):
+    return _error(request, "forbidden")
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request, exc):
+    return _error(request, "forbidden")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return _error(request, "not_found")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    code = {400: "validation_error", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+            429: "rate_limited"}.get(exc.status_code, "internal_error")
+    return _error(request, code, status=exc.status_code, message=str(exc) or _("Error"))
+
+
+def _register_routers() -> None:
+    from campuscard.api import identity
+
+    api.add_router("/", identity.router)
+
+
+_register_routers()

@@ -1,0 +1,141 @@
+"""Back-office registrations for tenancy and identity."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
+from campuscard.core.models import Area, AuditLog, Building, Campus, Institution, ServicePoint
+from campuscard.identity.documents import validate_document
+from campuscard.identity.models import APIToken, Person, User
+
+
+class CampusInline(TabularInline):
+    model = Campus
+    extra = 0
+    fields = ["code", "name", "name_en", "address"]
+
+
+@admin.register(Institution)
+class InstitutionAdmin(ScopedAdmin):
+    list_display = ["code", "name", "name_en", "time_zone", "hotline"]
+    search_fields = ["code", "name", "name_en"]
+    inlines = [CampusInline]
+
+
+@admin.register(Campus)
+class CampusAdmin(ScopedAdmin):
+    list_display = ["code", "name", "name_en", "institution"]
+    list_filter = ["institution"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Area)
+class AreaAdmin(ScopedAdmin):
+    list_display = ["code", "name", "name_en", "campus"]
+    list_filter = ["campus__institution", "campus"]
+    search_fields = ["code", "name", "name_en"]
+
+
+@admin.register(Building)
+class BuildingAdmin(ScopedAdmin):
+    list_display = ["code", "name", "kind", "area"]
+    list_filter = ["kind", "area__campus__institution", "area__campus"]
+    search_fields = ["code", "name", "name_en"]
+
+
+@admin.register(ServicePoint)
+class ServicePointAdmin(ScopedAdmin):
+    list_display = ["name", "kind", "area", "location", "hours", "phone"]
+    list_filter = ["kind", "area__campus__institution"]
+    search_fields = ["name", "location"]
+
+
+class PersonForm(forms.ModelForm):
+    class Meta:
+        model = Person
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("id_type") and data.get("id_number"):
+            try:
+                data["id_number"] = validate_document(data["id_type"], data["id_number"])
+            except ValueError as exc:
+                self.add_error("id_number", str(exc))
+        return data
+
+
+@admin.register(Person)
+class PersonAdmin(ScopedAdmin):
+    form = PersonForm
+    list_display = ["number", "name", "kind", "status", "campus", "department", "source", "institution"]
+    list_filter = ["kind", "status", "source", "campus", "institution"]
+    search_fields = ["number", "name", "id_number", "phone"]
+    readonly_fields = ["user", "source", "created_at", "updated_at"]
+    list_per_page = 50
+    fieldsets = [
+        (None, {"fields": ["institution", "number", "name", "kind", "status"]}),
+        (_("Identity document"), {"fields": ["id_type", "id_number"]}),
+        (_("Affiliation"), {"fields": ["campus", "department", "title", "enrollment_year"]}),
+        (_("Contact"), {"fields": ["phone", "email"]}),
+        (_("Record"), {"fields": ["source", "user", "created_at", "updated_at"]}),
+    ]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ScopedAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    list_display = ["username", "first_name", "institution", "is_staff", "is_active", "last_login"]
+    list_filter = ["institution", "is_staff", "is_active", "groups"]
+    fieldsets = [
+        *BaseUserAdmin.fieldsets,
+        (_("CampusCard"), {"fields": ["institution", "language", "must_change_password"]}),
+    ]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "user_permissions" and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model.objects.none()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += ["is_superuser", "user_permissions"]
+        return readonly
+
+
+@admin.register(APIToken)
+class APITokenAdmin(ScopedAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are issued with `campuscard create_token` so the secret is shown once
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["at", "action", "object_type", "object_id", "actor", "actor_label", "institution"]
+    list_filter = ["action", "object_type", "institution"]
+    search_fields = ["object_id", "actor__username", "actor_label"]
+    date_hierarchy = "at"
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+    """Role groups are managed by code (identity.roles); only platform admins look at them."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser

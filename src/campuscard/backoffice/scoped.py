@@ -1,0 +1,70 @@
+"""The one admin base class: every back-office list and form goes through ``restrict`` (rule 6)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from unfold.admin import ModelAdmin
+
+from campuscard.core.audit import audit_record
+from campuscard.core.permissions import can, restrict
+
+
+class ScopedAdmin(ModelAdmin):
+    """Institution-scoped: users see and change only their institution's rows; choices likewise."""
+
+    def get_queryset(self, request):
+        return restrict(super().get_queryset(request), request.user, "view")
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and (obj is None or can(request.user, "view", obj))
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or can(request.user, "change", obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or can(request.user, "delete", obj))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if hasattr(related, "institution_path") and not request.user.is_superuser:
+            kwargs["queryset"] = restrict(related._default_manager.all(), request.user, "view")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _hides_institution(self, request) -> bool:
+        # Operators never pick an institution: it is theirs (TEN-1).
+        return not request.user.is_superuser and "institution" in {f.name for f in self.model._meta.fields}
+
+    def get_exclude(self, request, obj=None):
+        excluded = list(super().get_exclude(request, obj) or [])
+        return [*excluded, "institution"] if self._hides_institution(request) else excluded
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._hides_institution(request):
+            return fieldsets
+        return [(title, {**opts, "fields": [f for f in opts["fields"] if f != "institution"]})
+                for title, opts in fieldsets]
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser and hasattr(obj, "institution_id") and not obj.institution_id:
+            obj.institution_id = request.user.institution_id
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action="changed" if change else "created", obj=obj,
+                     institution_id=getattr(obj, "institution_id", None) or request.user.institution_id,
+                     after={"fields": sorted(form.changed_data)})
+
+
+class ReadOnlyAdmin(ScopedAdmin):
+    """For records nobody edits by hand: audit trail, journals."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+__all__ = ["ScopedAdmin", "ReadOnlyAdmin", "admin"]

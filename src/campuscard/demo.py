@@ -1,0 +1,305 @@
+"""The demo: two institutions with places and a few thousand people, deterministic and re-runnable.
+
+The first is modelled on the seeds' university (campuses, "Area 1", "Area 2", "Science Park",
+"Civil Building", restaurants with kiosks on their first floors, the Card Center's windows 22/23 in
+the service hall); the second is a smaller college, so tenancy is visible. People are loaded through
+the real roster import, so the demo exercises the same path as production.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from stdnum.cn import ric
+
+from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
+from campuscard.identity.documents import IdType
+from campuscard.identity.models import Person, User
+from campuscard.identity.roster import roster_import
+from campuscard.identity.services import person_create
+
+SEED = 20260901
+OPERATOR_PASSWORD = "Demo-pass-2026"
+
+K = Building.Kind
+SP = ServicePoint.Kind
+
+# (code, name, name_en, time zone, hotline, campuses)
+# campus: (code, name, name_en, areas); area: (code, name, name_en, buildings, service points)
+# building: (code, kind, name, name_en); service point: (code, kind, name, name_en, location, location_en, hours)
+HDUT = (
+    "hdut", "哈尔滨示范工业大学", "Harbin Demo Institute of Technology", "0451-86413000", [
+        ("main", "一校区", "Main Campus", [
+            ("area1", "一区", "Area 1", [
+                ("hall", K.SERVICE_HALL, "师生服务大厅", "Faculty and Student Service Hall"),
+                ("xueyuan", K.CANTEEN, "学苑餐厅", "Xueyuan Restaurant"),
+                ("zhengxin", K.TEACHING, "正心楼", "Zhengxin Building"),
+                ("library", K.LIBRARY, "一校区图书馆", "Main Campus Library"),
+                ("dorm-a01", K.DORMITORY, "学生公寓A01", "Dormitory A01"),
+                ("dorm-a02", K.DORMITORY, "学生公寓A02", "Dormitory A02"),
+                ("gate-main", K.GATE, "正门", "Main Gate"),
+            ], [
+                ("window-22", SP.WINDOW, "校园卡中心22号窗口", "Campus Card Center window 22",
+                 "师生服务大厅", "Faculty and Student Service Hall", "08:30-17:00"),
+                ("window-23", SP.WINDOW, "校园卡中心23号窗口", "Campus Card Center window 23",
+                 "师生服务大厅", "Faculty and Student Service Hall", "08:30-17:00"),
+                ("kiosk-hall", SP.KIOSK, "服务大厅自助区", "Service hall self-service area",
+                 "师生服务大厅自助区", "Self-service area of the service hall", "24h"),
+                ("kiosk-xueyuan", SP.KIOSK, "学苑餐厅自助机", "Xueyuan Restaurant kiosk",
+                 "学苑餐厅一楼", "First floor of Xueyuan Restaurant", "06:00-22:00"),
+                ("desk-library", SP.DESK, "图书馆一楼人工服务点", "Library help desk",
+                 "一校区图书馆一楼", "First floor of the Main Campus Library", "08:30-21:00"),
+            ]),
+            ("area2", "二区", "Area 2", [
+                ("info-center", K.SERVICE_HALL, "信息服务中心", "Information Service Center"),
+                ("chengyi", K.TEACHING, "诚意楼", "Chengyi Building"),
+                ("dorm-b01", K.DORMITORY, "学生公寓B01", "Dormitory B01"),
+                ("lab-robotics", K.LABORATORY, "机器人实验室", "Robotics Laboratory"),
+            ], [
+                ("kiosk-info", SP.KIOSK, "信息服务中心自助机", "Information Service Center kiosk",
+                 "信息服务中心", "Information Service Center", "24h"),
+            ]),
+            ("science-park", "科学园", "Science Park", [
+                ("nanyuan", K.CANTEEN, "南苑餐厅", "Nanyuan Restaurant"),
+                ("lab-materials", K.LABORATORY, "材料实验室", "Materials Laboratory"),
+                ("lab-space", K.LABORATORY, "航天实验室", "Space Laboratory"),
+            ], [
+                ("kiosk-nanyuan", SP.KIOSK, "南苑餐厅自助机", "Nanyuan Restaurant kiosk",
+                 "南苑餐厅一楼", "First floor of Nanyuan Restaurant", "06:00-22:00"),
+            ]),
+            ("civil", "土木楼区", "Civil Building Area", [
+                ("clove", K.CANTEEN, "丁香餐厅", "Clove Restaurant"),
+                ("civil-building", K.TEACHING, "土木楼", "Civil Building"),
+                ("dorm-c01", K.DORMITORY, "学生公寓C01", "Dormitory C01"),
+            ], [
+                ("kiosk-clove", SP.KIOSK, "丁香餐厅自助机", "Clove Restaurant kiosk",
+                 "丁香餐厅一楼", "First floor of Clove Restaurant", "06:00-22:00"),
+            ]),
+        ]),
+        ("second", "二校区", "Second Campus", [
+            ("center", "中心区", "Central Area", [
+                ("info-center-2", K.SERVICE_HALL, "信息服务中心", "Information Service Center"),
+                ("canteen-2", K.CANTEEN, "二校区食堂", "Second Campus Canteen"),
+                ("library-2", K.LIBRARY, "二校区图书馆", "Second Campus Library"),
+                ("teaching-2", K.TEACHING, "主楼", "Main Building"),
+                ("dorm-d01", K.DORMITORY, "学生公寓D01", "Dormitory D01"),
+            ], [
+                ("window-info-2", SP.WINDOW, "信息服务中心窗口", "Information Service Center window",
+                 "信息服务中心", "Information Service Center", "08:30-17:00"),
+                ("kiosk-2", SP.KIOSK, "二校区自助机", "Second Campus kiosk",
+                 "信息服务中心", "Information Service Center", "24h"),
+                ("desk-library-2", SP.DESK, "图书馆一楼人工服务点", "Library help desk",
+                 "二校区图书馆一楼", "First floor of the Second Campus Library", "08:30-21:00"),
+            ]),
+        ]),
+    ])
+
+LCDC = (
+    "lcdc", "聊城示范学院", "Liaocheng Demo College", "0635-8230000", [
+        ("east", "东校区", "East Campus", [
+            ("east-core", "东区", "East Area", [
+                ("canteen-e", K.CANTEEN, "东区餐厅", "East Canteen"),
+                ("library-e", K.LIBRARY, "东区图书馆", "East Library"),
+                ("teaching-e", K.TEACHING, "明德楼", "Mingde Building"),
+                ("dorm-e1", K.DORMITORY, "东区公寓1号楼", "East Dormitory 1"),
+                ("lab-chem", K.LABORATORY, "化学实验室", "Chemistry Laboratory"),
+            ], [
+                ("window-e", SP.WINDOW, "校园卡服务窗口", "Campus card window", "明德楼一楼",
+                 "First floor of Mingde Building", "08:30-17:00"),
+                ("kiosk-e", SP.KIOSK, "东区餐厅自助机", "East Canteen kiosk", "东区餐厅一楼",
+                 "First floor of the East Canteen", "06:00-22:00"),
+                ("desk-library-e", SP.DESK, "图书馆一楼人工服务点", "Library help desk", "东区图书馆一楼",
+                 "First floor of the East Library", "08:30-21:00"),
+            ]),
+        ]),
+        ("west", "西校区", "West Campus", [
+            ("west-core", "西区", "West Area", [
+                ("canteen-w", K.CANTEEN, "西区餐厅", "West Canteen"),
+                ("teaching-w", K.TEACHING, "博学楼", "Boxue Building"),
+                ("dorm-w1", K.DORMITORY, "西区公寓1号楼", "West Dormitory 1"),
+            ], [
+                ("kiosk-w", SP.KIOSK, "西区餐厅自助机", "West Canteen kiosk", "西区餐厅一楼",
+                 "First floor of the West Canteen", "06:00-22:00"),
+            ]),
+        ]),
+    ])
+
+# people per institution: (undergraduate, graduate, exchange, staff, temporary)
+POPULATION = {"hdut": (2400, 600, 120, 500, 60), "lcdc": (700, 100, 20, 150, 20)}
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红鹏辉建玲宇浩凯晨欣怡梓涵子轩雨桐思远嘉诚一鸣子墨若曦佳琪俊杰博文天翊"
+EN_FIRST = ["Liam", "Emma", "Noah", "Olivia", "Lucas", "Mia", "Ethan", "Sofia", "Kenji", "Yuna", "Arjun", "Amara",
+            "Mateo", "Chloe", "Jonas", "Leila", "Ivan", "Hana", "Omar", "Zara"]
+EN_LAST = ["Smith", "Müller", "Tanaka", "Kim", "Patel", "Okafor", "Rossi", "Dubois", "Silva", "Nguyen", "Kowalski",
+           "Haddad", "Ivanova", "Andersson", "Chen", "Wong"]
+REGIONS = ["230103", "230102", "230108", "371502", "371521", "110105", "310104", "440106", "510107", "420111",
+           "330106", "370102", "210102", "610113"]
+DEPARTMENTS = ["计算机学院", "机电工程学院", "材料学院", "航天学院", "土木工程学院", "经济管理学院", "外国语学院",
+               "数学学院", "物理学院", "化学化工学院"]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    who: str
+    where: str
+    login: str
+    password: str
+
+
+class UniqueIds:
+    """Deterministic document numbers that never repeat within one demo load."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.used: set[str] = set()
+
+    def resident(self, *, year: int, want_x: bool = False) -> str:
+        rng = self.rng
+        while True:
+            base = (f"{rng.choice(REGIONS)}{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+                    f"{rng.randint(0, 999):03d}")
+            number = base + ric.calc_check_digit(base + "0")  # stdnum wants a placeholder digit
+            valid = ric.is_valid(number)  # also checks the region code existed in that birth year
+            if valid and (not want_x or number.endswith("X")) and number not in self.used:
+                self.used.add(number)
+                return number
+
+    def other(self, prefix: str) -> str:
+        while True:
+            number = f"{prefix}{self.rng.randint(10_000_000, 99_999_999)}"
+            if number not in self.used:
+                self.used.add(number)
+                return number
+
+
+def chinese_name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _places(institution: Institution, campuses) -> None:
+    for c_code, c_name, c_en, areas in campuses:
+        campus, _ = Campus.objects.get_or_create(institution=institution, code=c_code,
+                                                 defaults={"name": c_name, "name_en": c_en})
+        for a_code, a_name, a_en, buildings, points in areas:
+            area, _ = Area.objects.get_or_create(campus=campus, code=a_code, defaults={"name": a_name, "name_en": a_en})
+            for b_code, kind, b_name, b_en in buildings:
+                Building.objects.get_or_create(area=area, code=b_code,
+                                               defaults={"kind": kind, "name": b_name, "name_en": b_en})
+            for p_code, kind, p_name, p_en, loc, loc_en, hours in points:
+                ServicePoint.objects.get_or_create(area=area, code=p_code, defaults={
+                    "kind": kind, "name": p_name, "name_en": p_en, "location": loc, "location_en": loc_en,
+                    "hours": hours, "phone": institution.hotline})
+
+
+def _rosters(institution: Institution, campuses: list[str], rng: random.Random) -> tuple[bytes, bytes, list[dict]]:
+    ids = UniqueIds(rng)
+    undergrad, graduate, exchange, staff, temporary = POPULATION[institution.code]
+    registrar = io.StringIO()
+    writer = csv.writer(registrar)
+    writer.writerow(["number", "name", "category", "status", "id_type", "id_number", "campus", "department",
+                     "enrollment_year", "phone", "email"])
+    serial = 0
+
+    def student(category: str, count: int, code: str) -> None:
+        nonlocal serial
+        for i in range(count):
+            serial += 1
+            year = 2022 + (i % 4)
+            number = f"{year}{code}{serial:05d}"
+            first = serial == 1
+            if category == "exchange" and i % 3 == 0:
+                id_type, id_number = IdType.PASSPORT.value, ids.other("E")
+                name = f"{rng.choice(EN_FIRST)} {rng.choice(EN_LAST)}"
+            elif category == "exchange" and i % 3 == 1:
+                id_type, id_number = IdType.HKMO_PERMIT.value, ids.other("H")
+                name = chinese_name(rng)
+            else:
+                id_type = IdType.RESIDENT.value
+                id_number = ids.resident(year=year - 18 - rng.randint(0, 3), want_x=first)
+                name = "张晓雪" if first else chinese_name(rng)
+            status = "full_time" if category != "graduate" or i % 10 else "part_time"
+            writer.writerow([number, name, category, status, id_type, id_number, rng.choice(campuses),
+                             rng.choice(DEPARTMENTS), year, f"13{rng.randint(100_000_000, 999_999_999)}",
+                             f"{number}@stu.{institution.code}.edu.cn"])
+
+    student("undergraduate", undergrad, "01")
+    student("graduate", graduate, "02")
+    student("exchange", exchange, "03")
+
+    hr = io.StringIO()
+    writer_hr = csv.writer(hr)
+    writer_hr.writerow(["number", "name", "id_type", "id_number", "campus", "department", "title", "phone", "email"])
+    for i in range(1, staff + 1):
+        number = f"T{i:05d}"
+        writer_hr.writerow([number, "李建国" if i == 1 else chinese_name(rng), "resident",
+                            ids.resident(year=1960 + rng.randint(0, 35)), rng.choice(campuses),
+                            rng.choice(DEPARTMENTS), rng.choice(["教授", "副教授", "讲师", "工程师", "行政人员"]),
+                            f"139{rng.randint(10_000_000, 99_999_999)}", f"{number.lower()}@{institution.code}.edu.cn"])
+    temporaries = [{"number": f"L{2026}{i:04d}", "name": chinese_name(rng), "campus": rng.choice(campuses),
+                    "id_number": ids.resident(year=1970 + rng.randint(0, 30)),
+                    "department": rng.choice(["后勤集团", "物业中心", "基建处"])} for i in range(1, temporary + 1)]
+    return registrar.getvalue().encode(), hr.getvalue().encode(), temporaries
+
+
+def _operators(institution: Institution) -> list[DemoLogin]:
+    logins = []
+    for role, label in (("institution_admin", "admin"), ("card_center_operator", "operator"),
+                        ("auditor", "auditor")):
+        username = f"{institution.code}-{label}"
+        user, created = User.objects.get_or_create(username=username, defaults={
+            "institution": institution, "is_staff": True, "first_name": label})
+        if created:
+            user.set_password(OPERATOR_PASSWORD)
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+        logins.append(DemoLogin(f"{role}", institution.code, username, OPERATOR_PASSWORD))
+    return logins
+
+
+def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
+    from campuscard.identity.documents import initial_secret
+    from campuscard.identity.roles import ensure_role_groups
+
+    ensure_role_groups()
+    rng = random.Random(SEED)
+    logins: list[DemoLogin] = []
+    admin, created = User.objects.get_or_create(username="platform-admin", defaults={
+        "is_staff": True, "is_superuser": True, "first_name": "Platform"})
+    if created:
+        admin.set_password(OPERATOR_PASSWORD)
+        admin.save()
+    logins.append(DemoLogin("platform admin (all institutions)", "—", "platform-admin", OPERATOR_PASSWORD))
+    for code, name, name_en, hotline, campuses in (HDUT, LCDC):
+        progress(f"{code}: places")
+        with transaction.atomic():
+            institution, _ = Institution.objects.get_or_create(code=code, defaults={
+                "name": name, "name_en": name_en, "hotline": hotline, "hotline_hours": "08:30-21:00"})
+            _places(institution, campuses)
+        registrar, hr, temporaries = _rosters(institution, [c[0] for c in campuses], rng)
+        for source, data in (("registrar", registrar), ("hr", hr)):
+            report = roster_import(institution=institution, source=source, name=f"{source}.csv",
+                                   stream=io.BytesIO(data), actor="demo")
+            progress(f"{code}: {source} roster — {report.rows} rows, {report.created} new, "
+                     f"{report.updated} updated, {report.unchanged} unchanged")
+        campus_by_code = {c.code: c for c in institution.campuses.all()}
+        for temp in temporaries:
+            if not Person.objects.filter(institution=institution, number=temp["number"]).exists():
+                person_create(actor="demo", institution=institution, number=temp["number"], name=temp["name"],
+                              kind=Person.Kind.TEMPORARY, id_number=temp["id_number"],
+                              campus=campus_by_code[temp["campus"]], department=temp["department"])
+        logins += _operators(institution)
+        for person in (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
+                       .order_by("number")[:1]):
+            logins.append(DemoLogin("student (first login: initial password)", code, person.number,
+                                    initial_secret(person.id_number)))
+        for person in Person.objects.filter(institution=institution, kind=Person.Kind.STAFF).order_by("number")[:1]:
+            logins.append(DemoLogin("staff (first login: initial password)", code, person.number,
+                                    initial_secret(person.id_number)))
+    return logins

@@ -1,0 +1,22 @@
+from django.utils.translation import gettext_lazy as _
+
+from campuscard.core.errors import register
+
+register("login_failed", 401, _("Wrong number or password."))
+register("login_locked", 429, _("Too many wrong passwords. Try again in %(minutes)s minutes."))
+register("password_change_required", 403, _("Please change your initial password first."))
+register("password_wrong", 400, _("The current password is wrong."))
+register("password_invalid", 400, _("The new password is not acceptable: %(reason)s"))
+register("password_mismatch", 400, _("The two new passwords do not match."))
+register("password_same_as_payment", 400,
+         _("The login password must be different from the payment password."))
+register("payment_password_same_as_login", 400,
+         _("The payment password must be different from the login password."))
+register("payment_password_format", 400, _("The payment password must be exactly six digits."))
+register("payment_password_wrong", 400, _("The current payment password is wrong."))
+register("query_password_format", 400, _("The query password must be 6 to 20 characters."))
+register("roster_invalid", 422, _("The roster has %(count)s bad rows; nothing was imported."))
+register("roster_unreadable", 422, _("The roster file cannot be read: %(reason)s"))
+register("roster_unknown_source", 400, _("Unknown roster source: %(source)s"))
+register("institution_unknown", 404, _("Unknown institution: %(code)s"))
+register("person_invalid", 422, _("The person's data is not valid: %(reason)s"))

@@ -1,0 +1,48 @@
+"""Back-office roles as Django groups with model permissions (ARCHITECTURE rule 6).
+
+A role says *what* a user may do; ``core.permissions.restrict`` adds *where* (their institution).
+Patterns are ``app_label.codename`` with ``*`` wildcards, resolved when migrations run, so an app
+added later only appends its permissions here.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+
+from django.utils.translation import gettext_lazy as _
+
+PLACES = ["core.*_campus", "core.*_area", "core.*_building", "core.*_servicepoint"]
+SEE_PLACES = ["core.view_campus", "core.view_area", "core.view_building", "core.view_servicepoint"]
+
+ROLES: dict[str, list[str]] = {
+    "institution_admin": [
+        "core.view_institution", "core.change_institution", *PLACES, "core.view_auditlog",
+        "identity.*_person", "identity.*_user", "identity.*_apitoken",
+    ],
+    "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person"],
+    "merchant_operator": [*SEE_PLACES],
+    "zone_manager": [*SEE_PLACES, "identity.view_person"],
+    "auditor": ["core.view_*", "identity.view_*"],
+    "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person"],
+}
+
+ROLE_LABELS = {
+    "institution_admin": _("institution administrator"),
+    "card_center_operator": _("Card Center operator"),
+    "merchant_operator": _("merchant operator"),
+    "zone_manager": _("zone manager"),
+    "auditor": _("auditor"),
+    "integration": _("integrated system"),
+}
+
+
+def ensure_role_groups(**_kwargs) -> None:
+    """Create or refresh one group per role with exactly the permissions its patterns match."""
+    from django.contrib.auth.models import Group, Permission
+
+    permissions = list(Permission.objects.select_related("content_type"))
+    for role, patterns in ROLES.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        wanted = [p for p in permissions
+                  if any(fnmatch(f"{p.content_type.app_label}.{p.codename}", pat) for pat in patterns)]
+        group.permissions.set(wanted)

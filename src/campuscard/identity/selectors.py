@@ -1,0 +1,42 @@
+"""Reads about people; every list goes through ``restrict`` (ARCHITECTURE rule 6)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from campuscard.core.errors import DomainError
+from campuscard.core.models import Institution
+from campuscard.core.permissions import restrict
+from campuscard.identity.models import Person, User
+
+
+def person_of_user(user: User) -> Person | None:
+    if not user.is_authenticated:
+        return None
+    return Person.objects.select_related("institution", "campus").filter(user=user).first()
+
+
+def people_visible(*, user: User, kind: str | None = None, query: str | None = None) -> QuerySet[Person]:
+    qs = restrict(Person.objects.select_related("institution", "campus"), user, "view")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if query:
+        qs = qs.filter(Q(number__startswith=query) | Q(name__contains=query))
+    return qs.order_by("institution__code", "number")
+
+
+def institutions_visible(*, user: User) -> QuerySet[Institution]:
+    return restrict(Institution.objects.all(), user, "view")
+
+
+def institution_by_code(code: str) -> Institution:
+    institution = Institution.objects.filter(code=code).first()
+    if institution is None:
+        raise DomainError("institution_unknown", code=code)
+    return institution
+
+
+def people_by_kind(*, user: User) -> list[dict]:
+    """Counts per institution and kind, for the back-office dashboard chart."""
+    return list(restrict(Person.objects.all(), user, "view").values("institution__code", "kind")
+                .annotate(n=Count("id")).order_by("institution__code", "kind"))

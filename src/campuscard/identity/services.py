@@ -1,0 +1,154 @@
+"""Writes for people and their secrets (ID-3, ID-5, ID-6). Keyword-only, audited."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from campuscard.core import clock
+from campuscard.core.audit import audit_record
+from campuscard.core.errors import DomainError
+from campuscard.core.models import Campus, Institution
+from campuscard.identity.documents import IdType, initial_secret, validate_document
+from campuscard.identity.models import Person, User
+
+PAYMENT_PASSWORD = re.compile(r"^\d{6}$")
+
+
+def holder_username(person: Person) -> str:
+    return f"{person.institution.code}.{person.number}"
+
+
+def holder_user_ensure(*, person: Person) -> User:
+    """The login of a holder, created at their first login with the initial password (ID-3)."""
+    if person.user_id:
+        return person.user
+    with transaction.atomic():
+        locked = Person.objects.select_for_update().select_related("institution").get(pk=person.pk)
+        if locked.user_id:
+            return locked.user
+        user = User(username=holder_username(locked), institution=locked.institution,
+                    first_name=locked.name[:150], email=locked.email, must_change_password=True)
+        user.set_unusable_password()
+        user.save()
+        locked.user = user
+        locked.save(update_fields=["user", "updated_at"])
+        audit_record(actor=user, action="holder_login_created", obj=user)
+    person.user = user
+    return user
+
+
+def _person_of(user: User) -> Person | None:
+    return Person.objects.filter(user=user).first()
+
+
+def password_change(*, user: User, old_password: str, new_password: str, new_password_again: str) -> None:
+    """Change the login password; the first change replaces the initial password (ID-3, ID-5)."""
+    person = _person_of(user)
+    if user.has_usable_password():
+        if not user.check_password(old_password):
+            raise DomainError("password_wrong")
+    elif person is None or old_password != initial_secret(person.id_number):
+        raise DomainError("password_wrong")
+    if new_password != new_password_again:
+        raise DomainError("password_mismatch")
+    if person is not None and new_password == initial_secret(person.id_number):
+        raise DomainError("password_invalid", reason=_("it may not be the initial password"))
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as exc:
+        raise DomainError("password_invalid", reason=" ".join(exc.messages))
+    if person is not None and person.payment_password and check_password(new_password, person.payment_password):
+        raise DomainError("password_same_as_payment")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.must_change_password = False
+        user.save(update_fields=["password", "must_change_password"])
+        audit_record(actor=user, action="login_password_changed", obj=user)
+
+
+def _login_password_matches(user: User, person: Person, secret: str) -> bool:
+    if user.has_usable_password():
+        return user.check_password(secret)
+    return secret == initial_secret(person.id_number)
+
+
+def payment_password_set(*, user: User, login_password: str, current_payment_password: str = "",
+                         new_payment_password: str) -> None:
+    """Set or change the payment password (ID-5): six digits, never equal to the login password."""
+    person = _require_person(user)
+    if person.payment_password:
+        if not check_password(current_payment_password, person.payment_password):
+            raise DomainError("payment_password_wrong")
+    elif not _login_password_matches(user, person, login_password):
+        raise DomainError("password_wrong")
+    if not PAYMENT_PASSWORD.match(new_payment_password or ""):
+        raise DomainError("payment_password_format")
+    if _login_password_matches(user, person, new_payment_password):
+        raise DomainError("payment_password_same_as_login")
+    with transaction.atomic():
+        first_time = not person.payment_password
+        person.payment_password = make_password(new_payment_password)
+        person.payment_password_changed_at = clock.now()
+        person.save(update_fields=["payment_password", "payment_password_changed_at", "updated_at"])
+        audit_record(actor=user, action="payment_password_set" if first_time else "payment_password_changed",
+                     obj=person)
+
+
+def payment_password_verify(*, person: Person, secret: str) -> bool:
+    return bool(person.payment_password) and check_password(secret, person.payment_password)
+
+
+def query_password_set(*, user: User, login_password: str, new_query_password: str) -> None:
+    """ID-6: the query password binds outside channels; it defaults to the last six of the ID."""
+    person = _require_person(user)
+    if not _login_password_matches(user, person, login_password):
+        raise DomainError("password_wrong")
+    if not 6 <= len(new_query_password or "") <= 20:
+        raise DomainError("query_password_format")
+    with transaction.atomic():
+        person.query_password = make_password(new_query_password)
+        person.save(update_fields=["query_password", "updated_at"])
+        audit_record(actor=user, action="query_password_changed", obj=person)
+
+
+def query_password_verify(*, person: Person, secret: str) -> bool:
+    if person.query_password:
+        return check_password(secret, person.query_password)
+    return secret.upper() == initial_secret(person.id_number)
+
+
+def _require_person(user: User) -> Person:
+    person = _person_of(user)
+    if person is None:
+        raise DomainError("forbidden")
+    return person
+
+
+def person_create(*, actor: User | str, institution: Institution, number: str, name: str, kind: str,
+                  id_type: str = IdType.RESIDENT, id_number: str, campus: Campus | None = None,
+                  status: str = Person.Status.ACTIVE, department: str = "", phone: str = "",
+                  email: str = "", source: str = Person.Source.MANUAL) -> Person:
+    """Manual entry, e.g. a temporary (non-staff) holder at the service window (ID-1)."""
+    try:
+        id_number = validate_document(id_type, id_number)
+    except ValueError as exc:
+        raise DomainError("person_invalid", reason=str(exc))
+    if campus is not None and campus.institution_id != institution.pk:
+        raise DomainError("person_invalid", reason="campus of another institution")
+    try:
+        with transaction.atomic():
+            person = Person.objects.create(
+                institution=institution, number=number.strip(), name=name.strip(), kind=kind, status=status,
+                id_type=id_type, id_number=id_number, campus=campus, department=department, phone=phone,
+                email=email, source=source)
+            audit_record(actor=actor, action="person_created", obj=person, institution_id=institution.pk,
+                         after={"number": person.number, "kind": kind})
+    except IntegrityError:
+        raise DomainError("person_invalid", reason="number or ID document already registered")
+    return person

@@ -1,0 +1,35 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from campuscard.core.models import Institution
+
+
+class LoginForm(forms.Form):
+    institution = forms.ModelChoiceField(queryset=Institution.objects.all(), to_field_name="code",
+                                         label=_("Institution"), empty_label=None)
+    number = forms.CharField(label=_("Student / staff number"), max_length=32,
+                             widget=forms.TextInput(attrs={"autocomplete": "username", "inputmode": "numeric"}))
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(label=_("Current password"), widget=forms.PasswordInput(
+        attrs={"autocomplete": "current-password"}))
+    new_password = forms.CharField(label=_("New password"), widget=forms.PasswordInput(
+        attrs={"autocomplete": "new-password"}), help_text=_("At least 8 characters, not only digits."))
+    new_password_again = forms.CharField(label=_("New password again"), widget=forms.PasswordInput(
+        attrs={"autocomplete": "new-password"}))
+
+
+class PaymentPasswordForm(forms.Form):
+    login_password = forms.CharField(label=_("Login password"), required=False, widget=forms.PasswordInput)
+    current_payment_password = forms.CharField(label=_("Current payment password"), required=False,
+                                               widget=forms.PasswordInput(attrs={"inputmode": "numeric"}))
+    new_payment_password = forms.CharField(label=_("New payment password (6 digits)"), widget=forms.PasswordInput(
+        attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off"}))
+
+
+class QueryPasswordForm(forms.Form):
+    login_password = forms.CharField(label=_("Login password"), widget=forms.PasswordInput)
+    new_query_password = forms.CharField(label=_("New query password"), widget=forms.PasswordInput(
+        attrs={"autocomplete": "off"}), help_text=_("6 to 20 characters. Default: last six of your ID number."))

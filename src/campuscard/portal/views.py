@@ -1,0 +1,114 @@
+"""Cardholder pages: presentation only; rules live in identity.services (ID-3, ID-5, ID-6)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from campuscard.core.errors import DomainError
+from campuscard.identity import selectors, services, throttle
+from campuscard.identity.backends import account_key
+from campuscard.portal.forms import LoginForm, PasswordChangeForm, PaymentPasswordForm, QueryPasswordForm
+
+
+def login_view(request):
+    if request.user.is_authenticated:
+        return redirect("portal:home")
+    initial = {"institution": request.COOKIES.get("cc_institution")}
+    form = LoginForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["institution"].code
+        number = form.cleaned_data["number"].strip()
+        minutes = throttle.locked_for_minutes(account_key(number, code))
+        user = None if minutes else authenticate(request, username=number, password=form.cleaned_data["password"],
+                                                  institution=code)
+        if user is not None:
+            login(request, user)
+            response = redirect(_safe_next(request) or "portal:home")
+            response.set_cookie("cc_institution", code, max_age=365 * 86400, samesite="Lax")
+            return response
+        minutes = minutes or throttle.locked_for_minutes(account_key(number, code))
+        error = DomainError("login_locked", minutes=minutes) if minutes else DomainError("login_failed")
+        form.add_error(None, error.message)
+    return render(request, "portal/login.html", {"form": form})
+
+
+def _safe_next(request) -> str | None:
+    target = request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return None
+
+
+@require_POST
+def logout_view(request):
+    logout(request)
+    return redirect("portal:login")
+
+
+@login_required
+def home(request):
+    person = selectors.person_of_user(request.user)
+    return render(request, "portal/home.html", {"person": person})
+
+
+@login_required
+def password_change(request):
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_change(user=request.user, **form.cleaned_data)
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            update_session_auth_hash(request, request.user)
+            messages.success(request, _("Your password has been changed."))
+            return redirect("portal:home")
+    return render(request, "portal/password_change.html",
+                  {"form": form, "forced": request.user.must_change_password})
+
+
+@login_required
+def security(request):
+    person = selectors.person_of_user(request.user)
+    if person is None:
+        return redirect("portal:home")
+    which = request.POST.get("form")
+    payment_form = PaymentPasswordForm(request.POST if which == "payment" else None)
+    query_form = QueryPasswordForm(request.POST if which == "query" else None)
+    form, service = {"payment": (payment_form, services.payment_password_set),
+                     "query": (query_form, services.query_password_set)}.get(which, (None, None))
+    if form is not None and form.is_valid():
+        try:
+            service(user=request.user, **form.cleaned_data)
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("portal:security")
+    return render(request, "portal/security.html",
+                  {"person": person, "payment_form": payment_form, "query_form": query_form})
+
+
+@require_POST
+def language(request):
+    code = request.POST.get("language", "")
+    if code not in dict(settings.LANGUAGES):
+        code = settings.LANGUAGE_CODE
+    if request.user.is_authenticated and request.user.language != code:
+        request.user.language = code
+        request.user.save(update_fields=["language"])
+    response = redirect(_safe_back(request))
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, code, max_age=365 * 86400, samesite="Lax")
+    return response
+
+
+def _safe_back(request) -> str:
+    target = request.POST.get("next") or "/"
+    return target if url_has_allowed_host_and_scheme(target, {request.get_host()}) else "/"

@@ -1,0 +1,54 @@
+"""Shared fixtures: institutions, people and role users built through the real services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from campuscard.core.models import Area, Campus, Institution
+from campuscard.identity.documents import IdType
+from campuscard.identity.models import Person, User
+from campuscard.identity.roles import ensure_role_groups
+
+# Valid resident ID numbers (checksums verified by python-stdnum).
+ID_ALICE = "11010519491231002X"  # initial password 31002X
+ID_BOB = "110105199003074511"
+
+
+@pytest.fixture
+def institution(db) -> Institution:
+    inst = Institution.objects.create(code="uni", name="示范大学", name_en="Demo University")
+    campus = Campus.objects.create(institution=inst, code="main", name="主校区", name_en="Main Campus")
+    Area.objects.create(campus=campus, code="area1", name="一区", name_en="Area 1")
+    return inst
+
+
+@pytest.fixture
+def other_institution(db) -> Institution:
+    inst = Institution.objects.create(code="other", name="另一所大学", name_en="Other University")
+    Campus.objects.create(institution=inst, code="main", name="主校区", name_en="Main Campus")
+    return inst
+
+
+@pytest.fixture
+def student(institution) -> Person:
+    return Person.objects.create(
+        institution=institution, number="2024000001", name="张晓雪", kind=Person.Kind.UNDERGRADUATE,
+        status=Person.Status.FULL_TIME, id_type=IdType.RESIDENT, id_number=ID_ALICE,
+        campus=institution.campuses.get(code="main"))
+
+
+@pytest.fixture
+def make_operator(db):
+    """make_operator(institution, role) → a back-office user with that role (None = platform admin)."""
+    ensure_role_groups()
+
+    def make(institution: Institution | None, role: str | None, username: str | None = None) -> User:
+        username = username or f"{institution.code if institution else 'platform'}-{role or 'admin'}"
+        user = User.objects.create_user(username=username, password="Operator-pass-1", is_staff=True,
+                                        institution=institution, is_superuser=role is None)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
