@@ -59,7 +59,7 @@ class ServicePointAdmin(ScopedAdmin):
 class PersonForm(forms.ModelForm):
     class Meta:
         model = Person
-        fields = "__all__"
+        fields = "__all__"  # noqa: DJ007  (the admin's fieldsets choose what is shown)
 
     def clean(self):
         data = super().clean()
