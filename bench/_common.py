@@ -1,0 +1,70 @@
+"""Shared benchmark plumbing: a fresh database, a printed table, a JSON last line and a results file."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def parse_args(description: str, extra=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a run under a minute")
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default=os.environ.get("BENCH_DB", "postgres"),
+                        help="database engine (default postgres, the production engine)")
+    if extra:
+        extra(parser)
+    return parser.parse_args()
+
+
+def fresh_database(engine: str, name: str) -> str:
+    """Create an empty database for this benchmark and return its URL; Django is set up on it."""
+    sys.path.insert(0, str(ROOT / "src"))
+    os.environ.setdefault("CAMPUSCARD_DATA_DIR", tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    if engine == "postgres":
+        import psycopg
+
+        db = f"campuscard_bench_{name}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{db}"')
+        url = f"postgres://postgres@127.0.0.1:5432/{db}"
+    else:
+        url = f"sqlite:///{os.environ['CAMPUSCARD_DATA_DIR']}/bench.sqlite3"
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "campuscard.settings")
+    os.environ.setdefault("HUEY_IMMEDIATE", "true")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    return url
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def emit(name: str, table: list[tuple[str, str]], figures: dict) -> None:
+    """Print the table, write bench/results/<name>.json, and end with one JSON line."""
+    width = max(len(k) for k, _ in table)
+    print(f"\n{name}")
+    print("-" * (width + 20))
+    for key, value in table:
+        print(f"{key.ljust(width)}  {value}")
+    print("-" * (width + 20))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": name, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "machine": machine(), **figures}
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(figures, ensure_ascii=False))
