@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "ninja",
     "campuscard.core",
     "campuscard.identity",
+    "campuscard.ledger",
     "campuscard.portal",
     "campuscard.api",
 ]
@@ -146,6 +147,10 @@ LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
 ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# Key of the ledger's row MACs and day seals (tamper evidence). Keep it stable: rotating it makes
+# `campuscard ledger verify` report every older row. Defaults to one derived from SECRET_KEY.
+LEDGER_MAC_KEY = env_str("LEDGER_MAC_KEY", "") or f"derived:{SECRET_KEY}"
 
 UNFOLD = {
     "SITE_TITLE": _("CampusCard back office"),
