@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "campuscard.core",
     "campuscard.identity",
     "campuscard.ledger",
+    "campuscard.devices",
+    "campuscard.payments",
     "campuscard.portal",
     "campuscard.api",
 ]
@@ -147,6 +149,21 @@ LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
 ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)
 
 NINJA_PAGINATION_PER_PAGE = 50
+
+# Where this deployment is reachable (gateway callbacks, links in e-mails).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Recharge (TOP-1). Amounts in fen.
+RECHARGE_MIN_FEN = env_int("RECHARGE_MIN_FEN", 100)
+RECHARGE_MAX_FEN = env_int("RECHARGE_MAX_FEN", 200_000)
+RECHARGE_ONLINE_TTL_SECONDS = env_int("RECHARGE_ONLINE_TTL_SECONDS", 30 * 60)
+# The sandbox gateway signs its notifications with this secret; "http" delivers them to SITE_URL
+# like a real gateway, "inprocess" hands them straight to the receiving service (tests).
+GATEWAY_SANDBOX_SECRET = env_str("GATEWAY_SANDBOX_SECRET", "") or f"sandbox:{SECRET_KEY}"
+GATEWAY_SANDBOX_DELIVERY = env_str("GATEWAY_SANDBOX_DELIVERY", "http")
+
+# Device requests: signed timestamp must be within this many seconds of the server clock.
+DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)
 
 # Key of the ledger's row MACs and day seals (tamper evidence). Keep it stable: rotating it makes
 # `campuscard ledger verify` report every older row. Defaults to one derived from SECRET_KEY.

@@ -1,11 +1,14 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from campuscard.api.fallback import not_found as api_not_found
 from campuscard.api.main import api
 
 urlpatterns = [
     path("backoffice/", admin.site.urls),
     path("api/v1/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", api_not_found),  # after the API: only what it does not know
     path("i18n/", include("django.conf.urls.i18n")),
+    path("sandbox-gateway/", include("campuscard.payments.sandbox_urls")),
     path("", include("campuscard.portal.urls")),
 ]

@@ -21,6 +21,13 @@ def _check_password_state(request, user: User) -> None:
 
 
 class PortalSession(SessionAuth):
+    def _get_key(self, request):
+        # CSRF protects the session cookie; a request without one (an integration sending a bearer
+        # token) has nothing to protect and must reach the next auth scheme instead of a CSRF 403.
+        if self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request, key):
         user = super().authenticate(request, key)
         if user:
@@ -50,3 +57,18 @@ class IntegrationToken(HttpBearer):
             APIToken.objects.filter(pk=row.pk).update(last_used_at=now)
         request.user = row.user
         return row.user
+
+
+class DeviceSignature:
+    """Ninja auth for devices: the request must carry a valid HMAC signature (devices.signing)."""
+
+    openapi_type = "apiKey"
+
+    def __call__(self, request):
+        from campuscard.devices.services import device_authenticate, device_touch
+
+        device = device_authenticate(method=request.method, path=request.path, headers=request.headers,
+                                     body=request.body)
+        device_touch(device)
+        request.device = device
+        return device

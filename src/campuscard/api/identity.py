@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ninja import File, Router, Schema
+from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
@@ -147,4 +147,4 @@ def import_roster(request, code: str, source: str, file: File[UploadedFile]):
     authorize(request.auth, "identity.change_person", institution.pk)
     report = roster.roster_import(institution=institution, source=source, name=file.name or "roster.csv",
                                   stream=file.file, actor=request.auth)
-    return 201, report.as_dict()
+    return Status(201, report.as_dict())

@@ -70,9 +70,10 @@ def on_http_error(request, exc: HttpError):
 
 
 def _register_routers() -> None:
-    from campuscard.api import identity
+    from campuscard.api import identity, payments
 
     api.add_router("/", identity.router)
+    api.add_router("/", payments.router)
 
 
 _register_routers()

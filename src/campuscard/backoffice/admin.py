@@ -68,6 +68,11 @@ class PersonForm(forms.ModelForm):
                 data["id_number"] = validate_document(data["id_type"], data["id_number"])
             except ValueError as exc:
                 self.add_error("id_number", str(exc))
+        institution = data.get("institution")
+        institution_id = institution.pk if institution else self.instance.institution_id
+        campus = data.get("campus")
+        if campus is not None and institution_id and campus.institution_id != institution_id:
+            self.add_error("campus", _("This campus belongs to another institution."))  # TEN-1
         return data
 
 

@@ -9,6 +9,25 @@ from campuscard.core.audit import audit_record
 from campuscard.core.permissions import can, restrict
 
 
+class OwnInstitutionForm:
+    """Mixed into a model form whose institution is hidden: it is the operator's (TEN-1), from the start.
+
+    Django leaves fields that are not on the form out of model validation, which would skip the
+    per-institution unique constraints (a duplicate student number would fail at INSERT with a 500);
+    with the institution set on the instance they are checked like any other and shown as form errors.
+    """
+
+    own_institution_id: int | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance.institution_id:
+            self.instance.institution_id = self.own_institution_id
+
+    def _get_validation_exclusions(self):
+        return super()._get_validation_exclusions() - {"institution"}
+
+
 class ScopedAdmin(ModelAdmin):
     """Institution-scoped: users see and change only their institution's rows; choices likewise."""
 
@@ -33,6 +52,12 @@ class ScopedAdmin(ModelAdmin):
     def _hides_institution(self, request) -> bool:
         # Operators never pick an institution: it is theirs (TEN-1).
         return not request.user.is_superuser and "institution" in {f.name for f in self.model._meta.fields}
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if not self._hides_institution(request):
+            return form
+        return type(form.__name__, (OwnInstitutionForm, form), {"own_institution_id": request.user.institution_id})
 
     def get_exclude(self, request, obj=None):
         excluded = list(super().get_exclude(request, obj) or [])
@@ -67,4 +92,4 @@ class ReadOnlyAdmin(ScopedAdmin):
         return False
 
 
-__all__ = ["ScopedAdmin", "ReadOnlyAdmin", "admin"]
+__all__ = ["OwnInstitutionForm", "ScopedAdmin", "ReadOnlyAdmin", "admin"]

@@ -14,15 +14,20 @@ from django.utils.translation import gettext_lazy as _
 PLACES = ["core.*_campus", "core.*_area", "core.*_building", "core.*_servicepoint"]
 SEE_PLACES = ["core.view_campus", "core.view_area", "core.view_building", "core.view_servicepoint"]
 
+SEE_MONEY = ["ledger.view_account", "ledger.view_transfer", "payments.view_rechargeorder",
+             "payments.view_gatewaynotification"]
+
 ROLES: dict[str, list[str]] = {
     "institution_admin": [
         "core.view_institution", "core.change_institution", *PLACES, "core.view_auditlog",
-        "identity.*_person", "identity.*_user", "identity.*_apitoken",
+        "identity.*_person", "identity.*_user", "identity.*_apitoken", "devices.*_device", *SEE_MONEY,
     ],
-    "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person"],
+    "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
+                             *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device"],
     "merchant_operator": [*SEE_PLACES],
     "zone_manager": [*SEE_PLACES, "identity.view_person"],
-    "auditor": ["core.view_*", "identity.view_*"],
+    "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
+                "devices.view_device"],
     "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person"],
 }
 

@@ -1,0 +1,42 @@
+"""Devices (POS, kiosks, gates, validators) that authenticate every call as themselves."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campuscard.core.models import Institution, ServicePoint
+from campuscard.core.permissions import RestrictedQuerySet
+
+
+class Device(models.Model):
+    institution_path = "institution"
+
+    class Kind(models.TextChoices):
+        POS = "pos", _("POS terminal")
+        KIOSK = "kiosk", _("self-service kiosk")
+        GATE = "gate", _("gate / door controller")
+        VALIDATOR = "validator", _("bus validator")
+        FACE = "face", _("face terminal")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="devices",
+                                    verbose_name=_("institution"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    code = models.SlugField(_("device id"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    service_point = models.ForeignKey(ServicePoint, on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="devices", verbose_name=_("location"))
+    secret = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen at"), null=True, blank=True, editable=False)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+        ordering = ["institution", "kind", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"

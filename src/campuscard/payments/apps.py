@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentsConfig(AppConfig):
+    name = "campuscard.payments"
+    label = "payments"
+    verbose_name = _("Payments and recharge")
+
+    def ready(self) -> None:
+        from campuscard.payments import errors  # noqa: F401
