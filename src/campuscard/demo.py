@@ -263,6 +263,48 @@ def _operators(institution: Institution) -> list[DemoLogin]:
     return logins
 
 
+def _wallet_history(institution: Institution, rng: random.Random, holders: int = 150) -> int:
+    """Recharges and canteen spending over the last 60 days, through the real ledger services.
+
+    Keys are deterministic, so a second run replays instead of adding (LED-4 at work).
+    """
+    import datetime as dt
+
+    from campuscard.core import clock
+    from campuscard.core.db import money_transaction
+    from campuscard.ledger import services as ledger
+    from campuscard.ledger.models import Account
+    from campuscard.payments.models import RechargeOrder
+    from campuscard.payments.services import recharge_cash, wallet_of
+
+    canteens = list(Building.objects.filter(area__campus__institution=institution, kind=Building.Kind.CANTEEN))
+    merchants = [ledger.account_get_or_open(institution_id=institution.pk, kind=Account.Kind.MERCHANT,
+                                            code=f"merchant:demo:{b.code}", name=b.name, owner=f"building:{b.pk}",
+                                            floor=None, stripes=16) for b in canteens]
+    people = list(Person.objects.filter(institution=institution, kind__in=Person.STUDENT_KINDS)
+                  .order_by("number")[:holders])
+    zone = clock.zone(institution.time_zone)
+    today = clock.institution_now(institution).date()
+    pay = money_transaction(ledger.transfer_create)
+    count = 0
+    for person in people:
+        wallet = wallet_of(person)
+        for i in range(2):
+            day = today - dt.timedelta(days=60 - 10 * i)
+            with clock.frozen_at(dt.datetime.combine(day, dt.time(rng.randint(9, 17)), tzinfo=zone)):
+                recharge_cash(channel=rng.choice([RechargeOrder.Channel.WINDOW, RechargeOrder.Channel.KIOSK]),
+                              person=person, amount=rng.choice([200, 300]) * 100,
+                              key=f"demo:{person.pk}:recharge:{i}", note="demo")
+        for i in range(12):
+            hour, minute = rng.choice([(7, 20), (12, 5), (12, 30), (18, 0)])
+            day = today - dt.timedelta(days=rng.randint(0, 45))
+            with clock.frozen_at(dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)):
+                pay(key=f"demo:{person.pk}:meal:{i}", debit=wallet, credit=rng.choice(merchants),
+                    amount=rng.choice([650, 800, 1200, 1550, 2200]), kind="payment", reference="demo meal")
+            count += 1
+    return count
+
+
 def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
     from campuscard.identity.documents import initial_secret
     from campuscard.identity.roles import ensure_role_groups
@@ -294,6 +336,8 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
                 person_create(actor="demo", institution=institution, number=temp["number"], name=temp["name"],
                               kind=Person.Kind.TEMPORARY, id_number=temp["id_number"],
                               campus=campus_by_code[temp["campus"]], department=temp["department"])
+        meals = _wallet_history(institution, random.Random(SEED + institution.pk))
+        progress(f"{code}: wallets — recharges and {meals} canteen payments for 150 students")
         logins += _operators(institution)
         for person in (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
                        .order_by("number")[:1]):

@@ -16,8 +16,11 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, json: bool = False, **options):
         if action == "seal":
             sealed = ledger_seal()
-            self.stdout.write(f"sealed {len(sealed)} day(s)" + "".join(f"\n  {s.day} {s.count} transfers {s.seal[:16]}…"
-                                                                     for s in sealed))
+            if sealed:
+                self.stdout.write(f"sealed {len(sealed)} day(s), {sealed[0].day} … {sealed[-1].day}, "
+                                  f"{sum(s.count for s in sealed)} transfers; last seal {sealed[-1].seal[:16]}…")
+            else:
+                self.stdout.write("nothing to seal")
             return
         run = ledger_check() if action == "check" else ledger_verify()
         summary = (f"{action}: {run.accounts} accounts, {run.transfers} transfers, "
