@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from campuscard.core import selectors as core_selectors
 from campuscard.identity import selectors as identity_selectors
 from campuscard.identity.models import Person
+from campuscard.ledger import selectors as ledger_selectors
 
 PALETTE = ["#0b5cad", "#2f9e72", "#e8a33d", "#b54ad8", "#d0463b", "#5b6b82", "#15a3b8"]
 
@@ -35,6 +36,7 @@ def dashboard_callback(request, context):
         ],
         "people_chart": json.dumps(chart),
         "worker": core_selectors.worker_status(),
+        "reconciliation": ledger_selectors.last_runs() if user.is_superuser else None,
         "recent_audit": core_selectors.audit_recent(user=user, limit=8),
     })
     return context

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import Case, F, Q, Sum, When, Window
 from django.db.models.functions import Coalesce
 
-from campuscard.ledger.models import Account, Balance, Transfer
+from campuscard.ledger.models import Account, Balance, CheckRun, Transfer
 
 Phase = Transfer.Phase
 MOVES_MONEY = (Phase.POSTED, Phase.POST)
@@ -70,3 +70,8 @@ def pending_holds(*, account_id: int) -> list[Transfer]:
 
 def accounts_of_owner(*, owner: str):
     return Account.objects.filter(owner=owner).order_by("id")
+
+
+def last_runs() -> dict[str, CheckRun | None]:
+    """The latest reconciliation and verification, for the back-office dashboard."""
+    return {kind: CheckRun.objects.filter(kind=kind).order_by("-started_at").first() for kind in ("check", "verify")}
