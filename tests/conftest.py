@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 
 from campuscard.core.models import Area, Campus, Institution
 from campuscard.identity.documents import IdType
@@ -12,7 +13,15 @@ from campuscard.identity.roles import ensure_role_groups
 
 # Valid resident ID numbers (checksums verified by python-stdnum).
 ID_ALICE = "11010519491231002X"  # initial password 31002X
-ID_BOB = "110105199003074511"
+ID_BOB = "110105199003074528"  # initial password 074528 (digits only)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The locmem cache holds login-throttle counters; no test inherits another's failures."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -52,3 +61,20 @@ def make_operator(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def staff_member(institution) -> Person:
+    """A staff member (HR roster) of ``institution``; logs in with the staff number (ID-3)."""
+    return Person.objects.create(
+        institution=institution, number="T00042", name="李建国", kind=Person.Kind.STAFF,
+        status=Person.Status.ACTIVE, id_type=IdType.RESIDENT, id_number=ID_BOB, source=Person.Source.HR,
+        campus=institution.campuses.get(code="main"))
+
+
+@pytest.fixture
+def card(student):
+    """The student's virtual campus card (with its wallet)."""
+    from campuscard.cards.services import card_issue
+
+    return card_issue(actor="test", person=student)

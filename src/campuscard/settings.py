@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "campuscard.identity",
     "campuscard.ledger",
     "campuscard.devices",
+    "campuscard.cards",
     "campuscard.payments",
     "campuscard.portal",
     "campuscard.api",
@@ -161,6 +162,21 @@ RECHARGE_ONLINE_TTL_SECONDS = env_int("RECHARGE_ONLINE_TTL_SECONDS", 30 * 60)
 # like a real gateway, "inprocess" hands them straight to the receiving service (tests).
 GATEWAY_SANDBOX_SECRET = env_str("GATEWAY_SANDBOX_SECRET", "") or f"sandbox:{SECRET_KEY}"
 GATEWAY_SANDBOX_DELIVERY = env_str("GATEWAY_SANDBOX_DELIVERY", "http")
+
+# Cards (CARD-3, CARD-5, CARD-6, APP-5).
+QR_STEP_SECONDS = env_int("QR_STEP_SECONDS", 30)  # the code refreshes this often
+QR_VALID_SECONDS = env_int("QR_VALID_SECONDS", 60)  # and is accepted this long (once)
+OFFLINE_CODES_BATCH = env_int("OFFLINE_CODES_BATCH", 15)
+OFFLINE_CODES_TTL_SECONDS = env_int("OFFLINE_CODES_TTL_SECONDS", 24 * 3600)
+CARD_PRODUCTION_WORKING_DAYS = env_int("CARD_PRODUCTION_WORKING_DAYS", 3)
+BALANCE_MOVE_AFTER_SECONDS = env_int("BALANCE_MOVE_AFTER_SECONDS", 48 * 3600)
+CARD_REPLACEMENT_FEE_FEN = {
+    "student": env_int("CARD_REPLACEMENT_FEE_STUDENT_FEN", 2000),
+    "temporary": env_int("CARD_REPLACEMENT_FEE_TEMPORARY_FEN", 2000),
+    "staff": env_int("CARD_REPLACEMENT_FEE_STAFF_FEN", 0),
+    "visitor": env_int("CARD_REPLACEMENT_FEE_VISITOR_FEN", 2000),
+    "alumni": env_int("CARD_REPLACEMENT_FEE_ALUMNI_FEN", 2000),
+}
 
 # Device requests: signed timestamp must be within this many seconds of the server clock.
 DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)

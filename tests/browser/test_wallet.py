@@ -8,7 +8,7 @@ from campuscard.identity.services import holder_user_ensure
 from campuscard.payments import selectors
 from campuscard.payments.services import recharge_cash
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("card")]
 
 
 @pytest.fixture

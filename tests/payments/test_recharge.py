@@ -16,7 +16,7 @@ from campuscard.payments import selectors, services
 from campuscard.payments.gateways import sandbox
 from campuscard.payments.models import GatewayNotification, RechargeOrder, SandboxPayment
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("card")]
 
 
 def balances(person):

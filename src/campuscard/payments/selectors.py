@@ -11,6 +11,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
+from campuscard.cards.models import Card
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
 from campuscard.ledger.models import Account, Transfer
@@ -39,7 +40,9 @@ def holder_by_number(*, institution_id: int, number: str) -> Person:
 
 
 def wallet_account(person: Person) -> Account | None:
-    return Account.objects.filter(institution_id=person.institution_id, code=f"wallet:{person.pk}").first()
+    """The current card's wallet (None before the holder has a card)."""
+    card = Card.objects.filter(person=person, state=Card.State.ACTIVE).order_by("-issued_at").first()
+    return Account.objects.filter(pk=card.wallet_account_id).first() if card else None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError
 
+from campuscard.cards.services import current_card
 from campuscard.core import clock
 from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
@@ -31,10 +32,8 @@ CASH_ACCOUNT = {Channel.WINDOW: Account.Kind.CASH_WINDOW, Channel.KIOSK: Account
 
 
 def wallet_of(person: Person) -> Account:
-    """The holder's campus wallet (follows the person, CARD-8). Never below zero (LED-3)."""
-    return ledger.account_get_or_open(institution_id=person.institution_id, kind=Account.Kind.WALLET,
-                                      code=f"wallet:{person.pk}", name=f"{person.number} {person.name}",
-                                      owner=f"person:{person.pk}", floor=0)
+    """The wallet of the holder's current card (CARD-6/8 move it to a new card). Never below zero."""
+    return Account.objects.get(pk=current_card(person).wallet_account_id)
 
 
 def _new_order_no() -> str:

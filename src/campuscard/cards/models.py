@@ -1,0 +1,252 @@
+"""Cards, their credentials and the journeys around them (CARD-1 … CARD-9, ID-7, APP-5).
+
+A **card** is what the holder owns: a number with a check digit, a kind, a state and its own wallet
+account in the ledger. **Credentials** are the ways to present it: the physical card's NFC UID, the
+phone's HCE token and the dynamic QR code (both TOTP-based). Every credential of a card stops the
+moment the card stops (CARD-4).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from campuscard.core.models import Institution, ServicePoint
+from campuscard.core.money import FenField
+from campuscard.core.permissions import RestrictedQuerySet
+from campuscard.identity.models import Person
+
+
+class Card(models.Model):
+    institution_path = "institution"
+
+    class Kind(models.TextChoices):
+        STUDENT = "student", _("student card")
+        STAFF = "staff", _("staff card")
+        TEMPORARY = "temporary", _("temporary card")
+        VISITOR = "visitor", _("visitor card")
+        ALUMNI = "alumni", _("alumni card")
+
+    class State(models.TextChoices):
+        APPLIED = "applied", _("applied")
+        ACTIVE = "active", _("active")
+        LOST = "lost", _("reported lost")
+        REPLACED = "replaced", _("replaced")
+        FROZEN = "frozen", _("frozen")
+        CANCELLED = "cancelled", _("cancelled")
+
+    LIVE_STATES = (State.APPLIED, State.ACTIVE, State.LOST, State.FROZEN)
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="cards",
+                                    verbose_name=_("institution"))
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cards", verbose_name=_("holder"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    number = models.CharField(_("card number"), max_length=20)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    physical = models.BooleanField(_("has a physical card"), default=False)
+    wallet_account_id = models.BigIntegerField(_("wallet account"))
+    replaces = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="replaced_by", verbose_name=_("replaces"))
+    issued_at = models.DateTimeField(_("issued at"))
+    state_changed_at = models.DateTimeField(_("state changed at"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("card")
+        verbose_name_plural = _("cards")
+        ordering = ["-issued_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "number"], name="card_number_unique"),
+            # CARD-1: one live card per holder and kind.
+            models.UniqueConstraint(fields=["person", "kind"], condition=Q(state__in=["applied", "active", "lost",
+                                                                                      "frozen"]),
+                                    name="card_one_live_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.get_kind_display()})"
+
+
+class Credential(models.Model):
+    institution_path = "card__institution"
+
+    class Kind(models.TextChoices):
+        NFC = "nfc", _("physical card (NFC)")
+        HCE = "hce", _("phone NFC (HCE)")
+        QR = "qr", _("dynamic QR code")
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="credentials", verbose_name=_("card"))
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    token = models.CharField(_("public id"), max_length=16, unique=True)
+    uid = models.CharField(_("NFC UID"), max_length=32, blank=True)
+    secret = models.CharField(max_length=64, blank=True, editable=False)  # base32 TOTP seed (QR/HCE)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("credential")
+        verbose_name_plural = _("credentials")
+        constraints = [
+            models.UniqueConstraint(fields=["uid"], condition=Q(kind="nfc", active=True), name="nfc_uid_bound_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.uid or self.token}"
+
+
+class UsedCode(models.Model):
+    """A one-time dynamic code already accepted (CARD-3): (credential, TOTP step) is used once."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="+")
+    step = models.BigIntegerField()
+    used_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["credential", "step"], name="used_code_once")]
+
+    def __str__(self) -> str:
+        return f"{self.credential_id}@{self.step}"
+
+
+class OfflineCode(models.Model):
+    """A pre-issued one-time code the phone can show offline; only for password-free amounts."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="offline_codes")
+    code_hash = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.credential_id} {self.code_hash[:8]}"
+
+
+class DenyListVersion(models.Model):
+    """Bumped on every loss report, un-report, freeze or cancel; offline devices sync to it (CARD-4)."""
+
+    institution = models.OneToOneField(Institution, on_delete=models.CASCADE, related_name="deny_list")
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.institution_id} v{self.version}"
+
+
+class BalanceMove(models.Model):
+    """CARD-6: an old card's remainder moves to the new card once late offline uploads have settled."""
+
+    institution_path = "old_card__institution"
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", _("scheduled")
+        DONE = "done", _("done")
+
+    old_card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="balance_move_out")
+    new_card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="balance_moves_in")
+    due_at = models.DateTimeField(_("due at"), db_index=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.SCHEDULED)
+    amount = FenField(_("amount moved"), null=True, blank=True)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("balance move")
+        verbose_name_plural = _("balance moves")
+
+    def __str__(self) -> str:
+        return f"{self.old_card_id} → {self.new_card_id}"
+
+
+class LegacyMealCard(models.Model):
+    """An old meal-card balance imported from the previous system's export (CARD-7)."""
+
+    institution_path = "institution"
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="legacy_meal_cards")
+    old_number = models.CharField(_("old card number"), max_length=30)
+    balance = FenField(_("balance"))
+    imported_at = models.DateTimeField()
+    migrated_at = models.DateTimeField(_("transferred at"), null=True, blank=True)
+    transfer_id = models.BigIntegerField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("old meal card")
+        verbose_name_plural = _("old meal cards")
+        constraints = [models.UniqueConstraint(fields=["institution", "old_number"], name="legacy_number_unique")]
+
+    def __str__(self) -> str:
+        return self.old_number
+
+
+class Photo(models.Model):
+    """A certificate photo (ID-7): approved photos take effect the next day (synced overnight)."""
+
+    institution_path = "person__institution"
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for review")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="photos", verbose_name=_("holder"))
+    image = models.ImageField(_("photo"), upload_to="photos/%Y/%m/")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    uploaded_at = models.DateTimeField(_("uploaded at"))
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+", verbose_name=_("reviewed by"))
+    effective_from = models.DateField(_("effective from"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.person} {self.get_state_display()}"
+
+
+class Production(models.Model):
+    """A physical card being made (APP-5): requested → printed → at a kiosk → collected."""
+
+    institution_path = "card__institution"
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        PRINTED = "printed", _("printed")
+        AT_KIOSK = "at_kiosk", _("ready at the kiosk")
+        COLLECTED = "collected", _("collected")
+
+    NEXT = {State.REQUESTED: State.PRINTED, State.PRINTED: State.AT_KIOSK, State.AT_KIOSK: State.COLLECTED}
+
+    card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="production", verbose_name=_("card"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
+    due_date = models.DateField(_("ready by"))
+    kiosk = models.ForeignKey(ServicePoint, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              verbose_name=_("collect at"))
+    requested_at = models.DateTimeField(_("requested at"))
+    printed_at = models.DateTimeField(_("printed at"), null=True, blank=True)
+    ready_at = models.DateTimeField(_("ready at"), null=True, blank=True)
+    collected_at = models.DateTimeField(_("collected at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("card production")
+        verbose_name_plural = _("card production")
+        ordering = ["due_date"]
+
+    def __str__(self) -> str:
+        return f"{self.card} {self.get_state_display()}"

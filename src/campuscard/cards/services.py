@@ -1,0 +1,360 @@
+"""Card journeys (CARD-1 … CARD-9): issue, loss, un-report, replacement, balance move, migration,
+department change, graduation, photos and production (ID-7, APP-5). Keyword-only, audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from stdnum import luhn
+
+from campuscard.cards import codes
+from campuscard.cards.models import (
+    BalanceMove,
+    Card,
+    Credential,
+    DenyListVersion,
+    LegacyMealCard,
+    Photo,
+    Production,
+)
+from campuscard.cards.workdays import add_working_days
+from campuscard.core import clock
+from campuscard.core.audit import audit_record
+from campuscard.core.db import money_transaction
+from campuscard.core.errors import DomainError
+from campuscard.core.models import ServicePoint
+from campuscard.core.money import format_fen
+from campuscard.identity.models import Person
+from campuscard.ledger import services as ledger
+from campuscard.ledger.models import Account
+from campuscard.ledger.selectors import account_balances
+
+State = Card.State
+KIND_FOR_PERSON = {
+    Person.Kind.UNDERGRADUATE: Card.Kind.STUDENT, Person.Kind.GRADUATE: Card.Kind.STUDENT,
+    Person.Kind.EXCHANGE: Card.Kind.STUDENT, Person.Kind.STAFF: Card.Kind.STAFF,
+    Person.Kind.TEMPORARY: Card.Kind.TEMPORARY, Person.Kind.VISITOR: Card.Kind.VISITOR,
+    Person.Kind.ALUMNUS: Card.Kind.ALUMNI,
+}
+
+
+def card_kind_for(person: Person) -> str:
+    return KIND_FOR_PERSON[person.kind]
+
+
+def _new_number(institution_id: int) -> str:
+    """11 random digits and a Luhn check digit (CARD-1); random, so issuing never queues."""
+    for _attempt in range(20):
+        body = f"{institution_id % 100:02d}{secrets.randbelow(10**9):09d}"
+        number = body + luhn.calc_check_digit(body)
+        if not Card.objects.filter(institution_id=institution_id, number=number).exists():
+            return number
+    raise RuntimeError("card numbers exhausted")
+
+
+def _bump_deny_list(institution_id: int) -> None:
+    DenyListVersion.objects.get_or_create(institution_id=institution_id)
+    DenyListVersion.objects.filter(institution_id=institution_id).update(version=F("version") + 1,
+                                                                         changed_at=clock.now())
+
+
+def _set_state(card: Card, state: str, *, actor, action: str, extra: dict | None = None) -> None:
+    before = card.state
+    card.state, card.state_changed_at = state, clock.now()
+    card.save(update_fields=["state", "state_changed_at"])
+    audit_record(actor=actor, action=action, obj=card, institution_id=card.institution_id,
+                 before={"state": before}, after={"state": state, **(extra or {})})
+
+
+def _default_kiosk(person: Person) -> ServicePoint | None:
+    kiosks = ServicePoint.objects.filter(kind=ServicePoint.Kind.KIOSK, area__campus__institution=person.institution)
+    return (kiosks.filter(area__campus=person.campus_id).first() if person.campus_id else None) or kiosks.first()
+
+
+def card_issue(*, actor, person: Person, physical: bool = False, replaces: Card | None = None,
+               kind: str | None = None) -> Card:
+    """A new card with its own wallet; the virtual card works at once (APP-5, CARD-3).
+
+    A physical card needs an approved photo (ID-7) and is ready in N working days (APP-5)."""
+    kind = kind or card_kind_for(person)
+    if physical and not Photo.objects.filter(person=person, state=Photo.State.APPROVED).exists():
+        raise DomainError("photo_missing")
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            card = Card.objects.create(institution_id=person.institution_id, person=person, kind=kind,
+                                       number=_new_number(person.institution_id), state=State.ACTIVE,
+                                       physical=physical, wallet_account_id=0, replaces=replaces, issued_at=now,
+                                       state_changed_at=now)
+            account = ledger.account_open(institution_id=person.institution_id, kind=Account.Kind.WALLET,
+                                          code=f"wallet:card:{card.pk}", name=f"{card.number} {person.name}",
+                                          owner=f"person:{person.pk}", floor=0)
+            card.wallet_account_id = account.pk
+            card.save(update_fields=["wallet_account_id"])
+            for credential_kind in (Credential.Kind.QR, Credential.Kind.HCE):
+                Credential.objects.create(card=card, kind=credential_kind, token=codes.new_token(),
+                                          secret=codes.new_secret(), created_at=now)
+            if physical:
+                today = clock.local_date(person.institution)
+                Production.objects.create(card=card, requested_at=now, kiosk=_default_kiosk(person),
+                                          due_date=add_working_days(person.institution.country, today,
+                                                                    settings.CARD_PRODUCTION_WORKING_DAYS))
+            audit_record(actor=actor, action="card_issued", obj=card, institution_id=card.institution_id,
+                         after={"number": card.number, "kind": kind, "physical": physical,
+                                "replaces": replaces.number if replaces else None})
+    except IntegrityError:
+        raise DomainError("card_kind_exists", kind=Card.Kind(kind).label)
+    return card
+
+
+def card_report_lost(*, actor, card: Card, channel: str) -> Card:
+    """CARD-4: immediate — every credential stops; the deny list changes for offline devices."""
+    with transaction.atomic():
+        card = Card.objects.select_for_update().get(pk=card.pk)
+        if card.state != State.ACTIVE:
+            raise DomainError("card_state_invalid", state=card.get_state_display())
+        _set_state(card, State.LOST, actor=actor, action="card_reported_lost", extra={"channel": channel})
+        _bump_deny_list(card.institution_id)
+    return card
+
+
+def card_unreport(*, actor, card: Card) -> Card:
+    """A found card: the holder takes the loss report back."""
+    with transaction.atomic():
+        card = Card.objects.select_for_update().get(pk=card.pk)
+        if card.state != State.LOST:
+            raise DomainError("card_not_lost")
+        _set_state(card, State.ACTIVE, actor=actor, action="card_unreported")
+        _bump_deny_list(card.institution_id)
+    return card
+
+
+def card_freeze(*, actor, card: Card, frozen: bool = True) -> Card:
+    with transaction.atomic():
+        card = Card.objects.select_for_update().get(pk=card.pk)
+        if card.state not in ((State.ACTIVE, State.LOST) if frozen else (State.FROZEN,)):
+            raise DomainError("card_state_invalid", state=card.get_state_display())
+        _set_state(card, State.FROZEN if frozen else State.ACTIVE, actor=actor,
+                   action="card_frozen" if frozen else "card_unfrozen")
+        _bump_deny_list(card.institution_id)
+    return card
+
+
+def replacement_fee(card: Card) -> int:
+    return settings.CARD_REPLACEMENT_FEE_FEN.get(card.kind, 0)
+
+
+REPLACE_CHANNELS = {
+    # CARD-5: students and temporary holders at a kiosk (or the window); staff at the window.
+    Card.Kind.STUDENT: {"kiosk", "window", "portal"}, Card.Kind.TEMPORARY: {"kiosk", "window", "portal"},
+    Card.Kind.STAFF: {"window"}, Card.Kind.VISITOR: {"window"}, Card.Kind.ALUMNI: {"window"},
+}
+
+
+@money_transaction
+def card_replace(*, actor, card: Card, physical: bool, channel: str, fee: int | None = None) -> Card:
+    """CARD-5/6: a new card (virtual at once, or physical in N working days); the fee is taken from
+    the old card's balance; the rest moves to the new card after the settlement window."""
+    card = Card.objects.select_for_update().select_related("person__institution").get(pk=card.pk)
+    if channel not in REPLACE_CHANNELS[card.kind]:
+        raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
+    if card.state not in (State.ACTIVE, State.LOST, State.FROZEN):
+        raise DomainError("card_state_invalid", state=card.get_state_display())
+    fee = replacement_fee(card) if fee is None else fee
+    if fee:
+        balance = account_balances(account_id=card.wallet_account_id).available
+        if balance < fee:
+            raise DomainError("card_fee_unpaid", fee=format_fen(fee), balance=format_fen(balance))
+        fee_account = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.FEE_INCOME)
+        ledger.transfer_create(key=f"card:{card.pk}:replacement-fee",
+                               debit=Account.objects.get(pk=card.wallet_account_id), credit=fee_account,
+                               amount=fee, kind="fee", reference=card.number, metadata={"reason": "replacement"})
+    _set_state(card, State.REPLACED, actor=actor, action="card_replaced", extra={"channel": channel, "fee": fee})
+    _bump_deny_list(card.institution_id)
+    new = card_issue(actor=actor, person=card.person, physical=physical, replaces=card, kind=card.kind)
+    _schedule_move(card, new)
+    return new
+
+
+def _schedule_move(old: Card, new: Card) -> BalanceMove:
+    due = clock.now() + dt.timedelta(seconds=settings.BALANCE_MOVE_AFTER_SECONDS)
+    return BalanceMove.objects.create(old_card=old, new_card=new, due_at=due)
+
+
+def balance_moves_run() -> int:
+    """CARD-6: move each due remainder to the new card, then close the old account."""
+    due = list(BalanceMove.objects.filter(state=BalanceMove.State.SCHEDULED, due_at__lte=clock.now())
+               .values_list("pk", flat=True)[:500])
+    for pk in due:
+        _move_one(pk)
+    return len(due)
+
+
+@money_transaction
+def _move_one(pk: int) -> None:
+    move = BalanceMove.objects.select_for_update().select_related("old_card", "new_card").get(pk=pk)
+    if move.state != BalanceMove.State.SCHEDULED:
+        return
+    old_account = Account.objects.get(pk=move.old_card.wallet_account_id)
+    amount = account_balances(account_id=old_account.pk).available
+    if amount > 0:
+        ledger.transfer_create(key=f"balance-move:{move.pk}", debit=old_account,
+                               credit=Account.objects.get(pk=move.new_card.wallet_account_id), amount=amount,
+                               kind="balance_move", reference=move.old_card.number)
+    ledger.account_set_status(account=old_account, status=Account.Status.CLOSED)
+    move.state, move.amount, move.done_at = BalanceMove.State.DONE, amount, clock.now()
+    move.save(update_fields=["state", "amount", "done_at"])
+    audit_record(actor="job:balance_move", action="balance_moved", obj=move, institution_id=move.old_card.institution_id,
+                 after={"amount": amount, "from": move.old_card.number, "to": move.new_card.number})
+
+
+def staff_department_change(*, actor, person: Person, department: str, reissue: bool) -> Card | None:
+    """CARD-8: free, optional re-issue ("no need, no change"); the wallet follows the person."""
+    with transaction.atomic():
+        before = person.department
+        person.department = department
+        person.save(update_fields=["department", "updated_at"])
+        audit_record(actor=actor, action="department_changed", obj=person, institution_id=person.institution_id,
+                     before={"department": before}, after={"department": department, "reissue": reissue})
+    if not reissue:
+        return None
+    card = Card.objects.filter(person=person, kind=Card.Kind.STAFF, state=State.ACTIVE).first()
+    if card is None:
+        raise DomainError("card_missing")
+    return card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
+
+
+@money_transaction
+def graduate(*, actor, person: Person) -> Card | None:
+    """CARD-9: the student card becomes an alumni card: payments and dorm access end, library stays."""
+    person = Person.objects.select_for_update().get(pk=person.pk)
+    person.kind, person.status = Person.Kind.ALUMNUS, Person.Status.GRADUATED
+    person.save(update_fields=["kind", "status", "updated_at"])
+    card = Card.objects.select_for_update().filter(person=person, kind=Card.Kind.STUDENT,
+                                                   state__in=[State.ACTIVE, State.LOST, State.FROZEN]).first()
+    if card is None:
+        return None
+    card.kind = Card.Kind.ALUMNI
+    card.save(update_fields=["kind"])
+    audit_record(actor=actor, action="card_became_alumni", obj=card, institution_id=card.institution_id)
+    return card
+
+
+@money_transaction
+def balance_refund(*, actor, card: Card) -> int:
+    """Pay the whole remaining balance out to the holder (e.g. an alumnus), as a recorded transfer."""
+    account = Account.objects.get(pk=card.wallet_account_id)
+    amount = account_balances(account_id=account.pk).available
+    if amount > 0:
+        payout = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.REFUNDS_PAYABLE)
+        ledger.transfer_create(key=f"card:{card.pk}:refund:{clock.now().strftime('%Y%m%d%H%M%S')}", debit=account,
+                               credit=payout, amount=amount, kind="refund", reference=card.number)
+        audit_record(actor=actor, action="balance_refunded", obj=card, institution_id=card.institution_id,
+                     after={"amount": amount})
+    return amount
+
+
+@money_transaction
+def legacy_migrate(*, actor, person: Person) -> int:
+    """CARD-7: the whole old meal-card balance moves once; the old account is then frozen."""
+    legacy = LegacyMealCard.objects.select_for_update().filter(person=person).first()
+    if legacy is None:
+        raise DomainError("migration_none")
+    if legacy.migrated_at is not None:
+        raise DomainError("migration_done", when=clock.local_date(person.institution, legacy.migrated_at).isoformat())
+    card = current_card(person)
+    source = ledger.system_account(institution_id=person.institution_id, kind=Account.Kind.LEGACY_MEAL)
+    result = None
+    if legacy.balance > 0:
+        result = ledger.transfer_create(key=f"legacy:{legacy.pk}", debit=source,
+                                        credit=Account.objects.get(pk=card.wallet_account_id),
+                                        amount=legacy.balance, kind="migration", reference=legacy.old_number)
+    legacy.migrated_at, legacy.transfer_id = clock.now(), result.id if result else None
+    legacy.save(update_fields=["migrated_at", "transfer_id"])
+    audit_record(actor=actor, action="meal_card_migrated", obj=legacy, institution_id=person.institution_id,
+                 after={"amount": legacy.balance, "card": card.number})
+    return legacy.balance
+
+
+def current_card(person: Person) -> Card:
+    card = (Card.objects.filter(person=person, state=State.ACTIVE).order_by("-issued_at").first())
+    if card is None:
+        raise DomainError("card_missing")
+    return card
+
+
+def nfc_bind(*, actor, card: Card, uid: str) -> Credential:
+    uid = uid.strip().upper().replace(":", "")
+    try:
+        with transaction.atomic():
+            Credential.objects.filter(card=card, kind=Credential.Kind.NFC, active=True).update(active=False)
+            credential = Credential.objects.create(card=card, kind=Credential.Kind.NFC, token=codes.new_token(),
+                                                   uid=uid, created_at=clock.now())
+            audit_record(actor=actor, action="nfc_bound", obj=card, institution_id=card.institution_id,
+                         after={"uid": uid})
+    except IntegrityError:
+        raise DomainError("nfc_uid_taken")
+    return credential
+
+
+# --- photos (ID-7) and production (APP-5) ------------------------------------------------------
+
+PHOTO_TYPES = {"JPEG", "PNG"}
+
+
+def photo_upload(*, actor, person: Person, upload) -> Photo:
+    from PIL import Image, UnidentifiedImageError
+
+    if upload.size > 5 * 1024 * 1024:
+        raise DomainError("photo_invalid")
+    try:
+        image = Image.open(upload)
+        image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise DomainError("photo_invalid")
+    if image.format not in PHOTO_TYPES:
+        raise DomainError("photo_invalid")
+    upload.seek(0)
+    photo = Photo.objects.create(person=person, image=upload, uploaded_at=clock.now())
+    audit_record(actor=actor, action="photo_uploaded", obj=photo, institution_id=person.institution_id)
+    return photo
+
+
+def photo_review(*, actor, photo: Photo, approve: bool, reason: str = "") -> Photo:
+    """Approve (effective the next day, after the overnight sync) or reject with a reason."""
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().select_related("person__institution").get(pk=photo.pk)
+        if photo.state != Photo.State.PENDING:
+            raise DomainError("photo_not_pending")
+        if not approve and not reason.strip():
+            raise DomainError("reject_reason_required")
+        photo.state = Photo.State.APPROVED if approve else Photo.State.REJECTED
+        photo.reason, photo.reviewed_at, photo.reviewed_by = reason.strip(), clock.now(), actor
+        if approve:
+            photo.effective_from = clock.local_date(photo.person.institution) + dt.timedelta(days=1)
+        photo.save()
+        audit_record(actor=actor, action="photo_approved" if approve else "photo_rejected", obj=photo,
+                     institution_id=photo.person.institution_id, after={"reason": photo.reason})
+    return photo
+
+
+def production_advance(*, actor, production: Production, target: str) -> Production:
+    with transaction.atomic():
+        production = Production.objects.select_for_update().select_related("card").get(pk=production.pk)
+        if Production.NEXT.get(production.state) != target:
+            raise DomainError("production_state_invalid", state=production.get_state_display(),
+                              target=Production.State(target).label)
+        now = clock.now()
+        production.state = target
+        field = {Production.State.PRINTED: "printed_at", Production.State.AT_KIOSK: "ready_at",
+                 Production.State.COLLECTED: "collected_at"}[target]
+        setattr(production, field, now)
+        production.save(update_fields=["state", field])
+        audit_record(actor=actor, action=f"card_production_{target}", obj=production.card,
+                     institution_id=production.card.institution_id)
+    return production
+
