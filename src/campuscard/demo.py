@@ -305,6 +305,69 @@ def _wallet_history(institution: Institution, rng: random.Random, holders: int =
     return count
 
 
+def _photo_png(rng: random.Random) -> bytes:
+    """A plain silhouette on a coloured background: demo people need approved photos for physical cards."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (240, 320), rng.choice([(214, 228, 245), (226, 238, 226), (240, 232, 220)]))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((75, 60, 165, 165), fill=(120, 130, 150))
+    draw.ellipse((35, 175, 205, 380), fill=(90, 100, 125))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _cards(institution: Institution, rng: random.Random) -> int:
+    """Every holder gets a virtual card; the first students also an approved photo and a physical card
+    in production, and an old meal-card balance to migrate (CARD-7)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campuscard.cards.models import Card, LegacyMealCard, Photo
+    from campuscard.cards.services import card_issue, photo_review
+
+    has_card = set(Card.objects.filter(institution=institution).values_list("person_id", flat=True))
+    people = list(Person.objects.filter(institution=institution).exclude(pk__in=has_card).order_by("number"))
+    operator = User.objects.filter(username=f"{institution.code}-operator").first() or "demo"
+    showcase = set(Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
+                   .order_by("number").values_list("pk", flat=True)[:20])
+    for person in people:
+        physical = person.pk in showcase
+        if physical and not Photo.objects.filter(person=person).exists():
+            photo = Photo.objects.create(person=person, uploaded_at=clock_now(), image=SimpleUploadedFile(
+                f"{person.number}.png", _photo_png(rng), content_type="image/png"))
+            photo_review(actor=operator, photo=photo, approve=True)
+        card_issue(actor="demo", person=person, physical=physical)
+        if physical:
+            LegacyMealCard.objects.get_or_create(institution=institution, old_number=f"M{person.number}", defaults={
+                "person": person, "balance": rng.choice([1250, 3480, 8800]), "imported_at": clock_now()})
+    return len(people)
+
+
+def clock_now():
+    from campuscard.core import clock
+
+    return clock.now()
+
+
+def _kiosk_devices(institution: Institution) -> list[DemoLogin]:
+    """One registered device per kiosk, with a demo-only secret derived from the seed."""
+    import hashlib
+
+    from campuscard.devices.models import Device
+
+    logins = []
+    for point in ServicePoint.objects.filter(area__campus__institution=institution, kind=ServicePoint.Kind.KIOSK):
+        code = f"{institution.code}-{point.code}"
+        secret = hashlib.sha256(f"{SEED}:{code}".encode()).hexdigest()[:32]
+        Device.objects.get_or_create(code=code, defaults={
+            "institution": institution, "kind": Device.Kind.KIOSK, "name": point.name, "service_point": point,
+            "secret": secret})
+        if not logins:
+            logins.append(DemoLogin("kiosk device (enrol at /devices/kiosk/)", institution.code, code, secret))
+    return logins
+
+
 def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
     from campuscard.identity.documents import initial_secret
     from campuscard.identity.roles import ensure_role_groups
@@ -336,9 +399,12 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
                 person_create(actor="demo", institution=institution, number=temp["number"], name=temp["name"],
                               kind=Person.Kind.TEMPORARY, id_number=temp["id_number"],
                               campus=campus_by_code[temp["campus"]], department=temp["department"])
+        logins += _operators(institution)
+        issued = _cards(institution, random.Random(SEED + 7 * institution.pk))
+        progress(f"{code}: cards — {issued} issued")
         meals = _wallet_history(institution, random.Random(SEED + institution.pk))
         progress(f"{code}: wallets — recharges and {meals} canteen payments for 150 students")
-        logins += _operators(institution)
+        logins += _kiosk_devices(institution)
         for person in (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
                        .order_by("number")[:1]):
             logins.append(DemoLogin("student (first login: initial password)", code, person.number,

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "campuscard.devices",
     "campuscard.cards",
     "campuscard.payments",
+    "campuscard.support",
     "campuscard.portal",
     "campuscard.api",
 ]
@@ -139,6 +140,11 @@ STORAGES = {
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campuscard@localhost")
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -167,6 +173,8 @@ GATEWAY_SANDBOX_DELIVERY = env_str("GATEWAY_SANDBOX_DELIVERY", "http")
 QR_STEP_SECONDS = env_int("QR_STEP_SECONDS", 30)  # the code refreshes this often
 QR_VALID_SECONDS = env_int("QR_VALID_SECONDS", 60)  # and is accepted this long (once)
 OFFLINE_CODES_BATCH = env_int("OFFLINE_CODES_BATCH", 15)
+# PAY-3: payments up to this amount need no payment password; offline codes are limited to it.
+PASSWORD_FREE_LIMIT_FEN = env_int("PASSWORD_FREE_LIMIT_FEN", 5000)
 OFFLINE_CODES_TTL_SECONDS = env_int("OFFLINE_CODES_TTL_SECONDS", 24 * 3600)
 CARD_PRODUCTION_WORKING_DAYS = env_int("CARD_PRODUCTION_WORKING_DAYS", 3)
 BALANCE_MOVE_AFTER_SECONDS = env_int("BALANCE_MOVE_AFTER_SECONDS", 48 * 3600)

@@ -11,3 +11,4 @@ STORAGES = {
 }
 WHITENOISE_AUTOREFRESH = True
 GATEWAY_SANDBOX_DELIVERY = "inprocess"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import update_session_auth_hash
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -109,6 +110,8 @@ def me(request):
 @router.post("/me/password", response={200: OkOut, 400: ErrorOut}, summary="Change the login password")
 def change_password(request, payload: PasswordIn):
     services.password_change(user=request.auth, **payload.dict())
+    if request.session.session_key:
+        update_session_auth_hash(request, request.auth)  # like the portal: the session stays logged in
     return {"ok": True}
 
 

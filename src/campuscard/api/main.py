@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
@@ -66,14 +65,17 @@ def on_not_found(request, exc):
 def on_http_error(request, exc: HttpError):
     code = {400: "validation_error", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
             429: "rate_limited"}.get(exc.status_code, "internal_error")
-    return _error(request, code, status=exc.status_code, message=str(exc) or _("Error"))
+    # Only django-ninja raises these (unparsable body, CSRF): its English text goes to details, the
+    # message stays in the request's language like every other error.
+    return _error(request, code, status=exc.status_code, details={"reason": str(exc)} if str(exc) else None)
 
 
 def _register_routers() -> None:
-    from campuscard.api import identity, payments
+    from campuscard.api import cards, identity, payments
 
     api.add_router("/", identity.router)
     api.add_router("/", payments.router)
+    api.add_router("/", cards.router)
 
 
 _register_routers()

@@ -59,7 +59,8 @@ class Presented:
     offline: bool = False
 
 
-def _state_check(card: Card) -> None:
+def ensure_usable(card: Card) -> None:
+    """Refuse a card that may not pay or open doors, with its own code (CARD-4, ACC-4)."""
     refusal = {Card.State.LOST: "card_lost", Card.State.FROZEN: "card_frozen", Card.State.CANCELLED: "card_cancelled",
                Card.State.REPLACED: "card_replaced", Card.State.APPLIED: "card_not_active"}.get(card.state)
     if refusal:
@@ -72,7 +73,7 @@ def _credential(token: str, institution_id: int) -> Credential:
         raise DomainError("credential_unknown")
     if credential.card.institution_id != institution_id:
         raise DomainError("credential_other_institution")
-    _state_check(credential.card)
+    ensure_usable(credential.card)
     return credential
 
 
@@ -94,11 +95,10 @@ def code_accept(*, institution_id: int, code: str) -> Presented:
     if match:
         credential = _credential(match.group(1), institution_id)
         now = clock.now()
-        used = (OfflineCode.objects.filter(credential=credential, code_hash=_hash(match.group(2)), used_at=None,
-                                           expires_at__gt=now).update(used_at=now))
-        if not used:
-            raise DomainError("qr_replayed" if OfflineCode.objects.filter(code_hash=_hash(match.group(2)))
-                              .exists() else "qr_invalid")
+        issued = OfflineCode.objects.filter(credential=credential, code_hash=_hash(match.group(2)))
+        if not issued.filter(used_at=None, expires_at__gt=now).update(used_at=now):
+            row = issued.values("used_at").first()  # unknown, used once already, or past its expiry
+            raise DomainError("qr_invalid" if row is None else "qr_replayed" if row["used_at"] else "qr_expired")
         return Presented(credential.card, credential, offline=True)
     raise DomainError("qr_invalid")
 
@@ -117,15 +117,20 @@ def _matching_step(credential: Credential, digits: str) -> int:
     raise DomainError("qr_invalid")
 
 
+def normalize_uid(uid: str) -> str:
+    """Readers print UIDs as ``04:A1:B2`` or ``04a1b2``; bind and tap must agree."""
+    return (uid or "").strip().upper().replace(":", "")
+
+
 def nfc_accept(*, institution_id: int, uid: str) -> Presented:
     """A physical card tapped on a reader: look up its UID."""
     credential = (Credential.objects.select_related("card", "card__person")
-                  .filter(kind=Credential.Kind.NFC, uid=uid.strip().upper(), active=True).first())
+                  .filter(kind=Credential.Kind.NFC, uid=normalize_uid(uid), active=True).first())
     if credential is None:
         raise DomainError("credential_unknown")
     if credential.card.institution_id != institution_id:
         raise DomainError("credential_other_institution")
-    _state_check(credential.card)
+    ensure_usable(credential.card)
     return Presented(credential.card, credential)
 
 

@@ -9,6 +9,7 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 from stdnum import luhn
 
 from campuscard.cards import codes
@@ -32,6 +33,8 @@ from campuscard.identity.models import Person
 from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account
 from campuscard.ledger.selectors import account_balances
+from campuscard.support.models import Notification
+from campuscard.support.services import notify
 
 State = Card.State
 KIND_FOR_PERSON = {
@@ -119,6 +122,10 @@ def card_report_lost(*, actor, card: Card, channel: str) -> Card:
             raise DomainError("card_state_invalid", state=card.get_state_display())
         _set_state(card, State.LOST, actor=actor, action="card_reported_lost", extra={"channel": channel})
         _bump_deny_list(card.institution_id)
+        notify(person=card.person, kind=Notification.Kind.SECURITY,
+               title=_("Card %(number)s reported lost"), params={"number": card.number},
+               body=_("All payments and door access with this card are stopped. If you find it, you can take "
+                      "the report back in My cards."), link="/cards/")
     return card
 
 
@@ -214,6 +221,9 @@ def _move_one(pk: int) -> None:
 
 def staff_department_change(*, actor, person: Person, department: str, reissue: bool) -> Card | None:
     """CARD-8: free, optional re-issue ("no need, no change"); the wallet follows the person."""
+    card = Card.objects.filter(person=person, kind=Card.Kind.STAFF, state=State.ACTIVE).first()
+    if reissue and card is None:  # refuse before changing anything
+        raise DomainError("card_missing")
     with transaction.atomic():
         before = person.department
         person.department = department
@@ -222,9 +232,6 @@ def staff_department_change(*, actor, person: Person, department: str, reissue: 
                      before={"department": before}, after={"department": department, "reissue": reissue})
     if not reissue:
         return None
-    card = Card.objects.filter(person=person, kind=Card.Kind.STAFF, state=State.ACTIVE).first()
-    if card is None:
-        raise DomainError("card_missing")
     return card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
 
 
@@ -288,7 +295,7 @@ def current_card(person: Person) -> Card:
 
 
 def nfc_bind(*, actor, card: Card, uid: str) -> Credential:
-    uid = uid.strip().upper().replace(":", "")
+    uid = codes.normalize_uid(uid)
     try:
         with transaction.atomic():
             Credential.objects.filter(card=card, kind=Credential.Kind.NFC, active=True).update(active=False)
@@ -314,7 +321,7 @@ def photo_upload(*, actor, person: Person, upload) -> Photo:
     try:
         image = Image.open(upload)
         image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError):
         raise DomainError("photo_invalid")
     if image.format not in PHOTO_TYPES:
         raise DomainError("photo_invalid")
@@ -333,12 +340,17 @@ def photo_review(*, actor, photo: Photo, approve: bool, reason: str = "") -> Pho
         if not approve and not reason.strip():
             raise DomainError("reject_reason_required")
         photo.state = Photo.State.APPROVED if approve else Photo.State.REJECTED
-        photo.reason, photo.reviewed_at, photo.reviewed_by = reason.strip(), clock.now(), actor
+        photo.reason, photo.reviewed_at = reason.strip(), clock.now()
+        photo.reviewed_by = actor if hasattr(actor, "is_authenticated") else None
         if approve:
             photo.effective_from = clock.local_date(photo.person.institution) + dt.timedelta(days=1)
         photo.save()
         audit_record(actor=actor, action="photo_approved" if approve else "photo_rejected", obj=photo,
                      institution_id=photo.person.institution_id, after={"reason": photo.reason})
+        message = (_("Your photo was approved. It takes effect on %(day)s.") if approve
+                   else _("Your photo was rejected: %(reason)s. Please upload another one."))
+        notify(person=photo.person, kind=Notification.Kind.PHOTO, title=_("Photo review"), body=message,
+               params={"day": photo.effective_from, "reason": photo.reason}, link="/cards/photo/")
     return photo
 
 
@@ -356,5 +368,11 @@ def production_advance(*, actor, production: Production, target: str) -> Product
         production.save(update_fields=["state", field])
         audit_record(actor=actor, action=f"card_production_{target}", obj=production.card,
                      institution_id=production.card.institution_id)
+        if target == Production.State.AT_KIOSK:
+            where = production.kiosk.location if production.kiosk else ""
+            notify(person=production.card.person, kind=Notification.Kind.CARD_READY,
+                   title=_("Your card is ready for collection"),
+                   body=_("Card %(number)s is ready at %(where)s. Collect it at the kiosk with your ID card."),
+                   params={"number": production.card.number, "where": where}, link="/cards/")
     return production
 

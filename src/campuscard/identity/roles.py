@@ -21,13 +21,16 @@ ROLES: dict[str, list[str]] = {
     "institution_admin": [
         "core.view_institution", "core.change_institution", *PLACES, "core.view_auditlog",
         "identity.*_person", "identity.*_user", "identity.*_apitoken", "devices.*_device", *SEE_MONEY,
+        "cards.view_*",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
-                             *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device"],
+                             *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device", "cards.view_*",
+                             "cards.change_card", "cards.change_photo", "cards.change_production",
+                             "cards.add_legacymealcard", "cards.view_credential"],
     "merchant_operator": [*SEE_PLACES],
     "zone_manager": [*SEE_PLACES, "identity.view_person"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
-                "devices.view_device"],
+                "devices.view_device", "cards.view_*"],
     "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person"],
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.portal import views, wallet_views
+from campuscard.portal import card_views, views, wallet_views
 
 app_name = "portal"
 
@@ -11,6 +11,17 @@ urlpatterns = [
     path("password/", views.password_change, name="password_change"),
     path("security/", views.security, name="security"),
     path("language/", views.language, name="language"),
+    path("cards/", card_views.cards, name="cards"),
+    path("cards/migrate/", card_views.migrate, name="migrate"),
+    path("cards/photo/", card_views.photo, name="photo"),
+    path("cards/<str:number>/code/", card_views.pay_code, name="pay_code"),
+    path("cards/<str:number>/offline-codes/", card_views.offline_codes, name="offline_codes"),
+    path("cards/<str:number>/lost/", card_views.report_lost, name="report_lost"),
+    path("cards/<str:number>/found/", card_views.unreport, name="unreport"),
+    path("cards/<str:number>/replace/", card_views.replace, name="replace"),
+    path("notifications/", card_views.notifications, name="notifications"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("sw.js", views.service_worker, name="service_worker"),
     path("wallet/", wallet_views.wallet, name="wallet"),
     path("wallet/statement/", wallet_views.statement, name="statement"),
     path("wallet/spending/", wallet_views.spending, name="spending"),

@@ -112,3 +112,26 @@ def language(request):
 def _safe_back(request) -> str:
     target = request.POST.get("next") or "/"
     return target if url_has_allowed_host_and_scheme(target, {request.get_host()}) else "/"
+
+
+def manifest(request):
+    """Web app manifest: the portal installs on the phone's home screen (offline pay code)."""
+    from django.http import JsonResponse
+
+    return JsonResponse({
+        "name": _("Campus Card"), "short_name": _("Campus Card"), "start_url": "/cards/", "scope": "/",
+        "display": "standalone", "background_color": "#f3f5f9", "theme_color": "#0b5cad",
+        "icons": [{"src": "/static/portal/icon.svg", "sizes": "any", "type": "image/svg+xml"}],
+    }, content_type="application/manifest+json")
+
+
+def service_worker(request):
+    """Served from the root so its scope covers the whole portal."""
+    from django.contrib.staticfiles import finders
+    from django.http import HttpResponse
+
+    with open(finders.find("portal/sw.js"), encoding="utf-8") as source:
+        response = HttpResponse(source.read(), content_type="application/javascript")
+    response["Service-Worker-Allowed"] = "/"
+    response["Cache-Control"] = "no-cache"
+    return response

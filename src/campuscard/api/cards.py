@@ -1,0 +1,125 @@
+"""Cards: my cards, pay code, loss, replacement, migration (CARD-*); deny list for devices (CARD-4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Router, Schema, Status
+
+from campuscard.api.auth import DeviceSignature
+from campuscard.cards import codes, selectors, services
+from campuscard.cards.models import Card, DenyListVersion
+from campuscard.core.errors import DomainError
+from campuscard.identity import selectors as identity_selectors
+
+router = Router(tags=["cards"])
+
+
+class CardOut(Schema):
+    number: str
+    kind: str
+    state: str
+    physical: bool
+    balance: int
+    capabilities: list[str]
+    issued_at: datetime
+    balance_moves_at: datetime | None = None
+
+
+class CodeOut(Schema):
+    code: str
+    valid_seconds: int
+    refresh_seconds: int
+
+
+class ReplaceIn(Schema):
+    physical: bool = False
+
+
+class OfflineCodesOut(Schema):
+    codes: list[str]
+
+
+class DenyListOut(Schema):
+    version: int
+    cards: list[str]
+    nfc_uids: list[str]
+
+
+def _holder(request):
+    person = identity_selectors.person_of_user(request.auth)
+    if person is None:
+        raise DomainError("forbidden")
+    return person
+
+
+def _card_out(view) -> dict:
+    move = view.move_out
+    return {"number": view.card.number, "kind": view.card.kind, "state": view.card.state,
+            "physical": view.card.physical, "balance": view.balance, "capabilities": list(view.capabilities),
+            "issued_at": view.card.issued_at,
+            "balance_moves_at": move.due_at if move and move.state == move.State.SCHEDULED else None}
+
+
+@router.get("/cards", response=list[CardOut], summary="My cards")
+def my_cards(request):
+    return [_card_out(v) for v in selectors.cards_of(_holder(request))]
+
+
+@router.get("/cards/{number}/code", response=CodeOut, summary="The current dynamic pay code (CARD-3)")
+def pay_code(request, number: str):
+    from django.conf import settings
+
+    card = selectors.card_of(_holder(request), number)
+    codes.ensure_usable(card)
+    return {"code": codes.current_code(selectors.qr_credential(card)), "valid_seconds": settings.QR_VALID_SECONDS,
+            "refresh_seconds": settings.QR_STEP_SECONDS}
+
+
+@router.post("/cards/{number}/offline-codes", response=OfflineCodesOut, summary="A batch of one-time offline codes")
+def offline_codes(request, number: str):
+    card = selectors.card_of(_holder(request), number)
+    codes.ensure_usable(card)
+    return {"codes": codes.offline_codes_issue(credential=selectors.qr_credential(card))}
+
+
+@router.post("/cards/{number}/lost", response=CardOut, summary="Report lost — immediate (CARD-4)")
+def report_lost(request, number: str):
+    person = _holder(request)
+    services.card_report_lost(actor=request.auth, card=selectors.card_of(person, number), channel="api")
+    return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
+
+
+@router.post("/cards/{number}/found", response=CardOut, summary="Take a loss report back")
+def found(request, number: str):
+    person = _holder(request)
+    services.card_unreport(actor=request.auth, card=selectors.card_of(person, number))
+    return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
+
+
+@router.post("/cards/{number}/replace", response={201: CardOut}, summary="Replace the card (CARD-5)")
+def replace(request, number: str, payload: ReplaceIn):
+    person = _holder(request)
+    new = services.card_replace(actor=request.auth, card=selectors.card_of(person, number),
+                                physical=payload.physical, channel="portal")
+    return Status(201, _card_out(next(v for v in selectors.cards_of(person) if v.card.pk == new.pk)))
+
+
+@router.post("/cards/migrate", summary="Move the old meal-card balance, once (CARD-7)")
+def migrate(request):
+    return {"amount": services.legacy_migrate(actor=request.auth, person=_holder(request))}
+
+
+@router.get("/devices/deny-list", response=DenyListOut, auth=DeviceSignature(),
+            summary="Cards that must be refused offline, with the list's version (CARD-4)")
+def deny_list(request, since: int = 0):
+    device = request.auth
+    version = DenyListVersion.objects.filter(institution_id=device.institution_id).values_list("version",
+                                                                                              flat=True).first() or 0
+    refused = Card.objects.filter(institution_id=device.institution_id,
+                                  state__in=[Card.State.LOST, Card.State.FROZEN, Card.State.CANCELLED,
+                                             Card.State.REPLACED])
+    if since >= version:
+        return {"version": version, "cards": [], "nfc_uids": []}
+    return {"version": version, "cards": list(refused.values_list("number", flat=True)),
+            "nfc_uids": [uid for uid in refused.values_list("credentials__uid", flat=True) if uid]}

@@ -1,0 +1,276 @@
+"""Back office: cards at the service window, photo review, the production queue, old meal cards,
+graduation and balance moves."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
+
+from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
+from campuscard.cards import imports, selectors, services
+from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, Photo, Production
+from campuscard.core.errors import DomainError
+from campuscard.core.money import format_fen
+from campuscard.ledger.selectors import account_balances
+
+
+def _each(request, queryset, fn, done_message, **kwargs) -> None:
+    """Run a card service per selected row; report refusals by their message, never half-silently."""
+    done = 0
+    for obj in queryset:
+        try:
+            fn(actor=request.user, **{kwargs.pop("as_", "card"): obj}, **kwargs)
+            done += 1
+        except DomainError as error:
+            messages.error(request, f"{obj}: {error.message}")
+    if done:
+        messages.success(request, done_message % {"count": done})
+
+
+class CredentialInline(TabularInline):
+    model = Credential
+    extra = 0
+    fields = ["kind", "token", "uid", "active", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class NfcBindForm(forms.Form):
+    uid = forms.CharField(label=_("NFC UID (hex)"), max_length=32)
+
+
+@admin.register(Card)
+class CardAdmin(ScopedAdmin):
+    list_display = ["number", "person", "kind", "state", "physical", "balance", "issued_at"]
+    list_filter = ["state", "kind", "physical", "institution"]
+    search_fields = ["number", "person__number", "person__name", "person__id_number"]
+    readonly_fields = ["institution", "person", "kind", "number", "state", "physical", "wallet_link", "replaces",
+                       "issued_at", "state_changed_at"]
+    fields = readonly_fields
+    inlines = [CredentialInline]
+    list_select_related = ["person"]
+    actions = ["report_lost", "freeze", "unfreeze", "replace_virtual", "replace_physical", "reissue_free",
+               "refund_balance"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("balance"))
+    def balance(self, obj):
+        return format_fen(account_balances(account_id=obj.wallet_account_id).posted)
+
+    @admin.display(description=_("wallet"))
+    def wallet_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:ledger_account_change", args=[obj.wallet_account_id]),
+                           self.balance(obj))
+
+    @admin.action(description=_("Report lost (service window)"))
+    def report_lost(self, request, queryset):
+        _each(request, queryset, services.card_report_lost, _("%(count)s card(s) reported lost."), channel="window")
+
+    @admin.action(description=_("Freeze"))
+    def freeze(self, request, queryset):
+        _each(request, queryset, services.card_freeze, _("%(count)s card(s) frozen."))
+
+    @admin.action(description=_("Unfreeze"))
+    def unfreeze(self, request, queryset):
+        _each(request, queryset, services.card_freeze, _("%(count)s card(s) unfrozen."), frozen=False)
+
+    @admin.action(description=_("Replace with a virtual card (fee from balance)"))
+    def replace_virtual(self, request, queryset):
+        _each(request, queryset, services.card_replace, _("%(count)s card(s) replaced."), physical=False,
+              channel="window")
+
+    @admin.action(description=_("Replace with a physical card (fee from balance)"))
+    def replace_physical(self, request, queryset):
+        _each(request, queryset, services.card_replace, _("%(count)s card(s) replaced."), physical=True,
+              channel="window")
+
+    @admin.action(description=_("Re-issue free of charge (staff department change, CARD-8)"))
+    def reissue_free(self, request, queryset):
+        messages.info(request, _("The campus wallet follows the person; a transit purse on the old card does not "
+                                 "transfer."))
+        _each(request, queryset, services.card_replace, _("%(count)s card(s) re-issued."), physical=False,
+              channel="window", fee=0)
+
+    @admin.action(description=_("Refund the whole balance to the holder"))
+    def refund_balance(self, request, queryset):
+        _each(request, queryset, services.balance_refund, _("%(count)s balance(s) refunded."))
+
+    def get_urls(self):
+        return [path("<int:pk>/nfc/", self.admin_site.admin_view(self.nfc_view), name="cards_card_nfc"),
+                *super().get_urls()]
+
+    def nfc_view(self, request, pk: int):
+        card = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, card):
+            raise PermissionDenied
+        form = NfcBindForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.nfc_bind(actor=request.user, card=card, uid=form.cleaned_data["uid"])
+            except DomainError as error:
+                form.add_error("uid", error.message)
+            else:
+                messages.success(request, _("NFC card bound."))
+                return redirect("admin:cards_card_change", card.pk)
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "title": _("Bind a physical card (NFC)")})
+
+
+@admin.register(Photo)
+class PhotoAdmin(ScopedAdmin):
+    list_display = ["thumbnail", "person", "state", "uploaded_at", "effective_from", "reviewed_by"]
+    list_filter = ["state"]
+    search_fields = ["person__number", "person__name"]
+    readonly_fields = ["thumbnail_large", "person", "state", "uploaded_at", "reviewed_at", "reviewed_by",
+                       "effective_from"]
+    fields = ["thumbnail_large", "person", "state", "reason", "uploaded_at", "reviewed_at", "reviewed_by",
+              "effective_from"]
+    actions = ["approve"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("photo"))
+    def thumbnail(self, obj):
+        return format_html('<img src="{}" style="height:56px;border-radius:6px">', obj.image.url)
+
+    @admin.display(description=_("photo"))
+    def thumbnail_large(self, obj):
+        return format_html('<img src="{}" style="max-height:320px;border-radius:8px">', obj.image.url)
+
+    @admin.action(description=_("Approve (effective tomorrow)"))
+    def approve(self, request, queryset):
+        _each(request, queryset, services.photo_review, _("%(count)s photo(s) approved."), as_="photo", approve=True)
+
+    def save_model(self, request, obj, form, change):
+        """Saving the form with a reason rejects the photo; the reason is what the holder reads."""
+        try:
+            services.photo_review(actor=request.user, photo=obj, approve=False, reason=obj.reason)
+        except DomainError as error:
+            messages.error(request, error.message)
+
+
+@admin.register(Production)
+class ProductionAdmin(ScopedAdmin):
+    list_display = ["card", "holder", "state", "due_date", "kiosk", "face_link"]
+    list_filter = ["state", "kiosk"]
+    search_fields = ["card__number", "card__person__name", "card__person__number"]
+    readonly_fields = ["card", "state", "due_date", "kiosk", "requested_at", "printed_at", "ready_at", "collected_at"]
+    fields = readonly_fields
+    list_select_related = ["card__person", "kiosk"]
+    actions = ["mark_printed", "mark_at_kiosk", "mark_collected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("holder"))
+    def holder(self, obj):
+        return obj.card.person
+
+    @admin.display(description=_("card face"))
+    def face_link(self, obj):
+        return format_html('<a href="{}" target="_blank">{}</a>', reverse("admin:cards_production_face", args=[obj.pk]),
+                           _("print"))
+
+    def _advance(self, request, queryset, target):
+        _each(request, queryset, services.production_advance, _("%(count)s card(s) updated."), as_="production",
+              target=target)
+
+    @admin.action(description=_("Mark printed"))
+    def mark_printed(self, request, queryset):
+        self._advance(request, queryset, Production.State.PRINTED)
+
+    @admin.action(description=_("Mark ready at the kiosk (notifies the holder)"))
+    def mark_at_kiosk(self, request, queryset):
+        self._advance(request, queryset, Production.State.AT_KIOSK)
+
+    @admin.action(description=_("Mark collected"))
+    def mark_collected(self, request, queryset):
+        self._advance(request, queryset, Production.State.COLLECTED)
+
+    def get_urls(self):
+        return [path("<int:pk>/face/", self.admin_site.admin_view(self.face_view), name="cards_production_face"),
+                *super().get_urls()]
+
+    def face_view(self, request, pk: int):
+        """The printable card face: photo, name, number, institution and a QR of the card number."""
+        production = get_object_or_404(self.get_queryset(request).select_related("card__person__institution"), pk=pk)
+        card = production.card
+        return TemplateResponse(request, "cards/card_face.html", {
+            "card": card, "person": card.person, "photo": selectors.photo_status(card.person)["approved"],
+            "qr": selectors.qr_svg(card.number, scale=3)})
+
+
+class LegacyImportForm(forms.Form):
+    file = forms.FileField(label=_("Export of the old meal-card system (CSV: old_number, number, balance)"))
+
+
+class GraduationForm(forms.Form):
+    file = forms.FileField(label=_("Registrar's graduation list (CSV or XLSX with a 'number' column)"))
+
+
+@admin.register(LegacyMealCard)
+class LegacyMealCardAdmin(ReadOnlyAdmin):
+    list_display = ["old_number", "person", "balance_display", "imported_at", "migrated_at"]
+    search_fields = ["old_number", "person__number", "person__name"]
+    list_filter = ["institution"]
+    change_list_template = "backoffice/with_tools_change_list.html"
+
+    @admin.display(description=_("balance"), ordering="balance")
+    def balance_display(self, obj):
+        return format_fen(obj.balance)
+
+    def changelist_view(self, request, extra_context=None):
+        tools = [(reverse("admin:cards_legacy_import"), _("Import old meal cards")),
+                 (reverse("admin:cards_graduation"), _("Run a graduation list"))]
+        return super().changelist_view(request, {**(extra_context or {}), "tools": tools})
+
+    def get_urls(self):
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="cards_legacy_import"),
+                path("graduation/", self.admin_site.admin_view(self.graduation_view), name="cards_graduation"),
+                *super().get_urls()]
+
+    def _upload(self, request, form_class, title, run, permission):
+        if not request.user.has_perm(permission) or not request.user.institution_id:
+            raise PermissionDenied
+        form = form_class(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                summary = run(actor=request.user, institution=request.user.institution, name=upload.name,
+                              stream=upload.file)
+            except DomainError as error:
+                form.add_error(None, error.message)
+                for row in (error.details or {}).get("errors", [])[:50]:
+                    form.add_error(None, f"#{row['line']} {row['column']}: {row['message']}")
+            else:
+                messages.success(request, summary)
+                return redirect("admin:cards_legacymealcard_changelist")
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "title": title, "multipart": True})
+
+    def import_view(self, request):
+        return self._upload(request, LegacyImportForm, _("Import old meal cards"), imports.legacy_import,
+                            "cards.add_legacymealcard")
+
+    def graduation_view(self, request):
+        return self._upload(request, GraduationForm, _("Run a graduation list"), imports.graduation_run,
+                            "cards.change_card")
+
+
+@admin.register(BalanceMove)
+class BalanceMoveAdmin(ReadOnlyAdmin):
+    list_display = ["old_card", "new_card", "state", "due_at", "amount", "done_at"]
+    list_filter = ["state"]

@@ -1,0 +1,73 @@
+"""Reads for the holder's cards and the back office's queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import segno
+
+from campuscard.cards import codes
+from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, Photo
+from campuscard.core.errors import DomainError
+from campuscard.identity.models import Person
+from campuscard.ledger.selectors import account_balances
+
+CAPABILITIES = {
+    # what each card kind can do (CARD-9: alumni keep only the library)
+    Card.Kind.STUDENT: ("pay", "doors", "library", "services"),
+    Card.Kind.STAFF: ("pay", "doors", "library", "services"),
+    Card.Kind.TEMPORARY: ("pay", "doors"),
+    Card.Kind.VISITOR: ("doors",),
+    Card.Kind.ALUMNI: ("library",),
+}
+
+
+@dataclass
+class CardView:
+    card: Card
+    balance: int
+    capabilities: tuple[str, ...]
+    move_out: BalanceMove | None
+    production: object | None
+
+
+def cards_of(person: Person) -> list[CardView]:
+    views = []
+    for card in (Card.objects.filter(person=person).select_related("production__kiosk")
+                 .order_by("-issued_at")):
+        move = BalanceMove.objects.filter(old_card=card).first()
+        views.append(CardView(card=card, balance=account_balances(account_id=card.wallet_account_id).posted,
+                              capabilities=CAPABILITIES[card.kind] if card.state == Card.State.ACTIVE else (),
+                              move_out=move, production=getattr(card, "production", None)))
+    return views
+
+
+def card_of(person: Person, number: str) -> Card:
+    card = Card.objects.filter(person=person, number=number).first()
+    if card is None:
+        raise DomainError("card_not_found")
+    return card
+
+
+def qr_credential(card: Card) -> Credential:
+    return card.credentials.get(kind=Credential.Kind.QR, active=True)
+
+
+def qr_svg(text: str, scale: int = 6) -> str:
+    """The code as an inline SVG (medium error correction, readable from a phone screen)."""
+    return segno.make(text, error="m").svg_inline(scale=scale, border=2)
+
+
+def current_qr(card: Card) -> tuple[str, str]:
+    code = codes.current_code(qr_credential(card))
+    return code, qr_svg(code)
+
+
+def legacy_of(person: Person) -> LegacyMealCard | None:
+    return LegacyMealCard.objects.filter(person=person).first()
+
+
+def photo_status(person: Person) -> dict:
+    photos = list(Photo.objects.filter(person=person).order_by("-uploaded_at")[:5])
+    approved = next((p for p in photos if p.state == Photo.State.APPROVED), None)
+    return {"latest": photos[0] if photos else None, "approved": approved, "history": photos}

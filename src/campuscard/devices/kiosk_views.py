@@ -1,0 +1,115 @@
+"""Self-service kiosk (SUP-3, CARD-5): loss report, replacement, card collection, cash recharge —
+for students and temporary holders identified by their ID card or special certificate number."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from campuscard.cards import services as card_services
+from campuscard.cards.models import Card, Production
+from campuscard.core import clock
+from campuscard.core.errors import DomainError
+from campuscard.core.money import parse_yuan
+from campuscard.devices.models import Device
+from campuscard.devices.web import device_enrol, device_page, set_device_cookie
+from campuscard.identity.documents import normalise
+from campuscard.identity.models import Person
+from campuscard.payments import services as payment_services
+from campuscard.payments.models import RechargeOrder
+
+SESSION_KEY = "kiosk_person"
+IDLE_SECONDS = 120  # a kiosk forgets the holder after two idle minutes
+KIOSK_KINDS = (Person.Kind.UNDERGRADUATE, Person.Kind.GRADUATE, Person.Kind.EXCHANGE, Person.Kind.TEMPORARY)
+
+def enrol(request, kind: str):
+    error = None
+    if request.method == "POST":
+        device = device_enrol(code=request.POST.get("code", ""), secret=request.POST.get("secret", ""))
+        if device is not None and device.kind == kind:
+            response = redirect(f"devices:{kind}")
+            set_device_cookie(response, device)
+            return response
+        error = _("Unknown device id or wrong secret.")
+    return render(request, "devices/enrol.html", {"kind": kind, "error": error})
+
+
+def _holder(request) -> Person | None:
+    data = request.session.get(SESSION_KEY)
+    if not data or clock.now().timestamp() - data["at"] > IDLE_SECONDS:
+        request.session.pop(SESSION_KEY, None)
+        return None
+    data["at"] = clock.now().timestamp()
+    request.session[SESSION_KEY] = data
+    return Person.objects.filter(pk=data["id"], institution=request.device.institution).first()
+
+
+@device_page(Device.Kind.KIOSK)
+def kiosk(request):
+    person = _holder(request)
+    if person is None:
+        return render(request, "devices/kiosk_identify.html", {"device": request.device})
+    cards = list(Card.objects.filter(person=person, state__in=[Card.State.ACTIVE, Card.State.LOST, Card.State.FROZEN])
+                 .select_related("production"))
+    for card in cards:
+        card.fee = card_services.replacement_fee(card)
+    ready = Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
+    return render(request, "devices/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
+                                                        "ready": ready, "key": uuid.uuid4().hex})
+
+
+@require_POST
+@device_page(Device.Kind.KIOSK)
+def identify(request):
+    number = normalise("", request.POST.get("id_number", ""))
+    person = (Person.objects.filter(institution=request.device.institution, id_number=number)
+              .order_by("-updated_at").first()) if number else None
+    if person is None:
+        messages.error(request, DomainError("card_identity_mismatch").message)
+    elif person.kind not in KIOSK_KINDS:
+        messages.error(request, DomainError("kiosk_staff_go_to_window").message)
+    else:
+        request.session[SESSION_KEY] = {"id": person.pk, "at": clock.now().timestamp()}
+    return redirect("devices:kiosk")
+
+
+@require_POST
+@device_page(Device.Kind.KIOSK)
+def action(request):
+    person = _holder(request)
+    if person is None:
+        return redirect("devices:kiosk")
+    what = request.POST.get("action")
+    actor = f"device:{request.device.code}"
+    try:
+        if what == "done":
+            request.session.pop(SESSION_KEY, None)
+            return redirect("devices:kiosk")
+        if what == "recharge":
+            order = payment_services.recharge_cash(
+                channel=RechargeOrder.Channel.KIOSK, person=person, amount=parse_yuan(request.POST["amount"]),
+                key=f"{request.device.code}:{request.POST['key']}", device=request.device)
+            messages.success(request, _("Recharged %(amount)s.") % {"amount": f"¥{order.amount / 100:.2f}"})
+            return redirect("devices:kiosk")
+        card = Card.objects.get(person=person, number=request.POST.get("card"))
+        if what == "lost":
+            card_services.card_report_lost(actor=actor, card=card, channel="kiosk")
+            messages.success(request, _("Card %(number)s is reported lost and stopped everywhere.")
+                             % {"number": card.number})
+        elif what == "replace":
+            new = card_services.card_replace(actor=actor, card=card, physical=request.POST.get("form") == "physical",
+                                             channel="kiosk")
+            messages.success(request, _("New card %(number)s issued.") % {"number": new.number})
+        elif what == "collect":
+            card_services.production_advance(actor=actor, production=card.production,
+                                             target=Production.State.COLLECTED)
+            messages.success(request, _("Please take your card from the tray."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    except (ValueError, KeyError, Card.DoesNotExist):
+        messages.error(request, DomainError("validation_error").message)
+    return redirect("devices:kiosk")

@@ -1,0 +1,46 @@
+// Pay-code page: keep a batch of one-time offline codes and show one when the phone is offline.
+(function () {
+  const root = document.getElementById("paycode");
+  if (!root) return;
+  const card = root.dataset.card;
+  const key = "cc-offline-" + card;
+  const load = () => { try { return JSON.parse(localStorage.getItem(key)) || { codes: [] }; } catch (e) { return { codes: [] }; } };
+  const save = (batch) => localStorage.setItem(key, JSON.stringify(batch));
+
+  async function refill() {
+    const batch = load();
+    if (batch.codes.length >= 5 || !navigator.onLine) return;
+    const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
+    const response = await fetch(root.dataset.offlineUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
+    if (response.ok) {
+      const fresh = await response.json();
+      save({ limit: fresh.limit, codes: batch.codes.concat(fresh.codes) });
+    }
+    showCount();
+  }
+
+  function showCount() {
+    const counter = document.getElementById("offline-count");
+    if (counter) counter.textContent = load().codes.length;
+  }
+
+  function showOffline() {
+    const batch = load();
+    const next = batch.codes.shift();
+    const box = document.getElementById("offline-code");
+    if (!box) return;
+    if (!next) { box.hidden = false; box.querySelector(".qr").innerHTML = ""; return; }
+    save(batch);  // each offline code is shown once: it can be accepted only once
+    box.hidden = false;
+    box.querySelector(".qr").innerHTML = next.svg;
+    box.querySelector(".limit").textContent = batch.limit || "";
+    const online = document.getElementById("online-code");
+    if (online) online.hidden = true;
+  }
+
+  window.addEventListener("offline", showOffline);
+  document.getElementById("show-offline")?.addEventListener("click", showOffline);
+  if (!navigator.onLine) showOffline(); else refill();
+  showCount();
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/" });
+})();

@@ -1,0 +1,40 @@
+"""In-app notifications (SUP-4), also sent by e-mail when the holder has an address."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campuscard.core.permissions import RestrictedQuerySet
+from campuscard.identity.models import Person
+
+
+class Notification(models.Model):
+    institution_path = "person__institution"
+
+    class Kind(models.TextChoices):
+        APPLICATION = "application", _("application status")
+        CARD_READY = "card_ready", _("card ready for collection")
+        LOW_BALANCE = "low_balance", _("low balance")
+        LOAN_DUE = "loan_due", _("loan due")
+        APPEAL = "appeal", _("appeal decided")
+        PASSWORD_DUE = "password_due", _("payment password due")
+        SECURITY = "security", _("security event")
+        PHOTO = "photo", _("photo review")
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="notifications",
+                               verbose_name=_("holder"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=150)
+    body = models.TextField(_("message"), blank=True)
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
