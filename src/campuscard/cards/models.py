@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campuscard.core.models import Institution, ServicePoint
 from campuscard.core.money import FenField
@@ -30,12 +31,13 @@ class Card(models.Model):
         ALUMNI = "alumni", _("alumni card")
 
     class State(models.TextChoices):
-        APPLIED = "applied", _("applied")
-        ACTIVE = "active", _("active")
-        LOST = "lost", _("reported lost")
-        REPLACED = "replaced", _("replaced")
-        FROZEN = "frozen", _("frozen")
-        CANCELLED = "cancelled", _("cancelled")
+        # "card state" context: "active" means something else for a person (在职) than for a card (正常).
+        APPLIED = "applied", pgettext_lazy("card state", "applied")
+        ACTIVE = "active", pgettext_lazy("card state", "active")
+        LOST = "lost", pgettext_lazy("card state", "reported lost")
+        REPLACED = "replaced", pgettext_lazy("card state", "replaced")
+        FROZEN = "frozen", pgettext_lazy("card state", "frozen")
+        CANCELLED = "cancelled", pgettext_lazy("card state", "cancelled")
 
     LIVE_STATES = (State.APPLIED, State.ACTIVE, State.LOST, State.FROZEN)
 

@@ -55,7 +55,7 @@ def qr_credential(card: Card) -> Credential:
 
 def qr_svg(text: str, scale: int = 6) -> str:
     """The code as an inline SVG (medium error correction, readable from a phone screen)."""
-    return segno.make(text, error="m").svg_inline(scale=scale, border=2)
+    return segno.make(text, error="m").svg_inline(scale=scale, border=2, omitsize=True)
 
 
 def current_qr(card: Card) -> tuple[str, str]:

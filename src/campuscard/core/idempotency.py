@@ -2,8 +2,9 @@
 
 ``run_once(scope=..., key=..., params=..., fn=...)`` runs ``fn`` once per (scope, key) and stores its
 JSON result; a retry with the same params gets the stored result, a retry with other params is
-refused. The key row is inserted in the same transaction as the work, so a crash leaves neither;
-concurrent duplicates block on the unique index and then read the winner's result.
+refused. The key row is inserted first, in the same transaction as the work, so a crash leaves
+neither, and a concurrent duplicate blocks on the unique index *before* running ``fn``, then reads
+the winner's result (``fn`` runs once, even when its effects are outside the database).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import JSONField, Value
 
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
@@ -28,26 +30,32 @@ def run_once(*, scope: str, key: str, params: Any, fn: Callable[[], Any]) -> Any
     if not key:
         raise DomainError("idempotency_key_required")
     digest = params_hash(params)
-    existing = _replay(scope, key, digest)
-    if existing is not None:
-        return existing
+    found, response = _replay(scope, key, digest)
+    if found:
+        return response
     try:
         with transaction.atomic():
+            row = IdempotencyKey.objects.create(scope=scope, key=key, request_hash=digest,
+                                                response=_json(None), created_at=clock.now())
             result = fn()
-            IdempotencyKey.objects.create(scope=scope, key=key, request_hash=digest, response=result,
-                                          created_at=clock.now())
+            IdempotencyKey.objects.filter(pk=row.pk).update(response=_json(result))
         return result
     except IntegrityError:
-        replay = _replay(scope, key, digest)
-        if replay is None:
+        found, response = _replay(scope, key, digest)
+        if not found:
             raise
-        return replay
+        return response
 
 
-def _replay(scope: str, key: str, digest: str) -> Any | None:
+def _json(value: Any) -> Any:
+    # A None result is stored as JSON null (the column is NOT NULL), so it is replayed like any other.
+    return Value(None, JSONField()) if value is None else value
+
+
+def _replay(scope: str, key: str, digest: str) -> tuple[bool, Any]:
     row = IdempotencyKey.objects.filter(scope=scope, key=key).first()
     if row is None:
-        return None
+        return False, None
     if row.request_hash != digest:
         raise DomainError("idempotency_key_reused")
-    return row.response
+    return True, row.response

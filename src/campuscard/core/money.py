@@ -19,11 +19,18 @@ def format_fen(fen: int, *, symbol: str = "¥") -> str:
 
 
 def parse_yuan(text: str | int | Decimal) -> int:
-    """'12.3' → 1230 fen. Refuses more than two decimals instead of rounding money silently."""
+    """'12.3' → 1230 fen. Refuses more than two decimals instead of rounding money silently.
+
+    Reads back what ``format_fen`` writes, including negatives ('-¥1,234.50').
+    """
     if isinstance(text, float):
         raise TypeError("money must not be a float")
+    raw = str(text).strip().replace(",", "")
+    sign = raw[0] if raw[:1] in ("-", "+") else ""
+    raw = raw[len(sign):].strip()
+    raw = raw[1:] if raw[:1] in ("¥", "￥") else raw  # ¥ or the full-width ￥
     try:
-        value = Decimal(str(text).strip().replace(",", "").lstrip("¥"))
+        value = Decimal(sign + raw)
     except InvalidOperation as exc:
         raise ValueError(f"not an amount: {text!r}") from exc
     if not value.is_finite():

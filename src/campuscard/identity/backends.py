@@ -43,7 +43,8 @@ class InstitutionNumberBackend(ModelBackend):
                 return None
             from campuscard.identity.services import holder_user_ensure
 
-            return holder_user_ensure(person=person)
+            user = holder_user_ensure(person=person)
+            return user if self.user_can_authenticate(user) else None  # a deactivated login stays out
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None

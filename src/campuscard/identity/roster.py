@@ -118,7 +118,7 @@ def read_rows(name: str, stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str
     columns = [_column(h) for h in header]
     for line, values in enumerate(reader, start=2):
         if any(v.strip() for v in values):
-            yield line, dict(zip(columns, (v.strip() for v in values), strict=False))
+            yield line, _cells(columns, [v.strip() for v in values])
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
@@ -136,7 +136,12 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
     for line, values in enumerate(rows, start=2):
         cells = ["" if v is None else str(v).strip() for v in values]
         if any(cells):
-            yield line, dict(zip(columns, cells, strict=False))
+            yield line, _cells(columns, cells)
+
+
+def _cells(columns: list[str], values: list[str]) -> dict[str, str]:
+    """A short row gets empty cells for its missing trailing columns, so every row has the header's keys."""
+    return dict(zip(columns, values + [""] * (len(columns) - len(values)), strict=False))
 
 
 def _column(header: str) -> str:
@@ -154,8 +159,7 @@ def roster_import(*, institution: Institution, source: str, name: str, stream: I
     report.rows = len(rows)
     campuses = {c.code: c.pk for c in Campus.objects.filter(institution=institution)}
     people = _validate(rows, source, campuses, report, progress)
-    if not report.errors:
-        _check_against_existing(institution, people, source, report)
+    _check_against_existing(institution, people, source, report)  # the good rows too: every bad row at once
     if report.errors:
         shown = report.errors[: settings.ROSTER_MAX_ERRORS_SHOWN]
         raise DomainError("roster_invalid", count=len(report.errors),
@@ -245,13 +249,18 @@ def _chunks(items: list, size: int = 5000) -> Iterator[list]:
 
 
 def _check_against_existing(institution, people, source, report) -> None:
-    """A number that belongs to the other roster, or an ID held by someone else, is an error."""
+    """A number that belongs to someone this roster does not feed, or an ID held by someone else, is an error.
+
+    The registrar feeds students (and may re-list alumni), HR feeds staff (and may re-list alumni);
+    neither may turn a person of another kind, e.g. a manually entered temporary holder, into theirs.
+    """
+    own_kinds = {*Person.STUDENT_KINDS, Person.Kind.ALUMNUS} if source == "registrar" else {
+        Person.Kind.STAFF, Person.Kind.ALUMNUS}
     numbers = list(people)
     for chunk in _chunks(numbers):
         for number, kind in Person.objects.filter(institution=institution, number__in=chunk).values_list(
                 "number", "kind"):
-            is_staff_row = source == "hr"
-            if (kind == Person.Kind.STAFF) != is_staff_row and kind != Person.Kind.ALUMNUS:
+            if kind not in own_kinds:
                 line = people[number][0]
                 report.errors.append(RowError(line, "number", _("number %(n)s already belongs to a %(k)s")
                                               % {"n": number, "k": Person.Kind(kind).label}))

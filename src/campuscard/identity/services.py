@@ -17,7 +17,7 @@ from campuscard.core.models import Campus, Institution
 from campuscard.identity.documents import IdType, initial_secret, validate_document
 from campuscard.identity.models import Person, User
 
-PAYMENT_PASSWORD = re.compile(r"^\d{6}$")
+PAYMENT_PASSWORD = re.compile(r"[0-9]{6}")  # ASCII digits only: POS and kiosk keypads have no others
 
 
 def holder_username(person: Person) -> str:
@@ -87,7 +87,7 @@ def payment_password_set(*, user: User, login_password: str, current_payment_pas
             raise DomainError("payment_password_wrong")
     elif not _login_password_matches(user, person, login_password):
         raise DomainError("password_wrong")
-    if not PAYMENT_PASSWORD.match(new_payment_password or ""):
+    if not PAYMENT_PASSWORD.fullmatch(new_payment_password or ""):
         raise DomainError("payment_password_format")
     if _login_password_matches(user, person, new_payment_password):
         raise DomainError("payment_password_same_as_login")

@@ -151,12 +151,16 @@ def transfer_post(*, key: str, pending_id: int, amount: int | None = None, metad
     """Complete a hold, for its full amount or less (the rest is released)."""
     hold = _hold(pending_id)
     amount = hold.amount if amount is None else amount
-    if not isinstance(amount, int) or amount <= 0:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise DomainError("amount_invalid")
     if amount > hold.amount:
         raise DomainError("post_exceeds_hold")
+    request_hash = _request_hash("post", pending_id, amount)
+    if (existing := _existing(hold.institution_id, key)) is not None:  # a retry: the first outcome (LED-4)
+        return _replay(existing, request_hash)
+    _unresolved(hold)
     return _apply(
-        institution_id=hold.institution_id, key=key, request_hash=_request_hash("post", pending_id, amount),
+        institution_id=hold.institution_id, key=key, request_hash=request_hash,
         phase=Phase.POST, kind=hold.kind, debit_id=hold.debit_id, debit_stripe=hold.debit_stripe,
         credit_id=hold.credit_id, credit_stripe=hold.credit_stripe, amount=amount,
         deltas=(amount, -hold.amount, amount, -hold.amount), pending_id=hold.pk, reverses_id=None,
@@ -166,8 +170,12 @@ def transfer_post(*, key: str, pending_id: int, amount: int | None = None, metad
 def transfer_void(*, key: str, pending_id: int, metadata: dict | None = None) -> TransferResult:
     """Cancel a hold: the held amount becomes available again."""
     hold = _hold(pending_id)
+    request_hash = _request_hash("void", pending_id)
+    if (existing := _existing(hold.institution_id, key)) is not None:  # a retry: the first outcome (LED-4)
+        return _replay(existing, request_hash)
+    _unresolved(hold)
     return _apply(
-        institution_id=hold.institution_id, key=key, request_hash=_request_hash("void", pending_id),
+        institution_id=hold.institution_id, key=key, request_hash=request_hash,
         phase=Phase.VOID, kind=hold.kind, debit_id=hold.debit_id, debit_stripe=hold.debit_stripe,
         credit_id=hold.credit_id, credit_stripe=hold.credit_stripe, amount=hold.amount,
         deltas=(0, -hold.amount, 0, -hold.amount), pending_id=hold.pk, reverses_id=None,
@@ -177,13 +185,14 @@ def transfer_void(*, key: str, pending_id: int, metadata: dict | None = None) ->
 def transfer_reverse(*, key: str, original_id: int, amount: int | None = None, kind: str | None = None,
                      reference: str = "", metadata: dict | None = None) -> TransferResult:
     """Undo (part of) a posted transfer with a new opposite transfer linked to it (LED-2)."""
-    existing = Transfer.objects.filter(key=key, reverses_id=original_id).first()
-    if existing is not None:  # a retry: the same answer, without re-checking the limit
-        return _replay(existing, _request_hash("reverse", original_id, amount if amount is not None
-                                                else existing.amount, kind or existing.kind, reference))
     original = (Transfer.objects.select_for_update().filter(pk=original_id).first())  # serialises reversals
     if original is None:
         raise DomainError("transfer_not_found")
+    # A retry (looked up under the lock, so a concurrent duplicate sees the first one's row): the same
+    # answer, without re-checking the limit the first one used up.
+    if (existing := _existing(original.institution_id, key)) is not None:
+        return _replay(existing, _request_hash("reverse", original_id, amount if amount is not None
+                                                else existing.amount, kind or existing.kind, reference))
     if original.phase not in (Phase.POSTED, Phase.POST):
         raise DomainError("transfer_not_pending")
     amount = original.amount if amount is None else amount
@@ -208,9 +217,16 @@ def _hold(pending_id: int) -> Transfer:
     hold = Transfer.objects.filter(pk=pending_id).first()
     if hold is None:
         raise DomainError("transfer_not_found")
+    return hold
+
+
+def _unresolved(hold: Transfer) -> None:
     if hold.phase != Phase.PENDING or hold.resolutions.filter(phase__in=[Phase.POST, Phase.VOID]).exists():
         raise DomainError("transfer_not_pending")
-    return hold
+
+
+def _existing(institution_id: int, key: str) -> Transfer | None:
+    return Transfer.objects.filter(institution_id=institution_id, key=key).first()
 
 
 def _replay(existing: Transfer, request_hash: str) -> TransferResult:
@@ -244,9 +260,11 @@ def _apply(*, institution_id: int, key: str, request_hash: str, phase: str, kind
         if pending_id is not None:  # a concurrent post/void of the same hold won the unique index
             raise DomainError("transfer_not_pending")
         raise
-    if transfer_id is None:  # the key exists: a retry or a conflicting reuse
-        existing = Transfer.objects.get(institution_id=institution_id, key=key)
-        return _replay(existing, request_hash)
+    if transfer_id is None:  # a unique rule kept the row out: the key exists, or the hold is resolved
+        existing = _existing(institution_id, key)
+        if existing is None:  # a concurrent post/void of the same hold under another key won
+            raise DomainError("transfer_not_pending")
+        return _replay(existing, request_hash)  # a retry (maybe concurrent) or a conflicting reuse
     if balance is None:
         _refuse_debit(debit_id, amount)
     if not credited:
@@ -280,7 +298,7 @@ _PG_SQL = f"""
 WITH ins AS (
     INSERT INTO ledger_transfer ({", ".join(_COLUMNS)})
     VALUES ({", ".join(f"%({c})s" + ("::jsonb" if c == "metadata" else "") for c in _COLUMNS)})
-    ON CONFLICT (institution_id, key) DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING id
 ), d AS (
     UPDATE ledger_balance
@@ -310,7 +328,7 @@ def _apply_postgresql(row: dict, d_posted: int, d_pending: int, c_posted: int, c
 
 
 _INSERT_SQL = (f"INSERT INTO ledger_transfer ({', '.join(_COLUMNS)}) "
-               f"VALUES ({', '.join('%s' for _ in _COLUMNS)}) ON CONFLICT (institution_id, key) DO NOTHING "
+               f"VALUES ({', '.join('%s' for _ in _COLUMNS)}) ON CONFLICT DO NOTHING "
                "RETURNING id")
 _DEBIT_SQL = """
 UPDATE ledger_balance SET debits_posted = debits_posted + %s, debits_pending = debits_pending + %s
