@@ -1,0 +1,126 @@
+"""Cards through the API and the file-driven jobs (CARD-3, CARD-4, CARD-7, CARD-9)."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from campuscard.cards import codes
+from campuscard.cards.imports import graduation_run, legacy_import
+from campuscard.cards.models import Card, DenyListVersion, LegacyMealCard
+from campuscard.core.errors import DomainError
+from campuscard.devices.models import Device
+from campuscard.devices.services import device_register
+from campuscard.devices.signing import sign_headers
+from campuscard.identity.models import Person
+from campuscard.identity.services import holder_user_ensure
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def holder_client(client, student, card):
+    user = holder_user_ensure(person=student)
+    user.must_change_password = False
+    user.save()
+    client.force_login(user)
+    return client
+
+
+def test_my_cards_code_and_loss_through_the_api(holder_client, card):
+    cards = holder_client.get("/api/v1/cards").json()
+    assert cards[0]["number"] == card.number and "pay" in cards[0]["capabilities"]
+    code = holder_client.get(f"/api/v1/cards/{card.number}/code").json()
+    assert code["code"].startswith("CC1.") and code["valid_seconds"] == 60
+    version_before = DenyListVersion.objects.filter(institution_id=card.institution_id).first()
+    lost = holder_client.post(f"/api/v1/cards/{card.number}/lost")
+    assert lost.json()["state"] == "lost"
+    assert DenyListVersion.objects.get(institution_id=card.institution_id).version == (
+        (version_before.version if version_before else 0) + 1)
+    with pytest.raises(DomainError) as refused:
+        codes.code_accept(institution_id=card.institution_id, code=code["code"])
+    assert refused.value.code == "card_lost"
+    refused_code = holder_client.get(f"/api/v1/cards/{card.number}/code")
+    assert refused_code.status_code == 403 and refused_code.json()["code"] == "card_lost"
+    assert holder_client.post(f"/api/v1/cards/{card.number}/found").json()["state"] == "active"
+
+
+def test_offline_codes_work_once(holder_client, card):
+    batch = holder_client.post(f"/api/v1/cards/{card.number}/offline-codes").json()["codes"]
+    assert len(batch) == 15
+    assert codes.code_accept(institution_id=card.institution_id, code=batch[0]).offline
+    with pytest.raises(DomainError) as refused:
+        codes.code_accept(institution_id=card.institution_id, code=batch[0])
+    assert refused.value.code == "qr_replayed"
+
+
+def test_device_deny_list_follows_loss_reports(client, institution, card):
+    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.GATE, code="g1", name="G")
+
+    def fetch(since=0):
+        path = "/api/v1/devices/deny-list"
+        headers = sign_headers(device_code=device.code, secret=secret, method="GET", path=path)
+        return client.get(path, {"since": since}, headers=headers).json()
+
+    empty = fetch()
+    from campuscard.cards.services import card_report_lost
+
+    card_report_lost(actor="t", card=card, channel="window")
+    listed = fetch(since=empty["version"])
+    assert listed["version"] == empty["version"] + 1 and card.number in listed["cards"]
+    assert fetch(since=listed["version"])["cards"] == []
+
+
+def test_legacy_import_is_all_or_nothing(institution, student):
+    good = b"old_number,number,balance\nM1,2024000001,34.80\n"
+    bad = b"old_number,number,balance\nM2,2024000001,1.00\nM3,nobody,2\nM4,2024000001,abc\n"
+    with pytest.raises(DomainError) as refused:
+        legacy_import(actor="t", institution=institution, name="x.csv", stream=io.BytesIO(bad))
+    lines = {(e["line"], e["column"]) for e in refused.value.details["errors"]}
+    assert lines == {(3, "number"), (4, "balance")}
+    assert LegacyMealCard.objects.count() == 0
+    legacy_import(actor="t", institution=institution, name="x.csv", stream=io.BytesIO(good))
+    assert LegacyMealCard.objects.get().balance == 3_480
+
+
+def test_legacy_migration_through_the_api_once(holder_client, institution, student, card):
+    legacy_import(actor="t", institution=institution, name="x.csv",
+                  stream=io.BytesIO(b"old_number,number,balance\nM1,2024000001,34.80\n"))
+    first = holder_client.post("/api/v1/cards/migrate")
+    assert first.json() == {"amount": 3_480}
+    second = holder_client.post("/api/v1/cards/migrate")
+    assert second.status_code == 409 and second.json()["code"] == "migration_done"
+    assert holder_client.get("/api/v1/wallet").json()["available"] == 3_480
+
+
+def test_graduation_list_turns_student_cards_into_alumni_cards(tmp_path, institution, student, card):
+    path = tmp_path / "graduates.csv"
+    path.write_text("number\n2024000001\n", encoding="utf-8")
+    call_command("graduate", str(path), institution="uni")
+    card.refresh_from_db()
+    student.refresh_from_db()
+    assert card.kind == Card.Kind.ALUMNI and student.kind == Person.Kind.ALUMNUS
+    from campuscard.cards.selectors import CAPABILITIES
+
+    assert CAPABILITIES[card.kind] == ("library",)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("number\nnobody\n", encoding="utf-8")
+    with pytest.raises(CommandError):
+        call_command("graduate", str(bad), institution="uni")
+    with pytest.raises(DomainError):
+        graduation_run(actor="t", institution=institution, name="x.csv", stream=io.BytesIO(b"number\nnobody\n"))
+
+
+def test_replacement_through_the_api(holder_client, card):
+    from campuscard.payments.services import recharge_cash
+
+    recharge_cash(channel="window", person=card.person, amount=5_000, key="k")
+    response = holder_client.post(f"/api/v1/cards/{card.number}/replace", data=json.dumps({"physical": False}),
+                                  content_type="application/json")
+    assert response.status_code == 201
+    new = response.json()
+    assert new["state"] == "active" and new["number"] != card.number
+    old = next(c for c in holder_client.get("/api/v1/cards").json() if c["number"] == card.number)
+    assert old["state"] == "replaced" and old["balance"] == 3_000 and old["balance_moves_at"]
