@@ -54,8 +54,8 @@ class CardAdmin(ScopedAdmin):
     list_display = ["number", "person", "kind", "state", "physical", "balance", "issued_at"]
     list_filter = ["state", "kind", "physical", "institution"]
     search_fields = ["number", "person__number", "person__name", "person__id_number"]
-    readonly_fields = ["institution", "person", "kind", "number", "state", "physical", "wallet_link", "replaces",
-                       "issued_at", "state_changed_at"]
+    readonly_fields = ["institution", "person", "kind", "number", "state", "physical", "wallet_link", "nfc_link",
+                       "replaces", "issued_at", "state_changed_at"]
     fields = readonly_fields
     inlines = [CredentialInline]
     list_select_related = ["person"]
@@ -73,6 +73,12 @@ class CardAdmin(ScopedAdmin):
     def wallet_link(self, obj):
         return format_html('<a href="{}">{}</a>', reverse("admin:ledger_account_change", args=[obj.wallet_account_id]),
                            self.balance(obj))
+
+    @admin.display(description=_("physical card (NFC)"))
+    def nfc_link(self, obj):
+        uid = obj.credentials.filter(kind=Credential.Kind.NFC, active=True).values_list("uid", flat=True).first()
+        return format_html('{} <a href="{}">{}</a>', uid or "—", reverse("admin:cards_card_nfc", args=[obj.pk]),
+                           _("bind a card"))
 
     @admin.action(description=_("Report lost (service window)"))
     def report_lost(self, request, queryset):
