@@ -1,0 +1,63 @@
+"""Small builders shared by the tests: valid ID numbers, roster files, the portal login form."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+
+from django.test import Client
+from django.urls import reverse
+from stdnum.cn import ric
+
+REGISTRAR_COLUMNS = ["number", "name", "category", "status", "id_number", "campus"]
+HR_COLUMNS = ["number", "name", "id_number", "campus", "department"]
+
+
+def resident_id(serial: int, *, region: str = "110105") -> str:
+    """A distinct, checksum-valid resident ID number for each serial (born 1990–1999, Beijing Chaoyang)."""
+    birth = f"{1990 + serial // 1000 % 10}0101"
+    base = f"{region}{birth}{serial % 1000:03d}"
+    return base + ric.calc_check_digit(base + "0")
+
+
+def student_row(serial: int, **changes: str) -> dict[str, str]:
+    row = {"number": f"2025{serial:06d}", "name": f"学生{serial}", "category": "undergraduate",
+           "status": "full_time", "id_number": resident_id(serial), "campus": "main"}
+    row.update(changes)
+    return row
+
+
+def staff_row(serial: int, **changes: str) -> dict[str, str]:
+    row = {"number": f"T{serial:05d}", "name": f"教工{serial}", "id_number": resident_id(5000 + serial),
+           "campus": "main", "department": "计算机学院"}
+    row.update(changes)
+    return row
+
+
+def table(rows: Sequence[Mapping[str, str]], columns: Sequence[str] = REGISTRAR_COLUMNS,
+          headers: Sequence[str] | None = None) -> list[list[str]]:
+    """Header line (``headers`` or the column names) followed by each row's values in column order."""
+    return [list(headers or columns), *([str(row.get(c, "")) for c in columns] for row in rows)]
+
+
+def csv_bytes(lines: Sequence[Sequence[str]], *, encoding: str = "utf-8") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(lines)
+    return buffer.getvalue().encode(encoding)
+
+
+def xlsx_bytes(lines: Sequence[Sequence[object]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for line in lines:
+        sheet.append(list(line))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def portal_login(client: Client, *, institution: str, number: str, password: str):
+    return client.post(reverse("portal:login"), {"institution": institution, "number": number, "password": password})

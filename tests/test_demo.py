@@ -1,0 +1,137 @@
+"""The demo: two institutions, their places and thousands of people, deterministic and re-runnable (TEN-1, TEN-2, ID-1)."""
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.db.models import Count, F
+from django.test import Client
+from django.urls import reverse
+
+from campuscard import demo
+from campuscard.core import clock
+from campuscard.core.models import Area, AuditLog, Building, Campus, Institution, ServicePoint
+from campuscard.identity.models import Person, User
+from tests.helpers import portal_login
+
+pytestmark = pytest.mark.django_db
+
+DAY_ONE = dt.datetime(2026, 9, 1, 1, 0, tzinfo=dt.UTC)
+KINDS = ("undergraduate", "graduate", "exchange", "staff", "temporary")
+
+
+def load(moment: dt.datetime = DAY_ONE) -> list[demo.DemoLogin]:
+    with clock.frozen_at(moment):
+        return demo.load(progress=lambda _line: None)
+
+
+def people_by_kind(code: str) -> dict[str, int]:
+    rows = Person.objects.filter(institution__code=code).values("kind").annotate(n=Count("id"))
+    return {row["kind"]: row["n"] for row in rows}
+
+
+def state():
+    """Every table's row count (except the audit trail, which records each run), plus people and logins."""
+    counts = {model._meta.label: model._default_manager.count() for model in apps.get_models() if model is not AuditLog}
+    people = tuple(Person.objects.order_by("pk").values_list(
+        "pk", "institution_id", "number", "name", "kind", "status", "id_type", "id_number", "campus_id",
+        "department", "updated_at"))
+    users = tuple(User.objects.order_by("pk").values_list("pk", "username", "password", "institution_id",
+                                                           "is_superuser"))
+    return counts, people, users
+
+
+def test_demo_loads_two_institutions_and_runs_again_unchanged():
+    """One test, because a load takes seconds: build, inspect, log in, then run again the next day."""
+    logins = load()
+    check_places_and_people()
+    check_logins(logins)
+    check_second_run()
+
+
+def check_places_and_people():
+    assert set(Institution.objects.values_list("code", flat=True)) == {"hdut", "lcdc"}
+    hdut, lcdc = Institution.objects.get(code="hdut"), Institution.objects.get(code="lcdc")
+
+    # TEN-2: campuses with areas, buildings, service points and kiosks
+    assert Campus.objects.filter(institution=hdut).count() >= 2
+    hdut_areas = set(Area.objects.filter(campus__institution=hdut).values_list("name_en", flat=True))
+    assert {"Area 1", "Area 2", "Science Park"} <= hdut_areas
+    assert Building.objects.filter(area__campus__institution=hdut, name_en="Civil Building").exists()
+    assert not Area.objects.filter(campus__institution=lcdc, name_en="Area 1").exists()  # two different places
+    for institution in (hdut, lcdc):
+        points = ServicePoint.objects.filter(area__campus__institution=institution)
+        assert points.filter(kind=ServicePoint.Kind.KIOSK).count() >= 2
+        assert points.filter(kind=ServicePoint.Kind.WINDOW).exists()
+        assert set(points.values_list("phone", flat=True)) == {institution.hotline}
+    assert ServicePoint.objects.filter(area__campus__institution=hdut, kind=ServicePoint.Kind.KIOSK,
+                                       location_en="First floor of Xueyuan Restaurant").exists()
+    windows = set(ServicePoint.objects.filter(kind=ServicePoint.Kind.WINDOW, area__campus__institution=hdut)
+                  .values_list("name_en", flat=True))
+    assert {"Campus Card Center window 22", "Campus Card Center window 23"} <= windows
+
+    # ID-1: thousands of people of every kind, through the real roster import
+    assert Person.objects.filter(institution=hdut).count() >= 3000
+    for code in ("hdut", "lcdc"):
+        kinds = people_by_kind(code)
+        assert set(kinds) == set(KINDS), code
+        assert [kinds[k] for k in KINDS] == list(demo.POPULATION[code]), code
+    assert set(Person.objects.filter(institution=hdut, kind="exchange").values_list("id_type", flat=True)) >= {
+        "resident", "passport", "hkmo_permit"}
+    assert Person.objects.filter(kind="staff").exclude(source="hr").count() == 0
+    assert Person.objects.filter(kind="temporary").exclude(source="manual").count() == 0
+    assert not Person.objects.exclude(campus__institution=F("institution")).exists()  # TEN-1: own campuses only
+
+
+def check_logins(logins: list[demo.DemoLogin]):
+    """Operator logins per institution and one platform admin; the student login printed with its password."""
+    hdut = Institution.objects.get(code="hdut")
+    assert User.objects.get(username="platform-admin").is_superuser
+    for code in ("hdut", "lcdc"):
+        for label, role in (("admin", "institution_admin"), ("operator", "card_center_operator"),
+                            ("auditor", "auditor")):
+            user = User.objects.get(username=f"{code}-{label}")
+            assert user.institution.code == code and user.roles == [role] and user.is_staff
+    client = Client()
+    response = client.post(reverse("admin:login"), {"username": "hdut-operator", "password": demo.OPERATOR_PASSWORD,
+                                                    "next": reverse("admin:index")})
+    assert response.status_code == 302 and response.url == reverse("admin:index")
+
+    # ID-3: the student login printed with its initial password works
+    students = [x for x in logins if x.who.startswith("student") and x.where == "hdut"]
+    assert len(students) == 1
+    person = Person.objects.get(institution=hdut, number=students[0].login)
+    assert person.kind == "undergraduate" and students[0].password.endswith("X")
+    student_client = Client()
+    response = portal_login(student_client, institution="hdut", number=students[0].login,
+                            password=students[0].password)
+    assert response.status_code == 302
+    person.refresh_from_db()
+    assert person.user is not None and person.user.must_change_password
+
+
+def check_second_run():
+    """Running the demo again (the next day, through the command) changes nothing and prints the logins."""
+    before = state()
+    audit_before = AuditLog.objects.count()
+
+    out = io.StringIO()
+    with clock.frozen_at(DAY_ONE + dt.timedelta(days=1, hours=3)):
+        call_command("demo", stdout=out)
+    assert state() == before
+    extra = AuditLog.objects.order_by("pk")[audit_before:]
+    assert {row.action for row in extra} == {"roster_imported_registrar", "roster_imported_hr"}
+    assert all(row.after["created"] == row.after["updated"] == 0 for row in extra)
+
+    # the command prints the logins; the printed student password opens the portal (ID-3)
+    text = out.getvalue()
+    assert "Demo loaded." in text
+    match = re.search(r"student \(first login: initial password\)\s+hdut\s+(\S+)\s+(\S+)", text)
+    assert match, text
+    number, password = match.groups()
+    client = Client()
+    assert portal_login(client, institution="hdut", number=number, password=password).status_code == 302
+    assert client.get("/").url == reverse("portal:password_change")  # … and must change it first
