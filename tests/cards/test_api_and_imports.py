@@ -124,3 +124,36 @@ def test_replacement_through_the_api(holder_client, card):
     assert new["state"] == "active" and new["number"] != card.number
     old = next(c for c in holder_client.get("/api/v1/cards").json() if c["number"] == card.number)
     assert old["state"] == "replaced" and old["balance"] == 3_000 and old["balance_moves_at"]
+
+
+def test_balance_move_waits_for_money_still_on_its_way(institution, student, card):
+    """An online recharge to the old card that the gateway has not confirmed yet postpones the move."""
+    from datetime import timedelta
+
+    from campuscard.cards.models import BalanceMove
+    from campuscard.cards.services import balance_moves_run, card_replace
+    from campuscard.core import clock
+    from campuscard.ledger.checks import ledger_check
+    from campuscard.payments.services import recharge_cash, recharge_online_start
+
+    recharge_cash(channel="window", person=student, amount=5_000, key="cash")
+    recharge_online_start(person=student, amount=2_000, key="online")
+    new = card_replace(actor="t", card=card, physical=False, channel="kiosk")
+    with clock.frozen_at(clock.now() + timedelta(hours=49)):
+        balance_moves_run()
+        move = BalanceMove.objects.get(old_card=card)
+        assert move.state == "scheduled" and move.due_at > clock.now()
+    assert new.state == "active" and ledger_check().ok
+
+
+def test_frozen_card_is_replaced_only_at_the_window(institution, student, card):
+    from campuscard.cards.services import card_freeze, card_replace
+    from campuscard.payments.services import recharge_cash
+
+    recharge_cash(channel="window", person=student, amount=5_000, key="cash")
+    card_freeze(actor="t", card=card)
+    with pytest.raises(DomainError) as refused:
+        card_replace(actor="t", card=card, physical=False, channel="kiosk")
+    assert refused.value.code == "card_state_invalid"
+    assert Card.objects.get(pk=card.pk).state == "frozen"
+    assert card_replace(actor="t", card=card, physical=False, channel="window").state == "active"

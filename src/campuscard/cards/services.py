@@ -31,7 +31,7 @@ from campuscard.core.models import ServicePoint
 from campuscard.core.money import format_fen
 from campuscard.identity.models import Person
 from campuscard.ledger import services as ledger
-from campuscard.ledger.models import Account
+from campuscard.ledger.models import Account, Transfer
 from campuscard.ledger.selectors import account_balances
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
@@ -169,7 +169,8 @@ def card_replace(*, actor, card: Card, physical: bool, channel: str, fee: int | 
     card = Card.objects.select_for_update().select_related("person__institution").get(pk=card.pk)
     if channel not in REPLACE_CHANNELS[card.kind]:
         raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
-    if card.state not in (State.ACTIVE, State.LOST, State.FROZEN):
+    if card.state not in (State.ACTIVE, State.LOST, State.FROZEN) or (
+            card.state == State.FROZEN and channel != "window"):  # a freeze is lifted only at the window
         raise DomainError("card_state_invalid", state=card.get_state_display())
     fee = replacement_fee(card) if fee is None else fee
     if fee:
@@ -207,7 +208,14 @@ def _move_one(pk: int) -> None:
     if move.state != BalanceMove.State.SCHEDULED:
         return
     old_account = Account.objects.get(pk=move.old_card.wallet_account_id)
-    amount = account_balances(account_id=old_account.pk).available
+    balances = account_balances(account_id=old_account.pk)
+    if balances.pending_credits or balances.pending_debits:
+        # Money still on its way (e.g. an online recharge awaiting the gateway): try again later
+        # rather than close an account something is about to settle into.
+        move.due_at = clock.now() + dt.timedelta(hours=1)
+        move.save(update_fields=["due_at"])
+        return
+    amount = balances.available
     if amount > 0:
         ledger.transfer_create(key=f"balance-move:{move.pk}", debit=old_account,
                                credit=Account.objects.get(pk=move.new_card.wallet_account_id), amount=amount,
@@ -245,6 +253,8 @@ def graduate(*, actor, person: Person) -> Card | None:
                                                    state__in=[State.ACTIVE, State.LOST, State.FROZEN]).first()
     if card is None:
         return None
+    if Card.objects.filter(person=person, kind=Card.Kind.ALUMNI, state__in=Card.LIVE_STATES).exists():
+        raise DomainError("card_kind_exists", kind=Card.Kind.ALUMNI.label)
     card.kind = Card.Kind.ALUMNI
     card.save(update_fields=["kind"])
     audit_record(actor=actor, action="card_became_alumni", obj=card, institution_id=card.institution_id)
@@ -254,11 +264,13 @@ def graduate(*, actor, person: Person) -> Card | None:
 @money_transaction
 def balance_refund(*, actor, card: Card) -> int:
     """Pay the whole remaining balance out to the holder (e.g. an alumnus), as a recorded transfer."""
+    card = Card.objects.select_for_update().get(pk=card.pk)  # one refund at a time per card
     account = Account.objects.get(pk=card.wallet_account_id)
     amount = account_balances(account_id=account.pk).available
     if amount > 0:
         payout = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.REFUNDS_PAYABLE)
-        ledger.transfer_create(key=f"card:{card.pk}:refund:{clock.now().strftime('%Y%m%d%H%M%S')}", debit=account,
+        earlier = Transfer.objects.filter(debit_id=account.pk, kind="refund").count()
+        ledger.transfer_create(key=f"card:{card.pk}:refund:{earlier + 1}", debit=account,
                                credit=payout, amount=amount, kind="refund", reference=card.number)
         audit_record(actor=actor, action="balance_refunded", obj=card, institution_id=card.institution_id,
                      after={"amount": amount})
