@@ -19,7 +19,7 @@ class Institution(models.Model):
     country = models.CharField(_("country (for working days)"), max_length=2, default="CN")
     hotline = models.CharField(_("hotline"), max_length=50, blank=True)
     hotline_hours = models.CharField(_("hotline hours"), max_length=50, blank=True, default="08:30-21:00")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = RestrictedQuerySet.as_manager()
 

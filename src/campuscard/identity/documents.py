@@ -29,6 +29,15 @@ def normalise(id_type: str, number: str) -> str:
     return re.sub(r"\s+", "", number or "").upper()
 
 
+def _stdnum_reason(exc: StdnumError) -> str:
+    """python-stdnum explains in English only; say the same in the user's language."""
+    from stdnum import exceptions as e
+
+    reasons = [(e.InvalidChecksum, _("wrong check digit")), (e.InvalidLength, _("wrong length")),
+               (e.InvalidFormat, _("wrong format")), (e.InvalidComponent, _("impossible birth date or region"))]
+    return str(next((text for kind, text in reasons if isinstance(exc, kind)), _("not valid")))
+
+
 def validate_document(id_type: str, number: str) -> str:
     """Return the normalised number or raise ValueError with a reason a person can act on."""
     number = normalise(id_type, number)
@@ -39,7 +48,7 @@ def validate_document(id_type: str, number: str) -> str:
             return ric.validate(number)
         except StdnumError as exc:
             raise ValueError(_("resident ID %(number)s is not valid (%(reason)s)")
-                             % {"number": number, "reason": exc.message}) from exc
+                             % {"number": number, "reason": _stdnum_reason(exc)}) from exc
     if id_type == IdType.PASSPORT:
         if _PASSPORT.match(number):
             return number

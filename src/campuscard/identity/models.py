@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campuscard.core.models import Campus, Institution
 from campuscard.core.permissions import RestrictedQuerySet
@@ -65,7 +66,7 @@ class Person(models.Model):
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="people",
                                     verbose_name=_("institution"))
     number = models.CharField(_("student / staff number"), max_length=32)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices)
     id_type = models.CharField(_("ID type"), max_length=20, choices=IdType.choices, default=IdType.RESIDENT)
@@ -84,8 +85,8 @@ class Person(models.Model):
     payment_password = models.CharField(max_length=256, blank=True, editable=False)
     payment_password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     query_password = models.CharField(max_length=256, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = RestrictedQuerySet.as_manager()
 

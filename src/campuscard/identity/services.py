@@ -140,7 +140,7 @@ def person_create(*, actor: User | str, institution: Institution, number: str, n
     except ValueError as exc:
         raise DomainError("person_invalid", reason=str(exc))
     if campus is not None and campus.institution_id != institution.pk:
-        raise DomainError("person_invalid", reason="campus of another institution")
+        raise DomainError("person_invalid", reason=_("the campus belongs to another institution"))
     try:
         with transaction.atomic():
             person = Person.objects.create(
@@ -150,5 +150,5 @@ def person_create(*, actor: User | str, institution: Institution, number: str, n
             audit_record(actor=actor, action="person_created", obj=person, institution_id=institution.pk,
                          after={"number": person.number, "kind": kind})
     except IntegrityError:
-        raise DomainError("person_invalid", reason="number or ID document already registered")
+        raise DomainError("person_invalid", reason=_("the number or ID document is already registered"))
     return person

@@ -201,7 +201,9 @@ def transfer_reverse(*, key: str, original_id: int, amount: int | None = None, k
     reversed_so_far = sum(Transfer.objects.filter(reverses_id=original_id).values_list("amount", flat=True))
     if reversed_so_far + amount > original.amount:
         raise DomainError("reversal_exceeds_original")
-    kind = kind or f"{original.kind}_reversal"
+    if not kind:  # undoing a reversal re-applies the original kind (no ever-growing "_reversal_reversal…")
+        undoes_reversal = original.reverses_id is not None and original.kind.endswith("_reversal")
+        kind = original.kind.removesuffix("_reversal") if undoes_reversal else f"{original.kind}_reversal"
     debit = Account.objects.only("id", "institution_id", "stripes").get(pk=original.credit_id)
     credit = Account.objects.only("id", "institution_id", "stripes").get(pk=original.debit_id)
     d, c = AccountRef.of(debit), AccountRef.of(credit)
