@@ -173,8 +173,15 @@ GATEWAY_SANDBOX_DELIVERY = env_str("GATEWAY_SANDBOX_DELIVERY", "http")
 QR_STEP_SECONDS = env_int("QR_STEP_SECONDS", 30)  # the code refreshes this often
 QR_VALID_SECONDS = env_int("QR_VALID_SECONDS", 60)  # and is accepted this long (once)
 OFFLINE_CODES_BATCH = env_int("OFFLINE_CODES_BATCH", 15)
-# PAY-3: payments up to this amount need no payment password; offline codes are limited to it.
+# PAY-2 / PAY-3 / PAY-4.
+DAILY_LIMIT_DEFAULT_FEN = env_int("DAILY_LIMIT_DEFAULT_FEN", 20_000)
+DAILY_LIMIT_MAX_FEN = env_int("DAILY_LIMIT_MAX_FEN", 100_000)
+# Payments up to this amount need no payment password; offline codes are limited to it.
 PASSWORD_FREE_LIMIT_FEN = env_int("PASSWORD_FREE_LIMIT_FEN", 5000)
+PAYMENT_PASSWORD_MAX_WRONG = env_int("PAYMENT_PASSWORD_MAX_WRONG", 5)
+PAYMENT_PASSWORD_MAX_AGE_DAYS = env_int("PAYMENT_PASSWORD_MAX_AGE_DAYS", 30)
+APPEAL_WINDOW_HOURS = env_int("APPEAL_WINDOW_HOURS", 72)
+MERCHANT_ACCOUNT_STRIPES = env_int("MERCHANT_ACCOUNT_STRIPES", 16)  # hot takings accounts (see the ledger)
 OFFLINE_CODES_TTL_SECONDS = env_int("OFFLINE_CODES_TTL_SECONDS", 24 * 3600)
 CARD_PRODUCTION_WORKING_DAYS = env_int("CARD_PRODUCTION_WORKING_DAYS", 3)
 BALANCE_MOVE_AFTER_SECONDS = env_int("BALANCE_MOVE_AFTER_SECONDS", 48 * 3600)

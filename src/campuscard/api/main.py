@@ -71,11 +71,12 @@ def on_http_error(request, exc: HttpError):
 
 
 def _register_routers() -> None:
-    from campuscard.api import cards, identity, payments
+    from campuscard.api import cards, identity, payments, pos
 
     api.add_router("/", identity.router)
     api.add_router("/", payments.router)
     api.add_router("/", cards.router)
+    api.add_router("/", pos.router)
 
 
 _register_routers()

@@ -99,3 +99,182 @@ class SandboxPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_no} {self.status}"
+
+
+class Merchant(models.Model):
+    """A canteen, supermarket, print shop or laundry that takes payments (PAY-1)."""
+
+    institution_path = "institution"
+
+    class Category(models.TextChoices):
+        CANTEEN = "canteen", _("canteen")
+        SUPERMARKET = "supermarket", _("supermarket")
+        PRINT_SHOP = "print_shop", _("print shop")
+        LAUNDRY = "laundry", _("laundry")
+        OTHER = "other", _("other")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="merchants",
+                                    verbose_name=_("institution"))
+    code = models.SlugField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=150, blank=True)
+    category = models.CharField(_("category"), max_length=12, choices=Category.choices)
+    building = models.ForeignKey("core.Building", on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="merchants", verbose_name=_("building"))
+    account = models.OneToOneField("ledger.Account", on_delete=models.PROTECT, related_name="merchant",
+                                   verbose_name=_("takings account"), editable=False)
+    active = models.BooleanField(_("active"), default=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
+        ordering = ["institution", "code"]
+        constraints = [models.UniqueConstraint(fields=["institution", "code"], name="merchant_code_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Terminal(models.Model):
+    """A POS terminal: a registered device at one merchant's counter."""
+
+    institution_path = "merchant__institution"
+
+    device = models.OneToOneField("devices.Device", on_delete=models.PROTECT, related_name="terminal",
+                                  verbose_name=_("device"))
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="terminals",
+                                 verbose_name=_("merchant"))
+    counter = models.CharField(_("counter / window"), max_length=60, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("POS terminal")
+        verbose_name_plural = _("POS terminals")
+
+    def __str__(self) -> str:
+        return f"{self.merchant} · {self.counter or self.device.code}"
+
+
+class SpendingLimit(models.Model):
+    """The holder's own daily limit (PAY-2); absent = the institution default."""
+
+    person = models.OneToOneField(Person, on_delete=models.CASCADE, related_name="spending_limit")
+    daily_limit = FenField(_("daily limit"))
+
+    def __str__(self) -> str:
+        return f"{self.person_id}: {self.daily_limit}"
+
+
+class DailyUsage(models.Model):
+    """What a holder spent today and their wrong payment passwords today (PAY-2, PAY-3)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    spent = FenField(default=0)
+    wrong_passwords = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["person", "day"], name="daily_usage_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.day}"
+
+
+class Payment(models.Model):
+    institution_path = "institution"
+
+    class Method(models.TextChoices):
+        QR = "qr", _("QR code")
+        NFC = "nfc", _("card (NFC)")
+        HCE = "hce", _("phone (NFC)")
+        OFFLINE = "offline", _("offline code")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="payments",
+                                 verbose_name=_("terminal"))
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments",
+                                 verbose_name=_("merchant"))
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="payments", verbose_name=_("holder"))
+    card = models.ForeignKey("cards.Card", on_delete=models.PROTECT, related_name="payments", verbose_name=_("card"))
+    txn_id = models.CharField(_("terminal transaction id"), max_length=64)
+    amount = FenField(_("amount (fen)"))
+    method = models.CharField(_("method"), max_length=8, choices=Method.choices)
+    transfer_id = models.BigIntegerField()
+    balance_after = FenField(_("balance after"))
+    refunded = FenField(_("refunded (fen)"), default=0)
+    created_at = models.DateTimeField(_("at"), db_index=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["terminal", "txn_id"], name="payment_terminal_txn_unique"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=models.Q(refunded__lte=models.F("amount")), name="payment_refund_bound"),
+        ]
+        indexes = [models.Index(fields=["merchant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} {self.amount} {self.txn_id}"
+
+
+class Refund(models.Model):
+    """Money back to the holder by a reversing transfer: a merchant refund or an accepted appeal."""
+
+    institution_path = "payment__institution"
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", _("merchant refund")
+        APPEAL = "appeal", _("accepted appeal")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    amount = FenField(_("amount (fen)"))
+    transfer_id = models.BigIntegerField()
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("at"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} −{self.amount}"
+
+
+class Appeal(models.Model):
+    """A mistaken-charge appeal (误刷申诉, PAY-4), within 72 hours of the payment."""
+
+    institution_path = "payment__institution"
+
+    class State(models.TextChoices):
+        OPEN = "open", _("waiting for a decision")
+        ACCEPTED = "accepted", _("accepted — refunded")
+        REJECTED = "rejected", _("rejected")
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="appeal")
+    reason = models.CharField(_("reason"), max_length=300)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPEN)
+    decision = models.CharField(_("decision reason"), max_length=300, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("at"))
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("appeal")
+        verbose_name_plural = _("appeals")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.payment} {self.get_state_display()}"

@@ -40,8 +40,9 @@ def holder_by_number(*, institution_id: int, number: str) -> Person:
 
 
 def wallet_account(person: Person) -> Account | None:
-    """The current card's wallet (None before the holder has a card)."""
-    card = Card.objects.filter(person=person, state=Card.State.ACTIVE).order_by("-issued_at").first()
+    """The wallet of the holder's newest live card (a lost or frozen card still holds the money)."""
+    card = (Card.objects.filter(person=person, state__in=[Card.State.ACTIVE, Card.State.LOST, Card.State.FROZEN])
+            .order_by("-issued_at").first())
     return Account.objects.filter(pk=card.wallet_account_id).first() if card else None
 
 

@@ -1,0 +1,93 @@
+"""POS terminal API (PAY-1 … PAY-4): signed device requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Sum
+from ninja import Field, Router, Schema, Status
+
+from campuscard.api.auth import DeviceSignature
+from campuscard.core import clock
+from campuscard.core.errors import DomainError
+from campuscard.payments import pos
+from campuscard.payments.models import Payment, Terminal
+
+router = Router(tags=["POS"], auth=DeviceSignature())
+
+
+class PayIn(Schema):
+    txn_id: str = Field(min_length=1, max_length=64, description="the terminal's own id: retries reuse it")
+    amount: int = Field(gt=0, description="fen")
+    code: str = Field("", description="the holder's dynamic QR / HCE / offline code")
+    nfc_uid: str = Field("", description="the tapped physical card's UID")
+    password: str | None = Field(None, description="payment password, above the password-free amount")
+
+
+class ReceiptOut(Schema):
+    txn_id: str
+    amount: int
+    merchant: str
+    holder: str
+    card: str
+    method: str
+    balance_after: int
+    refunded: int
+    at: datetime
+
+
+class RefundIn(Schema):
+    amount: int | None = Field(None, gt=0, description="fen; empty = everything not yet refunded")
+    reason: str = ""
+
+
+class TodayOut(Schema):
+    payments: int
+    takings: int
+    refunds: int
+
+
+def _terminal(request) -> Terminal:
+    terminal = (Terminal.objects.select_related("merchant__institution", "merchant__account", "device")
+                .filter(device=request.auth).first())
+    if terminal is None:
+        raise DomainError("terminal_unknown")
+    return terminal
+
+
+def receipt(payment: Payment) -> dict:
+    name = payment.person.name
+    return {"txn_id": payment.txn_id, "amount": payment.amount, "merchant": payment.merchant.name,
+            "holder": name[:1] + "*" * (len(name) - 1), "card": "****" + payment.card.number[-4:],
+            "method": payment.method, "balance_after": payment.balance_after, "refunded": payment.refunded,
+            "at": payment.created_at}
+
+
+@router.post("/pos/payments", response={201: ReceiptOut}, summary="Authorise a payment (idempotent on txn_id)")
+def pay(request, payload: PayIn):
+    if not payload.code and not payload.nfc_uid:
+        raise DomainError("qr_invalid")
+    payment = pos.payment_authorize(terminal=_terminal(request), txn_id=payload.txn_id, amount=payload.amount,
+                                    code=payload.code, nfc_uid=payload.nfc_uid, password=payload.password)
+    return Status(201, receipt(payment))
+
+
+@router.post("/pos/payments/{txn_id}/refund", response=ReceiptOut, summary="Refund today's payment, fully or partly")
+def refund(request, txn_id: str, payload: RefundIn):
+    terminal = _terminal(request)
+    payment = Payment.objects.filter(terminal__merchant=terminal.merchant, txn_id=txn_id).first()
+    if payment is None:
+        raise DomainError("payment_not_found")
+    pos.payment_refund(actor=f"device:{terminal.device.code}", payment=payment, amount=payload.amount,
+                       reason=payload.reason)
+    payment.refresh_from_db()
+    return receipt(payment)
+
+
+@router.get("/pos/today", response=TodayOut, summary="This terminal's takings today")
+def today(request):
+    terminal = _terminal(request)
+    start = clock.institution_now(terminal.merchant.institution).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = Payment.objects.filter(terminal=terminal, created_at__gte=start)
+    totals = rows.aggregate(takings=Sum("amount"), refunds=Sum("refunded"))
+    return {"payments": rows.count(), "takings": totals["takings"] or 0, "refunds": totals["refunds"] or 0}
