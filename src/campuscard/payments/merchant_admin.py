@@ -1,0 +1,1 @@
+"""Back office for merchants, terminals, payments, appeals and settlement (PAY-4, PAY-5)."""
