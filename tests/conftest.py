@@ -78,3 +78,13 @@ def card(student):
     from campuscard.cards.services import card_issue
 
     return card_issue(actor="test", person=student)
+
+
+@pytest.fixture(autouse=True)
+def _forget_process_caches():
+    """The payment fast path caches immutable facts per process; tests reuse ids and codes."""
+    from campuscard.payments import fastpath
+
+    fastpath.forget()
+    yield
+    fastpath.forget()

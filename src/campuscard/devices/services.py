@@ -35,18 +35,28 @@ def device_revoke(*, actor, device: Device) -> None:
 
 def device_authenticate(*, method: str, path: str, headers, body: bytes) -> Device:
     """Verify a signed device request; refuse bad signatures, stale timestamps, replays and revoked devices."""
+    device = Device.objects.select_related("institution").filter(code=headers.get("X-Device-Id", "")).first()
+    _verify(method=method, path=path, headers=headers, body=body, secret=device.secret if device else None,
+            revoked=device is not None and device.revoked_at is not None)
+    return device
+
+
+def verify_signed_request(*, request, secret: str | None) -> None:
+    """The signature checks alone, for callers that know the secret already (revocation is theirs)."""
+    _verify(method=request.method, path=request.path, headers=request.headers, body=request.body, secret=secret,
+            revoked=False)
+
+
+def _verify(*, method: str, path: str, headers, body: bytes, secret: str | None, revoked: bool) -> None:
     code = headers.get("X-Device-Id", "")
     ts = headers.get("X-Timestamp", "")
     nonce = headers.get("X-Nonce", "")
     sent = headers.get("X-Signature", "")
-    if not (code and ts.isdigit() and 16 <= len(nonce) <= 64 and sent):
+    if not (code and ts.isdigit() and 16 <= len(nonce) <= 64 and sent) or secret is None:
         raise DomainError("device_auth_failed")
-    device = Device.objects.select_related("institution").filter(code=code).first()
-    if device is None:
+    if not hmac.compare_digest(signature(secret, method, path, ts, nonce, body), sent):
         raise DomainError("device_auth_failed")
-    if not hmac.compare_digest(signature(device.secret, method, path, ts, nonce, body), sent):
-        raise DomainError("device_auth_failed")
-    if device.revoked_at is not None:
+    if revoked:
         raise DomainError("device_revoked")
     window = settings.DEVICE_REQUEST_WINDOW_SECONDS
     if abs(clock.now().timestamp() - int(ts)) > window:
@@ -54,7 +64,6 @@ def device_authenticate(*, method: str, path: str, headers, body: bytes) -> Devi
     # A nonce is accepted once within twice the window (after that the timestamp check refuses it).
     if not cache.add(f"device-nonce:{code}:{nonce}", 1, timeout=2 * window):
         raise DomainError("device_request_replayed")
-    return device
 
 
 def device_touch(device: Device) -> None:

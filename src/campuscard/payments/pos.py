@@ -73,6 +73,12 @@ def payment_authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str
     except _WrongPassword as wrong:
         left = _count_wrong_password(wrong.person_id, wrong.day)
         raise DomainError("payment_password_incorrect", left=left)
+    except DomainError:
+        # A concurrent duplicate of this txn may have won the one-time code: answer with its payment.
+        replay = _replay(terminal, txn_id, amount)
+        if replay is None:
+            raise
+        return replay
     except IntegrityError:  # the same transaction id committed concurrently
         replay = _replay(terminal, txn_id, amount)
         if replay is None:
