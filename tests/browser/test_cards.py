@@ -153,6 +153,7 @@ def test_photo_review_production_and_kiosk_collection(live_server, browser, scre
     kiosk.click("#enrol-form button")
     kiosk.click("button.chip")  # the kiosk speaks English for this holder
     kiosk.fill("input[name=id_number]", ID_ALICE.lower())
+    kiosk.fill("input[name=query_password]", ID_ALICE[-6:])  # ID-6 default query password
     screenshot(kiosk, "kiosk-identify-en")
     kiosk.click("#identify-form button")
     kiosk.wait_for_selector("#kiosk-collect")

@@ -157,3 +157,27 @@ def test_frozen_card_is_replaced_only_at_the_window(institution, student, card):
     assert refused.value.code == "card_state_invalid"
     assert Card.objects.get(pk=card.pk).state == "frozen"
     assert card_replace(actor="t", card=card, physical=False, channel="window").state == "active"
+
+
+def test_kiosk_needs_the_query_password_and_throttles_guesses(client, institution, student, card):
+    """A typed certificate number alone identifies nobody at a kiosk (ID-6 query password as 2nd factor)."""
+    from django.core.signing import get_cookie_signer
+
+    from campuscard.devices.web import COOKIE, SALT
+    from tests.conftest import ID_ALICE
+
+    device, _secret = device_register(actor="t", institution=institution, kind=Device.Kind.KIOSK, code="kx",
+                                      name="K")
+    client.cookies[COOKIE] = get_cookie_signer(salt=COOKIE + SALT).sign(str(device.pk))
+
+    def identify(password):
+        return client.post("/devices/kiosk/identify/", {"id_number": ID_ALICE, "query_password": password},
+                           follow=True).content.decode()
+
+    assert "kiosk-lost" not in identify("wrong1")
+    assert "kiosk-lost" in identify(ID_ALICE[-6:])
+    client.post("/devices/kiosk/action/", {"action": "done"})
+    for _ in range(5):
+        identify("wrong1")
+    assert "kiosk-lost" not in identify(ID_ALICE[-6:])  # locked for a while, even with the right password
+    assert Card.objects.get(pk=card.pk).state == "active"

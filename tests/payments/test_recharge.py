@@ -202,3 +202,23 @@ def test_sandbox_pay_page_delivers_and_portal_shows_credit(client, institution, 
     assert client.get("/wallet/statement/").status_code == 200
     api = client.get("/api/v1/wallet").json()
     assert api == {"available": 8_850, "posted": 8_850, "pending_in": 0, "held": 0}
+
+
+def test_ledger_hold_expiry_first_then_order_expiry_and_late_payment(institution, student):
+    """If the ledger's hold expiry releases the hold before the recharge job runs, nothing jams and a
+    late 'paid' still credits exactly once."""
+    from datetime import timedelta
+
+    from campuscard.core import clock
+    from campuscard.ledger.tasks import holds_expire
+
+    order, _url = start_online(student)
+    with clock.frozen_at(clock.now() + timedelta(hours=3)):
+        assert holds_expire.call_local() == 1
+        assert services.recharges_expire() == 1
+    order.refresh_from_db()
+    assert order.state == "expired"
+    payment = SandboxPayment.objects.get(order_no=order.order_no)
+    notify(payment, "paid"), notify(payment, "paid")
+    order.refresh_from_db()
+    assert order.state == "paid" and balances(student).available == 3_000 and ledger_check().ok

@@ -45,6 +45,11 @@ class CredentialInline(TabularInline):
         return False
 
 
+class DepartmentForm(forms.Form):
+    department = forms.CharField(label=_("New department"), max_length=100)
+    reissue = forms.BooleanField(label=_("Re-issue the card (free)"), required=False)
+
+
 class NfcBindForm(forms.Form):
     uid = forms.CharField(label=_("NFC UID (hex)"), max_length=32)
 
@@ -55,12 +60,11 @@ class CardAdmin(ScopedAdmin):
     list_filter = ["state", "kind", "physical", "institution"]
     search_fields = ["number", "person__number", "person__name", "person__id_number"]
     readonly_fields = ["institution", "person", "kind", "number", "state", "physical", "wallet_link", "nfc_link",
-                       "replaces", "issued_at", "state_changed_at"]
+                       "department_link", "replaces", "issued_at", "state_changed_at"]
     fields = readonly_fields
     inlines = [CredentialInline]
     list_select_related = ["person"]
-    actions = ["report_lost", "freeze", "unfreeze", "replace_virtual", "replace_physical", "reissue_free",
-               "refund_balance"]
+    actions = ["report_lost", "freeze", "unfreeze", "replace_virtual", "replace_physical", "refund_balance"]
 
     def has_add_permission(self, request):
         return False
@@ -74,48 +78,73 @@ class CardAdmin(ScopedAdmin):
         return format_html('<a href="{}">{}</a>', reverse("admin:ledger_account_change", args=[obj.wallet_account_id]),
                            self.balance(obj))
 
+    @admin.display(description=_("staff department change"))
+    def department_link(self, obj):
+        if obj.kind != Card.Kind.STAFF:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:cards_card_department", args=[obj.pk]),
+                           _("change department (free re-issue optional)"))
+
     @admin.display(description=_("physical card (NFC)"))
     def nfc_link(self, obj):
         uid = obj.credentials.filter(kind=Credential.Kind.NFC, active=True).values_list("uid", flat=True).first()
         return format_html('{} <a href="{}">{}</a>', uid or "—", reverse("admin:cards_card_nfc", args=[obj.pk]),
                            _("bind a card"))
 
-    @admin.action(description=_("Report lost (service window)"))
+    @admin.action(description=_("Report lost (service window)"), permissions=["change"])
     def report_lost(self, request, queryset):
         _each(request, queryset, services.card_report_lost, _("%(count)s card(s) reported lost."), channel="window")
 
-    @admin.action(description=_("Freeze"))
+    @admin.action(description=_("Freeze"), permissions=["change"])
     def freeze(self, request, queryset):
         _each(request, queryset, services.card_freeze, _("%(count)s card(s) frozen."))
 
-    @admin.action(description=_("Unfreeze"))
+    @admin.action(description=_("Unfreeze"), permissions=["change"])
     def unfreeze(self, request, queryset):
         _each(request, queryset, services.card_freeze, _("%(count)s card(s) unfrozen."), frozen=False)
 
-    @admin.action(description=_("Replace with a virtual card (fee from balance)"))
+    @admin.action(description=_("Replace with a virtual card (fee from balance)"), permissions=["change"])
     def replace_virtual(self, request, queryset):
         _each(request, queryset, services.card_replace, _("%(count)s card(s) replaced."), physical=False,
               channel="window")
 
-    @admin.action(description=_("Replace with a physical card (fee from balance)"))
+    @admin.action(description=_("Replace with a physical card (fee from balance)"), permissions=["change"])
     def replace_physical(self, request, queryset):
         _each(request, queryset, services.card_replace, _("%(count)s card(s) replaced."), physical=True,
               channel="window")
 
-    @admin.action(description=_("Re-issue free of charge (staff department change, CARD-8)"))
-    def reissue_free(self, request, queryset):
-        messages.info(request, _("The campus wallet follows the person; a transit purse on the old card does not "
-                                 "transfer."))
-        _each(request, queryset, services.card_replace, _("%(count)s card(s) re-issued."), physical=False,
-              channel="window", fee=0)
-
-    @admin.action(description=_("Refund the whole balance to the holder"))
+    @admin.action(description=_("Refund the whole balance to the holder"), permissions=["change"])
     def refund_balance(self, request, queryset):
         _each(request, queryset, services.balance_refund, _("%(count)s balance(s) refunded."))
 
     def get_urls(self):
         return [path("<int:pk>/nfc/", self.admin_site.admin_view(self.nfc_view), name="cards_card_nfc"),
+                path("<int:pk>/department/", self.admin_site.admin_view(self.department_view),
+                     name="cards_card_department"),
                 *super().get_urls()]
+
+    def department_view(self, request, pk: int):
+        """CARD-8 at the service window: record the new department; re-issue only if the holder wants."""
+        card = get_object_or_404(self.get_queryset(request).select_related("person"), pk=pk)
+        if not self.has_change_permission(request, card):
+            raise PermissionDenied
+        form = DepartmentForm(request.POST or None, initial={"department": card.person.department})
+        if request.method == "POST" and form.is_valid():
+            try:
+                new = services.staff_department_change(actor=request.user, person=card.person,
+                                                       department=form.cleaned_data["department"],
+                                                       reissue=form.cleaned_data["reissue"])
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, _("Department changed.") if new is None else
+                                 _("Department changed; new card %(number)s issued free of charge.")
+                                 % {"number": new.number})
+                return redirect("admin:cards_card_change", (new or card).pk)
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "title": _("Staff department change"),
+            "note": _("No need, no change: re-issue is free and optional. The campus wallet follows the person; "
+                      "a transit purse on the old card does not transfer — tell the holder.")})
 
     def nfc_view(self, request, pk: int):
         card = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -156,7 +185,7 @@ class PhotoAdmin(ScopedAdmin):
     def thumbnail_large(self, obj):
         return format_html('<img src="{}" style="max-height:320px;border-radius:8px">', obj.image.url)
 
-    @admin.action(description=_("Approve (effective tomorrow)"))
+    @admin.action(description=_("Approve (effective tomorrow)"), permissions=["change"])
     def approve(self, request, queryset):
         _each(request, queryset, services.photo_review, _("%(count)s photo(s) approved."), as_="photo", approve=True)
 
@@ -194,15 +223,15 @@ class ProductionAdmin(ScopedAdmin):
         _each(request, queryset, services.production_advance, _("%(count)s card(s) updated."), as_="production",
               target=target)
 
-    @admin.action(description=_("Mark printed"))
+    @admin.action(description=_("Mark printed"), permissions=["change"])
     def mark_printed(self, request, queryset):
         self._advance(request, queryset, Production.State.PRINTED)
 
-    @admin.action(description=_("Mark ready at the kiosk (notifies the holder)"))
+    @admin.action(description=_("Mark ready at the kiosk (notifies the holder)"), permissions=["change"])
     def mark_at_kiosk(self, request, queryset):
         self._advance(request, queryset, Production.State.AT_KIOSK)
 
-    @admin.action(description=_("Mark collected"))
+    @admin.action(description=_("Mark collected"), permissions=["change"])
     def mark_collected(self, request, queryset):
         self._advance(request, queryset, Production.State.COLLECTED)
 

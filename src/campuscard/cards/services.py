@@ -4,10 +4,11 @@ department change, graduation, photos and production (ID-7, APP-5). Keyword-only
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from stdnum import luhn
@@ -36,6 +37,7 @@ from campuscard.ledger.selectors import account_balances
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
 
+log = logging.getLogger(__name__)
 State = Card.State
 KIND_FOR_PERSON = {
     Person.Kind.UNDERGRADUATE: Card.Kind.STUDENT, Person.Kind.GRADUATE: Card.Kind.STUDENT,
@@ -198,7 +200,10 @@ def balance_moves_run() -> int:
     due = list(BalanceMove.objects.filter(state=BalanceMove.State.SCHEDULED, due_at__lte=clock.now())
                .values_list("pk", flat=True)[:500])
     for pk in due:
-        _move_one(pk)
+        try:
+            _move_one(pk)
+        except (DomainError, DatabaseError):
+            log.exception("balance move %s failed; it stays scheduled", pk)
     return len(due)
 
 
@@ -218,13 +223,22 @@ def _move_one(pk: int) -> None:
     amount = balances.available
     if amount > 0:
         ledger.transfer_create(key=f"balance-move:{move.pk}", debit=old_account,
-                               credit=Account.objects.get(pk=move.new_card.wallet_account_id), amount=amount,
+                               credit=_live_wallet(move.new_card), amount=amount,
                                kind="balance_move", reference=move.old_card.number)
     ledger.account_set_status(account=old_account, status=Account.Status.CLOSED)
     move.state, move.amount, move.done_at = BalanceMove.State.DONE, amount, clock.now()
     move.save(update_fields=["state", "amount", "done_at"])
     audit_record(actor="job:balance_move", action="balance_moved", obj=move, institution_id=move.old_card.institution_id,
                  after={"amount": amount, "from": move.old_card.number, "to": move.new_card.number})
+
+
+def _live_wallet(card: Card) -> Account:
+    """The new card's wallet — or, if it was itself replaced and emptied since, its live successor's."""
+    account = Account.objects.get(pk=card.wallet_account_id)
+    while account.status != Account.Status.OPEN and hasattr(card, "replaced_by"):
+        card = card.replaced_by
+        account = Account.objects.get(pk=card.wallet_account_id)
+    return account
 
 
 def staff_department_change(*, actor, person: Person, department: str, reissue: bool) -> Card | None:

@@ -25,7 +25,7 @@ class DeviceAdmin(ScopedAdmin):
         messages.warning(request, _("Device secret (shown once, provision it on the device now): %(secret)s")
                          % {"secret": secret})
 
-    @admin.action(description=_("Revoke selected devices (takes effect at once)"))
+    @admin.action(description=_("Revoke selected devices (takes effect at once)"), permissions=["change"])
     def revoke(self, request, queryset):
         for device in queryset:
             device_revoke(actor=request.user, device=device)

@@ -3,8 +3,6 @@ for students and temporary holders identified by their ID card or special certif
 
 from __future__ import annotations
 
-import uuid
-
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -14,13 +12,12 @@ from campuscard.cards import services as card_services
 from campuscard.cards.models import Card, Production
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
-from campuscard.core.money import parse_yuan
 from campuscard.devices.models import Device
 from campuscard.devices.web import device_enrol, device_page, set_device_cookie
+from campuscard.identity import throttle
 from campuscard.identity.documents import normalise
 from campuscard.identity.models import Person
-from campuscard.payments import services as payment_services
-from campuscard.payments.models import RechargeOrder
+from campuscard.identity.services import query_password_verify
 
 SESSION_KEY = "kiosk_person"
 IDLE_SECONDS = 120  # a kiosk forgets the holder after two idle minutes
@@ -59,20 +56,28 @@ def kiosk(request):
         card.fee = card_services.replacement_fee(card)
     ready = Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
     return render(request, "devices/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
-                                                        "ready": ready, "key": uuid.uuid4().hex})
+                                                        "ready": ready})
 
 
 @require_POST
 @device_page(Device.Kind.KIOSK)
 def identify(request):
+    """The certificate number (read from the ID card, or typed for a special certificate) AND the
+    query password (ID-6) identify the holder; wrong attempts are throttled like logins."""
     number = normalise("", request.POST.get("id_number", ""))
+    account = f"kiosk:{request.device.institution_id}:{number}"
+    minutes = throttle.locked_for_minutes(account)
     person = (Person.objects.filter(institution=request.device.institution, id_number=number)
-              .order_by("-updated_at").first()) if number else None
-    if person is None:
+              .order_by("-updated_at").first()) if number and not minutes else None
+    if minutes:
+        messages.error(request, DomainError("login_locked", minutes=minutes).message)
+    elif person is None or not query_password_verify(person=person, secret=request.POST.get("query_password", "")):
+        throttle.record_failure(account)
         messages.error(request, DomainError("card_identity_mismatch").message)
     elif person.kind not in KIOSK_KINDS:
         messages.error(request, DomainError("kiosk_staff_go_to_window").message)
     else:
+        throttle.clear(account)
         request.session[SESSION_KEY] = {"id": person.pk, "at": clock.now().timestamp()}
     return redirect("devices:kiosk")
 
@@ -89,12 +94,6 @@ def action(request):
         if what == "done":
             request.session.pop(SESSION_KEY, None)
             return redirect("devices:kiosk")
-        if what == "recharge":
-            order = payment_services.recharge_cash(
-                channel=RechargeOrder.Channel.KIOSK, person=person, amount=parse_yuan(request.POST["amount"]),
-                key=f"{request.device.code}:{request.POST['key']}", device=request.device)
-            messages.success(request, _("Recharged %(amount)s.") % {"amount": f"¥{order.amount / 100:.2f}"})
-            return redirect("devices:kiosk")
         card = Card.objects.get(person=person, number=request.POST.get("card"))
         if what == "lost":
             card_services.card_report_lost(actor=actor, card=card, channel="kiosk")
@@ -105,8 +104,10 @@ def action(request):
                                              channel="kiosk")
             messages.success(request, _("New card %(number)s issued.") % {"number": new.number})
         elif what == "collect":
-            card_services.production_advance(actor=actor, production=card.production,
-                                             target=Production.State.COLLECTED)
+            production = Production.objects.filter(card=card).first()
+            if production is None:
+                raise DomainError("production_state_invalid", state="—", target=Production.State.COLLECTED.label)
+            card_services.production_advance(actor=actor, production=production, target=Production.State.COLLECTED)
             messages.success(request, _("Please take your card from the tray."))
     except DomainError as error:
         messages.error(request, error.message)

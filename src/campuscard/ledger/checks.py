@@ -16,6 +16,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
@@ -28,6 +29,19 @@ SEAL_GRACE = dt.timedelta(minutes=10)  # in-flight transactions of yesterday hav
 
 
 def ledger_check() -> CheckRun:
+    """Every figure is read from ONE snapshot, so payments committing meanwhile cannot look like
+    differences (REPEATABLE READ on PostgreSQL; SQLite transactions are snapshots already)."""
+    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if snapshot:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        run = _check()
+    run.save()
+    return run
+
+
+def _check() -> CheckRun:
     started = clock.now()
     problems: list[dict] = []
     totals = Balance.objects.aggregate(dp=Coalesce(Sum("debits_posted"), 0), cp=Coalesce(Sum("credits_posted"), 0),
@@ -69,8 +83,8 @@ def ledger_check() -> CheckRun:
     expired = open_holds.filter(expires_at__lt=clock.now()).count()
     if expired:
         problems.append({"type": "expired_holds_open", "count": expired})
-    return CheckRun.objects.create(kind="check", started_at=started, finished_at=clock.now(), ok=not problems,
-                                   accounts=len(accounts), transfers=Transfer.objects.count(), problems=problems)
+    return CheckRun(kind="check", started_at=started, finished_at=clock.now(), ok=not problems,
+                    accounts=len(accounts), transfers=Transfer.objects.count(), problems=problems)
 
 
 def _zone() -> ZoneInfo:

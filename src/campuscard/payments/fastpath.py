@@ -97,31 +97,42 @@ def terminal_facts(device_code: str) -> TerminalFacts | None:
     return facts
 
 
+_FACT_FIELDS = ("pk", "kind", "token", "secret", "card_id", "card__number", "card__kind", "card__person_id",
+                "card__person__name", "card__wallet_account_id", "card__institution_id")
+_warmed = False
+
+
+def _remember(rows) -> None:
+    with _lock:
+        for row in rows:
+            _credentials[row[2]] = CredentialFacts(*row)
+
+
 def credential_facts(token: str) -> CredentialFacts | None:
+    """At lunch most holders pay once, so the first miss loads every code credential in one query
+    (a few MB per process for 50,000 holders); later misses are looked up one by one."""
+    global _warmed
     facts = _credentials.get(token)
     if facts is not None:
         return facts
-    credential = (Credential.objects.select_related("card__person").filter(token=token, active=True)
-                  .exclude(secret="").first())
-    if credential is None:
-        return None
-    card = credential.card
-    facts = CredentialFacts(
-        credential_id=credential.pk, kind=credential.kind, token=token, secret=credential.secret, card_id=card.pk,
-        card_number=card.number, card_kind=card.kind, person_id=card.person_id, person_name=card.person.name,
-        wallet_account_id=card.wallet_account_id, institution_id=card.institution_id)
-    with _lock:
-        _credentials[token] = facts
-    return facts
+    live = Credential.objects.filter(active=True, kind__in=[Credential.Kind.QR, Credential.Kind.HCE])
+    if not _warmed:
+        _warmed = True
+        _remember(live.values_list(*_FACT_FIELDS).iterator(chunk_size=10_000))
+    else:
+        _remember(live.filter(token=token).values_list(*_FACT_FIELDS))
+    return _credentials.get(token)
 
 
 def forget(*, device_code: str | None = None, token: str | None = None) -> None:
     """Drop cached facts that may no longer be true (a device re-registered, a credential changed);
     with no argument, everything (tests)."""
+    global _warmed
     with _lock:
         if device_code is None and token is None:
             _terminals.clear()
             _credentials.clear()
+            _warmed = False
         if device_code is not None:
             _terminals.pop(device_code, None)
         if token is not None:

@@ -8,11 +8,12 @@ gateway's signed notification posts it (or the order fails/expires and the hold 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 
 from campuscard.cards.services import current_card
 from campuscard.core import clock
@@ -22,10 +23,11 @@ from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.identity.models import Person
 from campuscard.ledger import services as ledger
-from campuscard.ledger.models import Account
+from campuscard.ledger.models import Account, Transfer
 from campuscard.payments.gateways.base import GatewayEvent, gateway
 from campuscard.payments.models import GatewayNotification, RechargeOrder
 
+log = logging.getLogger(__name__)
 State = RechargeOrder.State
 Channel = RechargeOrder.Channel
 CASH_ACCOUNT = {Channel.WINDOW: Account.Kind.CASH_WINDOW, Channel.KIOSK: Account.Kind.CASH_KIOSK}
@@ -158,6 +160,17 @@ def _apply_gateway_event(*, provider: str, event: GatewayEvent, body: str) -> st
     return outcome
 
 
+def _hold_open(order: RechargeOrder) -> bool:
+    return not Transfer.objects.filter(pending_id=order.hold_transfer_id,
+                                       phase__in=[Transfer.Phase.POST, Transfer.Phase.VOID]).exists()
+
+
+def _late_credit_account(order: RechargeOrder) -> Account:
+    """The wallet the hold was for; if that card's balance has since moved on, the holder's current one."""
+    account = Account.objects.get(pk=Transfer.objects.get(pk=order.hold_transfer_id).credit_id)
+    return account if account.status == Account.Status.OPEN else wallet_of(order.person)
+
+
 def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
     now = clock.now()
     if event.status == "paid":
@@ -167,14 +180,14 @@ def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
             order.state, order.note = State.REVIEW, f"gateway says {event.amount} fen paid"
             order.save(update_fields=["state", "note"])
             return "amount_mismatch"
-        if order.state == State.PENDING:
+        if order.state == State.PENDING and _hold_open(order):
             result = ledger.transfer_post(key=f"recharge:{order.order_no}:post", pending_id=order.hold_transfer_id)
             outcome = "credited"
-        else:  # paid after we expired or failed it: the hold is gone, credit directly
+        else:  # paid after the hold was released (expired or failed): credit directly, once
             clearing = ledger.system_account(institution_id=order.institution_id,
                                              kind=Account.Kind.GATEWAY_CLEARING)
             result = ledger.transfer_create(key=f"recharge:{order.order_no}:late", debit=clearing,
-                                            credit=wallet_of(order.person), amount=order.amount,
+                                            credit=_late_credit_account(order), amount=order.amount,
                                             kind="recharge_online", reference=order.order_no)
             outcome = "credited_late"
         order.state, order.transfer_id, order.completed_at = State.PAID, result.id, now
@@ -184,7 +197,8 @@ def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
                      institution_id=order.institution_id, after={"amount": order.amount, "outcome": outcome})
         return outcome
     if event.status == "failed" and order.state == State.PENDING:
-        ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=order.hold_transfer_id)
+        if _hold_open(order):
+            ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=order.hold_transfer_id)
         order.state, order.completed_at = State.FAILED, now
         order.save(update_fields=["state", "completed_at"])
         return "failed"
@@ -196,7 +210,10 @@ def recharges_expire() -> int:
     due = list(RechargeOrder.objects.filter(state=State.PENDING, expires_at__lt=clock.now())
                .values_list("pk", flat=True)[:500])
     for pk in due:
-        _expire_one(pk)
+        try:
+            _expire_one(pk)
+        except (DomainError, DatabaseError):
+            log.exception("could not expire recharge order %s; will retry", pk)
     return len(due)
 
 
@@ -205,6 +222,7 @@ def _expire_one(pk: int) -> None:
     order = RechargeOrder.objects.select_for_update().get(pk=pk)
     if order.state != State.PENDING:
         return
-    ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=order.hold_transfer_id)
+    if _hold_open(order):  # the ledger's own hold expiry may have released it already
+        ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=order.hold_transfer_id)
     order.state, order.completed_at = State.EXPIRED, clock.now()
     order.save(update_fields=["state", "completed_at"])
