@@ -3,9 +3,11 @@ from django.urls import include, path, re_path
 
 from campuscard.api.fallback import not_found as api_not_found
 from campuscard.api.main import api
+from campuscard.cards.views import photo_file
 
 urlpatterns = [
     path("backoffice/", admin.site.urls),
+    path("media/<path:path>", photo_file, name="photo_file"),
     path("api/v1/", api.urls),
     re_path(r"^api/(?P<rest>.*)$", api_not_found),  # after the API: only what it does not know
     path("i18n/", include("django.conf.urls.i18n")),

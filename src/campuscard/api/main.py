@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from ninja import NinjaAPI
@@ -9,6 +11,8 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 
 from campuscard.api.auth import IntegrationToken, PortalSession
 from campuscard.core.errors import REGISTRY, DomainError
+
+log = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="CampusCard API",
@@ -68,6 +72,13 @@ def on_http_error(request, exc: HttpError):
     # Only django-ninja raises these (unparsable body, CSRF): its English text goes to details, the
     # message stays in the request's language like every other error.
     return _error(request, code, status=exc.status_code, details={"reason": str(exc)} if str(exc) else None)
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request, exc: Exception):
+    """Never an HTML 500 from the API: log it and answer in the one error shape."""
+    log.exception("unhandled API error on %s %s", request.method, request.path)
+    return _error(request, "internal_error")
 
 
 def _register_routers() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from unfold.admin import ModelAdmin
 
 from campuscard.core.audit import audit_record
@@ -33,6 +34,22 @@ class ScopedAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         return restrict(super().get_queryset(request), request.user, "view")
+
+    def get_list_filter(self, request):
+        """A related-object filter would list every institution's campuses, merchants …: for
+        institution users drop the institution filter and offer only values of their own rows (TEN-1)."""
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        scoped = []
+        for item in filters:
+            if isinstance(item, str):
+                if item == "institution" or item.endswith("__institution"):
+                    continue
+                if get_fields_from_path(self.model, item)[-1].is_relation:
+                    item = (item, admin.RelatedOnlyFieldListFilter)
+            scoped.append(item)
+        return scoped
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) and (obj is None or can(request.user, "view", obj))

@@ -139,9 +139,11 @@ def _hash(raw: str) -> str:
 
 
 def offline_codes_issue(*, credential: Credential, count: int | None = None) -> list[str]:
-    """A fresh batch of one-time offline codes; earlier unused ones stay valid until they expire."""
-    count = count or settings.OFFLINE_CODES_BATCH
+    """A fresh batch of one-time offline codes; the previous batch's unused codes stop working, so a
+    phone never holds more than one batch."""
+    count = min(count or settings.OFFLINE_CODES_BATCH, settings.OFFLINE_CODES_BATCH)
     now = clock.now()
+    OfflineCode.objects.filter(credential=credential, used_at=None, expires_at__gt=now).update(expires_at=now)
     expires = now + timedelta(seconds=settings.OFFLINE_CODES_TTL_SECONDS)
     raws = [_random_b32(16) for _ in range(count)]
     OfflineCode.objects.bulk_create([OfflineCode(credential=credential, code_hash=_hash(raw), issued_at=now,

@@ -80,12 +80,13 @@ def graduation_run(*, actor, institution: Institution, name: str, stream: IO[byt
     if errors:
         _refuse(errors, len(rows))
     converted = 0
-    for index, number in enumerate(numbers, start=1):
-        person = people[number]
-        if person.kind != Person.Kind.ALUMNUS and graduate(actor=actor, person=person) is not None:
-            converted += 1
-        if progress:
-            progress(index, len(numbers))
+    with transaction.atomic():  # the whole list or nothing
+        for index, number in enumerate(numbers, start=1):
+            person = people[number]
+            if person.kind != Person.Kind.ALUMNUS and graduate(actor=actor, person=person) is not None:
+                converted += 1
+            if progress:
+                progress(index, len(numbers))
     return _("%(n)s graduates; %(c)s student cards became alumni cards.") % {"n": len(numbers), "c": converted}
 
 

@@ -257,9 +257,10 @@ def staff_department_change(*, actor, person: Person, department: str, reissue: 
     return card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
 
 
-@money_transaction
+@transaction.atomic
 def graduate(*, actor, person: Person) -> Card | None:
-    """CARD-9: the student card becomes an alumni card: payments and dorm access end, library stays."""
+    """CARD-9: the student card becomes an alumni card: payments and dorm access end, library stays.
+    (No money moves; a graduation list runs all of its people in one transaction.)"""
     person = Person.objects.select_for_update().get(pk=person.pk)
     person.kind, person.status = Person.Kind.ALUMNUS, Person.Status.GRADUATED
     person.save(update_fields=["kind", "status", "updated_at"])
@@ -293,24 +294,29 @@ def balance_refund(*, actor, card: Card) -> int:
 
 @money_transaction
 def legacy_migrate(*, actor, person: Person) -> int:
-    """CARD-7: the whole old meal-card balance moves once; the old account is then frozen."""
-    legacy = LegacyMealCard.objects.select_for_update().filter(person=person).first()
-    if legacy is None:
+    """CARD-7: the whole old meal-card balance moves once; the old accounts are then frozen.
+    (Several old cards of one holder move together.)"""
+    legacies = list(LegacyMealCard.objects.select_for_update().filter(person=person).order_by("pk"))
+    if not legacies:
         raise DomainError("migration_none")
-    if legacy.migrated_at is not None:
-        raise DomainError("migration_done", when=clock.local_date(person.institution, legacy.migrated_at).isoformat())
+    pending = [legacy for legacy in legacies if legacy.migrated_at is None]
+    if not pending:
+        raise DomainError("migration_done",
+                          when=clock.local_date(person.institution, legacies[-1].migrated_at).isoformat())
     card = current_card(person)
     source = ledger.system_account(institution_id=person.institution_id, kind=Account.Kind.LEGACY_MEAL)
-    result = None
-    if legacy.balance > 0:
-        result = ledger.transfer_create(key=f"legacy:{legacy.pk}", debit=source,
-                                        credit=Account.objects.get(pk=card.wallet_account_id),
-                                        amount=legacy.balance, kind="migration", reference=legacy.old_number)
-    legacy.migrated_at, legacy.transfer_id = clock.now(), result.id if result else None
-    legacy.save(update_fields=["migrated_at", "transfer_id"])
-    audit_record(actor=actor, action="meal_card_migrated", obj=legacy, institution_id=person.institution_id,
-                 after={"amount": legacy.balance, "card": card.number})
-    return legacy.balance
+    wallet = Account.objects.get(pk=card.wallet_account_id)
+    now = clock.now()
+    for legacy in pending:
+        result = None
+        if legacy.balance > 0:
+            result = ledger.transfer_create(key=f"legacy:{legacy.pk}", debit=source, credit=wallet,
+                                            amount=legacy.balance, kind="migration", reference=legacy.old_number)
+        legacy.migrated_at, legacy.transfer_id = now, result.id if result else None
+        legacy.save(update_fields=["migrated_at", "transfer_id"])
+        audit_record(actor=actor, action="meal_card_migrated", obj=legacy, institution_id=person.institution_id,
+                     after={"amount": legacy.balance, "card": card.number})
+    return sum(legacy.balance for legacy in pending)
 
 
 def current_card(person: Person) -> Card:

@@ -24,13 +24,19 @@ def locked_for_minutes(account: str) -> int:
 
 
 def record_failure(account: str) -> None:
+    """Counted atomically (cache.add / incr), so parallel guesses cannot slip past the limit."""
     from campuscard.core import clock
 
-    state = cache.get(_key(account)) or {"count": 0}
-    state["count"] += 1
-    state["until"] = clock.now().timestamp() + settings.LOGIN_LOCK_SECONDS
-    cache.set(_key(account), state, timeout=settings.LOGIN_LOCK_SECONDS)
+    count_key = _key(account) + ":n"
+    if not cache.add(count_key, 1, timeout=settings.LOGIN_LOCK_SECONDS):
+        try:
+            cache.incr(count_key)
+        except ValueError:  # expired between add and incr
+            cache.add(count_key, 1, timeout=settings.LOGIN_LOCK_SECONDS)
+    count = cache.get(count_key, 1)
+    cache.set(_key(account), {"count": count, "until": clock.now().timestamp() + settings.LOGIN_LOCK_SECONDS},
+              timeout=settings.LOGIN_LOCK_SECONDS)
 
 
 def clear(account: str) -> None:
-    cache.delete(_key(account))
+    cache.delete_many([_key(account), _key(account) + ":n"])

@@ -25,7 +25,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        if object_id:
+        if object_id and str(object_id).isdigit():
             extra_context["balances"] = account_balances(account_id=int(object_id))
             extra_context["journal"] = journal(account_id=int(object_id), limit=200)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -64,8 +64,13 @@ def wallet_summary(person: Person) -> WalletView:
 
 
 def month_bounds(month: str, time_zone: str) -> tuple[dt.datetime, dt.datetime]:
-    """'2026-11' → [start, end) in the institution's zone."""
-    year, mon = (int(x) for x in month.split("-"))
+    """'2026-11' → [start, end) in the institution's zone; anything else is a validation error."""
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        if not (2000 <= year <= 2100 and 1 <= mon <= 12):
+            raise ValueError(month)
+    except ValueError:
+        raise DomainError("validation_error")
     start = dt.datetime(year, mon, 1, tzinfo=ZoneInfo(time_zone))
     end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=ZoneInfo(time_zone))
     return start, end

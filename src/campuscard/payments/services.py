@@ -49,7 +49,7 @@ def _check_amount(amount: int) -> None:
 
 
 def _existing(person: Person, key: str, amount: int, channel: str) -> RechargeOrder | None:
-    order = RechargeOrder.objects.filter(institution_id=person.institution_id, key=key).first()
+    order = RechargeOrder.objects.filter(person=person, key=key).first()
     if order is not None and (order.person_id != person.pk or order.amount != amount or order.channel != channel):
         raise DomainError("idempotency_key_reused")
     return order

@@ -25,6 +25,13 @@ def _person(request):
     return person
 
 
+def _card(person, number: str):
+    try:
+        return selectors.card_of(person, number)
+    except DomainError:
+        raise Http404
+
+
 def _run(request, fn, success: str, **kwargs):
     try:
         result = fn(**kwargs)
@@ -46,7 +53,7 @@ def cards(request):
 @login_required
 def pay_code(request, number: str):
     person = _person(request)
-    card = selectors.card_of(person, number)
+    card = _card(person, number)
     context = {"person": person, "card": card, "step": settings.QR_STEP_SECONDS}
     if card.state == card.State.ACTIVE:
         context["code"], context["svg"] = selectors.current_qr(card)
@@ -59,7 +66,7 @@ def pay_code(request, number: str):
 def offline_codes(request, number: str):
     """A fresh batch of one-time offline codes, pre-rendered, for the phone to keep (CARD-3)."""
     person = _person(request)
-    card = selectors.card_of(person, number)
+    card = _card(person, number)
     if card.state != card.State.ACTIVE:
         return JsonResponse({"codes": []})
     batch = codes.offline_codes_issue(credential=selectors.qr_credential(card))
@@ -72,7 +79,7 @@ def offline_codes(request, number: str):
 def report_lost(request, number: str):
     person = _person(request)
     _run(request, services.card_report_lost, _("Reported lost. The card is stopped everywhere."),
-         actor=request.user, card=selectors.card_of(person, number), channel="portal")
+         actor=request.user, card=_card(person, number), channel="portal")
     return redirect("portal:cards")
 
 
@@ -81,14 +88,14 @@ def report_lost(request, number: str):
 def unreport(request, number: str):
     person = _person(request)
     _run(request, services.card_unreport, _("Welcome back — the card works again."), actor=request.user,
-         card=selectors.card_of(person, number))
+         card=_card(person, number))
     return redirect("portal:cards")
 
 
 @login_required
 def replace(request, number: str):
     person = _person(request)
-    card = selectors.card_of(person, number)
+    card = _card(person, number)
     if request.method == "POST":
         new = _run(request, services.card_replace, _("Your new card is ready."), actor=request.user, card=card,
                    physical=request.POST.get("form") == "physical", channel="portal")

@@ -30,7 +30,7 @@ def _month(request, person) -> str:
     month = request.GET.get("month") or clock.institution_now(person.institution).strftime("%Y-%m")
     try:
         selectors.month_bounds(month, person.institution.time_zone)
-    except ValueError:
+    except DomainError:
         raise Http404
     return month
 

@@ -14,7 +14,7 @@
     const response = await fetch(root.dataset.offlineUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
     if (response.ok) {
       const fresh = await response.json();
-      save({ limit: fresh.limit, codes: batch.codes.concat(fresh.codes) });
+      save({ limit: fresh.limit, codes: fresh.codes });  // a new batch replaces the old one
     }
     showCount();
   }
