@@ -1,8 +1,12 @@
 import pytest
 
+from campuscard.cards.services import nfc_bind
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.identity.models import Person
+from campuscard.payments import pos
+from campuscard.payments.models import Terminal
+from campuscard.payments.services import recharge_cash
 from tests.conftest import ID_BOB
 
 
@@ -17,3 +21,26 @@ def kiosk(institution):
     device, secret = device_register(actor="test", institution=institution, kind=Device.Kind.KIOSK,
                                      code="kiosk-1", name="Kiosk 1")
     return device, secret
+
+
+# --- merchants, terminals and a funded card (as in test_pos.py), for settlement and the back office ---
+
+
+@pytest.fixture
+def canteen(institution):
+    return pos.merchant_open(actor="t", institution=institution, code="xueyuan", name="学苑餐厅", category="canteen")
+
+
+@pytest.fixture
+def terminal(institution, canteen):
+    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-1",
+                                     name="Window 3")
+    return Terminal.objects.create(device=device, merchant=canteen, counter="3号窗口"), secret
+
+
+@pytest.fixture
+def funded(student, card):
+    """The student's card with ¥500 and a physical card (NFC) to tap: a QR code works once per 30 s."""
+    recharge_cash(channel="window", person=student, amount=50_000, key="fund")
+    nfc_bind(actor="t", card=card, uid="04:A1:B2:C3")
+    return card

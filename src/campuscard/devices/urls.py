@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.devices import kiosk_views
+from campuscard.devices import kiosk_views, pos_views
 
 app_name = "devices"
 urlpatterns = [
@@ -8,4 +8,7 @@ urlpatterns = [
     path("kiosk/", kiosk_views.kiosk, name="kiosk"),
     path("kiosk/identify/", kiosk_views.identify, name="kiosk_identify"),
     path("kiosk/action/", kiosk_views.action, name="kiosk_action"),
+    path("pos/", pos_views.pos_page, name="pos"),
+    path("pos/pay/", pos_views.pay, name="pos_pay"),
+    path("pos/refund/", pos_views.refund, name="pos_refund"),
 ]

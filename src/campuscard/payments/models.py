@@ -55,7 +55,8 @@ class RechargeOrder(models.Model):
         verbose_name_plural = _("recharges")
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["institution", "key"], name="recharge_key_unique"),
+            # A client's idempotency key is its own: two holders may both send "1" (LED-4).
+            models.UniqueConstraint(fields=["person", "key"], name="recharge_person_key_unique"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="recharge_amount_positive"),
         ]
 
@@ -278,3 +279,33 @@ class Appeal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment} {self.get_state_display()}"
+
+
+class MerchantStaff(models.Model):
+    """Links a back-office user with the ``merchant_operator`` role to the one merchant they work for.
+
+    A merchant operator sees only this merchant's payments, refunds, appeals and statements; without
+    a link they see none (``payments.settlement.merchant_scope``).
+    """
+
+    institution_path = "merchant__institution"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_staff",
+                                verbose_name=_("user"))
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="staff",
+                                 verbose_name=_("merchant"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("merchant staff member")
+        verbose_name_plural = _("merchant staff")
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.merchant}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.user_id and self.merchant_id and self.user.institution_id != self.merchant.institution_id:
+            raise ValidationError({"user": _("This user belongs to another institution.")})  # TEN-1

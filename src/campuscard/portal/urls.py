@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.portal import card_views, views, wallet_views
+from campuscard.portal import card_views, payment_views, views, wallet_views
 
 app_name = "portal"
 
@@ -27,4 +27,8 @@ urlpatterns = [
     path("wallet/spending/", wallet_views.spending, name="spending"),
     path("wallet/recharge/", wallet_views.recharge, name="recharge"),
     path("wallet/recharge/<str:order_no>/", wallet_views.recharge_status, name="recharge_status"),
+    path("payments/", payment_views.payments, name="payments"),
+    path("payments/limits/", payment_views.limits, name="payment_limits"),
+    path("payments/<int:pk>/appeal/", payment_views.appeal, name="payment_appeal"),
+    path("canteens/", payment_views.canteens, name="canteens"),
 ]
