@@ -263,50 +263,71 @@ def _operators(institution: Institution) -> list[DemoLogin]:
     return logins
 
 
-def _wallet_history(institution: Institution, rng: random.Random, holders: int = 150) -> int:
-    """Recharges and canteen spending over the last 60 days, through the real ledger services.
+def _merchants(institution: Institution) -> list:
+    """A merchant with one POS terminal per canteen, shop and laundry building (PAY-1)."""
+    import hashlib
 
-    Keys are deterministic, so a second run replays instead of adding (LED-4 at work).
-    """
+    from campuscard.devices.models import Device
+    from campuscard.payments import pos
+    from campuscard.payments.models import Merchant, Terminal
+
+    category = {Building.Kind.CANTEEN: "canteen", Building.Kind.SHOP: "supermarket"}
+    terminals = []
+    for building in Building.objects.filter(area__campus__institution=institution, kind__in=list(category)):
+        merchant = Merchant.objects.filter(institution=institution, code=building.code).first() or pos.merchant_open(
+            actor="demo", institution=institution, code=building.code, name=building.name,
+            name_en=building.name_en, category=category[building.kind], building=building)
+        code = f"{institution.code}-pos-{building.code}"
+        device, _created = Device.objects.get_or_create(code=code, defaults={
+            "institution": institution, "kind": Device.Kind.POS, "name": f"{building.name} 1号窗口",
+            "secret": hashlib.sha256(f"{SEED}:{code}".encode()).hexdigest()[:32]})
+        terminal, _created = Terminal.objects.get_or_create(device=device, defaults={"merchant": merchant,
+                                                                                    "counter": "1号窗口"})
+        terminals.append(terminal)
+    return terminals
+
+
+def _wallet_history(institution: Institution, rng: random.Random, holders: int = 150) -> int:
+    """Recharges and canteen payments over the last weeks, through the real services: each meal is a
+    QR payment authorised at a canteen's POS terminal (so settlement, crowding and the holder's
+    statement all have data). Transaction ids are deterministic, so a second run replays (LED-4)."""
     import datetime as dt
 
+    from campuscard.cards import codes
+    from campuscard.cards.selectors import qr_credential
     from campuscard.core import clock
-    from campuscard.core.db import money_transaction
-    from campuscard.ledger import services as ledger
-    from campuscard.ledger.models import Account
-    from campuscard.payments.models import RechargeOrder
-    from campuscard.payments.services import recharge_cash, wallet_of
+    from campuscard.payments import pos
+    from campuscard.payments.models import Payment, RechargeOrder
+    from campuscard.payments.services import recharge_cash
 
-    canteens = list(Building.objects.filter(area__campus__institution=institution, kind=Building.Kind.CANTEEN))
-    merchants = [ledger.account_get_or_open(institution_id=institution.pk, kind=Account.Kind.MERCHANT,
-                                            code=f"merchant:demo:{b.code}", name=b.name, owner=f"building:{b.pk}",
-                                            floor=None, stripes=16) for b in canteens]
+    terminals = [t for t in _merchants(institution) if t.merchant.category == "canteen"]
     people = list(Person.objects.filter(institution=institution, kind__in=Person.STUDENT_KINDS)
                   .order_by("number")[:holders])
     zone = clock.zone(institution.time_zone)
     today = clock.institution_now(institution).date()
-    pay = money_transaction(ledger.transfer_create)
+    done = set(Payment.objects.filter(institution=institution, txn_id__endswith="-0", txn_id__startswith="demo-")
+               .values_list("person_id", flat=True))
     count = 0
-    from campuscard.ledger.models import Transfer
-
-    done = {key.split(":")[1] for key in Transfer.objects.filter(key__startswith="demo:", key__endswith=":meal:0")
-            .values_list("key", flat=True)}
     for person in people:
-        if str(person.pk) in done or not person.cards.filter(state="active").exists():
+        card = person.cards.filter(state="active").first()
+        if person.pk in done or card is None:
             continue  # history already made (or the holder's card is lost): re-runs change nothing
-        wallet = wallet_of(person)
         for i in range(2):
-            day = today - dt.timedelta(days=60 - 10 * i)
+            day = today - dt.timedelta(days=40 - 10 * i)
             with clock.frozen_at(dt.datetime.combine(day, dt.time(rng.randint(9, 17)), tzinfo=zone)):
                 recharge_cash(channel=rng.choice([RechargeOrder.Channel.WINDOW, RechargeOrder.Channel.KIOSK]),
                               person=person, amount=rng.choice([200, 300]) * 100,
                               key=f"demo:{person.pk}:recharge:{i}", note="demo")
-        for i in range(12):
-            hour, minute = rng.choice([(7, 20), (12, 5), (12, 30), (18, 0)])
-            day = today - dt.timedelta(days=rng.randint(0, 45))
-            with clock.frozen_at(dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)):
-                pay(key=f"demo:{person.pk}:meal:{i}", debit=wallet, credit=rng.choice(merchants),
-                    amount=rng.choice([650, 800, 1200, 1550, 2200]), kind="payment", reference="demo meal")
+        meals = sorted((today - dt.timedelta(days=rng.randint(0, 29)), rng.choice([(7, 20), (12, 5), (12, 30),
+                                                                                   (18, 0)]), rng.random())
+                       for _ in range(12))
+        for i, (day, (hour, minute), jitter) in enumerate(meals):
+            moment = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone) + dt.timedelta(
+                seconds=int(jitter * 1200) + i * 31)  # a new 30-second code step for every meal
+            with clock.frozen_at(moment):
+                pos.payment_authorize(terminal=rng.choice(terminals), txn_id=f"demo-{person.pk}-{i}",
+                                      amount=rng.choice([650, 800, 1200, 1550, 2200]),
+                                      code=codes.current_code(qr_credential(card)))
             count += 1
     return count
 
@@ -363,13 +384,17 @@ def _kiosk_devices(institution: Institution) -> list[DemoLogin]:
     from campuscard.devices.models import Device
 
     logins = []
+    pos_device = Device.objects.filter(institution=institution, kind=Device.Kind.POS).order_by("code").first()
+    if pos_device is not None:
+        logins.append(DemoLogin("POS terminal (enrol at /devices/pos/)", institution.code, pos_device.code,
+                                pos_device.secret))
     for point in ServicePoint.objects.filter(area__campus__institution=institution, kind=ServicePoint.Kind.KIOSK):
         code = f"{institution.code}-{point.code}"
         secret = hashlib.sha256(f"{SEED}:{code}".encode()).hexdigest()[:32]
         Device.objects.get_or_create(code=code, defaults={
             "institution": institution, "kind": Device.Kind.KIOSK, "name": point.name, "service_point": point,
             "secret": secret})
-        if not logins:
+        if not any(login.who.startswith("kiosk") for login in logins):
             logins.append(DemoLogin("kiosk device (enrol at /devices/kiosk/)", institution.code, code, secret))
     return logins
 
