@@ -183,3 +183,15 @@ def test_appeal_within_72_hours(terminal, funded, student, make_operator, instit
         pos.appeal_open(actor="holder", person=student, payment=second, reason="late")
     assert DailyUsage.objects.get(person=student).spent == 2_500
     assert ledger_check().ok
+
+
+def test_refund_resend_with_the_same_key_refunds_once(terminal, funded, student):
+    term, secret = terminal
+    pay(term, secret, {"txn_id": "k1", "amount": 2_000, **TAP})
+    payment = Payment.objects.get()
+    first = pos.payment_refund(actor="t", payment=payment, amount=500, key="r-1")
+    again = pos.payment_refund(actor="t", payment=payment, amount=500, key="r-1")
+    assert first.pk == again.pk and Payment.objects.get().refunded == 500
+    with pytest.raises(Exception, match="idempotency_key_reused"):
+        pos.payment_refund(actor="t", payment=payment, amount=600, key="r-1")
+    assert available(student) == 48_500 and ledger_check().ok

@@ -40,6 +40,7 @@ class ReceiptOut(Schema):
 class RefundIn(Schema):
     amount: int | None = Field(None, gt=0, description="fen; empty = everything not yet refunded")
     reason: str = ""
+    refund_id: str = Field("", max_length=80, description="the terminal's id for this refund: resends refund once")
 
 
 class TodayOut(Schema):
@@ -112,7 +113,7 @@ def refund(request, txn_id: str, payload: RefundIn):
     if payment is None:
         raise DomainError("payment_not_found")
     pos.payment_refund(actor=f"device:{terminal.device.code}", payment=payment, amount=payload.amount,
-                       reason=payload.reason)
+                       reason=payload.reason, key=payload.refund_id)
     payment.refresh_from_db()
     return receipt(payment)
 

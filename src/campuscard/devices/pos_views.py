@@ -13,6 +13,7 @@ Presentation only: every rule is in ``payments.pos``.
 from __future__ import annotations
 
 import re
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -71,7 +72,8 @@ def _today(terminal: Terminal) -> dict:
 def _view(payment: Payment) -> dict:
     view = receipt(payment)
     view.update(pk=payment.pk, method_label=Payment.Method(payment.method).label, merchant_en=payment.merchant.name_en,
-                refundable=payment.amount - payment.refunded, counter=payment.terminal.counter)
+                refundable=payment.amount - payment.refunded, counter=payment.terminal.counter,
+                refund_key=uuid.uuid4().hex)  # a resend of this form refunds once
     return view
 
 
@@ -153,7 +155,7 @@ def refund(request):
         except (ValueError, TypeError):
             raise DomainError("refund_exceeds_payment", left=format_fen(payment.amount - payment.refunded))
         done = pos.payment_refund(actor=f"device:{request.device.code}", payment=payment, amount=amount,
-                                  reason=request.POST.get("reason", ""))
+                                  reason=request.POST.get("reason", ""), key=request.POST.get("refund_key", ""))
         notice = _("Refunded %(amount)s to card ****%(card)s.") % {"amount": format_fen(done.amount),
                                                                    "card": payment.card.number[-4:]}
     except DomainError as error:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from campuscard.core import clock
@@ -322,10 +323,31 @@ SELECT (SELECT id FROM ins), (SELECT balance FROM d), (SELECT available FROM d),
 """
 
 
+_PG_PARAMS = (*_COLUMNS, "d_posted", "d_pending", "c_posted", "c_pending")
+_PG_TYPES = {"institution_id": "bigint", "debit_id": "bigint", "credit_id": "bigint", "debit_stripe": "integer",
+             "credit_stripe": "integer", "amount": "bigint", "pending_id": "bigint", "reverses_id": "bigint",
+             "metadata": "jsonb", "expires_at": "timestamptz", "created_at": "timestamptz", "d_posted": "bigint",
+             "d_pending": "bigint", "c_posted": "bigint", "c_pending": "bigint"}
+_PG_STATEMENT = "campuscard_ledger_apply_v1"
+# The same statement, prepared once per connection (Django leaves psycopg's own prepared statements
+# off). Parsing and planning this CTE on every call cost more server CPU than executing it.
+_PG_PREPARE = (
+    f"PREPARE {_PG_STATEMENT} ({', '.join(_PG_TYPES.get(p, 'text') for p in _PG_PARAMS)}) AS "
+    + _PG_SQL.replace("::jsonb", "") % {p: f"${i}" for i, p in enumerate(_PG_PARAMS, 1)})
+_PG_EXECUTE = f"EXECUTE {_PG_STATEMENT} ({', '.join('%s' for _ in _PG_PARAMS)})"
+
+
 def _apply_postgresql(row: dict, d_posted: int, d_pending: int, c_posted: int, c_pending: int):
     params = {**row, "d_posted": d_posted, "d_pending": d_pending, "c_posted": c_posted, "c_pending": c_pending}
     with connection.cursor() as cursor:
-        cursor.execute(_PG_SQL, params)
+        if not getattr(settings, "LEDGER_PG_PREPARE", True):  # e.g. behind a transaction-pooling bouncer
+            cursor.execute(_PG_SQL, params)
+            return cursor.fetchone()
+        session = connection.connection  # a new one after every reconnect: prepare again there
+        if getattr(session, "_campuscard_ledger_prepared", None) != _PG_STATEMENT:
+            cursor.execute(_PG_PREPARE)  # prepared statements outlive a rollback of this transaction
+            session._campuscard_ledger_prepared = _PG_STATEMENT
+        cursor.execute(_PG_EXECUTE, [params[p] for p in _PG_PARAMS])
         return cursor.fetchone()
 
 

@@ -239,6 +239,7 @@ class Refund(models.Model):
     amount = FenField(_("amount (fen)"))
     transfer_id = models.BigIntegerField()
     reason = models.CharField(_("reason"), max_length=200, blank=True)
+    key = models.CharField(_("idempotency key"), max_length=80, blank=True)
     created_at = models.DateTimeField(_("at"))
 
     objects = RestrictedQuerySet.as_manager()
@@ -246,6 +247,8 @@ class Refund(models.Model):
     class Meta:
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
+        constraints = [models.UniqueConstraint(fields=["payment", "key"], condition=~models.Q(key=""),
+                                               name="refund_key_once")]
 
     def __str__(self) -> str:
         return f"{self.payment_id} −{self.amount}"

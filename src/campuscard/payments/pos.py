@@ -177,9 +177,16 @@ def merchant_open(*, actor, institution, code: str, name: str, category: str, bu
 
 @money_transaction
 def payment_refund(*, actor, payment: Payment, amount: int | None = None, reason: str = "",
-                   kind: str = Refund.Kind.REFUND) -> Refund:
+                   kind: str = Refund.Kind.REFUND, key: str = "") -> Refund:
+    """``key`` makes a resend (double click, network retry) return the first refund instead of a second."""
     reason = str(reason)
     payment = Payment.objects.select_for_update().select_related("institution", "person").get(pk=payment.pk)
+    if key:
+        earlier = Refund.objects.filter(payment=payment, key=key).first()
+        if earlier is not None:
+            if amount is not None and amount != earlier.amount:
+                raise DomainError("idempotency_key_reused")
+            return earlier
     if kind == Refund.Kind.REFUND and (clock.local_date(payment.institution, payment.created_at)
                                        != clock.local_date(payment.institution)):
         raise DomainError("refund_window_closed")
@@ -188,12 +195,13 @@ def payment_refund(*, actor, payment: Payment, amount: int | None = None, reason
     if not isinstance(amount, int) or amount <= 0 or amount > left:
         raise DomainError("refund_exceeds_payment", left=format_fen(left))
     number = payment.refunds.count() + 1
-    result = ledger.transfer_reverse(key=f"refund:{payment.pk}:{number}", original_id=payment.transfer_id,
+    transfer_key = f"refund:{payment.pk}:key:{key}" if key else f"refund:{payment.pk}:{number}"
+    result = ledger.transfer_reverse(key=transfer_key, original_id=payment.transfer_id,
                                      amount=amount, kind="refund", reference=payment.txn_id)
     payment.refunded += amount
     payment.save(update_fields=["refunded"])
     refund = Refund.objects.create(payment=payment, kind=kind, amount=amount, transfer_id=result.id,
-                                   reason=reason[:200], created_at=clock.now())
+                                   reason=reason[:200], key=key[:80], created_at=clock.now())
     audit_record(actor=actor, action=f"payment_{kind}", obj=payment, institution_id=payment.institution_id,
                  after={"amount": amount, "reason": reason})
     return refund
