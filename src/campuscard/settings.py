@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "campuscard.devices",
     "campuscard.cards",
     "campuscard.payments",
+    "campuscard.access",
     "campuscard.support",
     "campuscard.portal",
     "campuscard.api",
