@@ -23,7 +23,7 @@ def kiosk(institution):
     return device, secret
 
 
-# --- merchants, terminals and a funded card (as in test_pos.py), for settlement and the back office ---
+# --- a canteen with one POS terminal, and the student's card funded with ¥500 ---
 
 
 @pytest.fixture

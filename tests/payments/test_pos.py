@@ -8,7 +8,7 @@ from django.test import Client
 
 from campuscard.cards import codes
 from campuscard.cards.selectors import qr_credential
-from campuscard.cards.services import card_report_lost, nfc_bind
+from campuscard.cards.services import card_report_lost
 from campuscard.core import clock
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
@@ -18,29 +18,9 @@ from campuscard.ledger.checks import ledger_check
 from campuscard.payments import pos
 from campuscard.payments.models import Appeal, DailyUsage, Payment, Terminal
 from campuscard.payments.selectors import wallet_summary
-from campuscard.payments.services import recharge_cash
 from tests.conftest import ID_ALICE
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def canteen(institution):
-    return pos.merchant_open(actor="t", institution=institution, code="xueyuan", name="学苑餐厅", category="canteen")
-
-
-@pytest.fixture
-def terminal(institution, canteen):
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-1",
-                                     name="Window 3")
-    return Terminal.objects.create(device=device, merchant=canteen, counter="3号窗口"), secret
-
-
-@pytest.fixture
-def funded(student, card):
-    recharge_cash(channel="window", person=student, amount=50_000, key="fund")
-    nfc_bind(actor="t", card=card, uid="04:A1:B2:C3")
-    return card
 
 
 def qr(card):
