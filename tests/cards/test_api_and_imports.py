@@ -181,3 +181,17 @@ def test_kiosk_needs_the_query_password_and_throttles_guesses(client, institutio
         identify("wrong1")
     assert "kiosk-lost" not in identify(ID_ALICE[-6:])  # locked for a while, even with the right password
     assert Card.objects.get(pk=card.pk).state == "active"
+
+
+def test_hce_provisioning_gives_the_phone_an_rfc6238_secret(holder_client, card):
+    import pyotp
+
+    first = holder_client.post(f"/api/v1/cards/{card.number}/hce").json()
+    totp = pyotp.parse_uri(first["otpauth_uri"])
+    assert totp.digits == 8 and totp.interval == 30
+    code = f"CC1.{first['token']}.{totp.now()}"  # what the phone computes offline
+    assert codes.code_accept(institution_id=card.institution_id, code=code).credential.kind == "hce"
+    second = holder_client.post(f"/api/v1/cards/{card.number}/hce").json()
+    with pytest.raises(DomainError) as refused:  # the old phone's secret stopped working
+        codes.code_accept(institution_id=card.institution_id, code=code)
+    assert refused.value.code == "credential_unknown" and second["token"] != first["token"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from campuscard.api.auth import DeviceSignature
 from campuscard.cards import codes, selectors, services
@@ -38,6 +38,12 @@ class ReplaceIn(Schema):
 
 class OfflineCodesOut(Schema):
     codes: list[str]
+
+
+class HceOut(Schema):
+    token: str
+    otpauth_uri: str = Field(description="RFC 6238 parameters for the phone app: SHA1, 8 digits, 30 s")
+    code_format: str
 
 
 class DenyListOut(Schema):
@@ -108,6 +114,16 @@ def replace(request, number: str, payload: ReplaceIn):
 @router.post("/cards/migrate", summary="Move the old meal-card balance, once (CARD-7)")
 def migrate(request):
     return {"amount": services.legacy_migrate(actor=request.auth, person=_holder(request))}
+
+
+@router.post("/cards/{number}/hce", response=HceOut,
+             summary="Provision the phone's NFC (HCE) credential: the app then computes one-time codes offline")
+def hce_provision(request, number: str):
+    card = selectors.card_of(_holder(request), number)
+    codes.ensure_usable(card)
+    credential = services.hce_rotate(actor=request.auth, card=card)
+    uri = codes.totp(credential.secret).provisioning_uri(name=card.number, issuer_name="CampusCard")
+    return {"token": credential.token, "otpauth_uri": uri, "code_format": f"CC1.{credential.token}.<8 digits>"}
 
 
 @router.get("/devices/deny-list", response=DenyListOut, auth=DeviceSignature(),

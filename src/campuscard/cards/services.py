@@ -340,6 +340,16 @@ def nfc_bind(*, actor, card: Card, uid: str) -> Credential:
     return credential
 
 
+def hce_rotate(*, actor, card: Card) -> Credential:
+    """A fresh HCE secret for the holder's phone; the previous phone's secret stops working at once."""
+    with transaction.atomic():
+        Credential.objects.filter(card=card, kind=Credential.Kind.HCE, active=True).update(active=False)
+        credential = Credential.objects.create(card=card, kind=Credential.Kind.HCE, token=codes.new_token(),
+                                               secret=codes.new_secret(), created_at=clock.now())
+        audit_record(actor=actor, action="hce_provisioned", obj=card, institution_id=card.institution_id)
+    return credential  # (every use re-checks `active` in the database, so caches cannot revive the old one)
+
+
 # --- photos (ID-7) and production (APP-5) ------------------------------------------------------
 
 PHOTO_TYPES = {"JPEG", "PNG"}
