@@ -82,12 +82,13 @@ def on_unexpected(request, exc: Exception):
 
 
 def _register_routers() -> None:
-    from campuscard.api import cards, identity, payments, pos
+    from campuscard.api import access, cards, identity, payments, pos
 
     api.add_router("/", identity.router)
     api.add_router("/", payments.router)
     api.add_router("/", cards.router)
     api.add_router("/", pos.router)
+    api.add_router("/", access.router)
 
 
 _register_routers()

@@ -29,14 +29,18 @@ ROLES: dict[str, list[str]] = {
                              "cards.change_card", "cards.change_photo", "cards.change_production",
                              "cards.add_legacymealcard", "cards.view_credential", "payments.*_merchant",
                              "payments.*_terminal", "payments.view_payment", "payments.view_appeal",
-                             "payments.change_appeal", "payments.view_refund", "payments.add_refund"],
+                             "payments.change_appeal", "payments.view_refund", "payments.add_refund",
+                             "access.view_campusentryapproval", "access.change_campusentryapproval"],
     # only their own merchant's rows (payments.MerchantStaff; payments.settlement.merchant_scope)
     "merchant_operator": [*SEE_PLACES, "payments.view_payment", "payments.view_appeal", "payments.change_appeal",
                           "payments.view_refund", "payments.add_refund", "payments.view_merchant",
                           "payments.view_terminal"],
-    "zone_manager": [*SEE_PLACES, "identity.view_person"],
+    "zone_manager": [*SEE_PLACES, "identity.view_person", "access.*_zone", "access.*_zoneexception",
+                     "access.*_dormresidence", "access.view_labpermit", "access.change_labpermit",
+                     "access.view_accessaddon", "access.view_visitorpass", "access.change_visitorpass",
+                     "access.view_accessevent"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
-                "devices.view_device", "cards.view_*"],
+                "devices.view_device", "cards.view_*", "access.view_*"],
     "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person"],
 }
 

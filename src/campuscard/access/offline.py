@@ -1,0 +1,235 @@
+"""Offline controllers (ACC-5): a signed snapshot of what a gate needs, and decisions made from it.
+
+``snapshot_build(device)`` gives a gate, as JSON signed with the institution's active Ed25519 key:
+its zones (with schedule exceptions), the policy, every active NFC credential of the institution with
+its card's state and holder (so teaching, library and daytime dormitory rules work offline exactly as
+online), the deny list (version + refused NFC UIDs, CARD-4), dormitory residents of its buildings,
+approved lab permits of its laboratories and the lab add-on holders, campus-entry approvals (campus
+gates), the visitor-code public keys, revoked visitor passes, ``generated_at`` and ``expires_at``.
+The gate checks the signature (``snapshot_verify``) with a public key it was provisioned with.
+
+``decide_offline`` turns the snapshot into ``rules.Facts`` and calls the SAME ``rules.decide`` as the
+online path.
+
+Policy for credentials offline: **only physical cards (NFC) and visitor codes are accepted.** A holder's
+dynamic QR/HCE code is one-time, and offline gates cannot know whether another gate already accepted
+it, so they refuse it with ``refuse_code_offline_unsupported`` (the gate tells the holder to tap the
+card). Cards of another institution are not in the snapshot: offline they are refused as unknown.
+
+Expiry (``ACCESS_SNAPSHOT_TTL_HOURS``, default 12) and what happens past it, per zone level
+(``ACCESS_OFFLINE_EXPIRED_POLICY``, merged over the defaults below):
+
+* ``refuse`` — fail-secure: everyone is refused with ``refuse_snapshot_expired`` (laboratories);
+* ``residents`` — only residents of the building are admitted, and a residence that was valid when
+  the snapshot was made stays valid, so a resident is never locked out of their own dormitory because
+  the date rolled over a move-out date that the gate cannot re-check (dormitories);
+* ``last_known`` — decide on the last snapshot as if it were current (teaching, library, campus
+  gates, other).
+
+The deny list applies in every mode: a card reported lost is refused from the next sync on.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+
+from campuscard.access import facts, keys, rules
+from campuscard.access.models import (
+    AccessAddon,
+    AccessSigningKey,
+    CampusEntryApproval,
+    DormResidence,
+    LabPermit,
+    VisitorPass,
+    Zone,
+    ZoneException,
+)
+from campuscard.cards import codes
+from campuscard.cards.models import Card, Credential, DenyListVersion
+from campuscard.core import clock
+from campuscard.core.errors import DomainError
+from campuscard.devices.models import Device
+
+SNAPSHOT_VERSION = 1
+DEFAULT_EXPIRED_POLICY = {
+    rules.LABORATORY: "refuse", rules.DORMITORY: "residents", rules.TEACHING: "last_known",
+    rules.LIBRARY: "last_known", rules.CAMPUS_GATE: "last_known", rules.OTHER: "last_known",
+}
+REFUSED_STATES = (Card.State.LOST, Card.State.FROZEN, Card.State.CANCELLED, Card.State.REPLACED)
+
+
+def expired_policy() -> dict[str, str]:
+    return {**DEFAULT_EXPIRED_POLICY, **getattr(settings, "ACCESS_OFFLINE_EXPIRED_POLICY", {})}
+
+
+def canonical(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def snapshot_build(*, device: Device) -> dict[str, Any]:
+    if device.kind != Device.Kind.GATE:
+        raise DomainError("gate_device_required")
+    institution = device.institution
+    now = clock.now()
+    today = clock.local_date(institution, now)
+    since = today - dt.timedelta(days=1)
+    zones = list(Zone.objects.filter(institution=institution, gates=device).order_by("code"))
+    levels = {z.level for z in zones}
+    dorm_buildings = [z.building_id for z in zones if z.level == Zone.Level.DORMITORY and z.building_id]
+    labs = [z.pk for z in zones if z.level == Zone.Level.LABORATORY]
+    exceptions: dict[int, list] = {}
+    for e in ZoneException.objects.filter(zone__in=zones, date__gte=since).order_by("date"):
+        exceptions.setdefault(e.zone_id, []).append(
+            {"date": e.date.isoformat(), "closed": e.closed, "open_from": e.open_from.strftime("%H:%M")
+             if e.open_from else None, "open_to": e.open_to.strftime("%H:%M") if e.open_to else None})
+    holders = {}
+    for uid, card_id, card_kind, card_state, person_id, person_kind, person_status in (
+            Credential.objects.filter(kind=Credential.Kind.NFC, active=True, card__institution=institution)
+            .exclude(uid="").values_list("uid", "card_id", "card__kind", "card__state", "card__person_id",
+                                         "card__person__kind", "card__person__status")):
+        holders[uid] = {"card": card_id, "card_kind": card_kind, "card_state": card_state, "person": person_id,
+                        "person_kind": person_kind, "person_status": person_status}
+    deny_version = (DenyListVersion.objects.filter(institution=institution).values_list("version", flat=True)
+                    .first() or 0)
+    denied_uids = sorted(Credential.objects.filter(kind=Credential.Kind.NFC, card__institution=institution,
+                                                   card__state__in=REFUSED_STATES).exclude(uid="")
+                         .values_list("uid", flat=True).distinct())
+    residents = [
+        {"person": p, "building": b, "from": f.isoformat(), "to": t.isoformat() if t else None}
+        for p, b, f, t in DormResidence.objects.filter(building_id__in=dorm_buildings)
+        .filter(Q(valid_to=None) | Q(valid_to__gte=since)).values_list("person_id", "building_id", "valid_from",
+                                                                        "valid_to")]
+    permits = [
+        {"person": p["person_id"], "zone": p["zone_id"], "from": p["valid_from"].isoformat(),
+         "to": p["valid_to"].isoformat(), "weekly": p["weekly_slots"], "dated": p["dated_slots"]}
+        for p in LabPermit.objects.filter(zone_id__in=labs, state=LabPermit.State.APPROVED, valid_to__gte=since)
+        .values("person_id", "zone_id", "valid_from", "valid_to", "weekly_slots", "dated_slots")]
+    lab_addons = sorted(AccessAddon.objects.filter(addon=AccessAddon.Addon.LAB, revoked_at=None,
+                                                   person__institution=institution)
+                        .values_list("person_id", flat=True)) if labs else []
+    entries = sorted(CampusEntryApproval.objects.filter(institution=institution,
+                                                        state=CampusEntryApproval.State.APPROVED)
+                     .values_list("person_id", flat=True)) if rules.CAMPUS_GATE in levels else []
+    signing = AccessSigningKey.objects.filter(institution=institution, active=True).first()
+    if signing is None:
+        signing = keys.active_key(institution.pk)
+    public = dict(AccessSigningKey.objects.filter(institution=institution).values_list("key_id", "public_key"))
+    revoked = sorted(VisitorPass.objects.filter(institution=institution, revoked_at__isnull=False,
+                                                valid_to__gt=now - dt.timedelta(days=1))
+                     .values_list("pk", flat=True))
+    policy = facts.policy()
+    ttl = getattr(settings, "ACCESS_SNAPSHOT_TTL_HOURS", 12)
+    body = {
+        "v": SNAPSHOT_VERSION, "institution": institution.pk, "device": device.code,
+        "time_zone": institution.time_zone, "generated_at": now.isoformat(),
+        "expires_at": (now + dt.timedelta(hours=ttl)).isoformat(),
+        "policy": {"dorm_night_start": policy.dorm_night_start, "dorm_night_end": policy.dorm_night_end,
+                   "dorm_day": policy.dorm_day, "expired": expired_policy()},
+        "zones": [{"id": z.pk, "code": z.code, "level": z.level, "building": z.building_id, "active": z.active,
+                   "exceptions": exceptions.get(z.pk, [])} for z in zones],
+        "holders": holders,
+        "deny_list": {"version": deny_version, "nfc_uids": denied_uids},
+        "residents": residents, "lab_permits": permits, "lab_addons": lab_addons, "campus_entry": entries,
+        "visitor_keys": {str(k): v for k, v in sorted(public.items())}, "revoked_passes": revoked,
+        "key_id": signing.key_id,
+    }
+    body["signature"] = base64.b64encode(keys.sign(signing, canonical(body))).decode()
+    return body
+
+
+def snapshot_verify(snapshot: dict, public_keys: dict[int, str]) -> bool:
+    """What the gate does on download: check the signature with a key it was provisioned with."""
+    body = {k: v for k, v in snapshot.items() if k != "signature"}
+    text = public_keys.get(int(snapshot.get("key_id", -1)))
+    if text is None:
+        return False
+    try:
+        keys.public_key_from_b64(text).verify(base64.b64decode(snapshot["signature"]), canonical(body))
+    except Exception:  # noqa: BLE001 - any malformed or wrong signature is simply "not genuine"
+        return False
+    return True
+
+
+def _zone(snapshot: dict, zone_code: str) -> tuple[rules.ZoneFacts, dict[dt.date, rules.ZoneDay]]:
+    for z in snapshot["zones"]:
+        if z["code"] == zone_code:
+            zone = rules.ZoneFacts(id=z["id"], institution_id=snapshot["institution"], code=z["code"],
+                                   level=z["level"], time_zone=snapshot["time_zone"], building_id=z["building"],
+                                   active=z["active"])
+            days = {dt.date.fromisoformat(e["date"]): rules.ZoneDay(
+                closed=e["closed"], open_from=rules.minutes(e["open_from"]) if e["open_from"] else None,
+                open_to=rules.minutes(e["open_to"]) if e["open_to"] else None) for e in z["exceptions"]}
+            return zone, days
+    raise DomainError("gate_zone_not_bound")
+
+
+def _holder(snapshot: dict, uid: str, zone: rules.ZoneFacts, *, keep_residents: bool,
+            generated_day: dt.date) -> rules.HolderFacts | None:
+    row = snapshot["holders"].get(uid)
+    if row is None:
+        return None
+    person = row["person"]
+    state = row["card_state"]
+    if uid in snapshot["deny_list"]["nfc_uids"] and state not in rules.CARD_STATE_RULES:
+        state = "lost"  # belt and braces: the deny list always wins
+    residences = []
+    for r in snapshot["residents"]:
+        if r["person"] != person:
+            continue
+        valid_to = dt.date.fromisoformat(r["to"]) if r["to"] else None
+        if keep_residents and (valid_to is None or valid_to >= generated_day):
+            valid_to = None  # past expiry: a resident when the snapshot was made stays one
+        residences.append(rules.Residence(r["building"], dt.date.fromisoformat(r["from"]), valid_to))
+    permits = tuple(rules.Permit(zone_id=p["zone"], valid_from=dt.date.fromisoformat(p["from"]),
+                                 valid_to=dt.date.fromisoformat(p["to"]), slots=facts.slots_of(p["weekly"], p["dated"]))
+                    for p in snapshot["lab_permits"] if p["person"] == person and p["zone"] == zone.id)
+    return rules.HolderFacts(person_id=person, person_kind=row["person_kind"], person_status=row["person_status"],
+                             card_id=row["card"], card_kind=row["card_kind"], card_state=state,
+                             campus_entry=person in snapshot["campus_entry"], lab_addon=person in snapshot["lab_addons"],
+                             residences=tuple(residences), permits=permits)
+
+
+def decide_offline(snapshot: dict, *, zone_code: str, moment: dt.datetime, nfc_uid: str = "",
+                   visitor_code: str = "", code: str = "") -> rules.Decision:
+    """Decide at an offline gate from its (verified) snapshot, with the same ``rules.decide``."""
+    zone, exceptions = _zone(snapshot, zone_code)
+    policy_data = snapshot["policy"]
+    policy = rules.Policy(dorm_night_start=policy_data["dorm_night_start"],
+                          dorm_night_end=policy_data["dorm_night_end"], dorm_day=policy_data["dorm_day"])
+    expired = moment >= dt.datetime.fromisoformat(snapshot["expires_at"])
+    mode = policy_data["expired"].get(zone.level, "refuse") if expired else "current"
+    if mode == "refuse":
+        return rules.Decision(False, "refuse_snapshot_expired")
+    generated_day = dt.datetime.fromisoformat(snapshot["generated_at"]).astimezone(
+        clock.zone(snapshot["time_zone"])).date()
+    if sum(bool(x) for x in (code, nfc_uid, visitor_code)) != 1:
+        raise DomainError("credential_missing")
+    if code:
+        fx = rules.Facts(problem="refuse_code_offline_unsupported")
+    elif visitor_code:
+        public = {int(k): v for k, v in snapshot["visitor_keys"].items()}
+        try:
+            claims = keys.verify_visitor_code(
+                visitor_code, lambda key_id: keys.public_key_from_b64(public[key_id]) if key_id in public else None)
+        except keys.CodeRefused as refused:
+            fx = rules.Facts(problem=refused.rule)
+        else:
+            from campuscard.access.services import visitor_from_claims
+
+            fx = rules.Facts(visitor=visitor_from_claims(claims, revoked=claims.pass_id in snapshot["revoked_passes"]),
+                             exceptions=exceptions)
+    else:
+        holder = _holder(snapshot, codes.normalize_uid(nfc_uid), zone, keep_residents=mode == "residents",
+                         generated_day=generated_day)
+        fx = rules.Facts(holder=holder, exceptions=exceptions) if holder else rules.Facts(
+            problem="refuse_credential_unknown")
+    decision = rules.decide(fx, zone, moment, policy)
+    if mode == "residents" and decision.admitted and decision.rule != "admit_dorm_resident":
+        return rules.Decision(False, "refuse_snapshot_expired")
+    return decision

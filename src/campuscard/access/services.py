@@ -1,0 +1,395 @@
+"""Access writes: applications and approvals, visitor passes, and the gate decision with its event log.
+
+``gate_decide`` is the online turnstile path (ACC-1 … ACC-5): facts come from ``access.facts`` (process
+caches for what never changes, one or two indexed reads for what can change at any moment), the
+decision from the pure ``rules.decide``, and every decision is logged with ONE INSERT in the same
+request before the gate is answered, so an answered decision is a durable one. (A batching log writer
+that commits several gates' events per round trip is the next step for the issue's throughput goal.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.dateparse import parse_datetime
+
+from campuscard.access import facts, keys, rules
+from campuscard.access.models import (
+    AccessAddon,
+    AccessEvent,
+    CampusEntryApproval,
+    LabPermit,
+    VisitorPass,
+    Zone,
+)
+from campuscard.cards import codes
+from campuscard.cards.models import Card, Credential
+from campuscard.core import clock
+from campuscard.core.audit import audit_record
+from campuscard.core.errors import REGISTRY, DomainError
+from campuscard.core.permissions import authorize
+from campuscard.devices.models import Device
+from campuscard.identity.models import Person
+
+# code_accept's refusals, as gate rules.
+_CODE_REFUSALS = {"qr_invalid": "refuse_code_invalid", "qr_expired": "refuse_code_expired",
+                  "qr_replayed": "refuse_code_replayed", "credential_unknown": "refuse_credential_unknown",
+                  "credential_other_institution": "refuse_credential_other_institution",
+                  "card_lost": "refuse_card_lost", "card_frozen": "refuse_card_frozen",
+                  "card_cancelled": "refuse_card_cancelled", "card_replaced": "refuse_card_replaced",
+                  "card_not_active": "refuse_card_not_active"}
+
+
+# --- the gate decision (ACC-1 … ACC-5) -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GateOutcome:
+    decision: rules.Decision
+    event_id: int
+    zone: str
+    person_id: int | None = None
+    visitor_pass_id: int | None = None
+
+
+def _gate_zone(device: Device, zone_code: str) -> facts.ZoneEntry:
+    if device.kind != Device.Kind.GATE:
+        raise DomainError("gate_device_required")
+    entry = facts.zone_entry(device.institution_id, zone_code)
+    if entry is None:
+        raise DomainError("zone_unknown")
+    if device.pk not in entry.gate_ids:
+        raise DomainError("gate_zone_not_bound")
+    return entry
+
+
+def _visitor_facts(institution_id: int, code: str) -> rules.Facts:
+    try:
+        claims = keys.verify_visitor_code(code, lambda key_id: keys.public_key(institution_id, key_id))
+    except keys.CodeRefused as refused:
+        return rules.Facts(problem=refused.rule)
+    revoked = (VisitorPass.objects.filter(pk=claims.pass_id, institution_id=institution_id)
+               .values_list("revoked_at", flat=True))
+    row = list(revoked[:1])
+    if not row:
+        return rules.Facts(problem="refuse_visitor_unknown")
+    return rules.Facts(visitor=visitor_from_claims(claims, revoked=row[0] is not None))
+
+
+def visitor_from_claims(claims: keys.VisitorClaims, *, revoked: bool) -> rules.VisitorFacts:
+    return rules.VisitorFacts(pass_id=claims.pass_id, zone_ids=frozenset(claims.zone_ids),
+                              start=dt.datetime.fromtimestamp(claims.start_minute * 60, dt.UTC),
+                              end=dt.datetime.fromtimestamp(claims.end_minute * 60, dt.UTC), revoked=revoked)
+
+
+def gate_decide(*, device: Device, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
+                moment: dt.datetime | None = None) -> GateOutcome:
+    """Admit or refuse one credential at one zone now, and log it (ACC-5). ``moment`` is the server's
+    clock unless a caller (tests, simulations) passes one; a gate's own clock is not trusted online."""
+    entry = _gate_zone(device, zone_code)
+    if sum(bool(x) for x in (code, nfc_uid, visitor_code)) != 1:
+        raise DomainError("credential_missing")
+    moment = moment or clock.now()
+    zone, policy = entry.zone, facts.policy()
+    day = moment.astimezone(clock.zone(zone.time_zone)).date()
+    holder_ref: facts.CredentialRef | None = None
+    pass_id = None
+
+    with transaction.atomic():
+        if visitor_code:
+            kind = AccessEvent.CredentialKind.VISITOR
+            fx = _visitor_facts(device.institution_id, visitor_code)
+            pass_id = fx.visitor.pass_id if fx.visitor else None
+            fx = rules.Facts(problem=fx.problem, visitor=fx.visitor, exceptions=entry.exceptions)
+            decision = rules.decide(fx, zone, moment, policy)
+        elif nfc_uid:
+            kind = AccessEvent.CredentialKind.NFC
+            uid = codes.normalize_uid(nfc_uid)
+            holder_ref = facts.nfc_ref(uid)
+            holder = facts.holder_facts(holder_ref, zone, day) if holder_ref else None
+            if holder is not None and not holder.credential_active:  # the UID was re-bound since it was cached
+                holder_ref = facts.nfc_ref(uid, fresh=True)
+                holder = facts.holder_facts(holder_ref, zone, day) if holder_ref else None
+            decision = _decide_holder(holder_ref, holder, device, zone, moment, policy, entry)
+        else:
+            kind = AccessEvent.CredentialKind.CODE
+            decision, holder_ref = _decide_code(code, device, zone, moment, policy, entry, day)
+        event = AccessEvent.objects.create(
+            institution_id=device.institution_id, zone_id=zone.id, device=device,
+            person_id=holder_ref.person_id if holder_ref else None, card_id=holder_ref.card_id if holder_ref else None,
+            visitor_pass_id=pass_id, credential_kind=kind, decided_at=moment, admitted=decision.admitted,
+            rule=decision.rule, source=AccessEvent.Source.ONLINE, received_at=clock.now())
+    return GateOutcome(decision=decision, event_id=event.pk, zone=zone.code,
+                       person_id=holder_ref.person_id if holder_ref else None, visitor_pass_id=pass_id)
+
+
+def _decide_holder(ref, holder, device, zone, moment, policy, entry) -> rules.Decision:
+    if ref is None or holder is None:
+        return rules.Decision(False, "refuse_credential_unknown")
+    if ref.institution_id != device.institution_id:
+        return rules.Decision(False, "refuse_credential_other_institution")
+    return rules.decide(rules.Facts(holder=holder, exceptions=entry.exceptions), zone, moment, policy)
+
+
+def _decide_code(code, device, zone, moment, policy, entry, day):
+    """A holder's one-time dynamic code: used up only when the gate admits (a savepoint undoes the use
+    when the rules refuse, so the holder can show the same code at the right gate)."""
+    savepoint = transaction.savepoint()
+    try:
+        presented = codes.code_accept(institution_id=device.institution_id, code=code)
+    except DomainError as refused:
+        transaction.savepoint_rollback(savepoint)
+        ref = None
+        if refused.code in ("qr_replayed", "qr_expired"):  # the digits matched the credential's secret: log whose
+            row = (Credential.objects.filter(token=code.strip().split(".")[1])
+                   .values_list("pk", "card_id", "card__person_id", "card__institution_id").first())
+            ref = facts.CredentialRef(*row) if row else None
+        return rules.Decision(False, _CODE_REFUSALS.get(refused.code, "refuse_code_invalid")), ref
+    credential = presented.credential
+    ref = facts.CredentialRef(credential.pk, credential.card_id, credential.card.person_id,
+                              credential.card.institution_id)
+    decision = _decide_holder(ref, facts.holder_facts(ref, zone, day), device, zone, moment, policy, entry)
+    if decision.admitted:
+        transaction.savepoint_commit(savepoint)
+    else:
+        transaction.savepoint_rollback(savepoint)
+    return decision, ref
+
+
+# --- offline gates' events (ACC-5) ----------------------------------------------------------------
+
+def events_upload(*, device: Device, events: list[dict]) -> dict[str, int]:
+    """Store decisions an offline gate made, each once: ``(device, sequence)`` is unique, so a resent
+    batch (the gate did not get our answer) adds nothing. Each event: ``sequence`` (int), ``zone``
+    (code), ``decided_at`` (ISO 8601 with offset), ``admitted``, ``rule``, ``credential_kind`` and
+    ``nfc_uid`` or ``visitor_pass`` when known."""
+    if device.kind != Device.Kind.GATE:
+        raise DomainError("gate_device_required")
+    zones = dict(Zone.objects.filter(institution_id=device.institution_id, gates=device).values_list("code", "pk"))
+    now, rows, seen = clock.now(), [], set()
+    uids = {codes.normalize_uid(e.get("nfc_uid") or "") for e in events} - {""}
+    owners = {uid: (card_id, person_id) for uid, card_id, person_id in Credential.objects.filter(
+        kind=Credential.Kind.NFC, uid__in=uids, card__institution_id=device.institution_id)
+        .order_by("created_at").values_list("uid", "card_id", "card__person_id")}
+    pass_ids = {e.get("visitor_pass") for e in events if e.get("visitor_pass")}
+    passes = set(VisitorPass.objects.filter(institution_id=device.institution_id, pk__in=pass_ids)
+                 .values_list("pk", flat=True))
+    for index, event in enumerate(events):
+        try:
+            sequence = int(event["sequence"])
+            zone_id = zones[event["zone"]]
+            decided_at = parse_datetime(str(event["decided_at"]))
+            admitted = bool(event["admitted"])
+            rule = str(event["rule"])
+            kind = event.get("credential_kind") or AccessEvent.CredentialKind.NFC
+        except (KeyError, TypeError, ValueError):
+            raise DomainError("events_invalid", reason=f"event {index}")
+        if (decided_at is None or decided_at.tzinfo is None or kind not in AccessEvent.CredentialKind.values
+                or not (rule in rules.ADMIT_RULES if admitted else rule in REGISTRY) or sequence < 0):
+            raise DomainError("events_invalid", reason=f"event {index}")
+        if sequence in seen:
+            continue
+        seen.add(sequence)
+        card_id, person_id = owners.get(codes.normalize_uid(event.get("nfc_uid") or ""), (None, None))
+        pass_id = event.get("visitor_pass") if event.get("visitor_pass") in passes else None
+        rows.append(AccessEvent(institution_id=device.institution_id, zone_id=zone_id, device=device,
+                                person_id=person_id, card_id=card_id, visitor_pass_id=pass_id, credential_kind=kind,
+                                decided_at=decided_at, admitted=admitted, rule=rule,
+                                source=AccessEvent.Source.OFFLINE, sequence=sequence, received_at=now))
+    with transaction.atomic():
+        known = set(AccessEvent.objects.filter(device=device, sequence__in=seen).values_list("sequence", flat=True))
+        fresh = [row for row in rows if row.sequence not in known]
+        # ignore_conflicts: a concurrent upload of the same batch cannot fail this one either.
+        AccessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
+    return {"accepted": len(fresh), "duplicates": len(events) - len(fresh)}
+
+
+# --- campus entry (ACC-2) ---------------------------------------------------------------------------
+
+def campus_entry_apply(*, actor, person: Person, reason: str = "") -> CampusEntryApproval:
+    try:
+        with transaction.atomic():
+            approval = CampusEntryApproval.objects.create(institution_id=person.institution_id, person=person,
+                                                          reason=reason[:200], requested_at=clock.now())
+            audit_record(actor=actor, action="campus_entry_requested", obj=approval,
+                         institution_id=person.institution_id)
+    except IntegrityError:
+        raise DomainError("campus_entry_open")
+    return approval
+
+
+def campus_entry_decide(*, actor, approval: CampusEntryApproval, approve: bool, note: str = "") -> CampusEntryApproval:
+    authorize(actor, "access.change_campusentryapproval", approval.institution_id)
+    with transaction.atomic():
+        approval = CampusEntryApproval.objects.select_for_update().get(pk=approval.pk)
+        if approval.state != CampusEntryApproval.State.REQUESTED:
+            raise DomainError("application_not_pending")
+        approval.state = CampusEntryApproval.State.APPROVED if approve else CampusEntryApproval.State.REJECTED
+        approval.decided_by, approval.decided_at, approval.decision_note = actor, clock.now(), note[:200]
+        approval.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+        audit_record(actor=actor, action=f"campus_entry_{approval.state}", obj=approval,
+                     institution_id=approval.institution_id)
+    return approval
+
+
+# --- the lab add-on (APP-4) and lab permits (ACC-1) -------------------------------------------------
+
+def access_addon_grant(*, actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> AccessAddon:
+    with transaction.atomic():
+        existing = AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).first()
+        if existing:
+            return existing
+        grant = AccessAddon.objects.create(person=person, addon=addon, granted_at=clock.now())
+        audit_record(actor=actor, action="access_addon_granted", obj=grant, institution_id=person.institution_id,
+                     after={"addon": addon})
+    return grant
+
+
+def access_addon_revoke(*, actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> None:
+    with transaction.atomic():
+        if AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).update(revoked_at=clock.now()):
+            audit_record(actor=actor, action="access_addon_revoked", object_type="access.accessaddon",
+                         object_id=str(person.pk), institution_id=person.institution_id, after={"addon": addon})
+
+
+def _check_slots(weekly: list, dated: list, valid_from: dt.date, valid_to: dt.date) -> None:
+    def bad(reason: str):
+        return DomainError("lab_slots_invalid", reason=reason)
+
+    if not weekly and not dated:
+        raise bad("no slot")
+    if valid_to < valid_from:
+        raise bad("valid_to before valid_from")
+    try:
+        for slot in [*weekly, *dated]:
+            start, end = rules.minutes(slot["start"]), rules.minutes(slot["end"])
+            if not 0 <= start < end <= 24 * 60:
+                raise bad(f"{slot['start']}-{slot['end']}")
+        for slot in weekly:
+            if int(slot["weekday"]) not in range(7):
+                raise bad(f"weekday {slot['weekday']}")
+        for slot in dated:
+            if not valid_from <= dt.date.fromisoformat(slot["date"]) <= valid_to:
+                raise bad(f"date {slot['date']} outside the permit")
+    except (KeyError, TypeError, ValueError):
+        raise bad("each slot needs start, end and weekday or date")
+
+
+def lab_permit_apply(*, actor, person: Person, zone: Zone, valid_from: dt.date, valid_to: dt.date,
+                     weekly_slots: list | None = None, dated_slots: list | None = None,
+                     purpose: str = "") -> LabPermit:
+    if zone.level != Zone.Level.LABORATORY or zone.institution_id != person.institution_id:
+        raise DomainError("lab_zone_required")
+    if not AccessAddon.objects.filter(person=person, addon=AccessAddon.Addon.LAB, revoked_at=None).exists():
+        raise DomainError("lab_addon_required")
+    weekly, dated = list(weekly_slots or []), list(dated_slots or [])
+    _check_slots(weekly, dated, valid_from, valid_to)
+    with transaction.atomic():
+        permit = LabPermit.objects.create(institution_id=person.institution_id, person=person, zone=zone,
+                                          weekly_slots=weekly, dated_slots=dated, valid_from=valid_from,
+                                          valid_to=valid_to, purpose=purpose[:200], requested_at=clock.now())
+        audit_record(actor=actor, action="lab_permit_requested", obj=permit, institution_id=person.institution_id)
+    return permit
+
+
+def _authorize_zone_manager(actor, zone: Zone, permission: str) -> None:
+    authorize(actor, permission, zone.institution_id)
+    if not actor.is_superuser and zone.managers.exists() and not zone.managers.filter(pk=actor.pk).exists():
+        raise DomainError("forbidden")
+
+
+def lab_permit_decide(*, actor, permit: LabPermit, approve: bool, note: str = "") -> LabPermit:
+    """The zone's manager approves or rejects (a zone without named managers: any zone manager)."""
+    _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
+    with transaction.atomic():
+        permit = LabPermit.objects.select_for_update().get(pk=permit.pk)
+        if permit.state != LabPermit.State.REQUESTED:
+            raise DomainError("application_not_pending")
+        permit.state = LabPermit.State.APPROVED if approve else LabPermit.State.REJECTED
+        permit.decided_by, permit.decided_at, permit.decision_note = actor, clock.now(), note[:200]
+        permit.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+        audit_record(actor=actor, action=f"lab_permit_{permit.state}", obj=permit,
+                     institution_id=permit.institution_id)
+    return permit
+
+
+def lab_permit_revoke(*, actor, permit: LabPermit, note: str = "") -> LabPermit:
+    _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
+    with transaction.atomic():
+        permit = LabPermit.objects.select_for_update().get(pk=permit.pk)
+        if permit.state != LabPermit.State.APPROVED:
+            raise DomainError("lab_permit_not_approved")
+        permit.state, permit.decision_note = LabPermit.State.REVOKED, note[:200]
+        permit.save(update_fields=["state", "decision_note"])
+        audit_record(actor=actor, action="lab_permit_revoked", obj=permit, institution_id=permit.institution_id)
+    return permit
+
+
+# --- visitor passes (ACC-3) ------------------------------------------------------------------------
+
+VISITOR_ZONE_LEVELS = (Zone.Level.CAMPUS_GATE, Zone.Level.TEACHING, Zone.Level.LIBRARY, Zone.Level.DORMITORY,
+                       Zone.Level.OTHER)
+
+
+def _minute(moment: dt.datetime) -> int:
+    return math.floor(moment.timestamp() / 60)
+
+
+def visitor_pass_create(*, actor, host: Person, visitor_name: str, visitor_phone: str, zones: list[Zone],
+                        valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[VisitorPass, str]:
+    """A pass for a visitor starting at most ``VISITOR_PASS_MAX_AHEAD_HOURS`` (6) ahead; returns the pass
+    and its code. The window is kept in whole minutes (start and end rounded down)."""
+    now = clock.now()
+    ahead = getattr(settings, "VISITOR_PASS_MAX_AHEAD_HOURS", 6)
+    longest = getattr(settings, "VISITOR_PASS_MAX_DURATION_HOURS", 24)
+    if valid_from.tzinfo is None or valid_to.tzinfo is None:
+        raise DomainError("visitor_window_invalid", hours=longest)
+    start, end = _minute(valid_from), _minute(valid_to)
+    if start < _minute(now):
+        raise DomainError("visitor_in_past")
+    if valid_from > now + dt.timedelta(hours=ahead):
+        raise DomainError("visitor_too_far_ahead", hours=ahead)
+    if end <= start or end - start > longest * 60:
+        raise DomainError("visitor_window_invalid", hours=longest)
+    zones = list(zones)
+    if not zones or len(zones) > 20 or any(z.institution_id != host.institution_id or not z.active
+                                           or z.level not in VISITOR_ZONE_LEVELS for z in zones):
+        raise DomainError("visitor_zones_invalid")
+    if not Card.objects.filter(person=host, state=Card.State.ACTIVE).exclude(
+            kind__in=[Card.Kind.ALUMNI, Card.Kind.VISITOR]).exists():
+        raise DomainError("visitor_host_not_allowed")
+    key = keys.active_key(host.institution_id)
+    with transaction.atomic():
+        visitor_pass = VisitorPass.objects.create(
+            institution_id=host.institution_id, host=host, visitor_name=visitor_name[:100],
+            visitor_phone=visitor_phone[:20], valid_from=dt.datetime.fromtimestamp(start * 60, dt.UTC),
+            valid_to=dt.datetime.fromtimestamp(end * 60, dt.UTC), key_id=key.key_id, created_at=now)
+        visitor_pass.zones.set(zones)
+        audit_record(actor=actor, action="visitor_pass_created", obj=visitor_pass,
+                     institution_id=host.institution_id, after={"zones": [z.code for z in zones]})
+    return visitor_pass, visitor_code(visitor_pass)
+
+
+def visitor_code(visitor_pass: VisitorPass) -> str:
+    """The pass's QR text (Ed25519 is deterministic: the same pass always gives the same code)."""
+    from campuscard.access.models import AccessSigningKey
+
+    key = AccessSigningKey.objects.get(institution_id=visitor_pass.institution_id, key_id=visitor_pass.key_id)
+    claims = keys.VisitorClaims(pass_id=visitor_pass.pk, key_id=key.key_id,
+                                start_minute=_minute(visitor_pass.valid_from), end_minute=_minute(visitor_pass.valid_to),
+                                zone_ids=tuple(sorted(visitor_pass.zones.values_list("pk", flat=True))))
+    return keys.encode_visitor_code(key, claims)
+
+
+def visitor_pass_revoke(*, actor, visitor_pass: VisitorPass) -> VisitorPass:
+    """Online gates refuse it at once; offline gates after their next snapshot (revocation list)."""
+    with transaction.atomic():
+        if not VisitorPass.objects.filter(pk=visitor_pass.pk, revoked_at=None).update(revoked_at=clock.now()):
+            raise DomainError("visitor_pass_revoked")
+        audit_record(actor=actor, action="visitor_pass_revoked", obj=visitor_pass,
+                     institution_id=visitor_pass.institution_id)
+    visitor_pass.refresh_from_db()
+    return visitor_pass

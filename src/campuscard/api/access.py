@@ -1,0 +1,171 @@
+"""Access control: gate decisions, offline snapshots and event upload for gates (device-signed, ACC-1 … ACC-5);
+campus-entry, lab-permit and visitor-pass requests for holders (ACC-2, ACC-3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ninja import Field, Router, Schema, Status
+
+from campuscard.access import offline, services
+from campuscard.access.errors import rule_message
+from campuscard.access.models import AccessEvent, Zone
+from campuscard.api.auth import DeviceSignature
+from campuscard.core.errors import DomainError
+from campuscard.identity import selectors as identity_selectors
+
+router = Router(tags=["access"])
+
+
+class DecideIn(Schema):
+    zone: str = Field(description="the zone code this gate guards")
+    code: str = Field("", description="the holder's dynamic QR / HCE code")
+    nfc_uid: str = Field("", description="the tapped physical card's UID")
+    visitor_code: str = Field("", description="a visitor code (CV1.…)")
+
+
+class DecisionOut(Schema):
+    admitted: bool
+    rule: str
+    message: str
+    zone: str
+    event_id: int
+
+
+class EventIn(Schema):
+    sequence: int = Field(ge=0)
+    zone: str
+    decided_at: dt.datetime
+    admitted: bool
+    rule: str
+    credential_kind: str = "nfc"
+    nfc_uid: str = ""
+    visitor_pass: int | None = None
+
+
+class EventsIn(Schema):
+    events: list[EventIn] = Field(max_length=5000)
+
+
+class EventsOut(Schema):
+    accepted: int
+    duplicates: int
+
+
+class CampusEntryIn(Schema):
+    reason: str = Field("", max_length=200)
+
+
+class ApplicationOut(Schema):
+    id: int
+    state: str
+
+
+class SlotIn(Schema):
+    start: str = Field(pattern=r"^\d{2}:\d{2}$")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+    weekday: int | None = Field(None, ge=0, le=6)
+    date: dt.date | None = None
+
+
+class LabPermitIn(Schema):
+    zone: str
+    valid_from: dt.date
+    valid_to: dt.date
+    slots: list[SlotIn] = Field(min_length=1, max_length=50)
+    purpose: str = Field("", max_length=200)
+
+
+class VisitorPassIn(Schema):
+    visitor_name: str = Field(min_length=1, max_length=100)
+    visitor_phone: str = Field(min_length=5, max_length=20)
+    zones: list[str] = Field(min_length=1, max_length=20)
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+
+
+class VisitorPassOut(Schema):
+    id: int
+    code: str
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+
+
+class MyEventOut(Schema):
+    zone: str
+    decided_at: dt.datetime
+    admitted: bool
+    rule: str
+    message: str
+
+
+@router.post("/access/gate/decide", response=DecisionOut, auth=DeviceSignature(),
+             summary="Admit or refuse a credential at a zone, logged (ACC-1 … ACC-5)")
+def gate_decide(request, payload: DecideIn):
+    outcome = services.gate_decide(device=request.auth, zone_code=payload.zone, code=payload.code,
+                                   nfc_uid=payload.nfc_uid, visitor_code=payload.visitor_code)
+    return {"admitted": outcome.decision.admitted, "rule": outcome.decision.rule,
+            "message": rule_message(outcome.decision.rule), "zone": outcome.zone, "event_id": outcome.event_id}
+
+
+@router.get("/access/gate/snapshot", auth=DeviceSignature(),
+            summary="The signed offline snapshot for this gate (ACC-5)")
+def gate_snapshot(request):
+    return offline.snapshot_build(device=request.auth)
+
+
+@router.post("/access/gate/events", response=EventsOut, auth=DeviceSignature(),
+             summary="Upload decisions made offline; resent sequence numbers are dropped (ACC-5)")
+def gate_events(request, payload: EventsIn):
+    return services.events_upload(device=request.auth, events=[e.dict() for e in payload.events])
+
+
+def _holder(request):
+    person = identity_selectors.person_of_user(request.auth)
+    if person is None:
+        raise DomainError("forbidden")
+    return person
+
+
+def _zone(person, code: str) -> Zone:
+    zone = Zone.objects.filter(institution_id=person.institution_id, code=code, active=True).first()
+    if zone is None:
+        raise DomainError("zone_unknown")
+    return zone
+
+
+@router.post("/access/campus-entry", response={201: ApplicationOut}, summary="Apply for campus entry (ACC-2)")
+def campus_entry_apply(request, payload: CampusEntryIn):
+    approval = services.campus_entry_apply(actor=request.auth, person=_holder(request), reason=payload.reason)
+    return Status(201, {"id": approval.pk, "state": approval.state})
+
+
+@router.post("/access/lab-permits", response={201: ApplicationOut}, summary="Apply for a lab time-slot permit")
+def lab_permit_apply(request, payload: LabPermitIn):
+    person = _holder(request)
+    weekly = [{"weekday": s.weekday, "start": s.start, "end": s.end} for s in payload.slots if s.date is None]
+    dated = [{"date": s.date.isoformat(), "start": s.start, "end": s.end} for s in payload.slots if s.date]
+    if any(s.date is None and s.weekday is None for s in payload.slots):
+        raise DomainError("lab_slots_invalid", reason="each slot needs a weekday or a date")
+    permit = services.lab_permit_apply(actor=request.auth, person=person, zone=_zone(person, payload.zone),
+                                       valid_from=payload.valid_from, valid_to=payload.valid_to, weekly_slots=weekly,
+                                       dated_slots=dated, purpose=payload.purpose)
+    return Status(201, {"id": permit.pk, "state": permit.state})
+
+
+@router.post("/access/visitor-passes", response={201: VisitorPassOut}, summary="Invite a visitor (ACC-3)")
+def visitor_pass_create(request, payload: VisitorPassIn):
+    person = _holder(request)
+    visitor_pass, code = services.visitor_pass_create(
+        actor=request.auth, host=person, visitor_name=payload.visitor_name, visitor_phone=payload.visitor_phone,
+        zones=[_zone(person, code) for code in payload.zones], valid_from=payload.valid_from,
+        valid_to=payload.valid_to)
+    return Status(201, {"id": visitor_pass.pk, "code": code, "valid_from": visitor_pass.valid_from,
+                        "valid_to": visitor_pass.valid_to})
+
+
+@router.get("/access/events", response=list[MyEventOut], summary="My own entries (latest 100)")
+def my_events(request):
+    rows = AccessEvent.objects.filter(person=_holder(request)).select_related("zone").order_by("-decided_at")[:100]
+    return [{"zone": e.zone.name, "decided_at": e.decided_at, "admitted": e.admitted, "rule": e.rule,
+             "message": rule_message(e.rule)} for e in rows]
