@@ -4,10 +4,22 @@ Simple scoped admins for now; decisions go through the services (approve/reject 
 change is authorised and audited like the API's.
 """
 
+import datetime as dt
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from campuscard.access import services
+from campuscard.access import pages, services
+from campuscard.access.errors import rule_message
 from campuscard.access.models import (
     AccessAddon,
     AccessEvent,
@@ -20,7 +32,9 @@ from campuscard.access.models import (
     ZoneException,
 )
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
+from campuscard.core import clock
 from campuscard.core.errors import DomainError
+from campuscard.core.permissions import restrict
 
 
 class ZoneExceptionInline(admin.TabularInline):
@@ -30,11 +44,45 @@ class ZoneExceptionInline(admin.TabularInline):
 
 @admin.register(Zone)
 class ZoneAdmin(ScopedAdmin):
-    list_display = ["code", "name", "level", "campus", "building", "active"]
+    list_display = ["code", "name", "level", "campus", "building", "active", "entries_link"]
     list_filter = ["level", "active", "campus", "institution"]
     search_fields = ["code", "name"]
     filter_horizontal = ["gates", "managers"]
     inlines = [ZoneExceptionInline]
+
+    @admin.display(description=_("entries"))
+    def entries_link(self, obj):
+        return format_html('<a href="{}" class="text-primary-600 font-medium" id="entries-{}">{}</a>',
+                           reverse("admin:access_zone_entries", args=[obj.pk]), obj.code, gettext("Entries by hour"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("<int:pk>/entries/", view(self.entries_view), name="access_zone_entries"), *super().get_urls()]
+
+    def entries_view(self, request, pk: int):
+        """Admitted and refused decisions per hour at one zone, today or a chosen day (institution time)."""
+        zone = get_object_or_404(self.get_queryset(request).select_related("institution"), pk=pk)
+        time_zone = zone.institution.time_zone
+        try:
+            day = dt.date.fromisoformat(request.GET.get("day", ""))
+        except ValueError:
+            day = clock.local_date(zone.institution)
+        counts = pages.entries_by_hour(zone, day, time_zone)
+        chart = {"labels": [f"{h:02d}:00" for h in range(24)], "datasets": [
+            {"label": pgettext("access decision", "Admitted"), "data": counts["admitted"], "backgroundColor": "#2f9e72",
+             "maxBarThickness": 28, "borderRadius": 4, "stack": "entries", "displayYAxis": True},
+            {"label": pgettext("access decision", "Refused"), "data": counts["refused"], "backgroundColor": "#d0463b",
+             "maxBarThickness": 28, "borderRadius": 4, "stack": "entries"}]}
+        admitted, refused = sum(counts["admitted"]), sum(counts["refused"])
+        busiest = max(range(24), key=lambda h: counts["admitted"][h] + counts["refused"][h])
+        context = {**self.admin_site.each_context(request), "title": _("Entries by hour"), "opts": self.model._meta,
+                   "zone": zone, "day": day, "chart": json.dumps(chart), "time_zone": time_zone,
+                   "kpis": [(pgettext_lazy("access decision", "Admitted"), admitted),
+                            (pgettext_lazy("access decision", "Refused"), refused), (_("Decisions"), admitted + refused)],
+                   "busiest": f"{busiest:02d}:00" if admitted + refused else None,
+                   "previous": (day - dt.timedelta(days=1)).isoformat(), "next": (day + dt.timedelta(days=1)).isoformat(),
+                   "search_url": reverse("admin:access_accessevent_search")}
+        return TemplateResponse(request, "backoffice/access_zone_entries.html", context)
 
 
 @admin.register(ZoneException)
@@ -94,9 +142,14 @@ class LabPermitAdmin(ScopedAdmin):
                        "state", "purpose", "requested_at", "decided_by", "decided_at"]
     actions = ["approve", "reject"]
     decide_arg = "permit"
+    list_select_related = ["person", "zone", "decided_by"]
 
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        """Zone managers see the permits of their own zones (and of zones with no named managers)."""
+        return pages.permits_visible(super().get_queryset(request), request.user)
 
     @admin.action(description=_("Approve selected permits"), permissions=["change"])
     def approve(self, request, queryset):
@@ -143,3 +196,80 @@ class AccessEventAdmin(ReadOnlyAdmin):
     search_fields = ["person__number", "person__name", "rule"]
     date_hierarchy = "decided_at"
     list_select_related = ["zone", "person", "device"]
+    change_list_template = "backoffice/with_tools_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        tools = [(reverse("admin:access_accessevent_search"), _("Security search"))]
+        return super().changelist_view(request, {**(extra_context or {}), "tools": tools})
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("search/", view(self.search_view), name="access_accessevent_search"),
+                path("search/csv/", view(self.search_csv), name="access_accessevent_search_csv"),
+                *super().get_urls()]
+
+    def _search(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = EventSearchForm(request.GET or None, user=request.user)
+        if not form.is_bound or not form.is_valid():
+            return form, None, None
+        data = form.cleaned_data
+        time_zone = _time_zone(request.user, data.get("zone"))
+        local = clock.zone(time_zone)
+        start = dt.datetime.combine(data["start"], dt.time(), local) if data.get("start") else None
+        end = (dt.datetime.combine(data["end"] + dt.timedelta(days=1), dt.time(), local)
+               if data.get("end") else None)
+        rows = pages.events_search(request.user, number=data.get("number") or "", zone=data.get("zone"),
+                                   start=start, end=end)
+        return form, rows, time_zone
+
+    def search_view(self, request):
+        form, rows, time_zone = self._search(request)
+        context = {**self.admin_site.each_context(request), "title": _("Security search"), "opts": self.model._meta,
+                   "form": form, "time_zone": time_zone or "UTC"}
+        if rows is not None:
+            total = rows.count()
+            context.update(total=total, limit=pages.SEARCH_LIMIT,
+                           results=[pages.EventView(e, rule_message(e.rule)) for e in rows[:pages.SEARCH_LIMIT]],
+                           csv_url=f"{reverse('admin:access_accessevent_search_csv')}?{request.GET.urlencode()}")
+        return TemplateResponse(request, "backoffice/access_event_search.html", context)
+
+    def search_csv(self, request):
+        form, rows, time_zone = self._search(request)
+        if rows is None:
+            return HttpResponse("; ".join(str(e) for errors in form.errors.values() for e in errors) or "no query",
+                                status=400, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(pages.events_csv(rows, time_zone), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="access-events.csv"'
+        return response
+
+
+def _time_zone(user, zone) -> str:
+    if zone is not None:
+        return zone.institution.time_zone
+    institution = getattr(user, "institution", None)
+    return institution.time_zone if institution is not None else "Asia/Shanghai"
+
+
+class EventSearchForm(forms.Form):
+    """Security staff's search: a person's number, a zone and a range of local days (all optional, one needed)."""
+
+    number = forms.CharField(label=_("Person number"), max_length=40, required=False)
+    zone = forms.ModelChoiceField(label=_("Zone"), queryset=Zone.objects.none(), required=False)
+    start = forms.DateField(label=_("From"), required=False)
+    end = forms.DateField(label=_("To"), required=False)
+
+    def __init__(self, data, *, user):
+        super().__init__(data)
+        self.fields["zone"].queryset = restrict(Zone.objects.select_related("institution"), user, "view")
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if not any(data.get(k) for k in ("number", "zone", "start", "end")):
+            raise forms.ValidationError(_("Give a person number, a zone or a time range."))
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            self.add_error("end", _("The period ends before it starts."))
+        return data

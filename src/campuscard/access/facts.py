@@ -17,6 +17,9 @@ lab add-on and approved permits (laboratories), the dormitory residences of the 
 (dormitories), and a visitor pass's revocation. That is ONE indexed query for teaching, library and
 campus-gate zones (the approval and add-on are ``EXISTS`` columns of it) and one more for
 dormitories and laboratories; the decision itself is then computed in Python by ``rules.decide``.
+
+The HTTP gate API on PostgreSQL reads the same changing facts for many concurrent decisions in one
+statement instead (``access.fastpath``), with its own caches of gate secrets and credentials.
 """
 
 from __future__ import annotations
@@ -121,12 +124,13 @@ def nfc_ref(uid: str, *, fresh: bool = False) -> CredentialRef | None:
 
 def forget() -> None:
     """Drop every cached fact (tests; after bulk changes)."""
-    from campuscard.access import keys
+    from campuscard.access import fastpath, keys
 
     with _lock:
         _zones.clear()
         _nfc.clear()
     keys.forget()
+    fastpath.forget()
 
 
 def slots_of(weekly: list, dated: list) -> tuple[rules.Slot, ...]:

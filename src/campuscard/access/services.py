@@ -3,8 +3,10 @@
 ``gate_decide`` is the online turnstile path (ACC-1 … ACC-5): facts come from ``access.facts`` (process
 caches for what never changes, one or two indexed reads for what can change at any moment), the
 decision from the pure ``rules.decide``, and every decision is logged with ONE INSERT in the same
-request before the gate is answered, so an answered decision is a durable one. (A batching log writer
-that commits several gates' events per round trip is the next step for the issue's throughput goal.)
+request before the gate is answered, so an answered decision is a durable one. This is the ordinary
+path (SQLite, visitor codes, anything unusual, the browser gate page); the HTTP gate API on PostgreSQL
+first tries ``access.fastpath``, which reads the changing facts and writes the events of many concurrent
+decisions in two statements per batch (group commit) and answers each only after its event committed.
 """
 
 from __future__ import annotations

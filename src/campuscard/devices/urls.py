@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.devices import kiosk_views, pos_views
+from campuscard.devices import gate_views, kiosk_views, pos_views
 
 app_name = "devices"
 urlpatterns = [
@@ -11,4 +11,6 @@ urlpatterns = [
     path("pos/", pos_views.pos_page, name="pos"),
     path("pos/pay/", pos_views.pay, name="pos_pay"),
     path("pos/refund/", pos_views.refund, name="pos_refund"),
+    path("gate/", gate_views.gate_page, name="gate"),
+    path("gate/decide/", gate_views.decide, name="gate_decide"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.portal import card_views, payment_views, views, wallet_views
+from campuscard.portal import access_views, card_views, payment_views, views, wallet_views
 
 app_name = "portal"
 
@@ -31,4 +31,11 @@ urlpatterns = [
     path("payments/limits/", payment_views.limits, name="payment_limits"),
     path("payments/<int:pk>/appeal/", payment_views.appeal, name="payment_appeal"),
     path("canteens/", payment_views.canteens, name="canteens"),
+    path("access/", access_views.access, name="access"),
+    path("access/campus-entry/", access_views.campus_entry, name="access_campus_entry"),
+    path("access/log/", access_views.log, name="access_log"),
+    path("access/permits/", access_views.permits, name="access_permits"),
+    path("access/visitors/", access_views.visitors, name="access_visitors"),
+    path("access/visitors/<int:pk>/", access_views.visitor, name="access_visitor"),
+    path("access/visitors/<int:pk>/revoke/", access_views.visitor_revoke, name="access_visitor_revoke"),
 ]

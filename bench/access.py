@@ -1,0 +1,346 @@
+"""Class-change rush at the gates (issue 6): the real server on PostgreSQL, G signed gate devices sending
+decisions for N holders (physical-card NFC UIDs and one-time holder QR codes) at teaching areas, campus
+gates, dormitories (with residents), a laboratory (with permits) and a library — then a check that every
+acknowledged decision has exactly one AccessEvent with the answered rule, and the counts match.
+Also: in-process offline decisions/s (``offline.decide_offline`` on a gate's snapshot).
+
+    python bench/access.py [--quick] [--holders N] [--gates G] [--seconds S] [--clients C]
+                           [--workers W] [--threads T] [--worker-class sync|gthread]
+
+Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from _common import ROOT, emit, fresh_database, parse_args
+
+PORT = 8766
+REDIS_URL = "redis://127.0.0.1:6379/8"
+PATH = "/api/v1/access/gate/decide"
+ZONES = ["south-gate", "teach-1", "teach-2", "dorm-a", "dorm-b", "lab-1", "library"]
+ZONE_WEIGHTS = [15, 30, 20, 12, 8, 5, 10]
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def extra_args(parser):
+    parser.add_argument("--holders", type=int, default=None)
+    parser.add_argument("--gates", type=int, default=24)
+    parser.add_argument("--seconds", type=int, default=None)
+    parser.add_argument("--clients", type=int, default=32, help="concurrent gates of the load generator")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
+    parser.add_argument("--qr-share", type=float, default=0.3, help="share of holder QR codes (rest: NFC taps)")
+
+
+def token(i: int, prefix: int) -> str:
+    n, out = i + prefix * 32**8, []
+    for _ in range(10):
+        n, r = divmod(n, 32)
+        out.append(_B32[r])
+    return "".join(reversed(out))
+
+
+def populate(holders: int, gates: int) -> dict:
+    """Bulk set-up through the same tables the services write."""
+    from django.db import transaction
+    from stdnum import luhn
+
+    from campuscard.access.models import AccessAddon, CampusEntryApproval, DormResidence, LabPermit, Zone
+    from campuscard.cards import codes
+    from campuscard.cards.models import Card, Credential
+    from campuscard.core import clock
+    from campuscard.core.models import Area, Building, Campus, Institution
+    from campuscard.devices.models import Device
+    from campuscard.devices.services import device_register
+    from campuscard.identity.models import Person
+
+    institution = Institution.objects.create(code="rush", name="课间大学", name_en="Class Change University")
+    campus = Campus.objects.create(institution=institution, code="main", name="Main")
+    area = Area.objects.create(campus=campus, code="a1", name="A1")
+    now = clock.now()
+    today = clock.local_date(institution, now)
+
+    def building(code, kind):
+        return Building.objects.create(area=area, code=code, name=code, kind=kind)
+
+    dorm_a, dorm_b = building("dorm-a", Building.Kind.DORMITORY), building("dorm-b", Building.Kind.DORMITORY)
+    levels = {"south-gate": ("campus_gate", None), "teach-1": ("teaching", building("t1", Building.Kind.TEACHING)),
+              "teach-2": ("teaching", building("t2", Building.Kind.TEACHING)), "dorm-a": ("dormitory", dorm_a),
+              "dorm-b": ("dormitory", dorm_b), "lab-1": ("laboratory", building("lab", Building.Kind.LABORATORY)),
+              "library": ("library", building("lib", Building.Kind.LIBRARY))}
+    zones = {code: Zone.objects.create(institution=institution, campus=campus, code=code, name=code, level=level,
+                                       building=b) for code, (level, b) in levels.items()}
+    with transaction.atomic():
+        people = Person.objects.bulk_create([Person(
+            institution=institution, number=f"R{i:07d}", name=f"学生{i}",
+            kind="staff" if i % 10 == 9 else "undergraduate", status="active" if i % 10 == 9 else "full_time",
+            id_number=f"P{i:09d}", id_type="passport") for i in range(holders)], batch_size=5000)
+        cards = Card.objects.bulk_create([Card(
+            institution=institution, person=p, kind="student", number=f"77{i:09d}" + luhn.calc_check_digit(
+                f"77{i:09d}"), state="lost" if i % 50 == 7 else "active", wallet_account_id=i, issued_at=now,
+            state_changed_at=now) for i, p in enumerate(people)], batch_size=5000)
+        qr = Credential.objects.bulk_create([Credential(
+            card=c, kind="qr", token=token(i, 1), secret=codes.new_secret(), created_at=now)
+            for i, c in enumerate(cards)], batch_size=5000)
+        Credential.objects.bulk_create([Credential(card=c, kind="nfc", token=token(i, 2), uid=f"04{i:012X}",
+                                                   created_at=now) for i, c in enumerate(cards)], batch_size=5000)
+        DormResidence.objects.bulk_create([DormResidence(
+            person=p, building=dorm_a if i % 2 else dorm_b, valid_from=today - dt.timedelta(days=60))
+            for i, p in enumerate(people) if i % 3 == 0], batch_size=5000)
+        CampusEntryApproval.objects.bulk_create([CampusEntryApproval(
+            institution=institution, person=p, state="approved", requested_at=now, decided_at=now)
+            for i, p in enumerate(people) if i % 4 != 0], batch_size=5000)
+        chemists = [p for i, p in enumerate(people) if i % 10 == 1]
+        AccessAddon.objects.bulk_create([AccessAddon(person=p, addon="lab", granted_at=now) for p in chemists],
+                                        batch_size=5000)
+        LabPermit.objects.bulk_create([LabPermit(
+            institution=institution, person=p, zone=zones["lab-1"], state="approved",
+            weekly_slots=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)],
+            valid_from=today - dt.timedelta(days=1), valid_to=today + dt.timedelta(days=30), requested_at=now)
+            for i, p in enumerate(chemists) if i % 2 == 0], batch_size=5000)
+    devices = {}
+    for g in range(gates):
+        device, secret = device_register(actor="bench", institution=institution, kind=Device.Kind.GATE,
+                                         code=f"gate-{g:03d}", name=f"Gate {g}")
+        devices[device.code] = secret
+        for zone in zones.values():
+            zone.gates.add(device)
+    return {"holders": [(f"04{i:012X}", c.token, c.secret) for i, c in enumerate(qr)], "gates": devices,
+            "institution_id": institution.pk}
+
+
+def start_server(env: dict, args) -> subprocess.Popen:
+    extra = ["--threads", str(args.threads)] if args.worker_class == "gthread" else []
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "campuscard.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
+         "--workers", str(args.workers), "--worker-class", args.worker_class, *extra, "--log-level", "warning",
+         "--backlog", "2048", "--keep-alive", "30"], env=env, cwd=ROOT)
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            conn.request("GET", "/api/v1/openapi.json")
+            conn.getresponse().read()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def client(worker: int, clients: int, holders: list, gates: dict, seconds: float, qr_share: float,
+           step_seconds: int, warmup: float, out) -> None:
+    """One load-generator process: `clients` threads, each one gate sending decisions over keep-alive."""
+    import threading
+
+    import pyotp
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from campuscard.devices.signing import sign_headers
+
+    lock = threading.Lock()
+    used: dict[int, int] = {}  # holder index → last QR step shown (each code is one-time)
+    results = {"latencies": [], "acked": [], "failed": {}, "errors": 0}
+    start_at = time.monotonic() + warmup
+    deadline = start_at + seconds
+    gate_list = list(gates.items())
+    rng = random.Random(worker)
+
+    def credential():
+        index = rng.randrange(len(holders))
+        uid, tok, secret = holders[index]
+        if rng.random() >= qr_share:
+            return {"nfc_uid": uid}
+        step = int(time.time()) // step_seconds
+        with lock:
+            if used.get(index) == step:
+                return {"nfc_uid": uid}
+            used[index] = step
+        return {"code": f"CC1.{tok}.{pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)}"}
+
+    def run(thread: int):
+        device_code, secret = gate_list[(worker * clients + thread) % len(gate_list)]
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        while time.monotonic() < deadline:
+            zone = rng.choices(ZONES, ZONE_WEIGHTS)[0]
+            body = json.dumps({"zone": zone, **credential()}).encode()
+            headers = {**sign_headers(device_code=device_code, secret=secret, method="POST", path=PATH, body=body),
+                       "Content-Type": "application/json"}
+            begin = time.perf_counter()
+            try:
+                conn.request("POST", PATH, body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+                with lock:
+                    results["errors"] += 1
+                continue
+            elapsed = (time.perf_counter() - begin) * 1000
+            measured = time.monotonic() >= start_at
+            with lock:
+                if response.status == 200:
+                    data = json.loads(payload)
+                    results["acked"].append((data["event_id"], data["admitted"], data["rule"]))
+                    if measured:
+                        results["latencies"].append(elapsed)
+                else:
+                    code = json.loads(payload).get("code", str(response.status))
+                    results["failed"][code] = results["failed"].get(code, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(results)
+
+
+def pgbench_tps(db_url: str, clients: int, seconds: int) -> float:
+    import re
+
+    name = db_url.rsplit("/", 1)[1]
+    base = ["-h", "127.0.0.1", "-U", "postgres"]
+    subprocess.run(["pgbench", *base, "-i", "-q", "-s", "10", name], check=True, capture_output=True)
+    out = subprocess.run(["pgbench", *base, "-N", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def offline_rate(data: dict, seconds: float) -> tuple[float, dict]:
+    from campuscard.access import offline
+    from campuscard.core import clock
+    from campuscard.devices.models import Device
+
+    device = Device.objects.get(code=next(iter(data["gates"])))
+    snapshot = offline.snapshot_build(device=device)
+    rng = random.Random(7)
+    uids = [uid for uid, _t, _s in data["holders"]]
+    moment = clock.now()
+    n, outcomes, begin = 0, {}, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
+        for _ in range(200):
+            decision = offline.decide_offline(snapshot, zone_code=rng.choices(ZONES, ZONE_WEIGHTS)[0], moment=moment,
+                                              nfc_uid=rng.choice(uids))
+            outcomes[decision.admitted] = outcomes.get(decision.admitted, 0) + 1
+            n += 1
+    return n / (time.perf_counter() - begin), {"admitted": outcomes.get(True, 0), "refused": outcomes.get(False, 0),
+                                               "snapshot_bytes": len(json.dumps(snapshot))}
+
+
+def verify_outcome(acked: list) -> dict:
+    from django.db.models import Count
+
+    from campuscard.access.models import AccessEvent
+
+    rows = dict(AccessEvent.objects.filter(source="online").values_list("id", "rule"))
+    ids = [event_id for event_id, _a, _r in acked]
+    missing = sum(1 for event_id in ids if event_id not in rows)
+    wrong_rule = sum(1 for event_id, _a, rule in acked if event_id in rows and rows[event_id] != rule)
+    shared = len(ids) - len(set(ids))  # two answers naming one event
+    counts = {admitted: n for admitted, n in AccessEvent.objects.filter(source="online").values_list("admitted")
+              .annotate(n=Count("id")).values_list("admitted", "n")}
+    return {"events": len(rows), "missing": missing, "wrong_rule": wrong_rule, "shared": shared,
+            "db_admitted": counts.get(True, 0), "db_refused": counts.get(False, 0),
+            "unanswered_events": len(rows) - len(set(ids))}
+
+
+def main() -> None:
+    args = parse_args(__doc__, extra_args)
+    holders = args.holders or (10_000 if args.quick else 40_000)
+    seconds = args.seconds or (12 if args.quick else 40)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    db_url = fresh_database("postgres", "access")
+    from django.conf import settings
+    from django.db import connection
+
+    t0 = time.perf_counter()
+    data = populate(holders, args.gates)
+    setup_s = time.perf_counter() - t0
+    offline_per_s, offline_info = offline_rate(data, 3 if args.quick else 8)
+    connection.close()
+    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "DEBUG": "false",
+           "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
+           "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="access-"), "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run(["redis-cli", "-n", "8", "FLUSHDB"], capture_output=True)
+    server = start_server(env, args)
+    warmup = 3.0
+    try:
+        processes = 2
+        queue: mp.Queue = mp.Queue()
+        per = args.clients // processes
+        ctx = mp.get_context("fork")
+        slices = [data["holders"][i::processes] for i in range(processes)]
+        procs = [ctx.Process(target=client, args=(i, per, slices[i], data["gates"], seconds, args.qr_share,
+                                                  settings.QR_STEP_SECONDS, warmup, queue))
+                 for i in range(processes)]
+        for p in procs:
+            p.start()
+        results = [queue.get() for _ in procs]
+        for p in procs:
+            p.join()
+    finally:
+        server.terminate()
+        server.wait(10)
+    latencies = sorted(x for r in results for x in r["latencies"])
+    acked = [a for r in results for a in r["acked"]]
+    failed: dict[str, int] = {}
+    for r in results:
+        for k, v in r["failed"].items():
+            failed[k] = failed.get(k, 0) + v
+    verify = verify_outcome(acked)
+    tps = pgbench_tps(db_url, args.clients, 8 if args.quick else 20)
+    rate = len(latencies) / seconds
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [0] * 99
+    admitted = sum(1 for _e, a, _r in acked if a)
+    rules_seen: dict[str, int] = {}
+    for _e, _a, rule in acked:
+        rules_seen[rule] = rules_seen.get(rule, 0) + 1
+    server_kind = (f"gunicorn {args.workers} × {args.worker_class}"
+                   + (f" ({args.threads} threads)" if args.worker_class == "gthread" else ""))
+    emit("access", [
+        ("machine load before the run", load),
+        ("holders / gates / zones", f"{holders:,} / {args.gates} / {len(ZONES)}"),
+        ("server", server_kind),
+        ("load", f"{args.clients} gates (keep-alive), {seconds} s measured after {warmup:.0f} s warm-up, "
+                 f"{args.qr_share:.0%} QR codes"),
+        ("set-up", f"{setup_s:.1f} s"),
+        ("decisions acknowledged (incl. warm-up)", f"{len(acked):,} ({admitted:,} admitted)"),
+        ("decisions / s", f"{rate:,.0f}"),
+        ("latency p50 / p95 / p99", f"{q[49]:.1f} / {q[94]:.1f} / {q[98]:.1f} ms"),
+        ("rules answered", json.dumps(dict(sorted(rules_seen.items())))),
+        ("failed requests (by code)", json.dumps(failed) if failed else "none"),
+        ("transport errors", f"{sum(r['errors'] for r in results)}"),
+        ("pgbench simple-update tps (same DB, same clients)", f"{tps:,.0f}"),
+        ("decisions / pgbench", f"{rate / tps:.2f}"),
+        ("offline decisions / s (in process, one core)", f"{offline_per_s:,.0f}"),
+        ("events missing / wrong rule / shared", f"{verify['missing']} / {verify['wrong_rule']} / {verify['shared']}"),
+        ("events admitted / refused (DB) vs answered",
+         f"{verify['db_admitted']:,} / {verify['db_refused']:,} vs {admitted:,} / {len(acked) - admitted:,}"),
+    ], {"decisions_per_s": round(rate), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
+        "p99_ms": round(q[98], 1), "offline_decisions_per_s": round(offline_per_s), "pgbench_tps": round(tps),
+        "ratio_to_pgbench": round(rate / tps, 3), "holders": holders, "gates": args.gates, "clients": args.clients,
+        "server": server_kind, "decisions": len(acked), "admitted": admitted, "refused": len(acked) - admitted,
+        "events": verify["events"], "events_missing": verify["missing"], "events_wrong_rule": verify["wrong_rule"],
+        "events_shared": verify["shared"], "db_admitted": verify["db_admitted"], "db_refused": verify["db_refused"],
+        "failed": sum(failed.values()), "transport_errors": sum(r["errors"] for r in results),
+        "offline_admitted": offline_info["admitted"], "offline_refused": offline_info["refused"],
+        "load_before": load.split("load average:")[-1].strip()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""The class-change rush path for online gates: many decisions per database round trip (PostgreSQL).
+
+Design — read, decide in Python, write, **batched across concurrent requests** (group commit):
+
+* **Held in the process** (never change, or are re-checked below): a gate device's secret, kind and
+  institution (``gate_facts``; a wrong signature reloads it once, so a re-registered device works at
+  once); credential → card, holder, institution, and for dynamic codes the TOTP secret (a credential
+  row never changes its card or secret; re-binding or re-provisioning makes a NEW credential and turns
+  the old one inactive, which the batched read sees); zones with their gates and exceptions
+  (``facts.zone_entry``, shared with the ordinary path).
+* **Read at decision time**, for every decision, in ONE statement per batch: the device is not revoked
+  (a revoked gate is refused at once), the credential is active, the card's state and kind (a loss
+  report applies at once), the holder's kind and status, and — only where the zone needs them — the
+  campus-entry approval, the dormitory residences of the zone's building, the lab add-on and the
+  approved permits of the laboratory, whether the dynamic code's step is already used.
+* **Decided** by the same pure ``rules.decide`` as every other path.
+* **Written** in ONE statement per batch: a multi-row INSERT of the AccessEvents (and, for admitted
+  dynamic codes, of their ``cards_usedcode`` rows — a code that another gate used in the meantime is
+  logged and answered as ``refuse_code_replayed``), in autocommit: the statement is its own durable
+  transaction.
+
+Batching is *flat combining*: a request thread queues its job; if no batch is running in this process
+it becomes the leader, takes every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), runs the
+two statements on its own connection and wakes the others; otherwise it waits for a leader to finish
+its job. With nothing else in flight a batch is one job (no added wait); under load, jobs queue while
+a batch is on the wire and the next batch takes them all. So no answer — admit or refuse — leaves the
+server before the statement holding its event has committed, and a failed statement fails every
+request of its batch (the gates retry; nothing is answered without its event). An event whose request
+failed AFTER the commit (the client went away) is logged and unanswered: the log errs on the side of
+recording, never of forgetting.
+
+Handed back to the ordinary path (``services.gate_decide``), which logs its own event: SQLite, calls
+inside a transaction (tests), visitor codes, unknown or re-bound credentials, credentials of another
+institution, dynamic codes that do not match a current step (expired, malformed), and every error
+(unknown zone, gate not bound to the zone, …) so the ordinary path answers with its own codes.
+
+Settings (read with ``getattr``; none is required): ``ACCESS_GATE_FAST_PATH`` (default True),
+``ACCESS_GATE_BATCH_MAX`` (256), ``ACCESS_GATE_WAIT_SECONDS`` (10: how long a request waits for its
+batch before answering 503).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection
+
+from campuscard.access import facts, rules
+from campuscard.cards import codes
+from campuscard.cards.models import Credential
+from campuscard.core import clock
+from campuscard.core.errors import DomainError
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+# Exposed for tests and the bench: decisions made here, handed to the ordinary path, and batches run.
+stats = {"hits": 0, "handovers": 0, "batches": 0}
+
+
+@dataclass(frozen=True)
+class GateFacts:
+    device_id: int
+    device_code: str
+    device_kind: str
+    secret: str
+    institution_id: int
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    credential_id: int
+    card_id: int
+    person_id: int
+    institution_id: int
+    secret: str
+
+
+_gates: dict[str, GateFacts] = {}
+_nfc: dict[str, facts.CredentialRef] = {}
+_tokens: dict[str, CodeRef] = {}
+_warmed = {"nfc": False, "code": False}
+_touched: dict[int, float] = {}
+
+
+def gate_facts(device_code: str) -> GateFacts | None:
+    found = _gates.get(device_code)
+    if found is not None:
+        return found
+    from campuscard.devices.models import Device
+
+    row = Device.objects.filter(code=device_code).values_list("pk", "code", "kind", "secret", "institution_id").first()
+    if row is None:
+        return None
+    found = GateFacts(*row)
+    with _lock:
+        _gates[device_code] = found
+    return found
+
+
+def _nfc_rows(qs):
+    return qs.filter(kind=Credential.Kind.NFC, active=True).exclude(uid="").values_list(
+        "uid", "pk", "card_id", "card__person_id", "card__institution_id")
+
+
+def nfc_ref(uid: str) -> facts.CredentialRef | None:
+    """At a rush most cards are tapped, so the first miss loads every active NFC credential in one query
+    (a few MB per process for 50,000 holders); later misses are looked up one by one. Absences are
+    never cached (a card may be bound a second later)."""
+    found = _nfc.get(uid)
+    if found is not None:
+        return found
+    if not _warmed["nfc"]:
+        _warmed["nfc"] = True
+        rows = _nfc_rows(Credential.objects.all()).iterator(chunk_size=10_000)
+    else:
+        rows = _nfc_rows(Credential.objects.filter(uid=uid))
+    with _lock:
+        for key, *ref in rows:
+            _nfc[key] = facts.CredentialRef(*ref)
+    return _nfc.get(uid)
+
+
+def _code_rows(qs):
+    return qs.filter(kind__in=[Credential.Kind.QR, Credential.Kind.HCE], active=True).values_list(
+        "token", "pk", "card_id", "card__person_id", "card__institution_id", "secret")
+
+
+def code_ref(token: str) -> CodeRef | None:
+    found = _tokens.get(token)
+    if found is not None:
+        return found
+    if not _warmed["code"]:
+        _warmed["code"] = True
+        rows = _code_rows(Credential.objects.all()).iterator(chunk_size=10_000)
+    else:
+        rows = _code_rows(Credential.objects.filter(token=token))
+    with _lock:
+        for key, *ref in rows:
+            _tokens[key] = CodeRef(*ref)
+    return _tokens.get(token)
+
+
+def forget(*, device_code: str | None = None, uid: str | None = None, token: str | None = None) -> None:
+    """Drop cached facts that may no longer be true; with no argument, everything (tests)."""
+    with _lock:
+        if device_code is None and uid is None and token is None:
+            _gates.clear()
+            _nfc.clear()
+            _tokens.clear()
+            _touched.clear()
+            _warmed.update(nfc=False, code=False)
+        if device_code is not None:
+            _gates.pop(device_code, None)
+        if uid is not None:
+            _nfc.pop(uid, None)
+        if token is not None:
+            _tokens.pop(token, None)
+
+
+def eligible() -> bool:
+    return (getattr(settings, "ACCESS_GATE_FAST_PATH", True) and connection.vendor == "postgresql"
+            and not connection.in_atomic_block)
+
+
+# --- one decision ----------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class _Job:
+    gate: GateFacts
+    entry: facts.ZoneEntry
+    kind: str  # AccessEvent.CredentialKind: "nfc" or "code"
+    ref: facts.CredentialRef
+    step: int | None
+    moment: dt.datetime
+    day: dt.date
+    key: str  # the cache key of the credential (uid or token), forgotten when it turns out stale
+    done: bool = False
+    handover: bool = False
+    error: BaseException | None = None
+    decision: rules.Decision | None = None
+    event_id: int | None = None
+    person_id: int | None = None
+    card_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = ""):
+    """``services.GateOutcome``, or None when the ordinary path must decide (see the module docstring).
+    Raises ``DomainError("device_revoked")`` when the batched read finds the gate revoked."""
+    from campuscard.access.services import GateOutcome
+
+    if gate.device_kind != "gate" or visitor_code or bool(code) == bool(nfc_uid):
+        return None
+    entry = facts.zone_entry(gate.institution_id, zone_code)
+    if entry is None or gate.device_id not in entry.gate_ids:
+        return None
+    moment = clock.now()
+    day = moment.astimezone(clock.zone(entry.zone.time_zone)).date()
+    if nfc_uid:
+        key = codes.normalize_uid(nfc_uid)
+        ref = nfc_ref(key)
+        step, kind = None, "nfc"
+    else:
+        parts = code.strip().split(".")
+        if len(parts) != 3 or parts[0] != codes.PREFIX or len(parts[2]) != codes.DIGITS or not parts[2].isdigit():
+            return None
+        key = parts[1]
+        found = code_ref(key)
+        step = _current_step(found.secret, parts[2], moment) if found else None
+        if found is None or step is None:
+            return None
+        ref = facts.CredentialRef(found.credential_id, found.card_id, found.person_id, found.institution_id)
+        kind = "code"
+    if ref is None or ref.institution_id != gate.institution_id:
+        return None
+    job = _Job(gate=gate, entry=entry, kind=kind, ref=ref, step=step, moment=moment, day=day, key=key)
+    _combiner.run(job)
+    if job.error is not None:
+        raise job.error
+    if job.handover:
+        stats["handovers"] += 1
+        return None
+    stats["hits"] += 1
+    _touch(gate.device_id, moment)
+    return GateOutcome(decision=job.decision, event_id=job.event_id, zone=entry.zone.code, person_id=job.person_id)
+
+
+def _current_step(secret: str, digits: str, moment: dt.datetime) -> int | None:
+    step_seconds = settings.QR_STEP_SECONDS
+    now_step = int(moment.timestamp()) // step_seconds
+    generator = codes.totp(secret)
+    for step in range(now_step, now_step - max(1, settings.QR_VALID_SECONDS // step_seconds), -1):
+        if secrets.compare_digest(generator.at(step * step_seconds), digits):
+            return step
+    return None
+
+
+def _touch(device_id: int, moment: dt.datetime) -> None:
+    """``last_seen_at`` as DeviceSignature keeps it (once a minute per device and process)."""
+    now = time.monotonic()
+    if now - _touched.get(device_id, -1e9) < 60:
+        return
+    _touched[device_id] = now
+    from campuscard.devices.models import Device
+
+    Device.objects.filter(pk=device_id).update(last_seen_at=moment)
+
+
+# --- the combiner: one leader runs the batch, the others wait -------------------------------------
+
+class _Combiner:
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.queue: list[_Job] = []
+        self.busy = False
+
+    def run(self, job: _Job) -> None:
+        limit = getattr(settings, "ACCESS_GATE_BATCH_MAX", 256)
+        deadline = time.monotonic() + getattr(settings, "ACCESS_GATE_WAIT_SECONDS", 10)
+        with self.cond:
+            self.queue.append(job)
+            while not job.done:
+                if not self.busy:
+                    self.busy = True
+                    batch, self.queue = self.queue[:limit], self.queue[limit:]
+                    self.cond.release()
+                    try:
+                        _run_batch(batch)
+                    finally:
+                        self.cond.acquire()
+                        self.busy = False
+                        self.cond.notify_all()
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:  # still queued or still on the wire: answer nothing rather than guess
+                        if job in self.queue:
+                            self.queue.remove(job)
+                        job.error = DomainError("internal_error")
+                        return
+                    self.cond.wait(left)
+
+
+_combiner = _Combiner()
+
+
+def _run_batch(batch: list[_Job]) -> None:
+    try:
+        stats["batches"] += 1
+        live = _read_and_decide(batch)
+        if live:
+            _write(live)
+    except BaseException as error:  # noqa: BLE001 - every waiting request must learn it failed
+        log.warning("gate fast path batch of %d failed: %s", len(batch), error)
+        connection.close_if_unusable_or_obsolete()
+        for job in batch:
+            if not job.done and job.error is None and not job.handover:
+                job.error = DomainError("internal_error")
+    finally:
+        for job in batch:
+            job.done = True
+
+
+_READ = """
+SELECT j.i, d.revoked_at IS NOT NULL, cr.active, c.state, c.kind, p.kind, p.status,
+       CASE WHEN j.entry THEN EXISTS (SELECT 1 FROM access_campusentryapproval a
+                                       WHERE a.person_id = c.person_id AND a.state = 'approved') ELSE false END,
+       CASE WHEN j.lab IS NOT NULL THEN EXISTS (SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id
+                                                   AND x.addon = 'lab' AND x.revoked_at IS NULL) ELSE false END,
+       CASE WHEN j.building IS NOT NULL THEN (
+           SELECT json_agg(json_build_array(r.valid_from, r.valid_to)) FROM access_dormresidence r
+            WHERE r.person_id = c.person_id AND r.building_id = j.building AND r.valid_from <= j.day
+              AND (r.valid_to IS NULL OR r.valid_to >= j.day)) END,
+       CASE WHEN j.lab IS NOT NULL THEN (
+           SELECT json_agg(json_build_array(lp.valid_from, lp.valid_to, lp.weekly_slots, lp.dated_slots))
+             FROM access_labpermit lp
+            WHERE lp.person_id = c.person_id AND lp.zone_id = j.lab AND lp.state = 'approved'
+              AND lp.valid_from <= j.day AND lp.valid_to >= j.day) END,
+       CASE WHEN j.step IS NOT NULL THEN EXISTS (SELECT 1 FROM cards_usedcode u
+                                                  WHERE u.credential_id = j.cred AND u.step = j.step) ELSE false END
+  FROM unnest(%(i)s::int[], %(dev)s::bigint[], %(cred)s::bigint[], %(building)s::bigint[], %(lab)s::bigint[],
+              %(entry)s::bool[], %(day)s::date[], %(step)s::bigint[])
+       AS j(i, dev, cred, building, lab, entry, day, step)
+  JOIN devices_device d ON d.id = j.dev
+  LEFT JOIN cards_credential cr ON cr.id = j.cred
+  LEFT JOIN cards_card c ON c.id = cr.card_id
+  LEFT JOIN identity_person p ON p.id = c.person_id
+"""
+
+
+def _read_and_decide(batch: list[_Job]) -> list[_Job]:
+    zones = [job.entry.zone for job in batch]
+    params = {
+        "i": list(range(len(batch))), "dev": [job.gate.device_id for job in batch],
+        "cred": [job.ref.credential_id for job in batch],
+        "building": [z.building_id if z.level == rules.DORMITORY else None for z in zones],
+        "lab": [z.id if z.level == rules.LABORATORY else None for z in zones],
+        "entry": [z.level == rules.CAMPUS_GATE for z in zones], "day": [job.day for job in batch],
+        "step": [job.step for job in batch],
+    }
+    with connection.cursor() as cursor:  # autocommit: a plain read
+        cursor.execute(_READ, params)
+        rows = cursor.fetchall()
+    policy = facts.policy()
+    live = []
+    for i, revoked, active, card_state, card_kind, person_kind, status, entry, addon, residences, permits, used in rows:
+        job = batch[i]
+        if revoked:
+            job.error = DomainError("device_revoked")
+            continue
+        if not active:  # re-bound, re-provisioned or gone: the ordinary path looks the credential up afresh
+            forget(uid=job.key) if job.kind == "nfc" else forget(token=job.key)
+            job.handover = True
+            continue
+        zone = job.entry.zone
+        holder = rules.HolderFacts(
+            person_id=job.ref.person_id, person_kind=person_kind, person_status=status, card_id=job.ref.card_id,
+            card_kind=card_kind, card_state=card_state, credential_active=True, campus_entry=bool(entry),
+            lab_addon=bool(addon),
+            residences=tuple(rules.Residence(zone.building_id, dt.date.fromisoformat(f),
+                                             dt.date.fromisoformat(t) if t else None) for f, t in residences or ()),
+            permits=tuple(rules.Permit(zone_id=zone.id, valid_from=dt.date.fromisoformat(f),
+                                       valid_to=dt.date.fromisoformat(t),
+                                       slots=facts.slots_of(_json(weekly), _json(dated)))
+                          for f, t, weekly, dated in permits or ()))
+        fx = rules.Facts(holder=holder, exceptions=job.entry.exceptions)
+        if job.kind == "code" and card_state == "active" and used:
+            # as code_accept: a usable card's code is checked for reuse before the zone's rules
+            job.decision = rules.Decision(False, "refuse_code_replayed")
+        else:
+            job.decision = rules.decide(fx, zone, job.moment, policy)
+        job.person_id, job.card_id = job.ref.person_id, job.ref.card_id
+        live.append(job)
+    return live
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value or []
+
+
+_WRITE = """
+WITH j AS (
+    SELECT * FROM unnest(%(i)s::int[], %(inst)s::bigint[], %(zone)s::bigint[], %(dev)s::bigint[],
+                         %(person)s::bigint[], %(card)s::bigint[], %(kind)s::text[], %(at)s::timestamptz[],
+                         %(admitted)s::bool[], %(rule)s::text[], %(cred)s::bigint[], %(step)s::bigint[])
+             AS j(i, inst, zone, dev, person, card, kind, at, admitted, rule, cred, step)
+), uc AS (
+    INSERT INTO cards_usedcode (credential_id, step, used_at)
+    SELECT cred, step, %(now)s FROM j WHERE admitted AND step IS NOT NULL
+    ON CONFLICT (credential_id, step) DO NOTHING
+    RETURNING credential_id, step
+), f AS (
+    SELECT j.*, (j.admitted AND j.step IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM uc WHERE uc.credential_id = j.cred AND uc.step = j.step)) AS taken
+      FROM j
+), ins AS (
+    INSERT INTO access_accessevent (institution_id, zone_id, device_id, person_id, card_id, visitor_pass_id,
+                                    credential_kind, decided_at, admitted, rule, source, sequence, received_at)
+    SELECT inst, zone, dev, person, card, NULL, kind, at, admitted AND NOT taken,
+           CASE WHEN taken THEN 'refuse_code_replayed' ELSE rule END, 'online', NULL, %(now)s
+      FROM f ORDER BY i
+    RETURNING id
+)
+SELECT (SELECT array_agg(id ORDER BY id) FROM ins), array_agg(f.taken ORDER BY f.i) FROM f
+"""
+
+
+def _write(live: list[_Job]) -> None:
+    claimed = set()
+    for job in live:  # two gates of one batch admitting the same one-time code: the first one wins
+        if job.kind == "code" and job.decision.admitted:
+            if (job.ref.credential_id, job.step) in claimed:
+                job.decision = rules.Decision(False, "refuse_code_replayed")
+            claimed.add((job.ref.credential_id, job.step))
+    params = {
+        "i": list(range(len(live))), "inst": [j.gate.institution_id for j in live],
+        "zone": [j.entry.zone.id for j in live], "dev": [j.gate.device_id for j in live],
+        "person": [j.person_id for j in live], "card": [j.card_id for j in live], "kind": [j.kind for j in live],
+        "at": [j.moment for j in live], "admitted": [j.decision.admitted for j in live],
+        "rule": [j.decision.rule for j in live], "cred": [j.ref.credential_id for j in live],
+        "step": [j.step if j.kind == "code" else None for j in live], "now": clock.now(),
+    }
+    with connection.cursor() as cursor:  # autocommit: the statement is its own durable transaction
+        cursor.execute(_WRITE, params)
+        ids, taken = cursor.fetchone()
+    # One statement's sequence values follow the ORDER BY i of its rows, so ids sorted pair with i.
+    for job, event_id, lost in zip(live, ids, taken, strict=True):
+        job.event_id = event_id
+        if lost:
+            job.decision = rules.Decision(False, "refuse_code_replayed")

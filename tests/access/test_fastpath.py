@@ -1,0 +1,167 @@
+"""The batched gate path on PostgreSQL decides exactly like the ordinary path and never loses an event."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+
+from campuscard.access import fastpath, services
+from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApproval, LabPermit, ZoneException
+from campuscard.cards import codes
+from campuscard.cards.models import UsedCode
+from campuscard.cards.services import card_report_lost
+from campuscard.core.clock import frozen_at
+from campuscard.devices.services import device_revoke
+from campuscard.identity.models import Person
+from tests.access.conftest import MONDAY, NOON, holder, local, resident, signed_post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PATH = "/api/v1/access/gate/decide"
+
+
+@pytest.fixture(autouse=True)
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the batched path is PostgreSQL's; SQLite always takes the ordinary path")
+    fastpath.stats.update(hits=0, handovers=0, batches=0)
+
+
+def fast(gate, zone, **credential):
+    device, secret = gate
+    response = signed_post(device, secret, PATH, {"zone": zone, **credential})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def ordinary(gate, zone, moment, **credential):
+    with frozen_at(moment):
+        return services.gate_decide(device=gate[0], zone_code=zone, **credential).decision.rule
+
+
+@pytest.fixture
+def people(institution, place):
+    lab = place["zones"]["lab"]
+    plain, _c, plain_uid = holder(institution)
+    living, _c, living_uid = holder(institution)
+    resident(living, place["dorm_a"])
+    entering, _c, entering_uid = holder(institution)
+    CampusEntryApproval.objects.create(institution=institution, person=entering, state="approved",
+                                       requested_at=NOON)
+    chemist, _c, chemist_uid = holder(institution, kind=Person.Kind.GRADUATE)
+    AccessAddon.objects.create(person=chemist, addon="lab", granted_at=NOON)
+    LabPermit.objects.create(institution=institution, person=chemist, zone=lab, state="approved",
+                             weekly_slots=[{"weekday": 0, "start": "08:00", "end": "12:30"}],
+                             valid_from=MONDAY, valid_to=MONDAY + dt.timedelta(days=30), requested_at=NOON)
+    addon_only, _c, addon_uid = holder(institution)
+    AccessAddon.objects.create(person=addon_only, addon="lab", granted_at=NOON)
+    staff, _c, staff_uid = holder(institution, kind=Person.Kind.STAFF)
+    alumnus, _c, alumnus_uid = holder(institution, kind=Person.Kind.ALUMNUS)
+    lost, lost_card, lost_uid = holder(institution)
+    card_report_lost(actor="t", card=lost_card, channel="portal")
+    ZoneException.objects.create(zone=place["zones"]["library"], date=MONDAY + dt.timedelta(days=1), closed=True)
+    return [plain_uid, living_uid, entering_uid, chemist_uid, addon_uid, staff_uid, alumnus_uid, lost_uid]
+
+
+MOMENTS = [NOON, local(2026, 11, 30, 12, 30), local(2026, 11, 30, 23, 0), local(2026, 12, 1, 5, 59),
+           local(2026, 12, 1, 6, 0)]
+ZONES = ["south-gate", "teach-1", "dorm-a", "dorm-b", "lab-1", "library"]
+
+
+def test_same_decisions_as_the_ordinary_path(place, gate, people):
+    compared = 0
+    for moment in MOMENTS:
+        for zone in ZONES:
+            for uid in people:
+                expected = ordinary(gate, zone, moment, nfc_uid=uid)
+                with frozen_at(moment):
+                    got = fast(gate, zone, nfc_uid=uid)
+                assert got["rule"] == expected, (moment, zone, uid)
+                assert got["admitted"] == expected.startswith("admit_")
+                compared += 1
+    assert fastpath.stats["hits"] == compared and fastpath.stats["handovers"] == 0
+    # every decision logged once by each path, with the same rule
+    fast_rules = list(AccessEvent.objects.filter(pk__in=_fast_ids()).values_list("rule", flat=True))
+    assert len(fast_rules) == compared and AccessEvent.objects.count() == 2 * compared
+
+
+def _fast_ids():
+    rows = list(AccessEvent.objects.order_by("id").values_list("id", flat=True))
+    return rows[1::2]  # ordinary, fast, ordinary, fast …
+
+
+def test_dynamic_codes_are_used_once_and_only_when_admitted(institution, place, gate):
+    person, card, _uid = holder(institution)
+    credential = card.credentials.get(kind="qr")
+    with frozen_at(NOON):
+        code = codes.current_code(credential)
+        assert fast(gate, "lab-1", code=code)["rule"] == "refuse_lab_no_addon"  # refused: the code stays unused
+        assert not UsedCode.objects.exists()
+        admitted = fast(gate, "teach-1", code=code)
+        assert admitted["admitted"] and admitted["rule"] == "admit_teaching"
+        assert fast(gate, "teach-1", code=code)["rule"] == "refuse_code_replayed"
+        assert UsedCode.objects.count() == 1
+        # a code that matches no current step goes the ordinary way and is named the same
+        assert fast(gate, "teach-1", code=f"CC1.{credential.token}.00000000")["rule"] == "refuse_code_invalid"
+    assert fastpath.stats["hits"] == 3 and fastpath.stats["handovers"] == 0
+    events = list(AccessEvent.objects.order_by("id").values_list("person_id", "credential_kind", "admitted", "rule"))
+    assert events[:3] == [(person.pk, "code", False, "refuse_lab_no_addon"), (person.pk, "code", True, "admit_teaching"),
+                          (person.pk, "code", False, "refuse_code_replayed")]
+    assert len(events) == 4
+
+
+def test_revoked_gate_is_refused_at_once(institution, place, gate):
+    _person, _card, uid = holder(institution)
+    assert fast(gate, "teach-1", nfc_uid=uid)["admitted"]  # the gate's secret is cached now
+    device_revoke(actor="t", device=gate[0])
+    response = signed_post(gate[0], gate[1], PATH, {"zone": "teach-1", "nfc_uid": uid})
+    assert response.status_code == 401 and response.json()["code"] == "device_revoked"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_lost_card_is_refused_at_once_and_a_rebound_uid_is_looked_up_again(institution, place, gate):
+    _person, card, uid = holder(institution)
+    assert fast(gate, "teach-1", nfc_uid=uid)["rule"] == "admit_teaching"  # cached
+    card_report_lost(actor="t", card=card, channel="portal")
+    assert fast(gate, "teach-1", nfc_uid=uid)["rule"] == "refuse_card_lost"
+    assert fastpath.stats["hits"] == 2
+    unknown = fast(gate, "teach-1", nfc_uid="0BADCAFE")  # not bound: the ordinary path answers and logs
+    assert unknown["rule"] == "refuse_credential_unknown" and fastpath.stats["handovers"] == 0
+    assert list(AccessEvent.objects.order_by("id").values_list("rule", flat=True)) == [
+        "admit_teaching", "refuse_card_lost", "refuse_credential_unknown"]
+
+
+def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
+    uids = [holder(institution)[2] for _ in range(12)]
+    card_report_lost(actor="t", card=holder(institution)[1], channel="portal")
+    lost_uid = holder(institution)[2]
+    from campuscard.cards.models import Credential
+
+    card_report_lost(actor="t", card=Credential.objects.get(uid=lost_uid).card, channel="portal")
+    answers, errors, barrier = [], [], threading.Barrier(24)
+
+    def run(n: int):
+        try:
+            barrier.wait()
+            for k in range(10):
+                uid = lost_uid if (n + k) % 7 == 0 else uids[(n + k) % len(uids)]
+                answers.append(fast(gate, "teach-1" if k % 2 else "library", nfc_uid=uid))
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(answers) == 240
+    events = dict(AccessEvent.objects.values_list("id", "rule"))
+    assert len(events) == 240 and {a["event_id"] for a in answers} == set(events)
+    assert all(events[a["event_id"]] == a["rule"] for a in answers)
+    assert sum(not a["admitted"] for a in answers) == sum(r == "refuse_card_lost" for r in events.values()) > 0
+    assert fastpath.stats["hits"] == 240 and fastpath.stats["batches"] <= 240
