@@ -194,6 +194,19 @@ CARD_REPLACEMENT_FEE_FEN = {
     "alumni": env_int("CARD_REPLACEMENT_FEE_ALUMNI_FEN", 2000),
 }
 
+# Access control (ACC-1 … ACC-5).
+ACCESS_DORM_NIGHT = tuple(env_list("ACCESS_DORM_NIGHT", ["23:00", "06:00"]))  # residents only, across midnight
+ACCESS_DORM_DAY_POLICY = env_str("ACCESS_DORM_DAY_POLICY", "students")  # who may enter a dorm by day
+VISITOR_PASS_MAX_AHEAD_HOURS = env_int("VISITOR_PASS_MAX_AHEAD_HOURS", 6)
+VISITOR_PASS_MAX_DURATION_HOURS = env_int("VISITOR_PASS_MAX_DURATION_HOURS", 24)
+ACCESS_SNAPSHOT_TTL_HOURS = env_int("ACCESS_SNAPSHOT_TTL_HOURS", 12)  # offline gates' snapshot lifetime
+ACCESS_ZONE_CACHE_SECONDS = env_int("ACCESS_ZONE_CACHE_SECONDS", 30)
+ACCESS_GATE_FAST_PATH = env_bool("ACCESS_GATE_FAST_PATH", True)  # batched, group-committed decisions
+ACCESS_GATE_BATCH_MAX = env_int("ACCESS_GATE_BATCH_MAX", 256)
+ACCESS_GATE_WAIT_SECONDS = env_int("ACCESS_GATE_WAIT_SECONDS", 10)
+# Prepared ledger statement per connection; switch off behind a transaction-pooling PgBouncer.
+LEDGER_PG_PREPARE = env_bool("LEDGER_PG_PREPARE", True)
+
 # Device requests: signed timestamp must be within this many seconds of the server clock.
 DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)
 
