@@ -254,7 +254,12 @@ def staff_department_change(*, actor, person: Person, department: str, reissue: 
                      before={"department": before}, after={"department": department, "reissue": reissue})
     if not reissue:
         return None
-    return card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
+    new = card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
+    notify(person=person, kind=Notification.Kind.SECURITY, title=_("Your staff card was re-issued"),
+           body=_("New card %(number)s, free of charge. Your campus wallet moves to it within %(hours)s hours; "
+                  "a transit (bus) purse on the old card does not transfer."),
+           params={"number": new.number, "hours": settings.BALANCE_MOVE_AFTER_SECONDS // 3600}, link="/cards/")
+    return new
 
 
 @transaction.atomic
