@@ -57,14 +57,6 @@ def _terminal(request) -> Terminal:
     return terminal
 
 
-def receipt(payment: Payment) -> dict:
-    name = payment.person.name
-    return {"txn_id": payment.txn_id, "amount": payment.amount, "merchant": payment.merchant.name,
-            "holder": name[:1] + "*" * (len(name) - 1), "card": "****" + payment.card.number[-4:],
-            "method": payment.method, "balance_after": payment.balance_after, "refunded": payment.refunded,
-            "at": payment.created_at}
-
-
 class CachedTerminalSignature:
     """Like DeviceSignature, but the secret comes from the process cache; revocation is checked in the
     payment statement itself (fast path) or below (ordinary path), so it still applies at once."""
@@ -103,7 +95,7 @@ def pay(request, payload: PayIn):
     request.auth = device
     payment = pos.payment_authorize(terminal=_terminal(request), txn_id=payload.txn_id, amount=payload.amount,
                                     code=payload.code, nfc_uid=payload.nfc_uid, password=payload.password)
-    return Status(201, receipt(payment))
+    return Status(201, pos.payment_receipt(payment))
 
 
 @router.post("/pos/payments/{txn_id}/refund", response=ReceiptOut, summary="Refund today's payment, fully or partly")
@@ -115,7 +107,7 @@ def refund(request, txn_id: str, payload: RefundIn):
     pos.payment_refund(actor=f"device:{terminal.device.code}", payment=payment, amount=payload.amount,
                        reason=payload.reason, key=payload.refund_id)
     payment.refresh_from_db()
-    return receipt(payment)
+    return pos.payment_receipt(payment)
 
 
 @router.get("/pos/today", response=TodayOut, summary="This terminal's takings today")

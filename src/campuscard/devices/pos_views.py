@@ -22,7 +22,6 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from campuscard.api.pos import receipt
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen, parse_yuan
@@ -70,7 +69,7 @@ def _today(terminal: Terminal) -> dict:
 
 
 def _view(payment: Payment) -> dict:
-    view = receipt(payment)
+    view = pos.payment_receipt(payment)
     view.update(pk=payment.pk, method_label=Payment.Method(payment.method).label, merchant_en=payment.merchant.name_en,
                 refundable=payment.amount - payment.refunded, counter=payment.terminal.counter,
                 refund_key=uuid.uuid4().hex)  # a resend of this form refunds once

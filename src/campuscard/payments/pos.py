@@ -37,6 +37,15 @@ class _WrongPassword(Exception):
         self.person_id, self.day = person_id, day
 
 
+def payment_receipt(payment: Payment) -> dict:
+    """What the POS prints and shows: the holder's name and card number masked."""
+    name = payment.person.name
+    return {"txn_id": payment.txn_id, "amount": payment.amount, "merchant": payment.merchant.name,
+            "holder": name[:1] + "*" * (len(name) - 1), "card": "****" + payment.card.number[-4:],
+            "method": payment.method, "balance_after": payment.balance_after, "refunded": payment.refunded,
+            "at": payment.created_at}
+
+
 def daily_limit_of(person: Person) -> int:
     limit = SpendingLimit.objects.filter(person=person).values_list("daily_limit", flat=True).first()
     return settings.DAILY_LIMIT_DEFAULT_FEN if limit is None else limit
