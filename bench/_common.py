@@ -68,3 +68,39 @@ def emit(name: str, table: list[tuple[str, str]], figures: dict) -> None:
               "machine": machine(), **figures}
     (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(figures, ensure_ascii=False))
+
+
+def pgbench_tps(db_url: str, clients: int, seconds: int) -> float:
+    """The machine's own limit in the same run: pgbench simple-update (-N) on the same database."""
+    import re
+    import subprocess
+
+    name = db_url.rsplit("/", 1)[1]
+    base = ["-h", "127.0.0.1", "-U", "postgres"]
+    subprocess.run(["pgbench", *base, "-i", "-q", "-s", "10", name], check=True, capture_output=True)
+    out = subprocess.run(["pgbench", *base, "-N", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def start_gunicorn(env: dict, port: int, workers: int, worker_class: str = "sync", threads: int = 1):
+    """The real server with production settings; returns once it answers."""
+    import http.client
+    import subprocess
+    import time
+
+    extra = ["--threads", str(threads)] if worker_class == "gthread" else []
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "campuscard.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--worker-class", worker_class, *extra, "--log-level", "warning",
+         "--backlog", "2048", "--keep-alive", "30"], env=env, cwd=ROOT)
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/api/v1/openapi.json")
+            conn.getresponse().read()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("gunicorn did not start")

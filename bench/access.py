@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from _common import ROOT, emit, fresh_database, parse_args
+from _common import ROOT, emit, fresh_database, parse_args, pgbench_tps, start_gunicorn
 
 PORT = 8766
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -122,24 +122,6 @@ def populate(holders: int, gates: int) -> dict:
             "institution_id": institution.pk}
 
 
-def start_server(env: dict, args) -> subprocess.Popen:
-    extra = ["--threads", str(args.threads)] if args.worker_class == "gthread" else []
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "campuscard.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-         "--workers", str(args.workers), "--worker-class", args.worker_class, *extra, "--log-level", "warning",
-         "--backlog", "2048", "--keep-alive", "30"], env=env, cwd=ROOT)
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-            conn.request("GET", "/api/v1/openapi.json")
-            conn.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("gunicorn did not start")
-
-
 def client(worker: int, clients: int, holders: list, gates: dict, seconds: float, qr_share: float,
            step_seconds: int, warmup: float, out) -> None:
     """One load-generator process: `clients` threads, each one gate sending decisions over keep-alive."""
@@ -210,17 +192,6 @@ def client(worker: int, clients: int, holders: list, gates: dict, seconds: float
     out.put(results)
 
 
-def pgbench_tps(db_url: str, clients: int, seconds: int) -> float:
-    import re
-
-    name = db_url.rsplit("/", 1)[1]
-    base = ["-h", "127.0.0.1", "-U", "postgres"]
-    subprocess.run(["pgbench", *base, "-i", "-q", "-s", "10", name], check=True, capture_output=True)
-    out = subprocess.run(["pgbench", *base, "-N", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
-
-
 def offline_rate(data: dict, seconds: float) -> tuple[float, dict]:
     from campuscard.access import offline
     from campuscard.core import clock
@@ -277,7 +248,7 @@ def main() -> None:
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="access-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "8", "FLUSHDB"], capture_output=True)
-    server = start_server(env, args)
+    server = start_gunicorn(env, PORT, args.workers, args.worker_class, args.threads)
     warmup = 3.0
     try:
         processes = 2

@@ -14,7 +14,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 import time
 import uuid
 
-from _common import ROOT, emit, fresh_database, parse_args
+from _common import ROOT, emit, fresh_database, parse_args, pgbench_tps, start_gunicorn
 
 PORT = 8765
 REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -95,23 +94,6 @@ def populate(holders: int, terminals: int) -> dict:
         secrets_by_code[device.code] = secret
     return {"holders": [(c.token, c.secret) for c in credentials], "terminals": secrets_by_code,
             "institution_id": institution.pk, "funding": funding}
-
-
-def start_server(env: dict, workers: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "campuscard.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-         "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning", "--backlog", "2048"],
-        env=env, cwd=ROOT)
-    for _ in range(100):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-            conn.request("GET", "/api/v1/openapi.json")
-            conn.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("gunicorn did not start")
 
 
 def client(worker: int, clients: int, holders: list, terminals: dict, seconds: float, retry_share: float,
@@ -194,15 +176,6 @@ def client(worker: int, clients: int, holders: list, terminals: dict, seconds: f
     out.put(results)
 
 
-def pgbench_tps(db_url: str, clients: int, seconds: int) -> float:
-    name = db_url.rsplit("/", 1)[1]
-    base = ["-h", "127.0.0.1", "-U", "postgres"]
-    subprocess.run(["pgbench", *base, "-i", "-q", "-s", "10", name], check=True, capture_output=True)
-    out = subprocess.run(["pgbench", *base, "-N", "-c", str(clients), "-j", "2", "-T", str(seconds), name],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
-
-
 def main() -> None:
     args = parse_args(__doc__, extra_args)
     holders = args.holders or (20_000 if args.quick else 50_000)
@@ -219,7 +192,7 @@ def main() -> None:
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="lunch-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], capture_output=True)
-    server = start_server(env, args.workers)
+    server = start_gunicorn(env, PORT, args.workers)
     try:
         processes = 2
         queue: mp.Queue = mp.Queue()
