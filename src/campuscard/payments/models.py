@@ -81,6 +81,8 @@ class GatewayNotification(models.Model):
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("gateway notification")
+        verbose_name_plural = _("gateway notifications")
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
