@@ -59,10 +59,10 @@ def test_offline_codes_work_once(holder_client, card):
 def test_device_deny_list_follows_loss_reports(client, institution, card):
     device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.GATE, code="g1", name="G")
 
-    def fetch(since=0):
-        path = "/api/v1/devices/deny-list"
+    def fetch(since=0, tamper=False):
+        path = f"/api/v1/devices/deny-list?since={since}"  # the query string is signed too
         headers = sign_headers(device_code=device.code, secret=secret, method="GET", path=path)
-        return client.get(path, {"since": since}, headers=headers).json()
+        return client.get(path.replace(f"since={since}", "since=0") if tamper else path, headers=headers).json()
 
     empty = fetch()
     from campuscard.cards.services import card_report_lost
@@ -71,6 +71,7 @@ def test_device_deny_list_follows_loss_reports(client, institution, card):
     listed = fetch(since=empty["version"])
     assert listed["version"] == empty["version"] + 1 and card.number in listed["cards"]
     assert fetch(since=listed["version"])["cards"] == []
+    assert fetch(since=5, tamper=True)["code"] == "device_auth_failed"
 
 
 def test_legacy_import_is_all_or_nothing(institution, student):

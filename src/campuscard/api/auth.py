@@ -67,7 +67,7 @@ class DeviceSignature:
     def __call__(self, request):
         from campuscard.devices.services import device_authenticate, device_touch
 
-        device = device_authenticate(method=request.method, path=request.path, headers=request.headers,
+        device = device_authenticate(method=request.method, path=request.get_full_path(), headers=request.headers,
                                      body=request.body)
         device_touch(device)
         request.device = device

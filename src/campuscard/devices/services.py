@@ -43,7 +43,8 @@ def device_authenticate(*, method: str, path: str, headers, body: bytes) -> Devi
 
 def verify_signed_request(*, request, secret: str | None) -> None:
     """The signature checks alone, for callers that know the secret already (revocation is theirs)."""
-    _verify(method=request.method, path=request.path, headers=request.headers, body=request.body, secret=secret,
+    _verify(method=request.method, path=request.get_full_path(), headers=request.headers, body=request.body,
+            secret=secret,
             revoked=False)
 
 

@@ -3,6 +3,9 @@
     X-Device-Id: <code>   X-Timestamp: <unix seconds>   X-Nonce: <16+ random chars>
     X-Signature: hex(HMAC-SHA256(secret, METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n hex(SHA256(body))))
 
+PATH is the path with its query string (``/api/v1/devices/deny-list?since=7``), so parameters
+cannot be changed in transit.
+
 Devices sign with the secret shown once when they were registered; a browser device page signs
 with WebCrypto the same way.
 """
