@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
@@ -256,6 +256,19 @@ def _apply(*, institution_id: int, key: str, request_hash: str, phase: str, kind
                metadata=json.dumps(metadata, ensure_ascii=False, default=str),
                expires_at=_db_datetime(expires_at), created_at=_db_datetime(now), mac=mac)
     d_posted, d_pending, c_posted, c_pending = deltas
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and pending_id is None \
+            and reverses_id is None:
+        done = _apply_standalone(row, d_posted, d_pending, c_posted, c_pending)
+        if done is not None:
+            transfer_id, balance, available, _credited = done
+            return TransferResult(id=transfer_id, key=key, kind=kind, phase=phase, amount=amount,
+                                  debit_id=debit_id, credit_id=credit_id, created_at=now, debit_balance=balance,
+                                  debit_available=available)
+        with transaction.atomic():  # replay or refusal: the ordinary statement says which
+            return _apply(institution_id=institution_id, key=key, request_hash=request_hash, phase=phase,
+                          kind=kind, debit_id=debit_id, debit_stripe=debit_stripe, credit_id=credit_id,
+                          credit_stripe=credit_stripe, amount=amount, deltas=deltas, pending_id=pending_id,
+                          reverses_id=reverses_id, reference=reference, metadata=metadata, expires_at=expires_at)
     apply = _apply_postgresql if connection.vendor == "postgresql" else _apply_portable
     try:
         transfer_id, balance, available, credited = apply(row, d_posted, d_pending, c_posted, c_pending)
@@ -336,6 +349,40 @@ _PG_BODY = _PG_SQL.replace("::jsonb", "") % {p: f"${i}" for i, p in enumerate(_P
 _PG_STATEMENT = "campuscard_ledger_apply_" + hashlib.sha256(_PG_BODY.encode()).hexdigest()[:12]
 _PG_PREPARE = f"PREPARE {_PG_STATEMENT} ({', '.join(_PG_TYPES.get(p, 'text') for p in _PG_PARAMS)}) AS {_PG_BODY}"
 _PG_EXECUTE = f"EXECUTE {_PG_STATEMENT} ({', '.join('%s' for _ in _PG_PARAMS)})"
+
+
+# Standalone (autocommit) variant: the same statement, but if the credit did not happen — a known key,
+# a refused debit, a closed account — the final division by the number of credited rows (zero) aborts
+# the whole statement atomically, so nothing of it is left. One round trip, no BEGIN/COMMIT.
+_PG_SQL_STANDALONE = _PG_SQL.rstrip().removesuffix('"""').rstrip() + ", 1 / (SELECT count(*) FROM c)::int\n"
+_PG_BODY_STANDALONE = (_PG_SQL_STANDALONE.replace("::jsonb", "")
+                       % {p: f"${i}" for i, p in enumerate(_PG_PARAMS, 1)})
+_PG_STATEMENT_STANDALONE = ("campuscard_ledger_once_"
+                            + hashlib.sha256(_PG_BODY_STANDALONE.encode()).hexdigest()[:12])
+_PG_PREPARE_STANDALONE = (f"PREPARE {_PG_STATEMENT_STANDALONE} "
+                          f"({', '.join(_PG_TYPES.get(p, 'text') for p in _PG_PARAMS)}) AS {_PG_BODY_STANDALONE}")
+_PG_EXECUTE_STANDALONE = f"EXECUTE {_PG_STATEMENT_STANDALONE} ({', '.join('%s' for _ in _PG_PARAMS)})"
+
+
+def _apply_standalone(row: dict, d_posted: int, d_pending: int, c_posted: int, c_pending: int):
+    """Outside any transaction on PostgreSQL: the transfer in one autocommitted statement. Anything
+    but a plain success returns None, and the caller decides inside a transaction (replay, refusal)."""
+    params = {**row, "d_posted": d_posted, "d_pending": d_pending, "c_posted": c_posted, "c_pending": c_pending}
+    try:
+        with connection.cursor() as cursor:
+            session = connection.connection
+            if not _use_prepared(session):
+                cursor.execute(_PG_SQL_STANDALONE, params)
+                return cursor.fetchone()[:4]
+            if getattr(session, "_campuscard_ledger_once", None) != _PG_STATEMENT_STANDALONE:
+                cursor.execute(_PG_PREPARE_STANDALONE)
+                session._campuscard_ledger_once = _PG_STATEMENT_STANDALONE
+            cursor.execute(_PG_EXECUTE_STANDALONE, [params[p] for p in _PG_PARAMS])
+            return cursor.fetchone()[:4]
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) != "22012":  # not our "refused" signal
+            raise
+        return None
 
 
 def _use_prepared(session: Any) -> bool:
