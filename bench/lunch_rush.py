@@ -32,7 +32,9 @@ def extra_args(parser):
     parser.add_argument("--terminals", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections of the load generator")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
     parser.add_argument("--retry-share", type=float, default=0.05)
 
 
@@ -192,7 +194,7 @@ def main() -> None:
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="lunch-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], capture_output=True)
-    server = start_gunicorn(env, PORT, args.workers)
+    server = start_gunicorn(env, PORT, args.workers, args.worker_class, args.threads)
     try:
         processes = 2
         queue: mp.Queue = mp.Queue()
