@@ -110,7 +110,20 @@ class DormResidence(models.Model):
         return f"{self.person} @ {self.building}"
 
 
-class CampusEntryApproval(models.Model):
+class Reviewed(models.Model):
+    """What every application a person makes and someone decides carries (entry, lab permits)."""
+
+    decision_note = models.CharField(_("decision note"), max_length=200, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("decided by"))
+    requested_at = models.DateTimeField(_("requested at"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class CampusEntryApproval(Reviewed):
     """ACC-2: the card identifies; this approval lets it open the campus gates."""
 
     institution_path = "institution"
@@ -126,11 +139,6 @@ class CampusEntryApproval(models.Model):
                                verbose_name=_("holder"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
-    decision_note = models.CharField(_("decision note"), max_length=200, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+", verbose_name=_("decided by"))
-    requested_at = models.DateTimeField(_("requested at"))
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -173,7 +181,7 @@ class AccessAddon(models.Model):
         return f"{self.person} {self.get_addon_display()}"
 
 
-class LabPermit(models.Model):
+class LabPermit(Reviewed):
     """A time-slot permit for a laboratory (ACC-1), applied for by the holder, decided by the zone's manager.
 
     ``weekly_slots``: ``[{"weekday": 0-6 (Monday 0), "start": "HH:MM", "end": "HH:MM"}]``;
@@ -200,11 +208,6 @@ class LabPermit(models.Model):
     valid_to = models.DateField(_("valid until"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
     purpose = models.CharField(_("purpose"), max_length=200, blank=True)
-    decision_note = models.CharField(_("decision note"), max_length=200, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+", verbose_name=_("decided by"))
-    requested_at = models.DateTimeField(_("requested at"))
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
