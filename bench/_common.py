@@ -83,17 +83,26 @@ def pgbench_tps(db_url: str, clients: int, seconds: int) -> float:
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
 
 
-def start_gunicorn(env: dict, port: int, workers: int, worker_class: str = "sync", threads: int = 1):
-    """The real server with production settings; returns once it answers."""
+SERVERS = ["gunicorn-sync", "gunicorn-gthread", "granian"]
+
+
+def start_server(env: dict, port: int, server: str, workers: int, threads: int = 1):
+    """The real server (``SERVERS``) with production settings; returns once it answers."""
     import http.client
     import subprocess
     import time
 
-    extra = ["--threads", str(threads)] if worker_class == "gthread" else []
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "campuscard.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--worker-class", worker_class, *extra, "--log-level", "warning",
-         "--backlog", "2048", "--keep-alive", "30"], env=env, cwd=ROOT)
+    if server == "granian":  # Rust HTTP/1.1 front, the WSGI app on `threads` blocking threads per worker
+        command = ["granian", "--interface", "wsgi", "campuscard.wsgi:application", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+                   "--no-ws", "--log-level", "warning", "--backlog", "2048"]
+    else:
+        worker_class = server.removeprefix("gunicorn-")
+        extra = ["--threads", str(threads)] if worker_class == "gthread" else []
+        command = ["gunicorn", "campuscard.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                   "--workers", str(workers), "--worker-class", worker_class, *extra, "--log-level", "warning",
+                   "--backlog", "2048", "--keep-alive", "30"]
+    server = subprocess.Popen([sys.executable, "-m", *command], env=env, cwd=ROOT)
     for _ in range(100):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
@@ -103,4 +112,53 @@ def start_gunicorn(env: dict, port: int, workers: int, worker_class: str = "sync
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError(f"{command[0]} did not start")
+
+
+def wrk_replay(requests: list[tuple[str, str, dict, bytes]], *, port: int, connections: int, seconds: float,
+               id_pattern: str, threads: int = 2) -> dict:
+    """Send pre-signed requests with wrk (a C load generator, so the server keeps the CPU), each once.
+
+    Returns wrk's figures (latencies in ms), the ids its ``id_pattern`` (a Lua pattern) captured from the
+    2xx bodies, in answer order, and the refusals by code."""
+    import shutil
+    import subprocess
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    work = Path(tempfile.mkdtemp(prefix="wrk-"))
+    with open(work / "requests", "wb") as file:
+        for method, path, headers, body in requests:
+            head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}",
+                    *(f"{k}: {v}" for k, v in headers.items())]
+            raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+            file.write(f"{len(raw)}\n".encode() + raw)
+    subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+                    "--timeout", "10s", "-s", str(ROOT / "bench" / "replay.lua"), f"http://127.0.0.1:{port}",
+                    "--", str(work / "requests"), str(threads), id_pattern],
+                   check=True, capture_output=True, env={**os.environ, "WRK_OUT": str(work / "out")})
+    lines = (work / "out").read_text().splitlines()
+    figures = json.loads(lines[0])
+    shutil.rmtree(work)
+    refused: dict[str, int] = {}
+    for line in lines[1:]:
+        if line.startswith("R "):
+            _r, code, n = line.split(" ")
+            refused[code] = refused.get(code, 0) + int(n)
+    return {"requests": figures["requests"], "seconds": figures["duration_us"] / 1e6,
+            "errors": sum(figures[k] for k in ("connect", "read", "write", "timeout")),
+            "p50_ms": figures["p50_us"] / 1000, "p95_ms": figures["p95_us"] / 1000,
+            "p99_ms": figures["p99_us"] / 1000, "max_ms": figures["max_us"] / 1000,
+            "ids": [line[2:] for line in lines[1:] if line.startswith("A ")], "refused": refused}
+
+
+def settle_database() -> None:
+    """After a bulk set-up: VACUUM ANALYZE and a CHECKPOINT, as a database in service would be, so the
+    run measures the workload rather than autovacuum catching up on what the set-up just loaded."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from _common import ROOT, emit, fresh_database, parse_args, pgbench_tps, start_gunicorn
+from _common import ROOT, emit, fresh_database, parse_args, pgbench_tps, settle_database, start_gunicorn
 
 PORT = 8766
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -242,6 +242,7 @@ def main() -> None:
     t0 = time.perf_counter()
     data = populate(holders, args.gates)
     setup_s = time.perf_counter() - t0
+    settle_database()
     offline_per_s, offline_info = offline_rate(data, 3 if args.quick else 8)
     connection.close()
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "DEBUG": "false",

@@ -145,10 +145,10 @@ def _worker(settings_module: str, threads: int, base: int, inbox, outbox) -> Non
     else:
         import campuscard.ledger.services  # noqa: F401
 
-        if os.environ.get("BENCH_LEDGER_PG_PREPARE") == "0":  # --no-prepare: the plain statement
+        if os.environ.get("BENCH_PG_PREPARE") == "0":  # --no-prepare: the plain statement
             from django.conf import settings
 
-            settings.LEDGER_PG_PREPARE = False
+            settings.PG_PREPARE = False
     outbox.put("ready")
     for phase, params, start_at, end_at in iter(inbox.get, None):
         results: list = []
@@ -398,7 +398,7 @@ def main() -> None:
         parser.add_argument("--wallets", type=int, default=None, help="default 10,000 (quick 2,000)")
         parser.add_argument("--stripes", type=int, default=32, help="balance stripes of the hot merchant")
         parser.add_argument("--no-prepare", action="store_true",
-                            help="send the transfer statement unprepared (LEDGER_PG_PREPARE = False), to compare")
+                            help="send the transfer statement unprepared (PG_PREPARE = False), to compare")
         parser.add_argument("--processes", type=int, default=1,
                             help="load processes the clients are spread over as threads (default 1: measured "
                                  "fastest on 2 cores; --processes 8 = one process per client)")
@@ -410,7 +410,7 @@ def main() -> None:
     args.wallets = args.wallets or (2_000 if args.quick else 10_000)
     rounds = args.rounds or (1 if args.quick else 3)
     sys.path.insert(0, str(BENCH_DIR))
-    os.environ["BENCH_LEDGER_PG_PREPARE"] = "0" if args.no_prepare else "1"
+    os.environ["BENCH_PG_PREPARE"] = "0" if args.no_prepare else "1"
     url = fresh_database(args.db, "ledger")
     load_before = os.getloadavg()[0]
 

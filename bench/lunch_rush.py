@@ -9,22 +9,29 @@ Compared in the same run with raw `pgbench` (simple-update, same database, same 
 
 from __future__ import annotations
 
-import http.client
 import json
-import multiprocessing as mp
 import os
 import random
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 
-from _common import ROOT, emit, fresh_database, parse_args, pgbench_tps, start_gunicorn
+from _common import (
+    ROOT,
+    SERVERS,
+    emit,
+    fresh_database,
+    parse_args,
+    pgbench_tps,
+    settle_database,
+    start_server,
+    wrk_replay,
+)
 
 PORT = 8765
 REDIS_URL = "redis://127.0.0.1:6379/7"
+PATH = "/api/v1/pos/payments"
 
 
 def extra_args(parser):
@@ -32,9 +39,9 @@ def extra_args(parser):
     parser.add_argument("--terminals", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections of the load generator")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
-    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
+    parser.add_argument("--server", choices=SERVERS, default="granian")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (granian, gunicorn-gthread)")
     parser.add_argument("--retry-share", type=float, default=0.05)
 
 
@@ -98,84 +105,66 @@ def populate(holders: int, terminals: int) -> dict:
             "institution_id": institution.pk, "funding": funding}
 
 
-def client(worker: int, clients: int, holders: list, terminals: dict, seconds: float, retry_share: float,
-           step_seconds: int, out) -> None:
-    """One load-generator process: `clients` threads, each a terminal paying for rotating holders."""
-    import threading
-
+def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int, retry_share: float,
+                    rng: random.Random) -> tuple[list, dict]:
+    """Every holder pays once with the one-time code of `step`, at a terminal taken in turn; a share of
+    payments is sent twice (a new nonce, the same txn id) right after itself, so the two race."""
     import pyotp
 
-    sys.path.insert(0, str(ROOT / "src"))
     from campuscard.devices.signing import sign_headers
 
-    lock = threading.Lock()
-    last_step: dict[int, set] = {}
-    results = {"latencies": [], "acked": [], "refused": {}, "errors": 0, "retries": 0}
-    deadline = time.monotonic() + seconds
     codes_ = list(terminals.items())
     order = list(range(len(holders)))
-    random.Random(worker).shuffle(order)
-    cursor = [0]
+    rng.shuffle(order)
+    requests, amounts = [], {}
+    for n, index in enumerate(order):
+        token, secret = holders[index]
+        digits = pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)
+        txn = uuid.uuid4().hex
+        amount = rng.choice([650, 800, 1200, 1550, 2200])
+        device_code, device_secret = codes_[n % len(codes_)]
+        amounts[txn] = (device_code, amount)
+        body = json.dumps({"txn_id": txn, "amount": amount, "code": f"CC1.{token}.{digits}"}).encode()
+        for _attempt in range(2 if rng.random() < retry_share else 1):
+            headers = {**sign_headers(device_code=device_code, secret=device_secret, method="POST", path=PATH,
+                                      body=body), "Content-Type": "application/json"}
+            requests.append(("POST", PATH, headers, body))
+    return requests, amounts
 
-    def next_code():
-        """A holder's code for a step they have not used yet (each code is one-time)."""
-        now_step = int(time.time()) // step_seconds
-        with lock:
-            for _ in range(len(order)):
-                index = order[cursor[0] % len(order)]
-                cursor[0] += 1
-                used = last_step.setdefault(index, set())
-                for step in (now_step, now_step - 1):
-                    if step not in used:
-                        used.add(step)
-                        token, secret = holders[index]
-                        digits = pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)
-                        return f"CC1.{token}.{digits}"
-        return None
 
-    def run(thread: int):
-        device_code, secret = codes_[(worker * clients + thread) % len(codes_)]
-        while time.monotonic() < deadline:
-            code = next_code()
-            if code is None:
-                time.sleep(0.05)
-                continue
-            body = json.dumps({"txn_id": uuid.uuid4().hex, "amount": random.choice([650, 800, 1200, 1550, 2200]),
-                               "code": code}).encode()
-            for attempt in range(2 if random.random() < retry_share else 1):
-                headers = {**sign_headers(device_code=device_code, secret=secret, method="POST",
-                                          path="/api/v1/pos/payments", body=body), "Content-Type": "application/json"}
-                start = time.perf_counter()
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-                    conn.request("POST", "/api/v1/pos/payments", body=body, headers=headers)
-                    response = conn.getresponse()
-                    payload = response.read()
-                    conn.close()
-                except OSError:
-                    with lock:
-                        results["errors"] += 1
-                    continue
-                elapsed = (time.perf_counter() - start) * 1000
-                with lock:
-                    if attempt:
-                        results["retries"] += 1
-                    if response.status == 201:
-                        results["latencies"].append(elapsed)
-                        if attempt == 0:
-                            data = json.loads(body)
-                            results["acked"].append((device_code, data["txn_id"], data["amount"]))
-                    else:
-                        code_ = json.loads(payload).get("code", str(response.status))
-                        results["refused"][code_] = results["refused"].get(code_, 0) + 1
+def fresh_step(step_seconds: int, used: set) -> int:
+    """The current code step, once it is one this run has not paid with yet (codes are one-time)."""
+    while (step := int(time.time()) // step_seconds) in used:
+        time.sleep(0.2)
+    used.add(step)
+    return step
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
-    out.put(results)
+def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int) -> dict:
+    """Segments of at most 25 s, each in a fresh code step (a code of step S is accepted until S+1 ends):
+    every holder pays at most once per segment."""
+    rng = random.Random(5)
+    used: set = set()
+    totals = {"requests": 0, "seconds": 0.0, "errors": 0, "acked": {}, "refused": {}, "latencies": []}
+    left = seconds
+    while left > 0:
+        span = min(left, 25)
+        requests, amounts = signed_payments(data["holders"], data["terminals"], fresh_step(step_seconds, used),
+                                            step_seconds, retry_share, rng)
+        out = wrk_replay(requests, port=PORT, connections=clients, seconds=span, id_pattern='"txn_id":%s*"(%w+)"')
+        print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
+              f"p99 {out['p99_ms']:.1f} ms, refused {out['refused'] or 'none'}", flush=True)
+        totals["requests"] += out["requests"]
+        totals["seconds"] += out["seconds"]
+        totals["errors"] += out["errors"]
+        totals["latencies"].append((out["requests"], out["p50_ms"], out["p95_ms"], out["p99_ms"]))
+        for txn in out["ids"]:
+            if txn in amounts:
+                totals["acked"][txn] = amounts[txn]
+        for code, n in out["refused"].items():
+            totals["refused"][code] = totals["refused"].get(code, 0) + n
+        left -= span
+    return totals
 
 
 def main() -> None:
@@ -189,57 +178,50 @@ def main() -> None:
     t0 = time.perf_counter()
     data = populate(holders, args.terminals)
     setup_s = time.perf_counter() - t0
+    settle_database()
     connection.close()
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "DEBUG": "false",
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="lunch-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], capture_output=True)
-    server = start_gunicorn(env, PORT, args.workers, args.worker_class, args.threads)
+    server = start_server(env, PORT, args.server, args.workers, args.threads)
     try:
-        processes = 2
-        queue: mp.Queue = mp.Queue()
-        per = args.clients // processes
-        ctx = mp.get_context("fork")
-        slices = [data["holders"][i::processes] for i in range(processes)]
-        procs = [ctx.Process(target=client, args=(i, per, slices[i], data["terminals"], seconds, args.retry_share,
-                                                  settings.QR_STEP_SECONDS, queue)) for i in range(processes)]
-        start = time.perf_counter()
-        for p in procs:
-            p.start()
-        results = [queue.get() for _ in procs]
-        for p in procs:
-            p.join()
-        elapsed = time.perf_counter() - start
+        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS)
     finally:
         server.terminate()
         server.wait(10)
-    latencies = sorted(x for r in results for x in r["latencies"])
-    acked = [a for r in results for a in r["acked"]]
-    refused: dict[str, int] = {}
-    for r in results:
-        for k, v in r["refused"].items():
-            refused[k] = refused.get(k, 0) + v
+    acked = [(code, txn, amount) for txn, (code, amount) in totals["acked"].items()]
     verify = verify_outcome(acked, data)
     tps = pgbench_tps(db_url, args.clients, 10 if args.quick else 20)
-    rate = len(acked) / elapsed
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [0] * 99
+    rate = len(acked) / totals["seconds"]
+    weight = sum(n for n, *_ in totals["latencies"]) or 1
+    # wrk gives percentiles per segment; segments are weighted by their requests (p99: the worst).
+    p50 = sum(n * p for n, p, _q, _r in totals["latencies"]) / weight
+    p95 = sum(n * q for n, _p, q, _r in totals["latencies"]) / weight
+    p99 = max(r for *_x, r in totals["latencies"])
+    refused = totals["refused"]
+    server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
+                                                             f" × {args.threads} threads")
     emit("lunch_rush", [
         ("holders / terminals", f"{holders:,} / {args.terminals}"),
-        ("load", f"{args.clients} connections, {seconds} s, {args.retry_share:.0%} retries of the same txn id"),
+        ("server", server_kind),
+        ("load", f"wrk, {args.clients} connections, {seconds} s, {args.retry_share:.0%} sent twice (same txn id)"),
         ("set-up", f"{setup_s:.1f} s"),
+        ("requests answered", f"{totals['requests']:,}"),
         ("payments acknowledged", f"{len(acked):,}"),
         ("payments / s", f"{rate:,.0f}"),
-        ("latency p50 / p95 / p99", f"{q[49]:.1f} / {q[94]:.1f} / {q[98]:.1f} ms"),
-        ("retries answered", f"{sum(r['retries'] for r in results):,}"),
+        ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
         ("refused (by code)", json.dumps(refused) if refused else "none"),
-        ("transport errors", f"{sum(r['errors'] for r in results)}"),
+        ("transport errors", f"{totals['errors']}"),
         ("pgbench simple-update tps (same DB, same clients)", f"{tps:,.0f}"),
         ("payments / pgbench", f"{rate / tps:.2f}"),
         ("lost / doubled / negative wallets", f"{verify['lost']} / {verify['doubled']} / {verify['negative']}"),
         ("ledger check", "clean" if verify["ledger_ok"] else "DIFFERENCES"),
-    ], {"payments_per_s": round(rate), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
-        "p99_ms": round(q[98], 1), "pgbench_tps": round(tps), "ratio_to_pgbench": round(rate / tps, 3),
-        "holders": holders, "terminals": args.terminals, "clients": args.clients, "payments": len(acked),
+    ], {"payments_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
+        "p99_ms": round(p99, 1), "pgbench_tps": round(tps), "ratio_to_pgbench": round(rate / tps, 3),
+        "holders": holders, "terminals": args.terminals, "clients": args.clients, "server": server_kind,
+        "payments": len(acked),
+        "requests": totals["requests"], "refused": sum(refused.values()), "transport_errors": totals["errors"],
         "lost": verify["lost"], "doubled": verify["doubled"], "negative_wallets": verify["negative"],
         "ledger_check_ok": verify["ledger_ok"]})
 

@@ -61,3 +61,44 @@ def xlsx_bytes(lines: Sequence[Sequence[object]]) -> bytes:
 
 def portal_login(client: Client, *, institution: str, number: str, password: str):
     return client.post(reverse("portal:login"), {"institution": institution, "number": number, "password": password})
+
+
+class WSGIResponse:
+    def __init__(self, status: str, headers: list, body: bytes):
+        self.status_code = int(status.split()[0])
+        self.headers = dict(headers)
+        self.content = body
+
+    def json(self):
+        import json
+
+        return json.loads(self.content)
+
+
+_served = {}
+
+
+def served_post(path: str, raw: bytes, headers: Mapping[str, str]) -> WSGIResponse:
+    """POST through the production WSGI stack (the device lane in front of Django, as campuscard.wsgi
+    builds it) rather than Django's test client, which would bypass the lane."""
+    import sys
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from campuscard.api.main import lane_routes
+    from campuscard.devices.lane import DeviceLane
+
+    if "app" not in _served:
+        _served["app"] = DeviceLane(WSGIHandler(), lane_routes())
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
+               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(raw), "wsgi.errors": sys.stderr, "CONTENT_LENGTH": str(len(raw)),
+               "CONTENT_TYPE": "application/json", "HTTP_HOST": "testserver"}
+    environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+    answer = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer.update(status=status, headers=response_headers)
+
+    body = b"".join(_served["app"](environ, start_response))
+    return WSGIResponse(answer["status"], answer["headers"], body)

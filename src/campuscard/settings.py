@@ -205,7 +205,7 @@ ACCESS_GATE_FAST_PATH = env_bool("ACCESS_GATE_FAST_PATH", True)  # batched, grou
 ACCESS_GATE_BATCH_MAX = env_int("ACCESS_GATE_BATCH_MAX", 256)
 ACCESS_GATE_WAIT_SECONDS = env_int("ACCESS_GATE_WAIT_SECONDS", 10)
 # Prepared ledger statement per connection; switch off behind a transaction-pooling PgBouncer.
-LEDGER_PG_PREPARE = env_bool("LEDGER_PG_PREPARE", True)
+PG_PREPARE = env_bool("PG_PREPARE", True)
 
 # Device requests: signed timestamp must be within this many seconds of the server clock.
 DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)

@@ -3,4 +3,11 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "campuscard.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from campuscard.api.main import lane_routes, lane_warm  # noqa: E402  (Django is set up above)
+from campuscard.devices.lane import DeviceLane  # noqa: E402
+
+# The two rush endpoints (POS payment, gate decision) are answered in front of Django (devices.lane).
+application = DeviceLane(django_application, lane_routes())
+lane_warm()

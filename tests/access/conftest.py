@@ -19,6 +19,7 @@ from campuscard.devices.services import device_register
 from campuscard.devices.signing import sign_headers
 from campuscard.identity.models import Person
 from tests.cards.conftest import make_person
+from tests.helpers import served_post
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -91,10 +92,13 @@ def resident(person, building, valid_from=dt.date(2026, 9, 1), valid_to=None):
     return DormResidence.objects.create(person=person, building=building, valid_from=valid_from, valid_to=valid_to)
 
 
-def signed_post(device, secret, path, body, *, secret_override=None):
+def signed_post(device, secret, path, body, *, secret_override=None, served=False):
+    """Through Django's test client, or with ``served`` through the production WSGI stack (device lane)."""
     raw = json.dumps(body).encode()
     headers = sign_headers(device_code=device.code, secret=secret_override or secret, method="POST", path=path,
                            body=raw, timestamp=int(clock.now().timestamp()))
+    if served:
+        return served_post(path, raw, headers)
     return Client().post(path, data=raw, content_type="application/json", headers=headers)
 
 

@@ -29,9 +29,18 @@ def postgres_only():
     fastpath.stats.update(hits=0, handovers=0, batches=0)
 
 
+@pytest.fixture(autouse=True, params=["lane", "django"])
+def entry(request):
+    """Every test twice: through the device lane (production WSGI) and through Django/ninja alone."""
+    ENTRY["served"] = request.param == "lane"
+
+
+ENTRY = {"served": False}
+
+
 def fast(gate, zone, **credential):
     device, secret = gate
-    response = signed_post(device, secret, PATH, {"zone": zone, **credential})
+    response = signed_post(device, secret, PATH, {"zone": zone, **credential}, served=ENTRY["served"])
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -116,7 +125,7 @@ def test_revoked_gate_is_refused_at_once(institution, place, gate):
     _person, _card, uid = holder(institution)
     assert fast(gate, "teach-1", nfc_uid=uid)["admitted"]  # the gate's secret is cached now
     device_revoke(actor="t", device=gate[0])
-    response = signed_post(gate[0], gate[1], PATH, {"zone": "teach-1", "nfc_uid": uid})
+    response = signed_post(gate[0], gate[1], PATH, {"zone": "teach-1", "nfc_uid": uid}, served=ENTRY["served"])
     assert response.status_code == 401 and response.json()["code"] == "device_revoked"
     assert AccessEvent.objects.count() == 1
 

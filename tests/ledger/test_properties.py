@@ -392,9 +392,9 @@ def test_transfer_statement_with_and_without_a_prepared_statement(institution, s
     with pytest.raises(DomainError), transaction.atomic():  # refused: its savepoint rolls back
         ledger.transfer_create(key="p-big", debit=wallet, credit=shop, amount=501, kind="payment")
     ledger.transfer_create(key="p1", debit=wallet, credit=shop, amount=100, kind="payment")
-    settings.LEDGER_PG_PREPARE = False
+    settings.PG_PREPARE = False
     ledger.transfer_create(key="p2", debit=wallet, credit=shop, amount=100, kind="payment")
-    settings.LEDGER_PG_PREPARE = True
+    settings.PG_PREPARE = True
     if connection.vendor == "postgresql":
         session = connection.connection
         session.prepare_threshold = 5  # as if the database OPTIONS enabled psycopg's own preparing

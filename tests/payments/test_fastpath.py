@@ -18,6 +18,7 @@ from campuscard.payments import fastpath, pos
 from campuscard.payments.models import DailyUsage, Payment, Terminal
 from campuscard.payments.selectors import wallet_summary
 from campuscard.payments.services import recharge_cash
+from tests.helpers import served_post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,10 +41,22 @@ def setup(institution, student):
     return terminal, secret, card
 
 
+ENTRY = {}
+
+
+@pytest.fixture(autouse=True, params=["lane", "django"])
+def entry(request):
+    """Every test twice: through the device lane (production WSGI) and through Django/ninja alone."""
+    ENTRY["name"] = request.param
+    return request.param
+
+
 def pay(terminal, secret, body):
     raw = json.dumps(body).encode()
     path = "/api/v1/pos/payments"
     headers = sign_headers(device_code=terminal.device.code, secret=secret, method="POST", path=path, body=raw)
+    if ENTRY["name"] == "lane":
+        return served_post(path, raw, headers)
     return Client().post(path, data=raw, content_type="application/json", headers=headers)
 
 

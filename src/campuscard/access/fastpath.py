@@ -44,7 +44,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -148,6 +147,16 @@ def code_ref(token: str) -> CodeRef | None:
     return _tokens.get(token)
 
 
+def warm() -> None:
+    """Load what the first decisions would: a server warms up before the class change, not during it."""
+    from campuscard.devices.models import Device
+
+    nfc_ref("")
+    code_ref("")
+    for code in Device.objects.filter(kind=Device.Kind.GATE).values_list("code", flat=True):
+        gate_facts(code)
+
+
 def forget(*, device_code: str | None = None, uid: str | None = None, token: str | None = None) -> None:
     """Drop cached facts that may no longer be true; with no argument, everything (tests)."""
     with _lock:
@@ -214,7 +223,7 @@ def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str 
             return None
         key = parts[1]
         found = code_ref(key)
-        step = _current_step(found.secret, parts[2], moment) if found else None
+        step = codes.current_step(found.secret, parts[2], moment) if found else None
         if found is None or step is None:
             return None
         ref = facts.CredentialRef(found.credential_id, found.card_id, found.person_id, found.institution_id)
@@ -231,16 +240,6 @@ def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str 
     stats["hits"] += 1
     _touch(gate.device_id, moment)
     return GateOutcome(decision=job.decision, event_id=job.event_id, zone=entry.zone.code, person_id=job.person_id)
-
-
-def _current_step(secret: str, digits: str, moment: dt.datetime) -> int | None:
-    step_seconds = settings.QR_STEP_SECONDS
-    now_step = int(moment.timestamp()) // step_seconds
-    generator = codes.totp(secret)
-    for step in range(now_step, now_step - max(1, settings.QR_VALID_SECONDS // step_seconds), -1):
-        if secrets.compare_digest(generator.at(step * step_seconds), digits):
-            return step
-    return None
 
 
 def _touch(device_id: int, moment: dt.datetime) -> None:

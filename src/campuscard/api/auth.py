@@ -72,3 +72,23 @@ class DeviceSignature:
         device_touch(device)
         request.device = device
         return device
+
+
+class CachedDeviceSignature:
+    """DeviceSignature for the rush endpoints: the device's facts come from the fast path's process cache
+    (``load``/``forget``) and revocation is the endpoint's to check, at once (``device_verify_cached``).
+    A request the device lane already verified (``devices.lane``) is not verified twice: its nonce is spent."""
+
+    openapi_type = "apiKey"
+
+    def __init__(self, *, load, forget):
+        self.load, self.forget = load, forget
+
+    def __call__(self, request):
+        from campuscard.devices.lane import VERIFIED
+        from campuscard.devices.services import device_verify_cached
+
+        verified = request.META.get(VERIFIED)
+        if verified is not None:
+            return verified
+        return device_verify_cached(request=request, load=self.load, forget=self.forget)

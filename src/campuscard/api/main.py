@@ -92,3 +92,32 @@ def _register_routers() -> None:
 
 
 _register_routers()
+
+
+def lane_routes() -> dict:
+    """The endpoints the device lane answers in front of Django (devices.lane)."""
+    from campuscard.api import access, pos
+
+    return {("POST", "/api/v1/pos/payments"): pos.pay_in_lane,
+            ("POST", "/api/v1/access/gate/decide"): access.gate_decide_in_lane}
+
+
+def lane_warm() -> None:
+    """Fill the fast paths' process caches at start-up (PostgreSQL only: elsewhere they stand aside).
+    A database that is not there yet only means the first requests fill them."""
+    import logging
+
+    from django.db import DatabaseError, connection
+
+    from campuscard.access import fastpath as gate_fastpath
+    from campuscard.payments import fastpath as pay_fastpath
+
+    if connection.vendor != "postgresql":
+        return
+    try:
+        pay_fastpath.warm()
+        gate_fastpath.warm()
+    except DatabaseError as error:
+        logging.getLogger(__name__).warning("fast-path caches not warmed: %s", error)
+    finally:
+        connection.close()

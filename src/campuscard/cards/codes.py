@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 from django.conf import settings
@@ -103,14 +103,25 @@ def code_accept(*, institution_id: int, code: str) -> Presented:
     raise DomainError("qr_invalid")
 
 
+def current_step(secret: str, digits: str, moment: datetime | None = None) -> int | None:
+    """The step of a dynamic code that is still accepted (``QR_VALID_SECONDS``), or None."""
+    step_seconds = settings.QR_STEP_SECONDS
+    now_step = int((moment or clock.now()).timestamp()) // step_seconds
+    generator = totp(secret)
+    for step in range(now_step, now_step - max(1, settings.QR_VALID_SECONDS // step_seconds), -1):
+        if secrets.compare_digest(generator.at(step * step_seconds), digits):
+            return step
+    return None
+
+
 def _matching_step(credential: Credential, digits: str) -> int:
+    step = current_step(credential.secret, digits)
+    if step is not None:
+        return step
     step_seconds = settings.QR_STEP_SECONDS
     now_step = int(clock.now().timestamp()) // step_seconds
     valid_steps = max(1, settings.QR_VALID_SECONDS // step_seconds)
     generator = totp(credential.secret)
-    for step in range(now_step, now_step - valid_steps, -1):
-        if secrets.compare_digest(generator.at(step * step_seconds), digits):
-            return step
     for step in range(now_step - valid_steps, now_step - valid_steps - 20, -1):  # the last ten minutes
         if secrets.compare_digest(generator.at(step * step_seconds), digits):
             raise DomainError("qr_expired")

@@ -104,7 +104,7 @@ class Credential(models.Model):
 class UsedCode(models.Model):
     """A one-time dynamic code already accepted (CARD-3): (credential, TOTP step) is used once."""
 
-    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="+")
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="+", db_index=False)  # unique below
     step = models.BigIntegerField()
     used_at = models.DateTimeField(db_index=True)
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from campuscard.core import clock
+from campuscard.core.db import Prepared
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.ledger.mac import transfer_mac
@@ -336,32 +336,16 @@ SELECT (SELECT id FROM ins), (SELECT balance FROM d), (SELECT available FROM d),
 """
 
 
-_PG_PARAMS = (*_COLUMNS, "d_posted", "d_pending", "c_posted", "c_pending")
 _PG_TYPES = {"institution_id": "bigint", "debit_id": "bigint", "credit_id": "bigint", "debit_stripe": "integer",
              "credit_stripe": "integer", "amount": "bigint", "pending_id": "bigint", "reverses_id": "bigint",
              "metadata": "jsonb", "expires_at": "timestamptz", "created_at": "timestamptz", "d_posted": "bigint",
-             "d_pending": "bigint", "c_posted": "bigint", "c_pending": "bigint"}
-# The same statement, prepared once per connection: parsing and planning this CTE on every call cost
-# more server CPU than executing it (measured: ~0.65 → ~0.38 ms per transfer; docs/benchmarks.md).
-# Django leaves psycopg's own prepared statements off (connection poolers), so we PREPARE by name; the
-# name carries a digest of the text, so a changed statement is never confused with an old one.
-_PG_BODY = _PG_SQL.replace("::jsonb", "") % {p: f"${i}" for i, p in enumerate(_PG_PARAMS, 1)}
-_PG_STATEMENT = "campuscard_ledger_apply_" + hashlib.sha256(_PG_BODY.encode()).hexdigest()[:12]
-_PG_PREPARE = f"PREPARE {_PG_STATEMENT} ({', '.join(_PG_TYPES.get(p, 'text') for p in _PG_PARAMS)}) AS {_PG_BODY}"
-_PG_EXECUTE = f"EXECUTE {_PG_STATEMENT} ({', '.join('%s' for _ in _PG_PARAMS)})"
-
-
+             "d_pending": "bigint", "c_posted": "bigint", "c_pending": "bigint", "key": "text",
+             "request_hash": "text", "phase": "text", "kind": "text", "reference": "text", "mac": "text"}
+_PG_APPLY = Prepared("ledger_apply", _PG_SQL, _PG_TYPES)
 # Standalone (autocommit) variant: the same statement, but if the credit did not happen — a known key,
 # a refused debit, a closed account — the final division by the number of credited rows (zero) aborts
 # the whole statement atomically, so nothing of it is left. One round trip, no BEGIN/COMMIT.
-_PG_SQL_STANDALONE = _PG_SQL.rstrip().removesuffix('"""').rstrip() + ", 1 / (SELECT count(*) FROM c)::int\n"
-_PG_BODY_STANDALONE = (_PG_SQL_STANDALONE.replace("::jsonb", "")
-                       % {p: f"${i}" for i, p in enumerate(_PG_PARAMS, 1)})
-_PG_STATEMENT_STANDALONE = ("campuscard_ledger_once_"
-                            + hashlib.sha256(_PG_BODY_STANDALONE.encode()).hexdigest()[:12])
-_PG_PREPARE_STANDALONE = (f"PREPARE {_PG_STATEMENT_STANDALONE} "
-                          f"({', '.join(_PG_TYPES.get(p, 'text') for p in _PG_PARAMS)}) AS {_PG_BODY_STANDALONE}")
-_PG_EXECUTE_STANDALONE = f"EXECUTE {_PG_STATEMENT_STANDALONE} ({', '.join('%s' for _ in _PG_PARAMS)})"
+_PG_ONCE = Prepared("ledger_once", _PG_SQL.rstrip() + ", 1 / (SELECT count(*) FROM c)::int\n", _PG_TYPES)
 
 
 def _apply_standalone(row: dict, d_posted: int, d_pending: int, c_posted: int, c_pending: int):
@@ -370,14 +354,7 @@ def _apply_standalone(row: dict, d_posted: int, d_pending: int, c_posted: int, c
     params = {**row, "d_posted": d_posted, "d_pending": d_pending, "c_posted": c_posted, "c_pending": c_pending}
     try:
         with connection.cursor() as cursor:
-            session = connection.connection
-            if not _use_prepared(session):
-                cursor.execute(_PG_SQL_STANDALONE, params)
-                return cursor.fetchone()[:4]
-            if getattr(session, "_campuscard_ledger_once", None) != _PG_STATEMENT_STANDALONE:
-                cursor.execute(_PG_PREPARE_STANDALONE)
-                session._campuscard_ledger_once = _PG_STATEMENT_STANDALONE
-            cursor.execute(_PG_EXECUTE_STANDALONE, [params[p] for p in _PG_PARAMS])
+            _PG_ONCE.execute(cursor, params)
             return cursor.fetchone()[:4]
     except DatabaseError as error:
         if getattr(error.__cause__, "sqlstate", None) != "22012":  # not our "refused" signal
@@ -385,24 +362,10 @@ def _apply_standalone(row: dict, d_posted: int, d_pending: int, c_posted: int, c
         return None
 
 
-def _use_prepared(session: Any) -> bool:
-    """Not when settings say so (``LEDGER_PG_PREPARE = False``, e.g. behind a transaction-pooling
-    bouncer), nor when psycopg prepares statements itself (``prepare_threshold`` in the database
-    OPTIONS): psycopg then runs DEALLOCATE ALL after a rollback, which would drop ours too."""
-    return getattr(settings, "LEDGER_PG_PREPARE", True) and getattr(session, "prepare_threshold", None) is None
-
-
 def _apply_postgresql(row: dict, d_posted: int, d_pending: int, c_posted: int, c_pending: int):
     params = {**row, "d_posted": d_posted, "d_pending": d_pending, "c_posted": c_posted, "c_pending": c_pending}
     with connection.cursor() as cursor:
-        session = connection.connection  # a new one after every reconnect: prepared again there
-        if not _use_prepared(session):
-            cursor.execute(_PG_SQL, params)
-            return cursor.fetchone()
-        if getattr(session, "_campuscard_ledger_prepared", None) != _PG_STATEMENT:
-            cursor.execute(_PG_PREPARE)  # a prepared statement outlives a rollback of this transaction
-            session._campuscard_ledger_prepared = _PG_STATEMENT
-        cursor.execute(_PG_EXECUTE, [params[p] for p in _PG_PARAMS])
+        _PG_APPLY.execute(cursor, params)
         return cursor.fetchone()
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC
@@ -32,6 +31,7 @@ from django.db import DatabaseError, connection
 from campuscard.cards import codes
 from campuscard.cards.models import Credential
 from campuscard.core import clock
+from campuscard.core.db import Prepared
 from campuscard.ledger.mac import transfer_mac
 from campuscard.payments.models import Terminal
 
@@ -124,6 +124,13 @@ def credential_facts(token: str) -> CredentialFacts | None:
     return _credentials.get(token)
 
 
+def warm() -> None:
+    """Load what the first payments would: a server warms up before lunch, not during it."""
+    credential_facts("")
+    for code in Terminal.objects.values_list("device__code", flat=True):
+        terminal_facts(code)
+
+
 def forget(*, device_code: str | None = None, token: str | None = None) -> None:
     """Drop cached facts that may no longer be true (a device re-registered, a credential changed);
     with no argument, everything (tests)."""
@@ -196,6 +203,14 @@ SELECT (SELECT balance_after FROM p), 1 / (SELECT count(*) FROM p)::int
 """
 
 
+_PAY = Prepared("pos_pay", _SQL, {
+    "device_id": "bigint", "card_id": "bigint", "credential_id": "bigint", "step": "bigint", "now": "timestamptz",
+    "person_id": "bigint", "day": "date", "amount": "bigint", "default_limit": "bigint", "institution_id": "bigint",
+    "key": "text", "request_hash": "text", "wallet": "bigint", "account": "bigint", "stripe": "integer",
+    "reference": "text", "metadata": "jsonb", "mac": "text", "terminal_id": "bigint", "merchant_id": "bigint",
+    "txn_id": "text", "method": "text"})
+
+
 def _refused(error: DatabaseError) -> bool:
     """Division by zero is how the statement says "a rule refused"; anything else is unexpected."""
     return getattr(error.__cause__, "sqlstate", None) == "22012"
@@ -203,18 +218,18 @@ def _refused(error: DatabaseError) -> bool:
 
 def eligible(*, amount: int, code: str) -> bool:
     return (connection.vendor == "postgresql" and not connection.in_atomic_block
-            and amount <= settings.PASSWORD_FREE_LIMIT_FEN and code.startswith("CC1.") and ".O" not in code)
+            and amount <= settings.PASSWORD_FREE_LIMIT_FEN and code.startswith(codes.PREFIX + "."))
 
 
 def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> dict | None:
     """The receipt, or None when the ordinary path must decide (refusal, replay, anything unusual)."""
-    parts = code.split(".")
-    if len(parts) != 3 or terminal.terminal_id is None:
+    parts = code.split(".")  # an offline code (".O…") is not digits: the ordinary path takes it
+    if len(parts) != 3 or len(parts[2]) != codes.DIGITS or not parts[2].isdigit() or terminal.terminal_id is None:
         return None
     facts = credential_facts(parts[1])
     if facts is None or facts.institution_id != terminal.institution_id:
         return None
-    step = _current_step(facts.secret, parts[2])
+    step = codes.current_step(facts.secret, parts[2])
     if step is None:
         return None
     now = clock.now().astimezone(UTC)
@@ -237,7 +252,7 @@ def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> 
     }
     try:
         with connection.cursor() as cursor:  # autocommit: the statement is its own transaction
-            cursor.execute(_SQL, params)
+            _PAY.execute(cursor, params)
             balance_after, _one = cursor.fetchone()
     except DatabaseError as error:
         stats["handovers"] += 1
@@ -249,16 +264,6 @@ def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> 
     return {"txn_id": txn_id, "amount": amount, "merchant": terminal.merchant_name,
             "holder": name[:1] + "*" * (len(name) - 1), "card": "****" + facts.card_number[-4:],
             "method": facts.kind, "balance_after": balance_after, "refunded": 0, "at": now}
-
-
-def _current_step(secret: str, digits: str) -> int | None:
-    step_seconds = settings.QR_STEP_SECONDS
-    now_step = int(clock.now().timestamp()) // step_seconds
-    generator = codes.totp(secret)
-    for step in range(now_step, now_step - max(1, settings.QR_VALID_SECONDS // step_seconds), -1):
-        if secrets.compare_digest(generator.at(step * step_seconds), digits):
-            return step
-    return None
 
 
 def _request_hash(facts: CredentialFacts, terminal: TerminalFacts, amount: int, reference: str) -> str:

@@ -174,7 +174,7 @@ class SpendingLimit(models.Model):
 class DailyUsage(models.Model):
     """What a holder spent today and their wrong payment passwords today (PAY-2, PAY-3)."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+", db_index=False)  # unique below
     day = models.DateField()
     spent = FenField(default=0)
     wrong_passwords = models.PositiveSmallIntegerField(default=0)
@@ -197,9 +197,9 @@ class Payment(models.Model):
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
     terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="payments",
-                                 verbose_name=_("terminal"))
+                                 verbose_name=_("terminal"), db_index=False)  # (terminal, txn_id) is unique
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments",
-                                 verbose_name=_("merchant"))
+                                 verbose_name=_("merchant"), db_index=False)  # (merchant, created_at) index
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="payments", verbose_name=_("holder"))
     card = models.ForeignKey("cards.Card", on_delete=models.PROTECT, related_name="payments", verbose_name=_("card"))
     txn_id = models.CharField(_("terminal transaction id"), max_length=64)

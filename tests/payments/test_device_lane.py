@@ -1,0 +1,67 @@
+"""The device lane (devices.lane): the rush endpoints answered in front of Django, with the same
+answers, codes and languages as Django/ninja gives them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from campuscard.cards import codes
+from campuscard.cards.selectors import qr_credential
+from campuscard.devices.signing import sign_headers
+from campuscard.payments import fastpath
+from campuscard.payments.models import Payment
+from tests.helpers import served_post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PATH = "/api/v1/pos/payments"
+
+
+def signed(terminal, secret, body, **extra):
+    raw = json.dumps(body).encode()
+    return raw, {**sign_headers(device_code=terminal.device.code, secret=secret, method="POST", path=PATH,
+                                body=raw), **extra}
+
+
+def test_a_lane_receipt_is_the_receipt_django_gives(terminal, funded, student):
+    terminal, secret = terminal
+    raw, headers = signed(terminal, secret, {"txn_id": "a1", "amount": 800, "code": codes.current_code(
+        qr_credential(funded))})
+    served = served_post(PATH, raw, headers)
+    assert served.status_code == 201
+    # The same request again: a spent nonce is refused, whoever answers.
+    again = served_post(PATH, raw, headers)
+    assert again.status_code == 401 and again.json()["code"] == "device_request_replayed"
+    # A retry with a new nonce: the stored payment, as Django/ninja renders it.
+    raw2, headers2 = signed(terminal, secret, json.loads(raw))
+    replay = Client().post(PATH, data=raw2, content_type="application/json", headers=headers2)
+    assert replay.status_code == 201 and replay.json() == served.json()
+    assert served.headers["Content-Type"].startswith("application/json")
+    assert Payment.objects.count() == 1
+    if connection.vendor == "postgresql":
+        assert fastpath.stats["hits"] == 1  # answered by the lane's fast path, not handed over
+
+
+def test_refusals_are_django_s_in_the_holder_s_language(terminal, funded):
+    terminal, secret = terminal
+    raw, headers = signed(terminal, secret, {"txn_id": "b1", "amount": 800, "code": "CC1.AAAAAAAAAA.12345678"},
+                          **{"Accept-Language": "en"})
+    refused = served_post(PATH, raw, headers)
+    assert refused.json()["code"] == "credential_unknown"
+    assert refused.headers["Content-Language"] == "en" and refused.json()["message"].isascii()
+    raw, headers = signed(terminal, secret, {"txn_id": "b2", "amount": 800, "code": "CC1.AAAAAAAAAA.12345678"})
+    assert served_post(PATH, raw, headers).headers["Content-Language"] == "zh-hans"
+    bad = served_post(PATH, raw, {**headers, "X-Signature": "0" * 64})
+    assert bad.status_code == 401 and bad.json()["code"] == "device_auth_failed"
+    assert Payment.objects.count() == 0
+
+
+def test_a_header_cannot_pass_for_the_lane_s_mark(terminal, funded):
+    terminal, secret = terminal
+    raw, headers = signed(terminal, secret, {"txn_id": "c1", "amount": 800, "code": codes.current_code(
+        qr_credential(funded))})
+    forged = served_post(PATH, raw, {**headers, "X-Signature": "0" * 64, "campuscard.verified_device": "1"})
+    assert forged.status_code == 401 and Payment.objects.count() == 0
