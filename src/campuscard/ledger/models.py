@@ -133,7 +133,7 @@ class Transfer(models.Model):
     pending = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="resolutions",
                                 verbose_name=_("hold resolved"), db_index=False)  # set only on post/void: see below
     reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals",
-                                 verbose_name=_("reverses"))
+                                 verbose_name=_("reverses"), db_index=False)  # partial index below
     reference = models.CharField(_("reference"), max_length=120, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     expires_at = models.DateTimeField(_("hold expires at"), null=True, blank=True)
@@ -157,6 +157,8 @@ class Transfer(models.Model):
         indexes = [
             models.Index(fields=["debit", "id"], name="transfer_debit_idx"),
             models.Index(fields=["credit", "id"], name="transfer_credit_idx"),
+            # Only reversals have it: payments and recharges add nothing to this index.
+            models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="transfer_reverses_idx"),
         ]
 
     def __str__(self) -> str:

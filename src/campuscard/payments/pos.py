@@ -38,12 +38,15 @@ class _WrongPassword(Exception):
 
 
 def payment_receipt(payment: Payment) -> dict:
+    return receipt(payment.txn_id, payment.amount, payment.merchant.name, payment.person.name, payment.card.number,
+                   payment.method, payment.balance_after, payment.refunded, payment.created_at)
+
+
+def receipt(txn_id, amount, merchant, holder, card_number, method, balance_after, refunded, at) -> dict:
     """What the POS prints and shows: the holder's name and card number masked."""
-    name = payment.person.name
-    return {"txn_id": payment.txn_id, "amount": payment.amount, "merchant": payment.merchant.name,
-            "holder": name[:1] + "*" * (len(name) - 1), "card": "****" + payment.card.number[-4:],
-            "method": payment.method, "balance_after": payment.balance_after, "refunded": payment.refunded,
-            "at": payment.created_at}
+    return {"txn_id": txn_id, "amount": amount, "merchant": merchant, "holder": holder[:1] + "*" * (len(holder) - 1),
+            "card": "****" + card_number[-4:], "method": method, "balance_after": balance_after,
+            "refunded": refunded, "at": at}
 
 
 def daily_limit_of(person: Person) -> int:
