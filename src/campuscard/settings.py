@@ -199,6 +199,7 @@ ACCESS_DORM_NIGHT = tuple(env_list("ACCESS_DORM_NIGHT", ["23:00", "06:00"]))  # 
 ACCESS_DORM_DAY_POLICY = env_str("ACCESS_DORM_DAY_POLICY", "students")  # who may enter a dorm by day
 VISITOR_PASS_MAX_AHEAD_HOURS = env_int("VISITOR_PASS_MAX_AHEAD_HOURS", 6)
 VISITOR_PASS_MAX_DURATION_HOURS = env_int("VISITOR_PASS_MAX_DURATION_HOURS", 24)
+VISITOR_INVITE_MAX_HOURS = env_int("VISITOR_INVITE_MAX_HOURS", 168)  # how long an invitation link may work
 ACCESS_SNAPSHOT_TTL_HOURS = env_int("ACCESS_SNAPSHOT_TTL_HOURS", 12)  # offline gates' snapshot lifetime
 ACCESS_ZONE_CACHE_SECONDS = env_int("ACCESS_ZONE_CACHE_SECONDS", 30)
 ACCESS_GATE_FAST_PATH = env_bool("ACCESS_GATE_FAST_PATH", True)  # batched, group-committed decisions

@@ -185,6 +185,50 @@ def present(page, text: str, outcome: str):
                            f" && document.activeElement.id === 'gate-input' && !document.getElementById('gate-input').value")
 
 
+def test_visitor_asks_through_the_host_s_link_and_gets_the_code_once_approved(
+        live_server, browser, phone, screenshot, institution, place, gate):  # noqa: F811 (fixtures of tests.access)
+    """ACC-3, a visitor through a host-approved link: the host makes the link on the phone, the visitor
+    (no account, another phone) asks, the host approves, and the visitor's page shows a code that a real
+    decoder reads and the gate admits."""
+    base = live_server.url
+    person, _card, _uid = portal_holder(institution)
+    visitor = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    visitor.set_default_timeout(10_000)
+    with clock.frozen_at(MONDAY_MORNING):
+        login(phone, base, person.number)
+        phone.goto(f"{base}/access/visitors/")
+        phone.fill("input[name=purpose]", "项目答辩评委")
+        phone.fill("input[name=max_visitors]", "3")
+        phone.check(f'#invite-form input[name=zones][value="{place["zones"]["gate"].pk}"]')
+        phone.check(f'#invite-form input[name=zones][value="{place["zones"]["teaching"].pk}"]')
+        phone.click("#invite-submit")
+        link = phone.input_value(".invite-url")
+        assert "/visit/" in link
+        visitor.goto(link)
+        visitor.fill("input[name=visitor_name]", "陈教授")
+        visitor.fill("input[name=visitor_phone]", "13912345678")
+        visitor.fill("input[name=valid_from]", "2026-11-30T13:00")
+        visitor.fill("input[name=valid_to]", "2026-11-30T17:00")
+        screenshot(visitor, "access-visit-form-zh")
+        visitor.click("#visit-submit")
+        visitor.wait_for_selector("#visit-waiting")
+        screenshot(visitor, "access-visit-waiting-zh")
+        phone.reload()
+        phone.wait_for_selector(".request .request-name")
+        screenshot(phone, "access-invite-request-zh")
+        phone.click(".request-approve")
+        phone.wait_for_selector(".invite .pill-approved")
+        visitor.reload()
+        visitor.wait_for_selector("#visit-qr svg")
+        shot = screenshot(visitor, "access-visit-code-zh")
+    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+    assert len(decoded) == 1 and decoded[0].startswith("CV1.")
+    with clock.frozen_at(local(2026, 11, 30, 13, 30)):
+        assert services.gate_decide(device=gate[0], zone_code="teach-1",
+                                    visitor_code=decoded[0]).decision.rule == "admit_visitor"
+    visitor.context.close()
+
+
 def test_gate_page_admits_a_holder_and_refuses_a_lost_card_with_its_reason(
         live_server, turnstile, screenshot, institution, place, gate):  # noqa: F811 (fixtures of tests.access)
     base = live_server.url

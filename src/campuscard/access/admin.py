@@ -27,7 +27,9 @@ from campuscard.access.models import (
     CampusEntryApproval,
     DormResidence,
     LabPermit,
+    VisitorInvite,
     VisitorPass,
+    VisitorRequest,
     Zone,
     ZoneException,
 )
@@ -181,6 +183,21 @@ class VisitorPassAdmin(ReadOnlyAdmin):
             return
         for visitor_pass in queryset.filter(revoked_at=None):
             services.visitor_pass_revoke(actor=request.user, visitor_pass=visitor_pass)
+
+
+@admin.register(VisitorInvite)
+class VisitorInviteAdmin(ReadOnlyAdmin):
+    list_display = ["purpose", "host", "max_visitors", "needs_approval", "expires_at", "revoked_at", "created_at"]
+    search_fields = ["purpose", "host__name", "host__number"]
+    exclude = ["token"]  # the link is the host's to share
+
+
+@admin.register(VisitorRequest)
+class VisitorRequestAdmin(ReadOnlyAdmin):
+    list_display = ["visitor_name", "invite", "valid_from", "valid_to", "state", "requested_at", "decided_at"]
+    list_filter = ["state"]
+    search_fields = ["visitor_name", "visitor_phone", "invite__host__name"]
+    exclude = ["token"]
 
 
 @admin.register(AccessSigningKey)

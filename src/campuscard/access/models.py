@@ -282,6 +282,68 @@ class VisitorPass(models.Model):
         return f"{self.visitor_name} ({self.valid_from:%Y-%m-%d %H:%M})"
 
 
+class VisitorInvite(models.Model):
+    """ACC-3: a link a host shares so that visitors ask for their own pass. Creating it is the host's
+    approval of the link; each request then waits for the host (or, if the host chose so, is granted at
+    once) and becomes an ordinary visitor pass, with every pass rule applied at that moment."""
+
+    institution_path = "institution"
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("institution"))
+    host = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="visitor_invites", verbose_name=_("host"))
+    token = models.CharField(max_length=43, unique=True, editable=False)
+    purpose = models.CharField(_("purpose of the visit"), max_length=100)
+    zones = models.ManyToManyField(Zone, related_name="+", verbose_name=_("zones"))
+    max_visitors = models.PositiveSmallIntegerField(_("visitors at most"), default=1)
+    needs_approval = models.BooleanField(_("I approve each visitor"), default=True)
+    expires_at = models.DateTimeField(_("link valid until"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("visitor invitation link")
+        verbose_name_plural = _("visitor invitation links")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.purpose
+
+
+class VisitorRequest(Reviewed):
+    """A visitor's own request through a host's link; approved, it carries the pass it became."""
+
+    institution_path = "invite__institution"
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("waiting for the host")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("declined")
+
+    invite = models.ForeignKey(VisitorInvite, on_delete=models.CASCADE, related_name="requests",
+                               verbose_name=_("invitation link"))
+    token = models.CharField(max_length=43, unique=True, editable=False)  # the visitor's own page
+    visitor_name = models.CharField(_("visitor name"), max_length=100)
+    visitor_phone = models.CharField(_("visitor phone"), max_length=20)
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_to = models.DateTimeField(_("valid until"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
+    visitor_pass = models.OneToOneField(VisitorPass, on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="request", verbose_name=_("visitor pass"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("visitor request")
+        verbose_name_plural = _("visitor requests")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_name} ({self.get_state_display()})"
+
+
 class AccessEvent(models.Model):
     """Every gate decision, online or uploaded by an offline gate (ACC-5). Append-only."""
 

@@ -21,7 +21,9 @@ from campuscard.access.models import (
     AccessEvent,
     CampusEntryApproval,
     LabPermit,
+    VisitorInvite,
     VisitorPass,
+    VisitorRequest,
     Zone,
 )
 from campuscard.access.services import VISITOR_ZONE_LEVELS
@@ -85,6 +87,36 @@ def passes_of(person: Person) -> list[PassView]:
 
 def pass_of(person: Person, pk: int) -> VisitorPass | None:
     return VisitorPass.objects.filter(host=person, pk=pk).prefetch_related("zones").first()
+
+
+@dataclass
+class InviteView:
+    invite: VisitorInvite
+    zones: list[str]
+    places_left: int
+    waiting: list[VisitorRequest]
+    answered: list[VisitorRequest]
+
+
+def invites_of(person: Person) -> list[InviteView]:
+    """The host's links that still work, or that have requests still waiting, with their requests."""
+    from campuscard.access.invites import places_left
+
+    now = clock.now()
+    rows = (VisitorInvite.objects.filter(host=person).prefetch_related("zones", "requests__visitor_pass")
+            .order_by("-created_at")[:20])
+    views = []
+    for invite in rows:
+        requests = sorted(invite.requests.all(), key=lambda r: r.requested_at, reverse=True)
+        waiting = [r for r in requests if r.state == VisitorRequest.State.REQUESTED]
+        if invite.revoked_at is None and invite.expires_at > now or waiting:
+            views.append(InviteView(invite, [z.name for z in invite.zones.all()], places_left(invite), waiting,
+                                    [r for r in requests if r.state != VisitorRequest.State.REQUESTED]))
+    return views
+
+
+def request_of(person: Person, pk: int) -> VisitorRequest | None:
+    return VisitorRequest.objects.filter(invite__host=person, pk=pk).select_related("invite").first()
 
 
 def max_ahead_hours() -> int:

@@ -340,10 +340,8 @@ def _minute(moment: dt.datetime) -> int:
     return math.floor(moment.timestamp() / 60)
 
 
-def visitor_pass_create(*, actor, host: Person, visitor_name: str, visitor_phone: str, zones: list[Zone],
-                        valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[VisitorPass, str]:
-    """A pass for a visitor starting at most ``VISITOR_PASS_MAX_AHEAD_HOURS`` (6) ahead; returns the pass
-    and its code. The window is kept in whole minutes (start and end rounded down)."""
+def visitor_window_check(valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[int, int]:
+    """The visit's start and end minute, if the window keeps the pass rules (ACC-3) now."""
     now = clock.now()
     ahead = getattr(settings, "VISITOR_PASS_MAX_AHEAD_HOURS", 6)
     longest = getattr(settings, "VISITOR_PASS_MAX_DURATION_HOURS", 24)
@@ -356,13 +354,27 @@ def visitor_pass_create(*, actor, host: Person, visitor_name: str, visitor_phone
         raise DomainError("visitor_too_far_ahead", hours=ahead)
     if end <= start or end - start > longest * 60:
         raise DomainError("visitor_window_invalid", hours=longest)
-    zones = list(zones)
+    return start, end
+
+
+def visitor_host_check(host: Person, zones: list[Zone]) -> None:
+    """Visitors only into zones open to them, and only on the invitation of a holder with an active card."""
     if not zones or len(zones) > 20 or any(z.institution_id != host.institution_id or not z.active
                                            or z.level not in VISITOR_ZONE_LEVELS for z in zones):
         raise DomainError("visitor_zones_invalid")
     if not Card.objects.filter(person=host, state=Card.State.ACTIVE).exclude(
             kind__in=[Card.Kind.ALUMNI, Card.Kind.VISITOR]).exists():
         raise DomainError("visitor_host_not_allowed")
+
+
+def visitor_pass_create(*, actor, host: Person, visitor_name: str, visitor_phone: str, zones: list[Zone],
+                        valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[VisitorPass, str]:
+    """A pass for a visitor starting at most ``VISITOR_PASS_MAX_AHEAD_HOURS`` (6) ahead; returns the pass
+    and its code. The window is kept in whole minutes (start and end rounded down)."""
+    now = clock.now()
+    start, end = visitor_window_check(valid_from, valid_to)
+    zones = list(zones)
+    visitor_host_check(host, zones)
     key = keys.active_key(host.institution_id)
     with transaction.atomic():
         visitor_pass = VisitorPass.objects.create(

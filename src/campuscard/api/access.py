@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.urls import reverse
 from ninja import Field, Router, Schema, Status
 from pydantic import ValidationError
 
-from campuscard.access import fastpath, offline, services
+from campuscard.access import fastpath, invites, offline, pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.models import AccessEvent, Zone
 from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
@@ -199,6 +200,71 @@ def visitor_pass_create(request, payload: VisitorPassIn):
         valid_to=payload.valid_to)
     return Status(201, {"id": visitor_pass.pk, "code": code, "valid_from": visitor_pass.valid_from,
                         "valid_to": visitor_pass.valid_to})
+
+
+class VisitorInviteIn(Schema):
+    purpose: str = Field(min_length=1, max_length=100)
+    zones: list[str] = Field(min_length=1, max_length=20)
+    hours: int = Field(72, ge=1, description="how long the link works (at most VISITOR_INVITE_MAX_HOURS)")
+    max_visitors: int = Field(1, ge=1, le=50)
+    needs_approval: bool = Field(True, description="the host approves each visitor (else passes are granted at once)")
+
+
+class VisitorInviteOut(Schema):
+    id: int
+    url: str
+    expires_at: dt.datetime
+
+
+class VisitorRequestIn(Schema):
+    visitor_name: str = Field(min_length=1, max_length=100)
+    visitor_phone: str = Field(min_length=5, max_length=20)
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+
+
+class VisitorRequestOut(Schema):
+    state: str
+    status_url: str = Field(description="the visitor's own page: the code appears there once approved")
+
+
+class VisitorDecisionIn(Schema):
+    approve: bool
+    note: str = Field("", max_length=200)
+
+
+@router.post("/access/visitor-invites", response={201: VisitorInviteOut},
+             summary="Create an invitation link: visitors ask for their own pass (ACC-3)")
+def visitor_invite_create(request, payload: VisitorInviteIn):
+    person = _holder(request)
+    invite = invites.invite_create(actor=request.auth, host=person, purpose=payload.purpose,
+                                   zones=[_zone(person, code) for code in payload.zones], hours=payload.hours,
+                                   max_visitors=payload.max_visitors, needs_approval=payload.needs_approval)
+    return Status(201, {"id": invite.pk, "url": request.build_absolute_uri(reverse("portal:visit", args=[
+        invite.token])), "expires_at": invite.expires_at})
+
+
+@router.post("/visit/{token}/requests", response={201: VisitorRequestOut}, auth=None,
+             summary="A visitor asks for a pass through a host's invitation link (no account)")
+def visitor_request_submit(request, token: str, payload: VisitorRequestIn):
+    visitor_request = invites.request_submit(token=token, visitor_name=payload.visitor_name,
+                                             visitor_phone=payload.visitor_phone, valid_from=payload.valid_from,
+                                             valid_to=payload.valid_to)
+    return Status(201, {"state": visitor_request.state, "status_url": request.build_absolute_uri(
+        reverse("portal:visit_status", args=[visitor_request.token]))})
+
+
+@router.post("/access/visitor-requests/{request_id}/decision", response=VisitorRequestOut,
+             summary="The inviting host approves or declines a visitor's request")
+def visitor_request_decide(request, request_id: int, payload: VisitorDecisionIn):
+    person = _holder(request)
+    visitor_request = pages.request_of(person, request_id)
+    if visitor_request is None:
+        raise DomainError("not_found")
+    decided = invites.request_decide(actor=request.auth, host=person, request=visitor_request,
+                                     approve=payload.approve, note=payload.note)
+    return {"state": decided.state, "status_url": request.build_absolute_uri(
+        reverse("portal:visit_status", args=[decided.token]))}
 
 
 @router.get("/access/events", response=list[MyEventOut], summary="My own entries (latest 100)")

@@ -9,11 +9,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from campuscard.access import pages, services
+from campuscard.access import invites, pages, services
 from campuscard.cards.selectors import qr_svg
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
@@ -150,6 +151,7 @@ def visitors(request):
             return redirect("portal:access_visitor", pk=visitor_pass.pk)
     return render(request, "portal/access_visitors.html", {
         "person": person, "passes": pages.passes_of(person), "zones": zones, "values": values, "chosen": chosen,
+        "invites": pages.invites_of(person), "link_hours": invites.LINK_HOURS,
         "error": error, "ahead": pages.max_ahead_hours(), "longest": pages.max_duration_hours(),
         "min_from": now.strftime("%Y-%m-%dT%H:%M"),
         "max_from": (now + dt.timedelta(hours=pages.max_ahead_hours())).strftime("%Y-%m-%dT%H:%M"),
@@ -184,3 +186,105 @@ def visitor_revoke(request, pk: int):
     except DomainError as error:
         messages.error(request, error.message)
     return redirect("portal:access_visitors")
+
+
+# --- invitation links: the host's side ---------------------------------------------------------------
+
+@login_required
+@require_POST
+def invite_create(request):
+    person = _person(request)
+    try:
+        hours, most = int(request.POST.get("hours", "")), int(request.POST.get("max_visitors", "1") or 1)
+        picked = list(pages.visitor_zones(person).filter(pk__in=[z for z in request.POST.getlist("zones")
+                                                                 if z.isdigit()]))
+        invites.invite_create(actor=request.user, host=person, purpose=request.POST.get("purpose", ""), zones=picked,
+                              hours=hours, max_visitors=most, needs_approval=bool(request.POST.get("needs_approval")))
+        messages.success(request, _("Invitation link created. Send it to your visitors."))
+    except ValueError:
+        messages.error(request, DomainError("validation_error").message)
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect(reverse("portal:access_visitors") + "#invites")
+
+
+@login_required
+@require_POST
+def invite_revoke(request, pk: int):
+    person = _person(request)
+    invite = person.visitor_invites.filter(pk=pk).first()
+    if invite is None:
+        raise Http404
+    try:
+        invites.invite_revoke(actor=request.user, invite=invite)
+        messages.success(request, _("The link no longer works. Passes already granted through it stay valid."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect(reverse("portal:access_visitors") + "#invites")
+
+
+@login_required
+@require_POST
+def visitor_request_decide(request, pk: int):
+    person = _person(request)
+    visitor_request = pages.request_of(person, pk)
+    if visitor_request is None:
+        raise Http404
+    approve = request.POST.get("decision") == "approve"
+    try:
+        invites.request_decide(actor=request.user, host=person, request=visitor_request, approve=approve,
+                               note=request.POST.get("note", "").strip())
+        messages.success(request, _("Approved: your visitor sees the code on their page.") if approve
+                         else _("Declined: your visitor sees your answer on their page."))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect(reverse("portal:access_visitors") + "#invites")
+
+
+# --- invitation links: the visitor's side (no account) -----------------------------------------------
+
+def visit(request, token: str):
+    """The page a host's link opens: the visitor asks for a pass."""
+    try:
+        invite = invites.invite_open(token)
+    except DomainError as error:
+        return render(request, "portal/visit_closed.html", {"error": error}, status=error.status)
+    time_zone = invite.institution.time_zone
+    now = clock.now().astimezone(clock.zone(time_zone)).replace(second=0, microsecond=0)
+    values = {"visitor_name": "", "visitor_phone": "", "valid_from": (now + dt.timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M"), "valid_to": (now + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")}
+    error = None
+    if request.method == "POST":
+        values = {key: request.POST.get(key, "").strip() for key in values}
+        try:
+            visitor_request = invites.request_submit(
+                token=token, visitor_name=values["visitor_name"], visitor_phone=values["visitor_phone"],
+                valid_from=_local_datetime(values["valid_from"], time_zone),
+                valid_to=_local_datetime(values["valid_to"], time_zone))
+        except DomainError as refused:
+            error = refused
+        else:
+            return redirect("portal:visit_status", token=visitor_request.token)
+    host = invite.host.name
+    return render(request, "portal/visit.html", {
+        "invite": invite, "host": host[:1] + "*" * (len(host) - 1), "zones": [z.name for z in invite.zones.all()],
+        "values": values, "error": error, "ahead": pages.max_ahead_hours(), "longest": pages.max_duration_hours(),
+        "min_from": now.strftime("%Y-%m-%dT%H:%M"), "tz": time_zone,
+        "max_from": (now + dt.timedelta(hours=pages.max_ahead_hours())).strftime("%Y-%m-%dT%H:%M")})
+
+
+def visit_status(request, token: str):
+    """The visitor's own page: waiting, the code once approved, or the host's answer."""
+    try:
+        visitor_request = invites.request_view(token)
+    except DomainError as error:
+        return render(request, "portal/visit_closed.html", {"error": error}, status=error.status)
+    context = {"req": visitor_request, "tz": visitor_request.invite.institution.time_zone}
+    visitor_pass = visitor_request.visitor_pass
+    if visitor_pass is not None:
+        context["status"] = pages.pass_status(visitor_pass)
+        context["zones"] = [z.name for z in visitor_pass.zones.all()]
+        if context["status"] in ("valid", "upcoming"):
+            context["code"] = services.visitor_code(visitor_pass)
+            context["svg"] = qr_svg(context["code"], scale=4)
+    return render(request, "portal/visit_status.html", context)

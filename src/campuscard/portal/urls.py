@@ -38,4 +38,10 @@ urlpatterns = [
     path("access/visitors/", access_views.visitors, name="access_visitors"),
     path("access/visitors/<int:pk>/", access_views.visitor, name="access_visitor"),
     path("access/visitors/<int:pk>/revoke/", access_views.visitor_revoke, name="access_visitor_revoke"),
+    path("access/visitors/links/", access_views.invite_create, name="access_invite_create"),
+    path("access/visitors/links/<int:pk>/revoke/", access_views.invite_revoke, name="access_invite_revoke"),
+    path("access/visitors/requests/<int:pk>/decide/", access_views.visitor_request_decide,
+         name="access_request_decide"),
+    path("visit/<str:token>/", access_views.visit, name="visit"),
+    path("visit/status/<str:token>/", access_views.visit_status, name="visit_status"),
 ]
