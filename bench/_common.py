@@ -162,3 +162,21 @@ def settle_database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")
+
+
+def fresh_step(step_seconds: int, used: set) -> int:
+    """The current code step, once it is one this run has not paid with yet (codes are one-time)."""
+    import time
+
+    while (step := int(time.time()) // step_seconds) in used:
+        time.sleep(0.2)
+    used.add(step)
+    return step
+
+
+def merged_percentiles(segments: list[tuple[int, float, float, float]]) -> tuple[float, float, float]:
+    """p50 / p95 / p99 over wrk segments given as (requests, p50, p95, p99): p50 and p95 weighted by
+    requests, p99 the worst segment's (never flattering)."""
+    weight = sum(n for n, *_ in segments) or 1
+    return (sum(n * p for n, p, _q, _r in segments) / weight, sum(n * q for n, _p, q, _r in segments) / weight,
+            max((r for *_x, r in segments), default=0.0))

@@ -13,18 +13,26 @@ Compared in the same run with raw `pgbench` (simple-update, same database, same 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import multiprocessing as mp
 import os
 import random
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-from _common import ROOT, emit, fresh_database, parse_args, pgbench_tps, settle_database, start_gunicorn
+from _common import (
+    ROOT,
+    SERVERS,
+    emit,
+    fresh_database,
+    fresh_step,
+    merged_percentiles,
+    parse_args,
+    pgbench_tps,
+    settle_database,
+    start_server,
+    wrk_replay,
+)
 
 PORT = 8766
 REDIS_URL = "redis://127.0.0.1:6379/8"
@@ -39,9 +47,9 @@ def extra_args(parser):
     parser.add_argument("--gates", type=int, default=24)
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--clients", type=int, default=32, help="concurrent gates of the load generator")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
-    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
+    parser.add_argument("--server", choices=SERVERS, default="granian")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker (granian, gunicorn-gthread)")
     parser.add_argument("--qr-share", type=float, default=0.3, help="share of holder QR codes (rest: NFC taps)")
 
 
@@ -122,74 +130,58 @@ def populate(holders: int, gates: int) -> dict:
             "institution_id": institution.pk}
 
 
-def client(worker: int, clients: int, holders: list, gates: dict, seconds: float, qr_share: float,
-           step_seconds: int, warmup: float, out) -> None:
-    """One load-generator process: `clients` threads, each one gate sending decisions over keep-alive."""
-    import threading
-
+def signed_decisions(data: dict, count: int, step: int, step_seconds: int, qr_share: float,
+                     rng: random.Random) -> list:
+    """`count` signed gate requests: NFC taps of any holder, and one-time QR codes of `step` (each holder
+    shows a QR code at most once a step)."""
     import pyotp
 
-    sys.path.insert(0, str(ROOT / "src"))
     from campuscard.devices.signing import sign_headers
 
-    lock = threading.Lock()
-    used: dict[int, int] = {}  # holder index → last QR step shown (each code is one-time)
-    results = {"latencies": [], "acked": [], "failed": {}, "errors": 0}
-    start_at = time.monotonic() + warmup
-    deadline = start_at + seconds
-    gate_list = list(gates.items())
-    rng = random.Random(worker)
+    gates = list(data["gates"].items())
+    unshown = list(range(len(data["holders"])))
+    rng.shuffle(unshown)
+    requests = []
+    for n in range(count):
+        zone = rng.choices(ZONES, ZONE_WEIGHTS)[0]
+        if unshown and rng.random() < qr_share:
+            _uid, tok, secret = data["holders"][unshown.pop()]
+            digits = pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)
+            credential = {"code": f"CC1.{tok}.{digits}"}
+        else:
+            credential = {"nfc_uid": rng.choice(data["holders"])[0]}
+        body = json.dumps({"zone": zone, **credential}).encode()
+        device_code, secret = gates[n % len(gates)]
+        headers = {**sign_headers(device_code=device_code, secret=secret, method="POST", path=PATH, body=body),
+                   "Content-Type": "application/json"}
+        requests.append(("POST", PATH, headers, body))
+    return requests
 
-    def credential():
-        index = rng.randrange(len(holders))
-        uid, tok, secret = holders[index]
-        if rng.random() >= qr_share:
-            return {"nfc_uid": uid}
-        step = int(time.time()) // step_seconds
-        with lock:
-            if used.get(index) == step:
-                return {"nfc_uid": uid}
-            used[index] = step
-        return {"code": f"CC1.{tok}.{pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)}"}
 
-    def run(thread: int):
-        device_code, secret = gate_list[(worker * clients + thread) % len(gate_list)]
-        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-        while time.monotonic() < deadline:
-            zone = rng.choices(ZONES, ZONE_WEIGHTS)[0]
-            body = json.dumps({"zone": zone, **credential()}).encode()
-            headers = {**sign_headers(device_code=device_code, secret=secret, method="POST", path=PATH, body=body),
-                       "Content-Type": "application/json"}
-            begin = time.perf_counter()
-            try:
-                conn.request("POST", PATH, body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
-                with lock:
-                    results["errors"] += 1
-                continue
-            elapsed = (time.perf_counter() - begin) * 1000
-            measured = time.monotonic() >= start_at
-            with lock:
-                if response.status == 200:
-                    data = json.loads(payload)
-                    results["acked"].append((data["event_id"], data["admitted"], data["rule"]))
-                    if measured:
-                        results["latencies"].append(elapsed)
-                else:
-                    code = json.loads(payload).get("code", str(response.status))
-                    results["failed"][code] = results["failed"].get(code, 0) + 1
-        conn.close()
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    out.put(results)
+def rush(data: dict, seconds: int, clients: int, qr_share: float, step_seconds: int) -> dict:
+    """Segments of at most 25 s in fresh code steps (see bench/lunch_rush.py), replayed by wrk."""
+    rng = random.Random(11)
+    used: set = set()
+    totals = {"requests": 0, "seconds": 0.0, "errors": 0, "acked": [], "failed": {}, "latencies": []}
+    left = seconds
+    while left > 0:
+        span = min(left, 25)
+        step = fresh_step(step_seconds, used)
+        requests = signed_decisions(data, int(span * 4000), step, step_seconds, qr_share, rng)
+        out = wrk_replay(requests, port=PORT, connections=clients, seconds=span,
+                         id_pattern='"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)')
+        print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
+              f"p99 {out['p99_ms']:.1f} ms, failed {out['refused'] or 'none'}", flush=True)
+        for key in ("requests", "seconds", "errors"):
+            totals[key] += out[key]
+        totals["latencies"].append((out["requests"], out["p50_ms"], out["p95_ms"], out["p99_ms"]))
+        for captured in out["ids"]:
+            admitted, rule, event_id = captured.split("|")
+            totals["acked"].append((int(event_id), admitted == "true", rule))
+        for code, n in out["refused"].items():
+            totals["failed"][code] = totals["failed"].get(code, 0) + n
+        left -= span
+    return totals
 
 
 def offline_rate(data: dict, seconds: float) -> tuple[float, dict]:
@@ -249,67 +241,48 @@ def main() -> None:
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="access-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "8", "FLUSHDB"], capture_output=True)
-    server = start_gunicorn(env, PORT, args.workers, args.worker_class, args.threads)
-    warmup = 3.0
+    server = start_server(env, PORT, args.server, args.workers, args.threads)
     try:
-        processes = 2
-        queue: mp.Queue = mp.Queue()
-        per = args.clients // processes
-        ctx = mp.get_context("fork")
-        slices = [data["holders"][i::processes] for i in range(processes)]
-        procs = [ctx.Process(target=client, args=(i, per, slices[i], data["gates"], seconds, args.qr_share,
-                                                  settings.QR_STEP_SECONDS, warmup, queue))
-                 for i in range(processes)]
-        for p in procs:
-            p.start()
-        results = [queue.get() for _ in procs]
-        for p in procs:
-            p.join()
+        totals = rush(data, seconds, args.clients, args.qr_share, settings.QR_STEP_SECONDS)
     finally:
         server.terminate()
         server.wait(10)
-    latencies = sorted(x for r in results for x in r["latencies"])
-    acked = [a for r in results for a in r["acked"]]
-    failed: dict[str, int] = {}
-    for r in results:
-        for k, v in r["failed"].items():
-            failed[k] = failed.get(k, 0) + v
+    acked, failed = totals["acked"], totals["failed"]
     verify = verify_outcome(acked)
     tps = pgbench_tps(db_url, args.clients, 8 if args.quick else 20)
-    rate = len(latencies) / seconds
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [0] * 99
+    rate = len(acked) / totals["seconds"]
+    p50, p95, p99 = merged_percentiles(totals["latencies"])
     admitted = sum(1 for _e, a, _r in acked if a)
     rules_seen: dict[str, int] = {}
     for _e, _a, rule in acked:
         rules_seen[rule] = rules_seen.get(rule, 0) + 1
-    server_kind = (f"gunicorn {args.workers} × {args.worker_class}"
-                   + (f" ({args.threads} threads)" if args.worker_class == "gthread" else ""))
+    server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
+                                                             f" × {args.threads} threads")
     emit("access", [
         ("machine load before the run", load),
         ("holders / gates / zones", f"{holders:,} / {args.gates} / {len(ZONES)}"),
         ("server", server_kind),
-        ("load", f"{args.clients} gates (keep-alive), {seconds} s measured after {warmup:.0f} s warm-up, "
-                 f"{args.qr_share:.0%} QR codes"),
+        ("load", f"wrk, {args.clients} connections (keep-alive), {seconds} s, {args.qr_share:.0%} QR codes"),
         ("set-up", f"{setup_s:.1f} s"),
-        ("decisions acknowledged (incl. warm-up)", f"{len(acked):,} ({admitted:,} admitted)"),
+        ("decisions acknowledged", f"{len(acked):,} ({admitted:,} admitted)"),
         ("decisions / s", f"{rate:,.0f}"),
-        ("latency p50 / p95 / p99", f"{q[49]:.1f} / {q[94]:.1f} / {q[98]:.1f} ms"),
+        ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
         ("rules answered", json.dumps(dict(sorted(rules_seen.items())))),
         ("failed requests (by code)", json.dumps(failed) if failed else "none"),
-        ("transport errors", f"{sum(r['errors'] for r in results)}"),
+        ("transport errors", f"{totals['errors']}"),
         ("pgbench simple-update tps (same DB, same clients)", f"{tps:,.0f}"),
         ("decisions / pgbench", f"{rate / tps:.2f}"),
         ("offline decisions / s (in process, one core)", f"{offline_per_s:,.0f}"),
         ("events missing / wrong rule / shared", f"{verify['missing']} / {verify['wrong_rule']} / {verify['shared']}"),
         ("events admitted / refused (DB) vs answered",
          f"{verify['db_admitted']:,} / {verify['db_refused']:,} vs {admitted:,} / {len(acked) - admitted:,}"),
-    ], {"decisions_per_s": round(rate), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
-        "p99_ms": round(q[98], 1), "offline_decisions_per_s": round(offline_per_s), "pgbench_tps": round(tps),
+    ], {"decisions_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
+        "p99_ms": round(p99, 1), "offline_decisions_per_s": round(offline_per_s), "pgbench_tps": round(tps),
         "ratio_to_pgbench": round(rate / tps, 3), "holders": holders, "gates": args.gates, "clients": args.clients,
         "server": server_kind, "decisions": len(acked), "admitted": admitted, "refused": len(acked) - admitted,
         "events": verify["events"], "events_missing": verify["missing"], "events_wrong_rule": verify["wrong_rule"],
         "events_shared": verify["shared"], "db_admitted": verify["db_admitted"], "db_refused": verify["db_refused"],
-        "failed": sum(failed.values()), "transport_errors": sum(r["errors"] for r in results),
+        "failed": sum(failed.values()), "transport_errors": totals["errors"],
         "offline_admitted": offline_info["admitted"], "offline_refused": offline_info["refused"],
         "load_before": load.split("load average:")[-1].strip()})
 

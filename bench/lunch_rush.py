@@ -22,6 +22,8 @@ from _common import (
     SERVERS,
     emit,
     fresh_database,
+    fresh_step,
+    merged_percentiles,
     parse_args,
     pgbench_tps,
     settle_database,
@@ -132,14 +134,6 @@ def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int
     return requests, amounts
 
 
-def fresh_step(step_seconds: int, used: set) -> int:
-    """The current code step, once it is one this run has not paid with yet (codes are one-time)."""
-    while (step := int(time.time()) // step_seconds) in used:
-        time.sleep(0.2)
-    used.add(step)
-    return step
-
-
 def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int) -> dict:
     """Segments of at most 25 s, each in a fresh code step (a code of step S is accepted until S+1 ends):
     every holder pays at most once per segment."""
@@ -194,11 +188,7 @@ def main() -> None:
     verify = verify_outcome(acked, data)
     tps = pgbench_tps(db_url, args.clients, 10 if args.quick else 20)
     rate = len(acked) / totals["seconds"]
-    weight = sum(n for n, *_ in totals["latencies"]) or 1
-    # wrk gives percentiles per segment; segments are weighted by their requests (p99: the worst).
-    p50 = sum(n * p for n, p, _q, _r in totals["latencies"]) / weight
-    p95 = sum(n * q for n, _p, q, _r in totals["latencies"]) / weight
-    p99 = max(r for *_x, r in totals["latencies"])
+    p50, p95, p99 = merged_percentiles(totals["latencies"])
     refused = totals["refused"]
     server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
                                                              f" × {args.threads} threads")

@@ -2,7 +2,7 @@
 --   wrk -s bench/replay.lua ... <url> -- <requests file> <threads> <lua pattern of a 2xx body's id>
 -- The file holds records "<byte length>\n<raw HTTP request>"; thread k sends records k, k+T, k+2T, ...
 -- and stops when it has none left. WRK_OUT names the file done() writes: one JSON line of figures,
--- then "A <id>" per answered request and "R <code> <count>" per refusal code.
+-- then "A <captures joined by |>" per answered request and "R <code> <count>" per refusal code.
 local threads, started = {}, 0
 
 function setup(thread)
@@ -37,7 +37,7 @@ end
 
 function response(status, headers, body)
   if status >= 200 and status < 300 then
-    acked[#acked + 1] = body:match(id_pattern) or "?"
+    acked[#acked + 1] = table.concat({body:match(id_pattern)}, "|")
   else
     local code = body:match('"code":%s*"([^"]+)"') or tostring(status)
     refused[code] = (refused[code] or 0) + 1

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -169,29 +170,63 @@ def _zone(snapshot: dict, zone_code: str) -> tuple[rules.ZoneFacts, dict[dt.date
     raise DomainError("gate_zone_not_bound")
 
 
+@dataclass(frozen=True)
+class _Index:
+    """A snapshot's lists keyed for lookups: built once per snapshot, so a decision costs the same with
+    500 or 50,000 holders."""
+
+    residents: dict[int, list[dict]]
+    permits: dict[tuple[int, int], list[dict]]
+    denied_uids: frozenset[str]
+    campus_entry: frozenset[int]
+    lab_addons: frozenset[int]
+    revoked_passes: frozenset[int]
+
+
+_indexes: dict[str, _Index] = {}
+
+
+def _index(snapshot: dict) -> _Index:
+    """Keyed by the snapshot's signature (one per snapshot); a gate keeps a few at most."""
+    found = _indexes.get(snapshot["signature"])
+    if found is None:
+        residents: dict[int, list[dict]] = {}
+        for row in snapshot["residents"]:
+            residents.setdefault(row["person"], []).append(row)
+        permits: dict[tuple[int, int], list[dict]] = {}
+        for row in snapshot["lab_permits"]:
+            permits.setdefault((row["person"], row["zone"]), []).append(row)
+        found = _Index(residents, permits, frozenset(snapshot["deny_list"]["nfc_uids"]),
+                       frozenset(snapshot["campus_entry"]), frozenset(snapshot["lab_addons"]),
+                       frozenset(snapshot["revoked_passes"]))
+        if len(_indexes) >= 8:
+            _indexes.clear()
+        _indexes[snapshot["signature"]] = found
+    return found
+
+
 def _holder(snapshot: dict, uid: str, zone: rules.ZoneFacts, *, keep_residents: bool,
             generated_day: dt.date) -> rules.HolderFacts | None:
     row = snapshot["holders"].get(uid)
     if row is None:
         return None
+    index = _index(snapshot)
     person = row["person"]
     state = row["card_state"]
-    if uid in snapshot["deny_list"]["nfc_uids"] and state not in rules.CARD_STATE_RULES:
+    if uid in index.denied_uids and state not in rules.CARD_STATE_RULES:
         state = "lost"  # belt and braces: the deny list always wins
     residences = []
-    for r in snapshot["residents"]:
-        if r["person"] != person:
-            continue
+    for r in index.residents.get(person, ()):
         valid_to = dt.date.fromisoformat(r["to"]) if r["to"] else None
         if keep_residents and (valid_to is None or valid_to >= generated_day):
             valid_to = None  # past expiry: a resident when the snapshot was made stays one
         residences.append(rules.Residence(r["building"], dt.date.fromisoformat(r["from"]), valid_to))
     permits = tuple(rules.Permit(zone_id=p["zone"], valid_from=dt.date.fromisoformat(p["from"]),
                                  valid_to=dt.date.fromisoformat(p["to"]), slots=facts.slots_of(p["weekly"], p["dated"]))
-                    for p in snapshot["lab_permits"] if p["person"] == person and p["zone"] == zone.id)
+                    for p in index.permits.get((person, zone.id), ()))
     return rules.HolderFacts(person_id=person, person_kind=row["person_kind"], person_status=row["person_status"],
                              card_id=row["card"], card_kind=row["card_kind"], card_state=state,
-                             campus_entry=person in snapshot["campus_entry"], lab_addon=person in snapshot["lab_addons"],
+                             campus_entry=person in index.campus_entry, lab_addon=person in index.lab_addons,
                              residences=tuple(residences), permits=permits)
 
 
@@ -222,7 +257,7 @@ def decide_offline(snapshot: dict, *, zone_code: str, moment: dt.datetime, nfc_u
         else:
             from campuscard.access.services import visitor_from_claims
 
-            fx = rules.Facts(visitor=visitor_from_claims(claims, revoked=claims.pass_id in snapshot["revoked_passes"]),
+            fx = rules.Facts(visitor=visitor_from_claims(claims, revoked=claims.pass_id in _index(snapshot).revoked_passes),
                              exceptions=exceptions)
     else:
         holder = _holder(snapshot, codes.normalize_uid(nfc_uid), zone, keep_residents=mode == "residents",

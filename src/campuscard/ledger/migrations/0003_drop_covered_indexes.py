@@ -3,6 +3,17 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+SQLITE_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS ledger_transfer_no_update BEFORE UPDATE ON ledger_transfer
+BEGIN SELECT RAISE(ABORT, 'ledger_transfer is append-only (LED-2): UPDATE refused'); END;
+"""
+
+
+def keep_append_only(apps, schema_editor):
+    """SQLite alters a column by rebuilding the table, which drops its triggers: put LED-2's back."""
+    if schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(SQLITE_TRIGGER)
+
 
 class Migration(migrations.Migration):
 
@@ -51,4 +62,5 @@ class Migration(migrations.Migration):
             model_name='transfer',
             index=models.Index(condition=models.Q(('reverses__isnull', False)), fields=['reverses'], name='transfer_reverses_idx'),
         ),
+        migrations.RunPython(keep_append_only, migrations.RunPython.noop),
     ]
