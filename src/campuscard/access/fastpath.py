@@ -19,8 +19,8 @@ Design — read, decide in Python, write, **batched across concurrent requests**
   logged and answered as ``refuse_code_replayed``), in autocommit: the statement is its own durable
   transaction.
 
-Batching is *flat combining*: a request thread queues its job; if no batch is running in this process
-it becomes the leader, takes every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), runs the
+Batching is *flat combining*: a request thread queues its job; if fewer than
+``ACCESS_GATE_BATCHES_IN_FLIGHT`` (2) batches are running in this process it becomes a leader, takes every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), runs the
 two statements on its own connection and wakes the others; otherwise it waits for a leader to finish
 its job. With nothing else in flight a batch is one job (no added wait); under load, jobs queue while
 a batch is on the wire and the next batch takes them all. So no answer — admit or refuse — leaves the
@@ -35,8 +35,8 @@ institution, dynamic codes that do not match a current step (expired, malformed)
 (unknown zone, gate not bound to the zone, …) so the ordinary path answers with its own codes.
 
 Settings (read with ``getattr``; none is required): ``ACCESS_GATE_FAST_PATH`` (default True),
-``ACCESS_GATE_BATCH_MAX`` (256), ``ACCESS_GATE_WAIT_SECONDS`` (10: how long a request waits for its
-batch before answering 503).
+``ACCESS_GATE_BATCH_MAX`` (256), ``ACCESS_GATE_BATCHES_IN_FLIGHT`` (2),
+``ACCESS_GATE_WAIT_SECONDS`` (10: how long a request waits for its batch before answering 503).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from campuscard.access import facts, rules
 from campuscard.cards import codes
 from campuscard.cards.models import Credential
 from campuscard.core import clock
+from campuscard.core.db import Prepared
 from campuscard.core.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ class _Job:
     day: dt.date
     key: str  # the cache key of the credential (uid or token), forgotten when it turns out stale
     done: bool = False
+    taken: bool = False  # in a batch already
     handover: bool = False
     error: BaseException | None = None
     decision: rules.Decision | None = None
@@ -256,26 +258,33 @@ def _touch(device_id: int, moment: dt.datetime) -> None:
 # --- the combiner: one leader runs the batch, the others wait -------------------------------------
 
 class _Combiner:
+    """Up to ``ACCESS_GATE_BATCHES_IN_FLIGHT`` (2) leaders at a time, each on its own connection: while
+    one batch waits for its commit, the next one is already read and decided. Batches in flight at once
+    are no different from batches of two processes (a code used by both is refused by the later write)."""
+
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.queue: list[_Job] = []
-        self.busy = False
+        self.running = 0
 
     def run(self, job: _Job) -> None:
         limit = getattr(settings, "ACCESS_GATE_BATCH_MAX", 256)
+        in_flight = getattr(settings, "ACCESS_GATE_BATCHES_IN_FLIGHT", 2)
         deadline = time.monotonic() + getattr(settings, "ACCESS_GATE_WAIT_SECONDS", 10)
         with self.cond:
             self.queue.append(job)
             while not job.done:
-                if not self.busy:
-                    self.busy = True
+                if not job.taken and self.running < in_flight:
+                    self.running += 1
                     batch, self.queue = self.queue[:limit], self.queue[limit:]
+                    for taken in batch:
+                        taken.taken = True
                     self.cond.release()
                     try:
                         _run_batch(batch)
                     finally:
                         self.cond.acquire()
-                        self.busy = False
+                        self.running -= 1
                         self.cond.notify_all()
                 else:
                     left = deadline - time.monotonic()
@@ -309,10 +318,7 @@ def _run_batch(batch: list[_Job]) -> None:
 
 _READ = """
 SELECT j.i, d.revoked_at IS NOT NULL, cr.active, c.state, c.kind, p.kind, p.status,
-       CASE WHEN j.entry THEN EXISTS (SELECT 1 FROM access_campusentryapproval a
-                                       WHERE a.person_id = c.person_id AND a.state = 'approved') ELSE false END,
-       CASE WHEN j.lab IS NOT NULL THEN EXISTS (SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id
-                                                   AND x.addon = 'lab' AND x.revoked_at IS NULL) ELSE false END,
+       ce.yes IS NOT NULL, ad.yes IS NOT NULL,
        CASE WHEN j.building IS NOT NULL THEN (
            SELECT json_agg(json_build_array(r.valid_from, r.valid_to)) FROM access_dormresidence r
             WHERE r.person_id = c.person_id AND r.building_id = j.building AND r.valid_from <= j.day
@@ -322,8 +328,7 @@ SELECT j.i, d.revoked_at IS NOT NULL, cr.active, c.state, c.kind, p.kind, p.stat
              FROM access_labpermit lp
             WHERE lp.person_id = c.person_id AND lp.zone_id = j.lab AND lp.state = 'approved'
               AND lp.valid_from <= j.day AND lp.valid_to >= j.day) END,
-       CASE WHEN j.step IS NOT NULL THEN EXISTS (SELECT 1 FROM cards_usedcode u
-                                                  WHERE u.credential_id = j.cred AND u.step = j.step) ELSE false END
+       uc.yes IS NOT NULL
   FROM unnest(%(i)s::int[], %(dev)s::bigint[], %(cred)s::bigint[], %(building)s::bigint[], %(lab)s::bigint[],
               %(entry)s::bool[], %(day)s::date[], %(step)s::bigint[])
        AS j(i, dev, cred, building, lab, entry, day, step)
@@ -331,7 +336,22 @@ SELECT j.i, d.revoked_at IS NOT NULL, cr.active, c.state, c.kind, p.kind, p.stat
   LEFT JOIN cards_credential cr ON cr.id = j.cred
   LEFT JOIN cards_card c ON c.id = cr.card_id
   LEFT JOIN identity_person p ON p.id = c.person_id
+  -- Lateral look-ups, one index probe per decision and only where the zone needs them: the statement
+  -- is prepared with a generic plan, which must not turn these into a hash of a whole table.
+  LEFT JOIN LATERAL (SELECT 1 AS yes FROM access_campusentryapproval a
+                      WHERE j.entry AND a.person_id = c.person_id AND a.state = 'approved' LIMIT 1) ce ON true
+  LEFT JOIN LATERAL (SELECT 1 AS yes FROM access_accessaddon x
+                      WHERE j.lab IS NOT NULL AND x.person_id = c.person_id AND x.addon = 'lab'
+                        AND x.revoked_at IS NULL LIMIT 1) ad ON true
+  LEFT JOIN LATERAL (SELECT 1 AS yes FROM cards_usedcode u
+                      WHERE j.step IS NOT NULL AND u.credential_id = j.cred AND u.step = j.step LIMIT 1) uc ON true
 """
+
+
+# Prepared once per connection (core.db.Prepared): the arrays keep the text the same for any batch size.
+_READ_PREPARED = Prepared("gate_read", _READ, {
+    "i": "int[]", "dev": "bigint[]", "cred": "bigint[]", "building": "bigint[]", "lab": "bigint[]",
+    "entry": "bool[]", "day": "date[]", "step": "bigint[]"})
 
 
 def _read_and_decide(batch: list[_Job]) -> list[_Job]:
@@ -345,7 +365,7 @@ def _read_and_decide(batch: list[_Job]) -> list[_Job]:
         "step": [job.step for job in batch],
     }
     with connection.cursor() as cursor:  # autocommit: a plain read
-        cursor.execute(_READ, params)
+        _READ_PREPARED.execute(cursor, params)
         rows = cursor.fetchall()
     policy = facts.policy()
     live = []
@@ -411,6 +431,12 @@ SELECT (SELECT array_agg(id ORDER BY id) FROM ins), array_agg(f.taken ORDER BY f
 """
 
 
+_WRITE_PREPARED = Prepared("gate_write", _WRITE, {
+    "i": "int[]", "inst": "bigint[]", "zone": "bigint[]", "dev": "bigint[]", "person": "bigint[]", "card": "bigint[]",
+    "kind": "text[]", "at": "timestamptz[]", "admitted": "bool[]", "rule": "text[]", "cred": "bigint[]",
+    "step": "bigint[]", "now": "timestamptz"})
+
+
 def _write(live: list[_Job]) -> None:
     claimed = set()
     for job in live:  # two gates of one batch admitting the same one-time code: the first one wins
@@ -427,7 +453,7 @@ def _write(live: list[_Job]) -> None:
         "step": [j.step if j.kind == "code" else None for j in live], "now": clock.now(),
     }
     with connection.cursor() as cursor:  # autocommit: the statement is its own durable transaction
-        cursor.execute(_WRITE, params)
+        _WRITE_PREPARED.execute(cursor, params)
         ids, taken = cursor.fetchone()
     # One statement's sequence values follow the ORDER BY i of its rows, so ids sorted pair with i.
     for job, event_id, lost in zip(live, ids, taken, strict=True):

@@ -75,6 +75,10 @@ class Prepared:
             return
         prepared = getattr(session, "_campuscard_prepared", None)
         if prepared is None:
+            # Planned once: left to itself PostgreSQL may re-plan a statement over arrays on every call
+            # (a "custom plan", 0.5 ms of a 0.6 ms gate read). Only our statements are prepared, so
+            # Django's own queries are unaffected; ours are written to have good generic plans.
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
             prepared = session._campuscard_prepared = set()
         if self.name not in prepared:
             cursor.execute(self._prepare)  # a prepared statement outlives a rollback of this transaction
