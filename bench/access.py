@@ -5,9 +5,10 @@ acknowledged decision has exactly one AccessEvent with the answered rule, and th
 Also: in-process offline decisions/s (``offline.decide_offline`` on a gate's snapshot).
 
     python bench/access.py [--quick] [--holders N] [--gates G] [--seconds S] [--clients C]
-                           [--workers W] [--threads T] [--worker-class sync|gthread]
+                           [--server granian|gunicorn-sync|gunicorn-gthread] [--workers W] [--threads T]
 
-Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
+The load generator is wrk replaying pre-signed requests (bench/replay.lua), so it leaves the CPU to the
+server. Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ def extra_args(parser):
     parser.add_argument("--holders", type=int, default=None)
     parser.add_argument("--gates", type=int, default=24)
     parser.add_argument("--seconds", type=int, default=None)
-    parser.add_argument("--clients", type=int, default=32, help="concurrent gates of the load generator")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent connections (gates) of the load generator")
     parser.add_argument("--server", choices=SERVERS, default="granian")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
-    parser.add_argument("--threads", type=int, default=16, help="threads per worker (granian, gunicorn-gthread)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker (granian, gunicorn-gthread)")
     parser.add_argument("--qr-share", type=float, default=0.3, help="share of holder QR codes (rest: NFC taps)")
 
 

@@ -3,8 +3,10 @@ one-time QR codes over HTTP, a share of retries of the same transaction id — t
 payment was lost or doubled, no wallet went negative and the ledger reconciles.
 
     python bench/lunch_rush.py [--quick] [--holders N] [--terminals M] [--seconds S] [--clients C]
+                               [--server granian|gunicorn-sync|gunicorn-gthread] [--workers W] [--threads T]
 
-Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
+The load generator is wrk replaying pre-signed requests (bench/replay.lua), so it leaves the CPU to the
+server. Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
 """
 
 from __future__ import annotations
