@@ -194,6 +194,7 @@ class _Job:
     key: str  # the cache key of the credential (uid or token), forgotten when it turns out stale
     done: bool = False
     taken: bool = False  # in a batch already
+    wake: threading.Event = field(default_factory=threading.Event)
     handover: bool = False
     error: BaseException | None = None
     decision: rules.Decision | None = None
@@ -260,10 +261,12 @@ def _touch(device_id: int, moment: dt.datetime) -> None:
 class _Combiner:
     """Up to ``ACCESS_GATE_BATCHES_IN_FLIGHT`` (2) leaders at a time, each on its own connection: while
     one batch waits for its commit, the next one is already read and decided. Batches in flight at once
-    are no different from batches of two processes (a code used by both is refused by the later write)."""
+    are no different from batches of two processes (a code used by both is refused by the later write).
+    Wake-ups are targeted: a finished batch wakes its own jobs and the oldest queued one (to lead next),
+    not every waiting thread."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.queue: list[_Job] = []
         self.running = 0
 
@@ -271,29 +274,43 @@ class _Combiner:
         limit = getattr(settings, "ACCESS_GATE_BATCH_MAX", 256)
         in_flight = getattr(settings, "ACCESS_GATE_BATCHES_IN_FLIGHT", 2)
         deadline = time.monotonic() + getattr(settings, "ACCESS_GATE_WAIT_SECONDS", 10)
-        with self.cond:
+        with self.lock:
             self.queue.append(job)
-            while not job.done:
+        while True:
+            batch = None
+            with self.lock:
+                if job.done:
+                    return
                 if not job.taken and self.running < in_flight:
                     self.running += 1
                     batch, self.queue = self.queue[:limit], self.queue[limit:]
                     for taken in batch:
                         taken.taken = True
-                    self.cond.release()
-                    try:
-                        _run_batch(batch)
-                    finally:
-                        self.cond.acquire()
-                        self.running -= 1
-                        self.cond.notify_all()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:  # still queued or still on the wire: answer nothing rather than guess
-                        if job in self.queue:
-                            self.queue.remove(job)
-                        job.error = DomainError("internal_error")
+            if batch is not None:
+                self._lead(batch)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or not job.wake.wait(left):
+                with self.lock:  # still queued or still on the wire: answer nothing rather than guess
+                    if job.done:
                         return
-                    self.cond.wait(left)
+                    if job in self.queue:
+                        self.queue.remove(job)
+                    job.error = DomainError("internal_error")
+                return
+            job.wake.clear()  # the state is re-read under the lock above
+
+    def _lead(self, batch: list[_Job]) -> None:
+        try:
+            _run_batch(batch)
+        finally:
+            with self.lock:
+                self.running -= 1
+                following = self.queue[0] if self.queue else None
+            for done in batch:
+                done.wake.set()
+            if following is not None:
+                following.wake.set()
 
 
 _combiner = _Combiner()

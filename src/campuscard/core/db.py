@@ -83,7 +83,25 @@ class Prepared:
         if self.name not in prepared:
             cursor.execute(self._prepare)  # a prepared statement outlives a rollback of this transaction
             prepared.add(self.name)
-        cursor.execute(self._execute, [params[p] for p in self.parameters])
+        cursor.execute(self._execute, [_array_literal(params[p]) if isinstance(params[p], list) else params[p]
+                                       for p in self.parameters])
+
+
+def _array_literal(values: list) -> str:
+    """A PostgreSQL array literal (``{1,NULL,"a"}``) for a list of scalars: the EXECUTE parameter's
+    declared type reads it. psycopg's client-side quoting of a list, element by element, cost a gate
+    batch more than its read (0.36 ms)."""
+    def item(value) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "t" if value else "f"
+        if isinstance(value, int):
+            return str(value)
+        text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(item(value) for value in values) + "}"
 
 
 def _prepare_allowed(session) -> bool:
