@@ -174,3 +174,26 @@ def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
     assert all(events[a["event_id"]] == a["rule"] for a in answers)
     assert sum(not a["admitted"] for a in answers) == sum(r == "refuse_card_lost" for r in events.values()) > 0
     assert fastpath.stats["hits"] == 240 and fastpath.stats["batches"] <= 240
+
+
+def test_a_replayed_gate_request_is_refused_and_logged_once(institution, place, gate):
+    """Through the lane the nonce is claimed by the batch (one round trip for all); a replay of the same
+    signed request is still refused, before anything is read or logged for it."""
+    import json
+
+    from django.test import Client
+
+    from campuscard.core import clock
+    from campuscard.devices.signing import sign_headers
+    from tests.helpers import served_post
+
+    _person, _card, uid = holder(institution)
+    raw = json.dumps({"zone": "teach-1", "nfc_uid": uid}).encode()
+    headers = sign_headers(device_code=gate[0].code, secret=gate[1], method="POST", path=PATH, body=raw,
+                           timestamp=int(clock.now().timestamp()))
+    first = (served_post(PATH, raw, headers) if ENTRY["served"]
+             else Client().post(PATH, data=raw, content_type="application/json", headers=headers))
+    assert first.status_code == 200 and first.json()["admitted"]
+    again = served_post(PATH, raw, headers)
+    assert again.status_code == 401 and again.json()["code"] == "device_request_replayed"
+    assert AccessEvent.objects.count() == 1

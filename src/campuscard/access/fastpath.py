@@ -194,6 +194,7 @@ class _Job:
     key: str  # the cache key of the credential (uid or token), forgotten when it turns out stale
     done: bool = False
     taken: bool = False  # in a batch already
+    nonce: object = None  # a devices.lane.NonceClaim the batch claims (None: claimed already)
     wake: threading.Event = field(default_factory=threading.Event)
     handover: bool = False
     error: BaseException | None = None
@@ -204,7 +205,8 @@ class _Job:
     extra: dict = field(default_factory=dict)
 
 
-def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = ""):
+def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
+               nonce=None):
     """``services.GateOutcome``, or None when the ordinary path must decide (see the module docstring).
     Raises ``DomainError("device_revoked")`` when the batched read finds the gate revoked."""
     from campuscard.access.services import GateOutcome
@@ -233,7 +235,7 @@ def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str 
         kind = "code"
     if ref is None or ref.institution_id != gate.institution_id:
         return None
-    job = _Job(gate=gate, entry=entry, kind=kind, ref=ref, step=step, moment=moment, day=day, key=key)
+    job = _Job(gate=gate, entry=entry, kind=kind, ref=ref, step=step, moment=moment, day=day, key=key, nonce=nonce)
     _combiner.run(job)
     if job.error is not None:
         raise job.error
@@ -319,7 +321,8 @@ _combiner = _Combiner()
 def _run_batch(batch: list[_Job]) -> None:
     try:
         stats["batches"] += 1
-        live = _read_and_decide(batch)
+        fresh = _claim_nonces(batch)
+        live = _read_and_decide(fresh) if fresh else []
         if live:
             _write(live)
     except BaseException as error:  # noqa: BLE001 - every waiting request must learn it failed
@@ -363,6 +366,21 @@ SELECT j.i, d.revoked_at IS NOT NULL, cr.active, c.state, c.kind, p.kind, p.stat
   LEFT JOIN LATERAL (SELECT 1 AS yes FROM cards_usedcode u
                       WHERE j.step IS NOT NULL AND u.credential_id = j.cred AND u.step = j.step LIMIT 1) uc ON true
 """
+
+
+def _claim_nonces(batch: list[_Job]) -> list[_Job]:
+    """The device-request nonces of the batch in one round trip; a replayed request is refused before
+    anything is read or logged for it."""
+    from campuscard.devices.services import nonce_claim_many
+
+    claims = [job for job in batch if job.nonce is not None]
+    if not claims:
+        return batch
+    for job, fresh in zip(claims, nonce_claim_many([job.nonce.key for job in claims]), strict=True):
+        job.nonce.spent = fresh
+        if not fresh:
+            job.error = DomainError("device_request_replayed")
+    return [job for job in batch if job.error is None]
 
 
 # Prepared once per connection (core.db.Prepared): the arrays keep the text the same for any batch size.

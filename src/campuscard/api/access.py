@@ -103,11 +103,11 @@ class MyEventOut(Schema):
     message: str
 
 
-def _decide_fast(gate, payload: DecideIn):
+def _decide_fast(gate, payload: DecideIn, nonce=None):
     if not fastpath.eligible():
         return None
     return fastpath.try_decide(gate=gate, zone_code=payload.zone, code=payload.code, nfc_uid=payload.nfc_uid,
-                               visitor_code=payload.visitor_code)
+                               visitor_code=payload.visitor_code, nonce=nonce)
 
 
 def _decision(outcome) -> dict:
@@ -117,13 +117,16 @@ def _decision(outcome) -> dict:
 
 def gate_decide_in_lane(request) -> tuple[int, DecisionOut] | None:
     """``gate_decide`` in front of Django (devices.lane): the fast path's logged decision, or None to let
-    ``gate_decide`` answer."""
-    gate = lane.verify(request, load=fastpath.gate_facts, forget=fastpath.forget)
+    ``gate_decide`` answer. The request's nonce is claimed by its batch, with the others' in one round trip."""
+    gate, nonce = lane.verify_deferring_nonce(request, load=fastpath.gate_facts, forget=fastpath.forget)
     try:
         payload = DecideIn.model_validate_json(request.body)
     except ValidationError:
         return None
-    outcome = _decide_fast(gate, payload)
+    try:
+        outcome = _decide_fast(gate, payload, nonce)
+    finally:
+        lane.mark_spent(request, gate, nonce)
     return None if outcome is None else (200, DecisionOut(**_decision(outcome)))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.core import signals
@@ -44,6 +45,28 @@ def verify(request: WSGIRequest, *, load, forget):
     found = device_verify_cached(request=request, load=load, forget=forget)
     request.META[VERIFIED] = found
     return found
+
+
+@dataclass
+class NonceClaim:
+    """A nonce left for a batch to claim with others in one round trip (the gate's group commit)."""
+
+    key: str
+    spent: bool = False
+
+
+def verify_deferring_nonce(request: WSGIRequest, *, load, forget) -> tuple[object, NonceClaim]:
+    """``verify`` without the nonce: the caller's batch claims it (and refuses a replay before acting).
+    Call ``mark_spent`` once it has been claimed, before any hand-over to Django."""
+    from campuscard.devices.services import device_verify_cached, nonce_key
+
+    found = device_verify_cached(request=request, load=load, forget=forget, claim_nonce=False)
+    return found, NonceClaim(nonce_key(request.headers))
+
+
+def mark_spent(request: WSGIRequest, found, claim: NonceClaim) -> None:
+    if claim.spent:
+        request.META[VERIFIED] = found
 
 
 class DeviceLane:
