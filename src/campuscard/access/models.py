@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campuscard.cards.models import Card
 from campuscard.core.models import Building, Campus, Institution
@@ -40,7 +41,7 @@ class Zone(models.Model):
     code = models.SlugField(_("code"), max_length=40)
     name = models.CharField(_("name"), max_length=100)
     level = models.CharField(_("level"), max_length=20, choices=Level.choices)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(pgettext_lazy("switched on", "active"), default=True)
     gates = models.ManyToManyField(Device, blank=True, related_name="access_zones", verbose_name=_("gates"),
                                    help_text=_("gate and door controllers that guard this zone"))
     managers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="managed_zones",
@@ -236,7 +237,7 @@ class AccessSigningKey(models.Model):
     key_id = models.PositiveIntegerField(_("key id"))
     private_key = models.TextField(editable=False)
     public_key = models.CharField(_("public key"), max_length=64, editable=False)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(pgettext_lazy("switched on", "active"), default=True)
     created_at = models.DateTimeField(_("created at"))
 
     objects = RestrictedQuerySet.as_manager()

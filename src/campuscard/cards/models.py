@@ -85,7 +85,7 @@ class Credential(models.Model):
     token = models.CharField(_("public id"), max_length=16, unique=True)
     uid = models.CharField(_("NFC UID"), max_length=32, blank=True)
     secret = models.CharField(max_length=64, blank=True, editable=False)  # base32 TOTP seed (QR/HCE)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(pgettext_lazy("switched on", "active"), default=True)
     created_at = models.DateTimeField(_("created at"))
 
     objects = RestrictedQuerySet.as_manager()

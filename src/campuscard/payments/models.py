@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from campuscard.core.models import Institution
 from campuscard.core.money import FenField
@@ -126,7 +127,7 @@ class Merchant(models.Model):
                                  related_name="merchants", verbose_name=_("building"))
     account = models.OneToOneField("ledger.Account", on_delete=models.PROTECT, related_name="merchant",
                                    verbose_name=_("takings account"), editable=False)
-    active = models.BooleanField(_("active"), default=True)
+    active = models.BooleanField(pgettext_lazy("switched on", "active"), default=True)
 
     objects = RestrictedQuerySet.as_manager()
 
