@@ -65,3 +65,19 @@ def test_a_header_cannot_pass_for_the_lane_s_mark(terminal, funded):
         qr_credential(funded))})
     forged = served_post(PATH, raw, {**headers, "X-Signature": "0" * 64, "campuscard.verified_device": "1"})
     assert forged.status_code == 401 and Payment.objects.count() == 0
+
+
+def test_an_unexpected_failure_is_answered_like_the_api_answers_it(terminal, funded, monkeypatch):
+    terminal, secret = terminal
+
+    def broken(**_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(fastpath, "eligible", lambda **_kwargs: True)
+    monkeypatch.setattr(fastpath, "try_pay", broken)
+    raw, headers = signed(terminal, secret, {"txn_id": "e1", "amount": 800, "code": codes.current_code(
+        qr_credential(funded))})
+    failed = served_post(PATH, raw, headers)
+    assert failed.status_code == 500 and failed.json()["code"] == "internal_error"
+    assert failed.headers["Content-Language"] == "zh-hans" and not failed.json()["message"].isascii()
+    assert Payment.objects.count() == 0

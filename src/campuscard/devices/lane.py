@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core import signals
 from django.core.handlers.wsgi import WSGIRequest
 from django.utils import translation
@@ -32,6 +34,7 @@ from campuscard.core.errors import DomainError
 from campuscard.core.middleware import pick_language
 
 VERIFIED = "campuscard.verified_device"
+log = logging.getLogger(__name__)
 
 # A route answers (status, schema instance) or None for "let Django answer".
 Handler = Callable[[WSGIRequest], "tuple[int, Schema] | None"]
@@ -79,21 +82,26 @@ class DeviceLane:
         if handler is None or environ.get("QUERY_STRING"):
             return self.django_app(environ, start_response)
         signals.request_started.send(sender=self.__class__, environ=environ)
+        language = settings.LANGUAGE_CODE
         try:
             request = WSGIRequest(environ)
             environ["wsgi.input"] = io.BytesIO(request.body)  # read once; Django reads it again on hand-over
             language = pick_language(request)
-            try:
-                with translation.override(language):
-                    answer = handler(request)
-            except DomainError:
-                answer = None  # Django explains the refusal in the holder's language, with its code
+            with translation.override(language):
+                answer = handler(request)
+                reply = None if answer is None else (answer[0], answer[1].model_dump(by_alias=True))
+        except DomainError:
+            reply = None  # Django explains the refusal in the holder's language, with its code
+        except Exception:  # noqa: BLE001 - answered as the API answers it, never handed on half done
+            log.exception("device lane failed on %s", environ.get("PATH_INFO"))
+            with translation.override(language):
+                reply = (500, DomainError("internal_error").as_dict())
         finally:
             signals.request_finished.send(sender=self.__class__)
-        if answer is None:
+        if reply is None:
             return self.django_app(environ, start_response)
-        status, schema = answer
-        body = json.dumps(schema.model_dump(by_alias=True), cls=NinjaJSONEncoder).encode()
+        status, payload = reply
+        body = json.dumps(payload, cls=NinjaJSONEncoder).encode()
         start_response(f"{status} {HTTPStatus(status).phrase}", [
             ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body))),
             ("Content-Language", language), ("X-Content-Type-Options", "nosniff")])
