@@ -208,7 +208,8 @@ class _Job:
 def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
                nonce=None):
     """``services.GateOutcome``, or None when the ordinary path must decide (see the module docstring).
-    Raises ``DomainError("device_revoked")`` when the batched read finds the gate revoked."""
+    Raises ``DomainError("device_revoked")`` when the batched read finds the gate revoked. ``nonce`` (a
+    ``devices.lane.NonceClaim``) is claimed by the batch; a replay raises ``device_request_replayed``."""
     from campuscard.access.services import GateOutcome
 
     if gate.device_kind != "gate" or visitor_code or bool(code) == bool(nfc_uid):
