@@ -180,3 +180,26 @@ def merged_percentiles(segments: list[tuple[int, float, float, float]]) -> tuple
     weight = sum(n for n, *_ in segments) or 1
     return (sum(n * p for n, p, _q, _r in segments) / weight, sum(n * q for n, _p, q, _r in segments) / weight,
             max((r for *_x, r in segments), default=0.0))
+
+
+def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, clients: int, id_pattern: str) -> dict:
+    """Replay with wrk in segments of at most 25 s, each in a fresh code step: ``build(step, span)`` signs
+    that segment's requests (a one-time code of step S is accepted until S+1 ends, and used once).
+    Returns the summed figures, every captured id, refusals by code and per-segment latencies."""
+    used: set = set()
+    totals = {"requests": 0, "seconds": 0.0, "errors": 0, "ids": [], "refused": {}, "latencies": []}
+    left = seconds
+    while left > 0:
+        span = min(left, 25)
+        out = wrk_replay(build(fresh_step(step_seconds, used), span), port=port, connections=clients, seconds=span,
+                         id_pattern=id_pattern)
+        print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
+              f"p99 {out['p99_ms']:.1f} ms, refused {out['refused'] or 'none'}", flush=True)
+        for key in ("requests", "seconds", "errors"):
+            totals[key] += out[key]
+        totals["latencies"].append((out["requests"], out["p50_ms"], out["p95_ms"], out["p99_ms"]))
+        totals["ids"] += out["ids"]
+        for code, n in out["refused"].items():
+            totals["refused"][code] = totals["refused"].get(code, 0) + n
+        left -= span
+    return totals

@@ -26,13 +26,12 @@ from _common import (
     SERVERS,
     emit,
     fresh_database,
-    fresh_step,
     merged_percentiles,
     parse_args,
     pgbench_tps,
+    replay_in_segments,
     settle_database,
     start_server,
-    wrk_replay,
 )
 
 PORT = 8766
@@ -160,28 +159,15 @@ def signed_decisions(data: dict, count: int, step: int, step_seconds: int, qr_sh
 
 
 def rush(data: dict, seconds: int, clients: int, qr_share: float, step_seconds: int) -> dict:
-    """Segments of at most 25 s in fresh code steps (see bench/lunch_rush.py), replayed by wrk."""
+    """Signed decisions replayed in segments (see ``replay_in_segments``)."""
     rng = random.Random(11)
-    used: set = set()
-    totals = {"requests": 0, "seconds": 0.0, "errors": 0, "acked": [], "failed": {}, "latencies": []}
-    left = seconds
-    while left > 0:
-        span = min(left, 25)
-        step = fresh_step(step_seconds, used)
-        requests = signed_decisions(data, int(span * 4000), step, step_seconds, qr_share, rng)
-        out = wrk_replay(requests, port=PORT, connections=clients, seconds=span,
-                         id_pattern='"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)')
-        print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
-              f"p99 {out['p99_ms']:.1f} ms, failed {out['refused'] or 'none'}", flush=True)
-        for key in ("requests", "seconds", "errors"):
-            totals[key] += out[key]
-        totals["latencies"].append((out["requests"], out["p50_ms"], out["p95_ms"], out["p99_ms"]))
-        for captured in out["ids"]:
-            admitted, rule, event_id = captured.split("|")
-            totals["acked"].append((int(event_id), admitted == "true", rule))
-        for code, n in out["refused"].items():
-            totals["failed"][code] = totals["failed"].get(code, 0) + n
-        left -= span
+    totals = replay_in_segments(
+        seconds, step_seconds, lambda step, span: signed_decisions(data, int(span * 4000), step, step_seconds,
+                                                                   qr_share, rng),
+        port=PORT, clients=clients, id_pattern='"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)')
+    totals["acked"] = [(int(event_id), admitted == "true", rule)
+                       for admitted, rule, event_id in (captured.split("|") for captured in totals["ids"])]
+    totals["failed"] = totals["refused"]
     return totals
 
 

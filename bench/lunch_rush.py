@@ -24,13 +24,12 @@ from _common import (
     SERVERS,
     emit,
     fresh_database,
-    fresh_step,
     merged_percentiles,
     parse_args,
     pgbench_tps,
+    replay_in_segments,
     settle_database,
     start_server,
-    wrk_replay,
 )
 
 PORT = 8765
@@ -137,29 +136,19 @@ def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int
 
 
 def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int) -> dict:
-    """Segments of at most 25 s, each in a fresh code step (a code of step S is accepted until S+1 ends):
-    every holder pays at most once per segment."""
+    """Every holder pays at most once per segment (see ``replay_in_segments``)."""
     rng = random.Random(5)
-    used: set = set()
-    totals = {"requests": 0, "seconds": 0.0, "errors": 0, "acked": {}, "refused": {}, "latencies": []}
-    left = seconds
-    while left > 0:
-        span = min(left, 25)
-        requests, amounts = signed_payments(data["holders"], data["terminals"], fresh_step(step_seconds, used),
-                                            step_seconds, retry_share, rng)
-        out = wrk_replay(requests, port=PORT, connections=clients, seconds=span, id_pattern='"txn_id":%s*"(%w+)"')
-        print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
-              f"p99 {out['p99_ms']:.1f} ms, refused {out['refused'] or 'none'}", flush=True)
-        totals["requests"] += out["requests"]
-        totals["seconds"] += out["seconds"]
-        totals["errors"] += out["errors"]
-        totals["latencies"].append((out["requests"], out["p50_ms"], out["p95_ms"], out["p99_ms"]))
-        for txn in out["ids"]:
-            if txn in amounts:
-                totals["acked"][txn] = amounts[txn]
-        for code, n in out["refused"].items():
-            totals["refused"][code] = totals["refused"].get(code, 0) + n
-        left -= span
+    amounts: dict = {}
+
+    def build(step: int, _span: float) -> list:
+        requests, segment_amounts = signed_payments(data["holders"], data["terminals"], step, step_seconds,
+                                                    retry_share, rng)
+        amounts.update(segment_amounts)
+        return requests
+
+    totals = replay_in_segments(seconds, step_seconds, build, port=PORT, clients=clients,
+                                id_pattern='"txn_id":%s*"(%w+)"')
+    totals["acked"] = {txn: amounts[txn] for txn in totals["ids"] if txn in amounts}
     return totals
 
 
