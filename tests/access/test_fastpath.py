@@ -176,7 +176,23 @@ def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
     assert fastpath.stats["hits"] == 240 and fastpath.stats["batches"] <= 240
 
 
-def test_a_replayed_gate_request_is_refused_and_logged_once(institution, place, gate):
+@pytest.fixture(params=["database cache", "redis"])
+def nonce_store(request, settings):
+    """The nonce store as tests run it (the database cache) and as production runs it (Redis, one script
+    call per batch)."""
+    if request.param == "redis":
+        import redis
+
+        url = "redis://127.0.0.1:6379/9"
+        try:
+            redis.Redis.from_url(url).flushdb()
+        except redis.ConnectionError:
+            pytest.skip("no Redis at 127.0.0.1:6379")
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    return request.param
+
+
+def test_a_replayed_gate_request_is_refused_and_logged_once(institution, place, gate, nonce_store):
     """Through the lane the nonce is claimed by the batch (one round trip for all); a replay of the same
     signed request is still refused, before anything is read or logged for it."""
     import json
@@ -197,3 +213,17 @@ def test_a_replayed_gate_request_is_refused_and_logged_once(institution, place, 
     again = served_post(PATH, raw, headers)
     assert again.status_code == 401 and again.json()["code"] == "device_request_replayed"
     assert AccessEvent.objects.count() == 1
+
+
+def test_a_batch_of_nonces_is_claimed_once_each_with_its_expiry(nonce_store, settings):
+    from django.core.cache import cache
+
+    from campuscard.devices.services import nonce_claim_many
+
+    assert nonce_claim_many(["n:a", "n:b", "n:a"]) == [True, True, False]  # a repeat inside one batch too
+    assert nonce_claim_many(["n:b", "n:c"]) == [False, True]
+    if nonce_store == "redis":
+        import redis
+
+        ttl = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"]).ttl(cache.make_key("n:a"))
+        assert 0 < ttl <= 2 * settings.DEVICE_REQUEST_WINDOW_SECONDS

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.conf import settings
-from django.core import signals
 from django.core.handlers.wsgi import WSGIRequest
+from django.db import close_old_connections
 from django.utils import translation
-from ninja import Schema
 from ninja.responses import NinjaJSONEncoder
+from pydantic import BaseModel
 
 from campuscard.core.errors import DomainError
 from campuscard.core.middleware import pick_language
@@ -36,8 +36,8 @@ from campuscard.core.middleware import pick_language
 VERIFIED = "campuscard.verified_device"
 log = logging.getLogger(__name__)
 
-# A route answers (status, schema instance) or None for "let Django answer".
-Handler = Callable[[WSGIRequest], "tuple[int, Schema] | None"]
+# A route answers (status, pydantic model instance) or None for "let Django answer".
+Handler = Callable[[WSGIRequest], "tuple[int, BaseModel] | None"]
 
 
 def verify(request: WSGIRequest, *, load, forget):
@@ -81,7 +81,9 @@ class DeviceLane:
         handler = self.routes.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
         if handler is None or environ.get("QUERY_STRING"):
             return self.django_app(environ, start_response)
-        signals.request_started.send(sender=self.__class__, environ=environ)
+        # Of what Django's request signals do, only the database upkeep concerns this lane (close a
+        # connection past CONN_MAX_AGE or broken); sending the signals cost a decision ~4 % of its Python.
+        close_old_connections()
         language = settings.LANGUAGE_CODE
         try:
             request = WSGIRequest(environ)
@@ -96,8 +98,6 @@ class DeviceLane:
             log.exception("device lane failed on %s", environ.get("PATH_INFO"))
             with translation.override(language):
                 reply = (500, DomainError("internal_error").as_dict())
-        finally:
-            signals.request_finished.send(sender=self.__class__)
         if reply is None:
             return self.django_app(environ, start_response)
         status, payload = reply
