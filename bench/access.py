@@ -4,9 +4,14 @@ gates, dormitories (with residents), a laboratory (with permits) and a library â
 acknowledged decision has exactly one AccessEvent with the answered rule, and the counts match.
 Also: in-process offline decisions/s (``offline.decide_offline`` on a gate's snapshot).
 
-    python bench/access.py [--quick] [--holders N] [--gates G] [--seconds S] [--clients C]
+    python bench/access.py [--quick] [--holders N] [--gates G] [--rate R] [--gate-connections K]
+                           [--seconds S] [--clients C]
                            [--server granian|gunicorn-sync|gunicorn-gthread] [--workers W] [--threads T]
 
+Two runs on the same server. **The rush** (the target's figures): K gate connections, each pausing a
+random moment after an answer (exponential, mean K / R s) as a gate does before its next holder taps,
+so R decisions/s are offered and the latency is what a holder waits at that load. **Saturation**: C
+connections that never pause, for the most the server answers (latency is then mostly queueing).
 The load generator is wrk replaying pre-signed requests (bench/replay.lua), so it leaves the CPU to the
 server. Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
 """
@@ -45,8 +50,10 @@ _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 def extra_args(parser):
     parser.add_argument("--holders", type=int, default=None)
     parser.add_argument("--gates", type=int, default=24)
-    parser.add_argument("--seconds", type=int, default=None)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent connections (gates) of the load generator")
+    parser.add_argument("--seconds", type=int, default=None, help="length of the rush (saturation: half)")
+    parser.add_argument("--rate", type=int, default=1600, help="decisions/s the rush offers")
+    parser.add_argument("--gate-connections", type=int, default=128, help="gate connections of the rush")
+    parser.add_argument("--clients", type=int, default=16, help="connections of the saturation run (no pause)")
     parser.add_argument("--server", choices=SERVERS, default="granian")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker (granian, gunicorn-gthread)")
@@ -158,16 +165,18 @@ def signed_decisions(data: dict, count: int, step: int, step_seconds: int, qr_sh
     return requests
 
 
-def rush(data: dict, seconds: int, clients: int, qr_share: float, step_seconds: int) -> dict:
-    """Signed decisions replayed in segments (see ``replay_in_segments``)."""
-    rng = random.Random(11)
+def rush(data: dict, seconds: int, connections: int, qr_share: float, step_seconds: int, *, rate: int,
+         pause_ms: float, rng: random.Random, used: set) -> dict:
+    """Signed decisions replayed in segments (see ``replay_in_segments``); ``rate`` sizes the requests."""
     totals = replay_in_segments(
-        seconds, step_seconds, lambda step, span: signed_decisions(data, int(span * 4000), step, step_seconds,
-                                                                   qr_share, rng),
-        port=PORT, clients=clients, id_pattern='"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)')
+        seconds, step_seconds, lambda step, span: signed_decisions(data, int(span * rate * 1.3) + 2000, step,
+                                                                   step_seconds, qr_share, rng),
+        port=PORT, clients=connections, pause_ms=pause_ms, used=used,
+        id_pattern='"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)')
     totals["acked"] = [(int(event_id), admitted == "true", rule)
                        for admitted, rule, event_id in (captured.split("|") for captured in totals["ids"])]
-    totals["failed"] = totals["refused"]
+    totals["rate"] = len(totals["acked"]) / totals["seconds"]
+    totals["p50"], totals["p95"], totals["p99"] = merged_percentiles(totals["latencies"])
     return totals
 
 
@@ -229,16 +238,22 @@ def main() -> None:
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="access-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "8", "FLUSHDB"], capture_output=True)
     server = start_server(env, PORT, args.server, args.workers, args.threads)
+    rng, used = random.Random(11), set()
     try:
-        totals = rush(data, seconds, args.clients, args.qr_share, settings.QR_STEP_SECONDS)
+        print(f"rush: {args.gate_connections} gate connections offering {args.rate:,} decisions/s", flush=True)
+        paced = rush(data, seconds, args.gate_connections, args.qr_share, settings.QR_STEP_SECONDS, rate=args.rate,
+                     pause_ms=1000 * args.gate_connections / args.rate, rng=rng, used=used)
+        print(f"saturation: {args.clients} connections, no pause", flush=True)
+        flat = rush(data, max(6, seconds // 2), args.clients, args.qr_share, settings.QR_STEP_SECONDS, rate=4000,
+                    pause_ms=0, rng=rng, used=used)
     finally:
         server.terminate()
         server.wait(10)
-    acked, failed = totals["acked"], totals["failed"]
+    acked = paced["acked"] + flat["acked"]
+    failed = {code: paced["refused"].get(code, 0) + flat["refused"].get(code, 0)
+              for code in {*paced["refused"], *flat["refused"]}}
     verify = verify_outcome(acked)
-    tps = pgbench_tps(db_url, args.clients, 8 if args.quick else 20)
-    rate = len(acked) / totals["seconds"]
-    p50, p95, p99 = merged_percentiles(totals["latencies"])
+    tps = pgbench_tps(db_url, args.clients, 6 if args.quick else 20)
     admitted = sum(1 for _e, a, _r in acked if a)
     rules_seen: dict[str, int] = {}
     for _e, _a, rule in acked:
@@ -249,27 +264,35 @@ def main() -> None:
         ("machine load before the run", load),
         ("holders / gates / zones", f"{holders:,} / {args.gates} / {len(ZONES)}"),
         ("server", server_kind),
-        ("load", f"wrk, {args.clients} connections (keep-alive), {seconds} s, {args.qr_share:.0%} QR codes"),
+        ("load", f"wrk (keep-alive), {args.qr_share:.0%} QR codes, rest NFC taps"),
         ("set-up", f"{setup_s:.1f} s"),
-        ("decisions acknowledged", f"{len(acked):,} ({admitted:,} admitted)"),
-        ("decisions / s", f"{rate:,.0f}"),
-        ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
+        ("rush", f"{args.gate_connections} gate connections, {args.rate:,}/s offered, {seconds} s"),
+        ("  decisions / s answered", f"{paced['rate']:,.0f}"),
+        ("  latency p50 / p95 / p99", f"{paced['p50']:.1f} / {paced['p95']:.1f} / {paced['p99']:.1f} ms"),
+        ("saturation", f"{args.clients} connections, no pause, {flat['seconds']:.0f} s"),
+        ("  decisions / s answered", f"{flat['rate']:,.0f}"),
+        ("  latency p50 / p95 / p99", f"{flat['p50']:.1f} / {flat['p95']:.1f} / {flat['p99']:.1f} ms"),
+        ("decisions acknowledged (both runs)", f"{len(acked):,} ({admitted:,} admitted)"),
         ("rules answered", json.dumps(dict(sorted(rules_seen.items())))),
         ("failed requests (by code)", json.dumps(failed) if failed else "none"),
-        ("transport errors", f"{totals['errors']}"),
-        ("pgbench simple-update tps (same DB, same clients)", f"{tps:,.0f}"),
-        ("decisions / pgbench", f"{rate / tps:.2f}"),
+        ("transport errors", f"{paced['errors'] + flat['errors']}"),
+        ("pgbench simple-update tps (same DB, saturation's clients)", f"{tps:,.0f}"),
+        ("saturation decisions / pgbench", f"{flat['rate'] / tps:.2f}"),
         ("offline decisions / s (in process, one core)", f"{offline_per_s:,.0f}"),
         ("events missing / wrong rule / shared", f"{verify['missing']} / {verify['wrong_rule']} / {verify['shared']}"),
         ("events admitted / refused (DB) vs answered",
          f"{verify['db_admitted']:,} / {verify['db_refused']:,} vs {admitted:,} / {len(acked) - admitted:,}"),
-    ], {"decisions_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
-        "p99_ms": round(p99, 1), "offline_decisions_per_s": round(offline_per_s), "pgbench_tps": round(tps),
-        "ratio_to_pgbench": round(rate / tps, 3), "holders": holders, "gates": args.gates, "clients": args.clients,
+    ], {"decisions_per_s": round(paced["rate"]), "p50_ms": round(paced["p50"], 1), "p95_ms": round(paced["p95"], 1),
+        "p99_ms": round(paced["p99"], 1), "offline_decisions_per_s": round(offline_per_s),
+        "offered_per_s": args.rate, "gate_connections": args.gate_connections,
+        "saturation_decisions_per_s": round(flat["rate"]), "saturation_p50_ms": round(flat["p50"], 1),
+        "saturation_p99_ms": round(flat["p99"], 1), "pgbench_tps": round(tps),
+        "saturation_ratio_to_pgbench": round(flat["rate"] / tps, 3), "holders": holders, "gates": args.gates,
+        "clients": args.clients,
         "server": server_kind, "decisions": len(acked), "admitted": admitted, "refused": len(acked) - admitted,
         "events": verify["events"], "events_missing": verify["missing"], "events_wrong_rule": verify["wrong_rule"],
         "events_shared": verify["shared"], "db_admitted": verify["db_admitted"], "db_refused": verify["db_refused"],
-        "failed": sum(failed.values()), "transport_errors": totals["errors"],
+        "failed": sum(failed.values()), "transport_errors": paced["errors"] + flat["errors"],
         "offline_admitted": offline_info["admitted"], "offline_refused": offline_info["refused"],
         "load_before": load.split("load average:")[-1].strip()})
 

@@ -1,8 +1,10 @@
 -- wrk script: replay pre-signed requests, each once (one-time codes and nonces cannot be reused).
---   wrk -s bench/replay.lua ... <url> -- <requests file> <threads> <lua pattern of a 2xx body's id>
+--   wrk -s bench/replay.lua ... <url> -- <requests file> <threads> <lua pattern of a 2xx body's id> [<pause ms>]
 -- The file holds records "<byte length>\n<raw HTTP request>"; thread k sends records k, k+T, k+2T, ...
 -- and stops when it has none left. WRK_OUT names the file done() writes: one JSON line of figures,
 -- then "A <captures joined by |>" per answered request and "R <code> <count>" per refusal code.
+-- With a pause, each connection waits a random time (exponential, that mean) after an answer before its
+-- next request: a gate whose next holder taps a moment later, so the offered rate is connections / pause.
 local threads, started = {}, 0
 
 function setup(thread)
@@ -14,6 +16,8 @@ end
 function init(args)
   local path, count, pattern = args[1], tonumber(args[2]), args[3]
   requests, cursor, acked, refused, id_pattern = {}, 0, {}, {}, pattern
+  pause = tonumber(args[4] or "0")
+  math.randomseed(id * 7919 + 1)
   local file, i = assert(io.open(path, "rb")), 0
   while true do
     local length = file:read("*l")
@@ -33,6 +37,11 @@ function request()
     return requests[#requests]  -- never answered: the thread is stopping
   end
   return raw
+end
+
+function delay()
+  if pause <= 0 then return 0 end
+  return -math.log(1 - math.random()) * pause
 end
 
 function response(status, headers, body)

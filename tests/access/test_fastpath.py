@@ -142,6 +142,40 @@ def test_lost_card_is_refused_at_once_and_a_rebound_uid_is_looked_up_again(insti
         "admit_teaching", "refuse_card_lost", "refuse_credential_unknown"]
 
 
+def test_held_facts_never_decide_after_they_changed(institution, place, gate):
+    """The process holds each card's facts; the write that logs a decision recomputes their fingerprint
+    in the same statement, so every change below applies to the very next tap, as on the ordinary path."""
+    person, _card, uid = holder(institution)
+    lab = place["zones"]["lab"]
+    steps = [
+        ("south-gate", lambda: None, "refuse_no_campus_entry"),
+        ("south-gate", lambda: CampusEntryApproval.objects.create(
+            institution=institution, person=person, state="approved", requested_at=NOON), "admit_campus_entry"),
+        ("lab-1", lambda: AccessAddon.objects.create(person=person, addon="lab", granted_at=NOON),
+         "refuse_lab_no_permit"),
+        ("lab-1", lambda: LabPermit.objects.create(
+            institution=institution, person=person, zone=lab, state="approved",
+            weekly_slots=[{"weekday": 0, "start": "11:00", "end": "13:00"}], valid_from=MONDAY,
+            valid_to=MONDAY, requested_at=NOON), "admit_lab_permit"),
+        ("lab-1", lambda: LabPermit.objects.filter(person=person).update(state="revoked"), "refuse_lab_no_permit"),
+        ("dorm-a", lambda: None, "admit_dorm_day"),
+        ("dorm-a", lambda: Person.objects.filter(pk=person.pk).update(status="suspended"), "refuse_holder_inactive"),
+    ]
+    for zone, change, expected in steps:
+        change()
+        assert ordinary(gate, zone, NOON, nfc_uid=uid) == expected
+        with frozen_at(NOON):
+            assert fast(gate, zone, nfc_uid=uid)["rule"] == expected, zone
+    assert fastpath.stats["hits"] == len(steps) and fastpath.stats["handovers"] == 0
+    # a resident at night: the residence is a fact held too
+    Person.objects.filter(pk=person.pk).update(status="full_time")
+    night = local(2026, 11, 30, 23, 30)
+    with frozen_at(night):
+        assert fast(gate, "dorm-a", nfc_uid=uid)["rule"] == "refuse_dorm_night_not_resident"
+        resident(person, place["dorm_a"])
+        assert fast(gate, "dorm-a", nfc_uid=uid)["rule"] == "admit_dorm_resident"
+
+
 def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
     uids = [holder(institution)[2] for _ in range(12)]
     card_report_lost(actor="t", card=holder(institution)[1], channel="portal")

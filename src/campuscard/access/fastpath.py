@@ -86,7 +86,7 @@ class CodeRef:
 _gates: dict[str, GateFacts] = {}
 _nfc: dict[str, facts.CredentialRef] = {}
 _tokens: dict[str, CodeRef] = {}
-_warmed = {"nfc": False, "code": False}
+_warmed = {"nfc": False, "code": False, "holders": False}
 _touched: dict[int, float] = {}
 
 
@@ -154,6 +154,7 @@ def warm() -> None:
 
     nfc_ref("")
     code_ref("")
+    holder_of(0)
     for code in Device.objects.filter(kind=Device.Kind.GATE).values_list("code", flat=True):
         gate_facts(code)
 
@@ -166,7 +167,8 @@ def forget(*, device_code: str | None = None, uid: str | None = None, token: str
             _nfc.clear()
             _tokens.clear()
             _touched.clear()
-            _warmed.update(nfc=False, code=False)
+            _holders.clear()
+            _warmed.update(nfc=False, code=False, holders=False)
         if device_code is not None:
             _gates.pop(device_code, None)
         if uid is not None:
@@ -190,8 +192,9 @@ class _Job:
     ref: facts.CredentialRef
     step: int | None
     moment: dt.datetime
-    day: dt.date
     key: str  # the cache key of the credential (uid or token), forgotten when it turns out stale
+    holder: Holder
+    policy: rules.Policy
     done: bool = False
     taken: bool = False  # in a batch already
     nonce: object = None  # a devices.lane.NonceClaim the batch claims (None: claimed already)
@@ -202,7 +205,6 @@ class _Job:
     event_id: int | None = None
     person_id: int | None = None
     card_id: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
@@ -218,7 +220,6 @@ def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str 
     if entry is None or gate.device_id not in entry.gate_ids:
         return None
     moment = clock.now()
-    day = moment.astimezone(clock.zone(entry.zone.time_zone)).date()
     if nfc_uid:
         key = codes.normalize_uid(nfc_uid)
         ref = nfc_ref(key)
@@ -236,7 +237,12 @@ def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str 
         kind = "code"
     if ref is None or ref.institution_id != gate.institution_id:
         return None
-    job = _Job(gate=gate, entry=entry, kind=kind, ref=ref, step=step, moment=moment, day=day, key=key, nonce=nonce)
+    holder = holder_of(ref.card_id)
+    if holder is None:
+        return None
+    job = _Job(gate=gate, entry=entry, kind=kind, ref=ref, step=step, moment=moment, key=key, nonce=nonce,
+               holder=holder, policy=facts.policy())
+    _decide(job)  # on the held facts; the batch's write logs it only if they are still the facts
     _combiner.run(job)
     if job.error is not None:
         raise job.error
@@ -322,10 +328,13 @@ _combiner = _Combiner()
 def _run_batch(batch: list[_Job]) -> None:
     try:
         stats["batches"] += 1
-        fresh = _claim_nonces(batch)
-        live = _read_and_decide(fresh) if fresh else []
-        if live:
-            _write(live)
+        pending = _claim_nonces(batch)
+        for _attempt in range(3):
+            if not pending:
+                break
+            pending = _write(pending)
+        for job in pending:  # facts changing under it three times in a row: the ordinary path decides
+            job.handover = True
     except BaseException as error:  # noqa: BLE001 - every waiting request must learn it failed
         log.warning("gate fast path batch of %d failed: %s", len(batch), error)
         connection.close_if_unusable_or_obsolete()
@@ -337,41 +346,63 @@ def _run_batch(batch: list[_Job]) -> None:
             job.done = True
 
 
-_READ = """
-SELECT j.i, d.revoked_at IS NOT NULL, cr.active, c.state, c.kind, p.kind, p.status,
-       ce.yes IS NOT NULL, ad.yes IS NOT NULL,
-       CASE WHEN j.building IS NOT NULL THEN (
-           SELECT json_agg(json_build_array(r.valid_from, r.valid_to)) FROM access_dormresidence r
-            WHERE r.person_id = c.person_id AND r.building_id = j.building AND r.valid_from <= j.day
-              AND (r.valid_to IS NULL OR r.valid_to >= j.day)) END,
-       CASE WHEN j.lab IS NOT NULL THEN (
-           SELECT json_agg(json_build_array(lp.valid_from, lp.valid_to, lp.weekly_slots, lp.dated_slots))
-             FROM access_labpermit lp
-            WHERE lp.person_id = c.person_id AND lp.zone_id = j.lab AND lp.state = 'approved'
-              AND lp.valid_from <= j.day AND lp.valid_to >= j.day) END,
-       uc.yes IS NOT NULL
-  FROM unnest(%(i)s::int[], %(dev)s::bigint[], %(cred)s::bigint[], %(building)s::bigint[], %(lab)s::bigint[],
-              %(entry)s::bool[], %(day)s::date[], %(step)s::bigint[])
-       AS j(i, dev, cred, building, lab, entry, day, step)
-  JOIN devices_device d ON d.id = j.dev
-  LEFT JOIN cards_credential cr ON cr.id = j.cred
-  LEFT JOIN cards_card c ON c.id = cr.card_id
-  LEFT JOIN identity_person p ON p.id = c.person_id
-  -- Lateral look-ups, one index probe per decision and only where the zone needs them: the statement
-  -- is prepared with a generic plan, which must not turn these into a hash of a whole table.
-  LEFT JOIN LATERAL (SELECT 1 AS yes FROM access_campusentryapproval a
-                      WHERE j.entry AND a.person_id = c.person_id AND a.state = 'approved' LIMIT 1) ce ON true
-  LEFT JOIN LATERAL (SELECT 1 AS yes FROM access_accessaddon x
-                      WHERE j.lab IS NOT NULL AND x.person_id = c.person_id AND x.addon = 'lab'
-                        AND x.revoked_at IS NULL LIMIT 1) ad ON true
-  LEFT JOIN LATERAL (SELECT 1 AS yes FROM cards_usedcode u
-                      WHERE j.step IS NOT NULL AND u.credential_id = j.cred AND u.step = j.step LIMIT 1) uc ON true
+# What a decision needs to know about a card and its holder, as one JSON array, and (md5 of its text)
+# its fingerprint. The process holds it per card; the batch's write recomputes it in the same statement
+# and logs only decisions whose facts are unchanged (see the module docstring).
+_FACTS = """json_build_array(c.state, c.kind, p.kind, p.status,
+    EXISTS (SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = c.person_id AND a.state = 'approved'),
+    EXISTS (SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id AND x.addon = 'lab' AND x.revoked_at IS NULL),
+    (SELECT json_agg(json_build_array(r.building_id, r.valid_from, r.valid_to) ORDER BY r.id)
+       FROM access_dormresidence r WHERE r.person_id = c.person_id),
+    (SELECT json_agg(json_build_array(lp.zone_id, lp.valid_from, lp.valid_to, lp.weekly_slots, lp.dated_slots) ORDER BY lp.id)
+       FROM access_labpermit lp WHERE lp.person_id = c.person_id AND lp.state = 'approved'))::text"""
+_HOLDERS = f"""
+SELECT c.id, c.person_id, x.facts, md5(x.facts)
+  FROM cards_card c JOIN identity_person p ON p.id = c.person_id CROSS JOIN LATERAL (SELECT {_FACTS} AS facts) x
 """
+
+
+@dataclass(frozen=True)
+class Holder:
+    facts: rules.HolderFacts
+    fingerprint: str
+
+
+_holders: dict[int, Holder] = {}
+
+
+def _holder(card_id: int, person_id: int, text: str, fingerprint: str) -> Holder:
+    state, card_kind, person_kind, status, entry, addon, residences, permits = json.loads(text)
+    return Holder(rules.HolderFacts(
+        person_id=person_id, person_kind=person_kind, person_status=status, card_id=card_id, card_kind=card_kind,
+        card_state=state, credential_active=True, campus_entry=entry, lab_addon=addon,
+        residences=tuple(rules.Residence(b, dt.date.fromisoformat(f), dt.date.fromisoformat(t) if t else None)
+                         for b, f, t in residences or ()),
+        permits=tuple(rules.Permit(zone_id=z, valid_from=dt.date.fromisoformat(f), valid_to=dt.date.fromisoformat(t),
+                                   slots=facts.slots_of(_json(weekly), _json(dated)))
+                      for z, f, t, weekly, dated in permits or ())), fingerprint)
+
+
+def holder_of(card_id: int) -> Holder | None:
+    """The held facts of a card; the first miss loads every card's in one query (warm-up), later misses
+    one card. Never stale for long: the write that logs a decision checks the fingerprint."""
+    found = _holders.get(card_id)
+    if found is not None:
+        return found
+    where, params = ("", []) if not _warmed["holders"] else ("WHERE c.id = %s", [card_id])
+    _warmed["holders"] = True
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLDERS + where, params)
+        rows = cursor.fetchall()
+    with _lock:
+        for card, person, text, fingerprint in rows:
+            _holders[card] = _holder(card, person, text, fingerprint)
+    return _holders.get(card_id)
 
 
 def _claim_nonces(batch: list[_Job]) -> list[_Job]:
     """The device-request nonces of the batch in one round trip; a replayed request is refused before
-    anything is read or logged for it."""
+    anything is logged for it."""
     from campuscard.devices.services import nonce_claim_many
 
     claims = [job for job in batch if job.nonce is not None]
@@ -384,56 +415,9 @@ def _claim_nonces(batch: list[_Job]) -> list[_Job]:
     return [job for job in batch if job.error is None]
 
 
-# Prepared once per connection (core.db.Prepared): the arrays keep the text the same for any batch size.
-_READ_PREPARED = Prepared("gate_read", _READ, {
-    "i": "int[]", "dev": "bigint[]", "cred": "bigint[]", "building": "bigint[]", "lab": "bigint[]",
-    "entry": "bool[]", "day": "date[]", "step": "bigint[]"})
-
-
-def _read_and_decide(batch: list[_Job]) -> list[_Job]:
-    zones = [job.entry.zone for job in batch]
-    params = {
-        "i": list(range(len(batch))), "dev": [job.gate.device_id for job in batch],
-        "cred": [job.ref.credential_id for job in batch],
-        "building": [z.building_id if z.level == rules.DORMITORY else None for z in zones],
-        "lab": [z.id if z.level == rules.LABORATORY else None for z in zones],
-        "entry": [z.level == rules.CAMPUS_GATE for z in zones], "day": [job.day for job in batch],
-        "step": [job.step for job in batch],
-    }
-    with connection.cursor() as cursor:  # autocommit: a plain read
-        _READ_PREPARED.execute(cursor, params)
-        rows = cursor.fetchall()
-    policy = facts.policy()
-    live = []
-    for i, revoked, active, card_state, card_kind, person_kind, status, entry, addon, residences, permits, used in rows:
-        job = batch[i]
-        if revoked:
-            job.error = DomainError("device_revoked")
-            continue
-        if not active:  # re-bound, re-provisioned or gone: the ordinary path looks the credential up afresh
-            forget(uid=job.key) if job.kind == "nfc" else forget(token=job.key)
-            job.handover = True
-            continue
-        zone = job.entry.zone
-        holder = rules.HolderFacts(
-            person_id=job.ref.person_id, person_kind=person_kind, person_status=status, card_id=job.ref.card_id,
-            card_kind=card_kind, card_state=card_state, credential_active=True, campus_entry=bool(entry),
-            lab_addon=bool(addon),
-            residences=tuple(rules.Residence(zone.building_id, dt.date.fromisoformat(f),
-                                             dt.date.fromisoformat(t) if t else None) for f, t in residences or ()),
-            permits=tuple(rules.Permit(zone_id=zone.id, valid_from=dt.date.fromisoformat(f),
-                                       valid_to=dt.date.fromisoformat(t),
-                                       slots=facts.slots_of(_json(weekly), _json(dated)))
-                          for f, t, weekly, dated in permits or ()))
-        fx = rules.Facts(holder=holder, exceptions=job.entry.exceptions)
-        if job.kind == "code" and card_state == "active" and used:
-            # as code_accept: a usable card's code is checked for reuse before the zone's rules
-            job.decision = rules.Decision(False, "refuse_code_replayed")
-        else:
-            job.decision = rules.decide(fx, zone, job.moment, policy)
-        job.person_id, job.card_id = job.ref.person_id, job.ref.card_id
-        live.append(job)
-    return live
+def _decide(job: _Job) -> None:
+    fx = rules.Facts(holder=job.holder.facts, exceptions=job.entry.exceptions)
+    job.decision = rules.decide(fx, job.entry.zone, job.moment, job.policy)
 
 
 def _json(value):
@@ -444,17 +428,33 @@ _WRITE = """
 WITH j AS (
     SELECT * FROM unnest(%(i)s::int[], %(inst)s::bigint[], %(zone)s::bigint[], %(dev)s::bigint[],
                          %(person)s::bigint[], %(card)s::bigint[], %(kind)s::text[], %(at)s::timestamptz[],
-                         %(admitted)s::bool[], %(rule)s::text[], %(cred)s::bigint[], %(step)s::bigint[])
-             AS j(i, inst, zone, dev, person, card, kind, at, admitted, rule, cred, step)
+                         %(admitted)s::bool[], %(rule)s::text[], %(cred)s::bigint[], %(step)s::bigint[],
+                         %(fp)s::text[], %(reuse)s::bool[])
+             AS j(i, inst, zone, dev, person, card, kind, at, admitted, rule, cred, step, fp, reuse)
+), seen AS (
+    SELECT j.*, d.revoked_at IS NOT NULL AS revoked, coalesce(cr.active, false) AS active,
+           CASE WHEN c.id IS NOT NULL THEN FACTS END AS facts
+      FROM j
+      JOIN devices_device d ON d.id = j.dev
+      LEFT JOIN cards_credential cr ON cr.id = j.cred
+      LEFT JOIN cards_card c ON c.id = j.card
+      LEFT JOIN identity_person p ON p.id = c.person_id
+), chk AS (
+    SELECT seen.*, coalesce(md5(facts) = fp, false) AS fresh FROM seen
+), ok AS (
+    -- as code_accept: a usable card's code is checked for reuse before the zone's rules
+    SELECT chk.*, (chk.reuse AND EXISTS (SELECT 1 FROM cards_usedcode u
+                                          WHERE u.credential_id = chk.cred AND u.step = chk.step)) AS prior
+      FROM chk WHERE NOT revoked AND active AND fresh
 ), uc AS (
     INSERT INTO cards_usedcode (credential_id, step, used_at)
-    SELECT cred, step, %(now)s FROM j WHERE admitted AND step IS NOT NULL
+    SELECT cred, step, %(now)s FROM ok WHERE admitted AND NOT prior AND step IS NOT NULL
     ON CONFLICT (credential_id, step) DO NOTHING
     RETURNING credential_id, step
 ), f AS (
-    SELECT j.*, (j.admitted AND j.step IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM uc WHERE uc.credential_id = j.cred AND uc.step = j.step)) AS taken
-      FROM j
+    SELECT ok.*, (ok.prior OR (ok.admitted AND ok.step IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM uc WHERE uc.credential_id = ok.cred AND uc.step = ok.step))) AS taken
+      FROM ok
 ), ins AS (
     INSERT INTO access_accessevent (institution_id, zone_id, device_id, person_id, card_id, visitor_pass_id,
                                     credential_kind, decided_at, admitted, rule, source, sequence, received_at)
@@ -463,36 +463,59 @@ WITH j AS (
       FROM f ORDER BY i
     RETURNING id
 )
-SELECT (SELECT array_agg(id ORDER BY id) FROM ins), array_agg(f.taken ORDER BY f.i) FROM f
-"""
+SELECT (SELECT array_agg(id ORDER BY id) FROM ins), (SELECT array_agg(i ORDER BY i) FROM f),
+       (SELECT array_agg(taken ORDER BY i) FROM f),
+       (SELECT json_agg(json_build_array(i, revoked, active, facts, md5(facts))) FROM chk
+         WHERE revoked OR NOT active OR NOT fresh)
+""".replace("FACTS", _FACTS)
 
 
 _WRITE_PREPARED = Prepared("gate_write", _WRITE, {
     "i": "int[]", "inst": "bigint[]", "zone": "bigint[]", "dev": "bigint[]", "person": "bigint[]", "card": "bigint[]",
     "kind": "text[]", "at": "timestamptz[]", "admitted": "bool[]", "rule": "text[]", "cred": "bigint[]",
-    "step": "bigint[]", "now": "timestamptz"})
+    "step": "bigint[]", "fp": "text[]", "reuse": "bool[]", "now": "timestamptz"})
 
 
-def _write(live: list[_Job]) -> None:
+def _write(jobs: list[_Job]) -> list[_Job]:
+    """Log the decisions whose facts are unchanged, in one autocommitted statement; returns the jobs to
+    write again, re-decided on the facts the statement found changed."""
     claimed = set()
-    for job in live:  # two gates of one batch admitting the same one-time code: the first one wins
+    for job in jobs:  # two gates of one batch admitting the same one-time code: the first one wins
         if job.kind == "code" and job.decision.admitted:
             if (job.ref.credential_id, job.step) in claimed:
                 job.decision = rules.Decision(False, "refuse_code_replayed")
             claimed.add((job.ref.credential_id, job.step))
     params = {
-        "i": list(range(len(live))), "inst": [j.gate.institution_id for j in live],
-        "zone": [j.entry.zone.id for j in live], "dev": [j.gate.device_id for j in live],
-        "person": [j.person_id for j in live], "card": [j.card_id for j in live], "kind": [j.kind for j in live],
-        "at": [j.moment for j in live], "admitted": [j.decision.admitted for j in live],
-        "rule": [j.decision.rule for j in live], "cred": [j.ref.credential_id for j in live],
-        "step": [j.step if j.kind == "code" else None for j in live], "now": clock.now(),
+        "i": list(range(len(jobs))), "inst": [j.gate.institution_id for j in jobs],
+        "zone": [j.entry.zone.id for j in jobs], "dev": [j.gate.device_id for j in jobs],
+        "person": [j.ref.person_id for j in jobs], "card": [j.ref.card_id for j in jobs],
+        "kind": [j.kind for j in jobs], "at": [j.moment for j in jobs],
+        "admitted": [j.decision.admitted for j in jobs], "rule": [j.decision.rule for j in jobs],
+        "cred": [j.ref.credential_id for j in jobs], "step": [j.step for j in jobs],
+        "fp": [j.holder.fingerprint for j in jobs],
+        "reuse": [j.kind == "code" and j.holder.facts.card_state == "active" for j in jobs], "now": clock.now(),
     }
     with connection.cursor() as cursor:  # autocommit: the statement is its own durable transaction
         _WRITE_PREPARED.execute(cursor, params)
-        ids, taken = cursor.fetchone()
+        ids, logged, taken, stale = cursor.fetchone()
     # One statement's sequence values follow the ORDER BY i of its rows, so ids sorted pair with i.
-    for job, event_id, lost in zip(live, ids, taken, strict=True):
-        job.event_id = event_id
+    for i, event_id, lost in zip(logged or (), ids or (), taken or (), strict=True):
+        job = jobs[i]
+        job.event_id, job.person_id, job.card_id = event_id, job.ref.person_id, job.ref.card_id
         if lost:
             job.decision = rules.Decision(False, "refuse_code_replayed")
+    again = []
+    for i, revoked, active, text, fingerprint in _json(stale):
+        job = jobs[i]
+        if revoked:
+            job.error = DomainError("device_revoked")
+        elif not active or text is None:  # re-bound, re-provisioned or gone: the ordinary path looks afresh
+            forget(uid=job.key) if job.kind == "nfc" else forget(token=job.key)
+            job.handover = True
+        else:  # the facts changed since they were held (a loss report, a new permit …): decide again
+            job.holder = _holder(job.ref.card_id, job.ref.person_id, text, fingerprint)
+            with _lock:
+                _holders[job.ref.card_id] = job.holder
+            _decide(job)
+            again.append(job)
+    return again
