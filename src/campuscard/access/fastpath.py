@@ -346,46 +346,50 @@ def _run_batch(batch: list[_Job]) -> None:
             job.done = True
 
 
-# What a decision needs to know about a card and its holder, as one JSON array, and (md5 of its text)
-# its fingerprint. The process holds it per card; the batch's write recomputes it in the same statement
-# and logs only decisions whose facts are unchanged (see the module docstring).
-_FACTS = """json_build_array(c.state, c.kind, p.kind, p.status,
-    EXISTS (SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = c.person_id AND a.state = 'approved'),
-    EXISTS (SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id AND x.addon = 'lab' AND x.revoked_at IS NULL),
-    (SELECT json_agg(json_build_array(r.building_id, r.valid_from, r.valid_to) ORDER BY r.id)
-       FROM access_dormresidence r WHERE r.person_id = c.person_id),
-    (SELECT json_agg(json_build_array(lp.zone_id, lp.valid_from, lp.valid_to, lp.weekly_slots, lp.dated_slots) ORDER BY lp.id)
-       FROM access_labpermit lp WHERE lp.person_id = c.person_id AND lp.state = 'approved'))::text"""
-_HOLDERS = f"""
-SELECT c.id, c.person_id, x.facts, md5(x.facts)
-  FROM cards_card c JOIN identity_person p ON p.id = c.person_id CROSS JOIN LATERAL (SELECT {_FACTS} AS facts) x
-"""
+# What a decision may need to know about a card and its holder, in parts, each a SQL expression over
+# ``c`` (cards_card) and ``p`` (identity_person). The process holds them per card (``Holder``); the
+# batch's write recomputes, in the same statement, the parts its zone needs and logs only decisions
+# whose parts are unchanged (see the module docstring). Long parts are compared by md5.
+_BASE = "concat_ws('|', c.state, c.kind, p.kind, p.status)"
+_ENTRY = ("EXISTS (SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = c.person_id "
+          "AND a.state = 'approved')")
+_ADDON = ("EXISTS (SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id AND x.addon = 'lab' "
+          "AND x.revoked_at IS NULL)")
+_RESIDENCES = ("(SELECT json_agg(json_build_array(r.building_id, r.valid_from, r.valid_to) ORDER BY r.id)::text "
+               "FROM access_dormresidence r WHERE r.person_id = c.person_id)")
+_PERMITS = ("(SELECT json_agg(json_build_array(lp.zone_id, lp.valid_from, lp.valid_to, lp.weekly_slots, "
+            "lp.dated_slots) ORDER BY lp.id)::text FROM access_labpermit lp "
+            "WHERE lp.person_id = c.person_id AND lp.state = 'approved')")
+_PARTS = f"{_BASE}, {_ENTRY}, {_ADDON}, {_RESIDENCES}, md5({_RESIDENCES}), {_PERMITS}, md5({_PERMITS})"
+_HOLDERS = f"SELECT c.id, c.person_id, {_PARTS} FROM cards_card c JOIN identity_person p ON p.id = c.person_id "
 
 
 @dataclass(frozen=True)
 class Holder:
     facts: rules.HolderFacts
-    fingerprint: str
+    base: str
+    residences_md5: str | None
+    permits_md5: str | None
 
 
 _holders: dict[int, Holder] = {}
 
 
-def _holder(card_id: int, person_id: int, text: str, fingerprint: str) -> Holder:
-    state, card_kind, person_kind, status, entry, addon, residences, permits = json.loads(text)
+def _holder(card_id, person_id, base, entry, addon, residences, residences_md5, permits, permits_md5) -> Holder:
+    state, card_kind, person_kind, status = base.split("|")
     return Holder(rules.HolderFacts(
         person_id=person_id, person_kind=person_kind, person_status=status, card_id=card_id, card_kind=card_kind,
         card_state=state, credential_active=True, campus_entry=entry, lab_addon=addon,
         residences=tuple(rules.Residence(b, dt.date.fromisoformat(f), dt.date.fromisoformat(t) if t else None)
-                         for b, f, t in residences or ()),
+                         for b, f, t in _json(residences)),
         permits=tuple(rules.Permit(zone_id=z, valid_from=dt.date.fromisoformat(f), valid_to=dt.date.fromisoformat(t),
                                    slots=facts.slots_of(_json(weekly), _json(dated)))
-                      for z, f, t, weekly, dated in permits or ())), fingerprint)
+                      for z, f, t, weekly, dated in _json(permits))), base, residences_md5, permits_md5)
 
 
 def holder_of(card_id: int) -> Holder | None:
     """The held facts of a card; the first miss loads every card's in one query (warm-up), later misses
-    one card. Never stale for long: the write that logs a decision checks the fingerprint."""
+    one card. Never stale for long: the write that logs a decision compares the parts it needs."""
     found = _holders.get(card_id)
     if found is not None:
         return found
@@ -395,8 +399,8 @@ def holder_of(card_id: int) -> Holder | None:
         cursor.execute(_HOLDERS + where, params)
         rows = cursor.fetchall()
     with _lock:
-        for card, person, text, fingerprint in rows:
-            _holders[card] = _holder(card, person, text, fingerprint)
+        for row in rows:
+            _holders[row[0]] = _holder(*row)
     return _holders.get(card_id)
 
 
@@ -429,18 +433,23 @@ WITH j AS (
     SELECT * FROM unnest(%(i)s::int[], %(inst)s::bigint[], %(zone)s::bigint[], %(dev)s::bigint[],
                          %(person)s::bigint[], %(card)s::bigint[], %(kind)s::text[], %(at)s::timestamptz[],
                          %(admitted)s::bool[], %(rule)s::text[], %(cred)s::bigint[], %(step)s::bigint[],
-                         %(fp)s::text[], %(reuse)s::bool[])
-             AS j(i, inst, zone, dev, person, card, kind, at, admitted, rule, cred, step, fp, reuse)
-), seen AS (
+                         %(base)s::text[], %(entry)s::bool[], %(addon)s::bool[], %(residences)s::text[],
+                         %(permits)s::text[], %(reuse)s::bool[])
+             AS j(i, inst, zone, dev, person, card, kind, at, admitted, rule, cred, step,
+                  base, entry, addon, residences, permits, reuse)
+), chk AS (
+    -- a part the zone does not need is NULL in j and not looked at
     SELECT j.*, d.revoked_at IS NOT NULL AS revoked, coalesce(cr.active, false) AS active,
-           CASE WHEN c.id IS NOT NULL THEN FACTS END AS facts
+           coalesce(BASE = j.base
+                    AND (j.entry IS NULL OR ENTRY = j.entry)
+                    AND (j.addon IS NULL OR (ADDON = j.addon AND md5(PERMITS) IS NOT DISTINCT FROM j.permits))
+                    AND (j.residences IS NULL OR md5(RESIDENCES) IS NOT DISTINCT FROM nullif(j.residences, '-')),
+                    false) AS fresh
       FROM j
       JOIN devices_device d ON d.id = j.dev
       LEFT JOIN cards_credential cr ON cr.id = j.cred
       LEFT JOIN cards_card c ON c.id = j.card
       LEFT JOIN identity_person p ON p.id = c.person_id
-), chk AS (
-    SELECT seen.*, coalesce(md5(facts) = fp, false) AS fresh FROM seen
 ), ok AS (
     -- as code_accept: a usable card's code is checked for reuse before the zone's rules
     SELECT chk.*, (chk.reuse AND EXISTS (SELECT 1 FROM cards_usedcode u
@@ -465,15 +474,20 @@ WITH j AS (
 )
 SELECT (SELECT array_agg(id ORDER BY id) FROM ins), (SELECT array_agg(i ORDER BY i) FROM f),
        (SELECT array_agg(taken ORDER BY i) FROM f),
-       (SELECT json_agg(json_build_array(i, revoked, active, facts, md5(facts))) FROM chk
-         WHERE revoked OR NOT active OR NOT fresh)
-""".replace("FACTS", _FACTS)
+       (SELECT json_agg(json_build_array(chk.i, chk.revoked, chk.active, c.id IS NOT NULL, PARTS))
+          FROM chk LEFT JOIN cards_card c ON c.id = chk.card LEFT JOIN identity_person p ON p.id = c.person_id
+         WHERE chk.revoked OR NOT chk.active OR NOT chk.fresh)
+"""
+for _name, _sql in (("PARTS", _PARTS), ("BASE", _BASE), ("ENTRY", _ENTRY), ("ADDON", _ADDON),
+                    ("RESIDENCES", _RESIDENCES), ("PERMITS", _PERMITS)):
+    _WRITE = _WRITE.replace(_name, _sql)
 
 
 _WRITE_PREPARED = Prepared("gate_write", _WRITE, {
     "i": "int[]", "inst": "bigint[]", "zone": "bigint[]", "dev": "bigint[]", "person": "bigint[]", "card": "bigint[]",
     "kind": "text[]", "at": "timestamptz[]", "admitted": "bool[]", "rule": "text[]", "cred": "bigint[]",
-    "step": "bigint[]", "fp": "text[]", "reuse": "bool[]", "now": "timestamptz"})
+    "step": "bigint[]", "base": "text[]", "entry": "bool[]", "addon": "bool[]", "residences": "text[]",
+    "permits": "text[]", "reuse": "bool[]", "now": "timestamptz"})
 
 
 def _write(jobs: list[_Job]) -> list[_Job]:
@@ -492,7 +506,13 @@ def _write(jobs: list[_Job]) -> list[_Job]:
         "kind": [j.kind for j in jobs], "at": [j.moment for j in jobs],
         "admitted": [j.decision.admitted for j in jobs], "rule": [j.decision.rule for j in jobs],
         "cred": [j.ref.credential_id for j in jobs], "step": [j.step for j in jobs],
-        "fp": [j.holder.fingerprint for j in jobs],
+        "base": [j.holder.base for j in jobs],
+        # only the parts this zone's rules read (NULL: not compared); '-' stands for "no residences"
+        "entry": [j.holder.facts.campus_entry if j.entry.zone.level == rules.CAMPUS_GATE else None for j in jobs],
+        "addon": [j.holder.facts.lab_addon if j.entry.zone.level == rules.LABORATORY else None for j in jobs],
+        "permits": [j.holder.permits_md5 if j.entry.zone.level == rules.LABORATORY else None for j in jobs],
+        "residences": [(j.holder.residences_md5 or "-") if j.entry.zone.level == rules.DORMITORY else None
+                       for j in jobs],
         "reuse": [j.kind == "code" and j.holder.facts.card_state == "active" for j in jobs], "now": clock.now(),
     }
     with connection.cursor() as cursor:  # autocommit: the statement is its own durable transaction
@@ -505,15 +525,15 @@ def _write(jobs: list[_Job]) -> list[_Job]:
         if lost:
             job.decision = rules.Decision(False, "refuse_code_replayed")
     again = []
-    for i, revoked, active, text, fingerprint in _json(stale):
+    for i, revoked, active, found, *parts in _json(stale):
         job = jobs[i]
         if revoked:
             job.error = DomainError("device_revoked")
-        elif not active or text is None:  # re-bound, re-provisioned or gone: the ordinary path looks afresh
+        elif not active or not found:  # re-bound, re-provisioned or gone: the ordinary path looks afresh
             forget(uid=job.key) if job.kind == "nfc" else forget(token=job.key)
             job.handover = True
         else:  # the facts changed since they were held (a loss report, a new permit …): decide again
-            job.holder = _holder(job.ref.card_id, job.ref.person_id, text, fingerprint)
+            job.holder = _holder(job.ref.card_id, job.ref.person_id, *parts)
             with _lock:
                 _holders[job.ref.card_id] = job.holder
             _decide(job)
