@@ -1,28 +1,33 @@
 """The class-change rush path for online gates: many decisions per database round trip (PostgreSQL).
 
-Design — read, decide in Python, write, **batched across concurrent requests** (group commit):
+Design — decide in Python on facts the process holds, then ONE statement per batch of concurrent
+requests (group commit) that checks those facts and logs the decisions:
 
-* **Held in the process** (never change, or are re-checked below): a gate device's secret, kind and
-  institution (``gate_facts``; a wrong signature reloads it once, so a re-registered device works at
-  once); credential → card, holder, institution, and for dynamic codes the TOTP secret (a credential
-  row never changes its card or secret; re-binding or re-provisioning makes a NEW credential and turns
-  the old one inactive, which the batched read sees); zones with their gates and exceptions
-  (``facts.zone_entry``, shared with the ordinary path).
-* **Read at decision time**, for every decision, in ONE statement per batch: the device is not revoked
-  (a revoked gate is refused at once), the credential is active, the card's state and kind (a loss
-  report applies at once), the holder's kind and status, and — only where the zone needs them — the
-  campus-entry approval, the dormitory residences of the zone's building, the lab add-on and the
-  approved permits of the laboratory, whether the dynamic code's step is already used.
-* **Decided** by the same pure ``rules.decide`` as every other path.
-* **Written** in ONE statement per batch: a multi-row INSERT of the AccessEvents (and, for admitted
-  dynamic codes, of their ``cards_usedcode`` rows — a code that another gate used in the meantime is
-  logged and answered as ``refuse_code_replayed``), in autocommit: the statement is its own durable
-  transaction.
+* **Held in the process**: a gate device's secret, kind and institution (``gate_facts``; a wrong
+  signature reloads it once, so a re-registered device works at once); credential → card, holder,
+  institution, and for dynamic codes the TOTP secret (a credential row never changes its card or
+  secret; re-binding or re-provisioning makes a NEW credential and turns the old one inactive);
+  zones with their gates and exceptions (``facts.zone_entry``, shared with the ordinary path); and
+  **each card's changing facts** (``holder_of``): the card's state and kind, the holder's kind and
+  status, campus-entry approval, lab add-on, dormitory residences and approved lab permits.
+* **Decided** in the request's thread by the same pure ``rules.decide`` as every other path.
+* **Checked and written** in ONE autocommitted statement per batch (the statement is its own durable
+  transaction): the device is not revoked (a revoked gate is refused at once), the credential is still
+  active, and the parts of the held facts that the zone's rules read are still the facts — recomputed
+  in the same statement by the same SQL expressions that loaded them (``_BASE`` … ``_PERMITS``: the
+  card and holder always; campus entry at a campus gate; add-on and permits at a laboratory;
+  residences at a dormitory). Only decisions whose facts are unchanged are logged: a multi-row INSERT
+  of the AccessEvents and, for admitted dynamic codes, of their ``cards_usedcode`` rows (a code used
+  before or by another gate in the meantime is logged and answered as ``refuse_code_replayed``). For
+  the others the statement returns the facts it found; the leader holds them, decides again and
+  writes again (a loss report or a new permit applies to the very next tap). Facts changing under a
+  decision three times in a row send it to the ordinary path.
 
 Batching is *flat combining*: a request thread queues its job; if fewer than
-``ACCESS_GATE_BATCHES_IN_FLIGHT`` (2) batches are running in this process it becomes a leader, takes every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), runs the
-two statements on its own connection and wakes the others; otherwise it waits for a leader to finish
-its job. With nothing else in flight a batch is one job (no added wait); under load, jobs queue while
+``ACCESS_GATE_BATCHES_IN_FLIGHT`` (2) batches are running in this process it becomes a leader, takes
+every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), claims their request nonces in one
+Redis call, runs the statement on its own connection and wakes the others; otherwise it waits for a
+leader to finish its job. With nothing else in flight a batch is one job (no added wait); under load, jobs queue while
 a batch is on the wire and the next batch takes them all. So no answer — admit or refuse — leaves the
 server before the statement holding its event has committed, and a failed statement fails every
 request of its batch (the gates retry; nothing is answered without its event). An event whose request
@@ -210,7 +215,7 @@ class _Job:
 def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
                nonce=None):
     """``services.GateOutcome``, or None when the ordinary path must decide (see the module docstring).
-    Raises ``DomainError("device_revoked")`` when the batched read finds the gate revoked. ``nonce`` (a
+    Raises ``DomainError("device_revoked")`` when the batch's statement finds the gate revoked. ``nonce`` (a
     ``devices.lane.NonceClaim``) is claimed by the batch; a replay raises ``device_request_replayed``."""
     from campuscard.access.services import GateOutcome
 
