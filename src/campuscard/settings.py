@@ -204,6 +204,7 @@ ACCESS_SNAPSHOT_TTL_HOURS = env_int("ACCESS_SNAPSHOT_TTL_HOURS", 12)  # offline 
 ACCESS_ZONE_CACHE_SECONDS = env_int("ACCESS_ZONE_CACHE_SECONDS", 30)
 ACCESS_GATE_FAST_PATH = env_bool("ACCESS_GATE_FAST_PATH", True)  # batched, group-committed decisions
 ACCESS_GATE_BATCH_MAX = env_int("ACCESS_GATE_BATCH_MAX", 256)
+ACCESS_GATE_BATCHES_IN_FLIGHT = env_int("ACCESS_GATE_BATCHES_IN_FLIGHT", 1)  # per process
 ACCESS_GATE_WAIT_SECONDS = env_int("ACCESS_GATE_WAIT_SECONDS", 10)
 # Prepared ledger statement per connection; switch off behind a transaction-pooling PgBouncer.
 PG_PREPARE = env_bool("PG_PREPARE", True)
