@@ -8,10 +8,13 @@ Also: in-process offline decisions/s (``offline.decide_offline`` on a gate's sna
                            [--seconds S] [--clients C]
                            [--server granian|gunicorn-sync|gunicorn-gthread] [--workers W] [--threads T]
 
-Two runs on the same server. **The rush** (the target's figures): K gate connections, each pausing a
-random moment after an answer (exponential, mean K / R s) as a gate does before its next holder taps,
-so R decisions/s are offered and the latency is what a holder waits at that load. **Saturation**: C
-connections that never pause, for the most the server answers (latency is then mostly queueing).
+After a short warm-up (NFC taps, not measured, as a server is warm before the class change), two
+runs on the same server. **The rush** (the issue's figures): C gate connections (16) that send their
+next decision as soon as the last one is answered — as many decisions as the server can answer with
+that many gates in flight. **Paced** (full runs, or ``--paced``): K gate connections (64), each pausing
+a random moment after an answer (exponential, mean K / R s) as a gate does before its next holder
+taps, so about R decisions/s are offered whatever the server's speed; past its capacity the latency
+is queueing, which this run shows.
 The load generator is wrk replaying pre-signed requests (bench/replay.lua), so it leaves the CPU to the
 server. Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
 """
@@ -37,6 +40,7 @@ from _common import (
     replay_in_segments,
     settle_database,
     start_server,
+    wrk_replay,
 )
 
 PORT = 8766
@@ -50,10 +54,11 @@ _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 def extra_args(parser):
     parser.add_argument("--holders", type=int, default=None)
     parser.add_argument("--gates", type=int, default=24)
-    parser.add_argument("--seconds", type=int, default=None, help="length of the rush (saturation: half)")
-    parser.add_argument("--rate", type=int, default=1600, help="decisions/s the rush offers")
-    parser.add_argument("--gate-connections", type=int, default=128, help="gate connections of the rush")
-    parser.add_argument("--clients", type=int, default=16, help="connections of the saturation run (no pause)")
+    parser.add_argument("--seconds", type=int, default=None, help="length of the rush (the paced run: half)")
+    parser.add_argument("--clients", type=int, default=16, help="gate connections of the rush (no pause)")
+    parser.add_argument("--paced", action="store_true", help="also the paced run in a --quick run")
+    parser.add_argument("--rate", type=int, default=1500, help="decisions/s the paced run offers")
+    parser.add_argument("--gate-connections", type=int, default=64, help="gate connections of the paced run")
     parser.add_argument("--server", choices=SERVERS, default="granian")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker (granian, gunicorn-gthread)")
@@ -165,6 +170,14 @@ def signed_decisions(data: dict, count: int, step: int, step_seconds: int, qr_sh
     return requests
 
 
+ID_PATTERN = '"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)'
+
+
+def _acked(ids: list[str]) -> list[tuple[int, bool, str]]:
+    return [(int(event_id), admitted == "true", rule)
+            for admitted, rule, event_id in (captured.split("|") for captured in ids)]
+
+
 def rush(data: dict, seconds: int, connections: int, qr_share: float, step_seconds: int, *, rate: int,
          pause_ms: float, rng: random.Random, used: set) -> dict:
     """Signed decisions replayed in segments (see ``replay_in_segments``); ``rate`` sizes the requests."""
@@ -172,9 +185,8 @@ def rush(data: dict, seconds: int, connections: int, qr_share: float, step_secon
         seconds, step_seconds, lambda step, span: signed_decisions(data, int(span * rate * 1.3) + 2000, step,
                                                                    step_seconds, qr_share, rng),
         port=PORT, clients=connections, pause_ms=pause_ms, used=used,
-        id_pattern='"admitted":%s*(%a+),%s*"rule":%s*"([^"]+)".-"event_id":%s*(%d+)')
-    totals["acked"] = [(int(event_id), admitted == "true", rule)
-                       for admitted, rule, event_id in (captured.split("|") for captured in totals["ids"])]
+        id_pattern=ID_PATTERN)
+    totals["acked"] = _acked(totals["ids"])
     totals["rate"] = len(totals["acked"]) / totals["seconds"]
     totals["p50"], totals["p95"], totals["p99"] = merged_percentiles(totals["latencies"])
     return totals
@@ -239,19 +251,28 @@ def main() -> None:
     subprocess.run(["redis-cli", "-n", "8", "FLUSHDB"], capture_output=True)
     server = start_server(env, PORT, args.server, args.workers, args.threads)
     rng, used = random.Random(11), set()
+    paced = None
     try:
-        print(f"rush: {args.gate_connections} gate connections offering {args.rate:,} decisions/s", flush=True)
-        paced = rush(data, seconds, args.gate_connections, args.qr_share, settings.QR_STEP_SECONDS, rate=args.rate,
-                     pause_ms=1000 * args.gate_connections / args.rate, rng=rng, used=used)
-        print(f"saturation: {args.clients} connections, no pause", flush=True)
-        flat = rush(data, max(6, seconds // 2), args.clients, args.qr_share, settings.QR_STEP_SECONDS, rate=4000,
-                    pause_ms=0, rng=rng, used=used)
+        warm = wrk_replay(signed_decisions(data, 8000, 0, settings.QR_STEP_SECONDS, 0.0, rng), port=PORT,
+                          connections=args.clients, seconds=2, id_pattern=ID_PATTERN)
+        print(f"warm-up: {warm['requests']:,} NFC taps, not measured", flush=True)
+        print(f"rush: {args.clients} gate connections, no pause", flush=True)
+        flat = rush(data, seconds, args.clients, args.qr_share, settings.QR_STEP_SECONDS, rate=4000, pause_ms=0,
+                    rng=rng, used=used)
+        if args.paced or not args.quick:
+            print(f"paced: {args.gate_connections} gate connections offering {args.rate:,} decisions/s", flush=True)
+            paced = rush(data, max(6, seconds // 2), args.gate_connections, args.qr_share, settings.QR_STEP_SECONDS,
+                         rate=args.rate, pause_ms=1000 * args.gate_connections / args.rate, rng=rng, used=used)
     finally:
         server.terminate()
         server.wait(10)
-    acked = paced["acked"] + flat["acked"]
-    failed = {code: paced["refused"].get(code, 0) + flat["refused"].get(code, 0)
-              for code in {*paced["refused"], *flat["refused"]}}
+    runs = [flat] + ([paced] if paced else [])
+    acked = _acked(warm["ids"]) + [a for run in runs for a in run["acked"]]
+    failed: dict[str, int] = {}
+    for refused in [warm["refused"]] + [run["refused"] for run in runs]:
+        for code, n in refused.items():
+            failed[code] = failed.get(code, 0) + n
+    errors = warm["errors"] + sum(run["errors"] for run in runs)
     verify = verify_outcome(acked)
     tps = pgbench_tps(db_url, args.clients, 6 if args.quick else 20)
     admitted = sum(1 for _e, a, _r in acked if a)
@@ -266,33 +287,36 @@ def main() -> None:
         ("server", server_kind),
         ("load", f"wrk (keep-alive), {args.qr_share:.0%} QR codes, rest NFC taps"),
         ("set-up", f"{setup_s:.1f} s"),
-        ("rush", f"{args.gate_connections} gate connections, {args.rate:,}/s offered, {seconds} s"),
-        ("  decisions / s answered", f"{paced['rate']:,.0f}"),
-        ("  latency p50 / p95 / p99", f"{paced['p50']:.1f} / {paced['p95']:.1f} / {paced['p99']:.1f} ms"),
-        ("saturation", f"{args.clients} connections, no pause, {flat['seconds']:.0f} s"),
+        ("rush", f"{args.clients} gate connections, no pause, {flat['seconds']:.0f} s"),
         ("  decisions / s answered", f"{flat['rate']:,.0f}"),
         ("  latency p50 / p95 / p99", f"{flat['p50']:.1f} / {flat['p95']:.1f} / {flat['p99']:.1f} ms"),
-        ("decisions acknowledged (both runs)", f"{len(acked):,} ({admitted:,} admitted)"),
+        ("paced", f"{args.gate_connections} gate connections, {args.rate:,}/s offered, {paced['seconds']:.0f} s"
+         if paced else "not run (--quick; add --paced)"),
+        *([("  decisions / s answered", f"{paced['rate']:,.0f}"),
+           ("  latency p50 / p95 / p99", f"{paced['p50']:.1f} / {paced['p95']:.1f} / {paced['p99']:.1f} ms")]
+          if paced else []),
+        ("decisions acknowledged (all runs)", f"{len(acked):,} ({admitted:,} admitted)"),
         ("rules answered", json.dumps(dict(sorted(rules_seen.items())))),
         ("failed requests (by code)", json.dumps(failed) if failed else "none"),
-        ("transport errors", f"{paced['errors'] + flat['errors']}"),
-        ("pgbench simple-update tps (same DB, saturation's clients)", f"{tps:,.0f}"),
-        ("saturation decisions / pgbench", f"{flat['rate'] / tps:.2f}"),
+        ("transport errors", f"{errors}"),
+        ("pgbench simple-update tps (same DB, the rush's clients)", f"{tps:,.0f}"),
+        ("rush decisions / pgbench", f"{flat['rate'] / tps:.2f}"),
         ("offline decisions / s (in process, one core)", f"{offline_per_s:,.0f}"),
         ("events missing / wrong rule / shared", f"{verify['missing']} / {verify['wrong_rule']} / {verify['shared']}"),
         ("events admitted / refused (DB) vs answered",
          f"{verify['db_admitted']:,} / {verify['db_refused']:,} vs {admitted:,} / {len(acked) - admitted:,}"),
-    ], {"decisions_per_s": round(paced["rate"]), "p50_ms": round(paced["p50"], 1), "p95_ms": round(paced["p95"], 1),
-        "p99_ms": round(paced["p99"], 1), "offline_decisions_per_s": round(offline_per_s),
-        "offered_per_s": args.rate, "gate_connections": args.gate_connections,
-        "saturation_decisions_per_s": round(flat["rate"]), "saturation_p50_ms": round(flat["p50"], 1),
-        "saturation_p99_ms": round(flat["p99"], 1), "pgbench_tps": round(tps),
-        "saturation_ratio_to_pgbench": round(flat["rate"] / tps, 3), "holders": holders, "gates": args.gates,
+    ], {"decisions_per_s": round(flat["rate"]), "p50_ms": round(flat["p50"], 1), "p95_ms": round(flat["p95"], 1),
+        "p99_ms": round(flat["p99"], 1), "offline_decisions_per_s": round(offline_per_s), "pgbench_tps": round(tps),
+        "ratio_to_pgbench": round(flat["rate"] / tps, 3),
+        **({"paced_offered_per_s": args.rate, "paced_gate_connections": args.gate_connections,
+            "paced_decisions_per_s": round(paced["rate"]), "paced_p50_ms": round(paced["p50"], 1),
+            "paced_p99_ms": round(paced["p99"], 1)} if paced else {}),
+        "holders": holders, "gates": args.gates,
         "clients": args.clients,
         "server": server_kind, "decisions": len(acked), "admitted": admitted, "refused": len(acked) - admitted,
         "events": verify["events"], "events_missing": verify["missing"], "events_wrong_rule": verify["wrong_rule"],
         "events_shared": verify["shared"], "db_admitted": verify["db_admitted"], "db_refused": verify["db_refused"],
-        "failed": sum(failed.values()), "transport_errors": paced["errors"] + flat["errors"],
+        "failed": sum(failed.values()), "transport_errors": errors,
         "offline_admitted": offline_info["admitted"], "offline_refused": offline_info["refused"],
         "load_before": load.split("load average:")[-1].strip()})
 
