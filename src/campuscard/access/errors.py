@@ -1,5 +1,8 @@
 """Access refusal codes (the ``rule`` of a refused decision) and service errors, with translated messages."""
 
+import functools
+
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.core.errors import REGISTRY, register
@@ -77,7 +80,13 @@ ADMIT_MESSAGES = {
 
 
 def rule_message(rule: str) -> str:
-    """The translated message for any decision rule (admit or refuse)."""
+    """The translated message for any decision rule (admit or refuse), in the active language."""
+    return _message(rule, get_language())
+
+
+@functools.cache
+def _message(rule: str, language: str | None) -> str:
+    # a few dozen rules × two languages: translated once, not on every gate decision
     if rule in ADMIT_MESSAGES:
         return str(ADMIT_MESSAGES[rule])
     return str(REGISTRY[rule].message)

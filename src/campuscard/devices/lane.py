@@ -25,7 +25,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import translation
 from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel
@@ -81,9 +81,9 @@ class DeviceLane:
         handler = self.routes.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
         if handler is None or environ.get("QUERY_STRING"):
             return self.django_app(environ, start_response)
-        # Of what Django's request signals do, only the database upkeep concerns this lane (close a
-        # connection past CONN_MAX_AGE or broken); sending the signals cost a decision ~4 % of its Python.
-        close_old_connections()
+        # Of what Django's request signals do, only the upkeep of this thread's one connection concerns
+        # this lane (closed past CONN_MAX_AGE or when broken); the signals cost a decision ~8 % of its Python.
+        connection.close_if_unusable_or_obsolete()
         language = settings.LANGUAGE_CODE
         try:
             request = WSGIRequest(environ)
