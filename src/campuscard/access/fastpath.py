@@ -358,10 +358,12 @@ def _run_batch(batch: list[_Job]) -> None:
 # batch's write recomputes, in the same statement, the parts its zone needs and logs only decisions
 # whose parts are unchanged (see the module docstring). Long parts are compared by md5.
 _BASE = "concat_ws('|', c.state, c.kind, p.kind, p.status)"
-_ENTRY = ("EXISTS (SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = c.person_id "
-          "AND a.state = 'approved')")
-_ADDON = ("EXISTS (SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id AND x.addon = 'lab' "
-          "AND x.revoked_at IS NULL)")
+# Scalar sub-selects with LIMIT 1 rather than EXISTS: the statement is prepared with a generic plan, and
+# for EXISTS PostgreSQL may pick a hashed plan that reads the whole table on every execution.
+_ENTRY = ("((SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = c.person_id "
+          "AND a.state = 'approved' LIMIT 1) IS NOT NULL)")
+_ADDON = ("((SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id AND x.addon = 'lab' "
+          "AND x.revoked_at IS NULL LIMIT 1) IS NOT NULL)")
 _RESIDENCES = ("(SELECT json_agg(json_build_array(r.building_id, r.valid_from, r.valid_to) ORDER BY r.id)::text "
                "FROM access_dormresidence r WHERE r.person_id = c.person_id)")
 _PERMITS = ("(SELECT json_agg(json_build_array(lp.zone_id, lp.valid_from, lp.valid_to, lp.weekly_slots, "
@@ -459,8 +461,8 @@ WITH j AS (
       LEFT JOIN identity_person p ON p.id = c.person_id
 ), ok AS (
     -- as code_accept: a usable card's code is checked for reuse before the zone's rules
-    SELECT chk.*, (chk.reuse AND EXISTS (SELECT 1 FROM cards_usedcode u
-                                          WHERE u.credential_id = chk.cred AND u.step = chk.step)) AS prior
+    SELECT chk.*, (chk.reuse AND (SELECT 1 FROM cards_usedcode u
+                                   WHERE u.credential_id = chk.cred AND u.step = chk.step LIMIT 1) IS NOT NULL) AS prior
       FROM chk WHERE NOT revoked AND active AND fresh
 ), uc AS (
     INSERT INTO cards_usedcode (credential_id, step, used_at)
