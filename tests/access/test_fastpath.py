@@ -212,8 +212,8 @@ def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
 
 @pytest.fixture(params=["database cache", "redis"])
 def nonce_store(request, settings):
-    """The nonce store as tests run it (the database cache) and as production runs it (Redis, one script
-    call per batch)."""
+    """The other devices' nonce store as tests run it (the database cache) and as production runs it
+    (Redis, one script call)."""
     if request.param == "redis":
         import redis
 
@@ -226,9 +226,9 @@ def nonce_store(request, settings):
     return request.param
 
 
-def test_a_replayed_gate_request_is_refused_and_logged_once(institution, place, gate, nonce_store):
-    """Through the lane the nonce is claimed by the batch (one round trip for all); a replay of the same
-    signed request is still refused, before anything is read or logged for it."""
+def test_a_replayed_gate_request_is_refused_and_logged_once(institution, place, gate):
+    """Through the lane the nonce is claimed in the batch's statement, with the event; a replay of the
+    same signed request is refused and nothing is logged for it."""
     import json
 
     from django.test import Client
@@ -261,3 +261,71 @@ def test_a_batch_of_nonces_is_claimed_once_each_with_its_expiry(nonce_store, set
 
         ttl = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"]).ttl(cache.make_key("n:a"))
         assert 0 < ttl <= 2 * settings.DEVICE_REQUEST_WINDOW_SECONDS
+
+
+def _signed(gate, body):
+    import json
+
+    from campuscard.core import clock
+    from campuscard.devices.signing import sign_headers
+
+    raw = json.dumps(body).encode()
+    return raw, sign_headers(device_code=gate[0].code, secret=gate[1], method="POST", path=PATH, body=raw,
+                             timestamp=int(clock.now().timestamp()))
+
+
+def _send(raw, headers, served):
+    from django.test import Client
+
+    from tests.helpers import served_post
+
+    return (served_post(PATH, raw, headers) if served
+            else Client().post(PATH, data=raw, content_type="application/json", headers=headers))
+
+
+def test_a_failed_batch_claims_no_nonce_so_the_request_is_still_decided_once(institution, place, gate,
+                                                                           monkeypatch):
+    """The nonce is claimed in the statement that logs the decision: a statement that fails claims nothing
+    and logs nothing, so the lane hands the request to the ordinary path, which decides it (one event)."""
+    if not ENTRY["served"]:
+        pytest.skip("the hand-over after a failed batch is the lane's")
+    _person, _card, uid = holder(institution)
+    raw, headers = _signed(gate, {"zone": "teach-1", "nfc_uid": uid})
+    real = fastpath._WRITE_PREPARED.execute
+    failures = iter([True])
+
+    def once_broken(cursor, params):
+        if next(failures, False):
+            raise fastpath.DomainError("internal_error")  # stands for a lost connection mid-statement
+        return real(cursor, params)
+
+    monkeypatch.setattr(fastpath._WRITE_PREPARED, "execute", once_broken)
+    first = _send(raw, headers, True)
+    assert first.status_code == 200 and first.json()["rule"] == "admit_teaching"
+    again = _send(raw, headers, True)
+    assert again.status_code == 401 and again.json()["code"] == "device_request_replayed"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_request_the_ordinary_path_answered_is_a_replay_on_the_batched_path_too(institution, place, gate):
+    """Both paths claim a gate's nonces in one record (devices.RequestNonce)."""
+    raw, headers = _signed(gate, {"zone": "teach-1", "nfc_uid": "0BADCAFE"})  # unknown: the ordinary path logs it
+    first = _send(raw, headers, ENTRY["served"])
+    assert first.status_code == 200 and first.json()["rule"] == "refuse_credential_unknown"
+    _person, _card, uid = holder(institution)
+    again = _send(raw, headers, True)
+    assert again.status_code == 401 and again.json()["code"] == "device_request_replayed"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_request_nonces_are_purged_after_twice_the_window(gate, settings):
+    from campuscard.core import clock
+    from campuscard.devices.models import RequestNonce
+    from campuscard.devices.tasks import purge_request_nonces
+
+    now = clock.now()
+    window = dt.timedelta(seconds=2 * settings.DEVICE_REQUEST_WINDOW_SECONDS)
+    RequestNonce.objects.create(device_id=gate[0].pk, nonce="old" * 6, seen_at=now - window - dt.timedelta(seconds=1))
+    RequestNonce.objects.create(device_id=gate[0].pk, nonce="new" * 6, seen_at=now - window + dt.timedelta(seconds=5))
+    assert purge_request_nonces.call_local() == 1
+    assert list(RequestNonce.objects.values_list("nonce", flat=True)) == ["new" * 6]

@@ -25,10 +25,12 @@ requests (group commit) that checks those facts and logs the decisions:
 
 Batching is *flat combining*: a request thread queues its job; if fewer than
 ``ACCESS_GATE_BATCHES_IN_FLIGHT`` (1) batches are running in this process it becomes a leader, takes
-every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), claims their request nonces in one
-Redis call, runs the statement on its own connection and wakes the others; otherwise it waits for a
-leader to finish its job. With nothing else in flight a batch is one job (no added wait); under load, jobs queue while
-a batch is on the wire and the next batch takes them all. So no answer — admit or refuse — leaves the
+every queued job (up to ``ACCESS_GATE_BATCH_MAX``, default 256), runs the statement on its own
+connection and wakes the others; otherwise it waits for a leader to finish its job. The statement also
+claims each request's nonce (``devices.RequestNonce``, where the ordinary path claims gate nonces too):
+a replay is refused and not logged, and a statement that fails has claimed nothing. With nothing else
+in flight a batch is one job (no added wait); under load, jobs queue while a batch is on the wire and
+the next batch takes them all. So no answer — admit or refuse — leaves the
 server before the statement holding its event has committed, and a failed statement fails every
 request of its batch (the gates retry; nothing is answered without its event). An event whose request
 failed AFTER the commit (the client went away) is logged and unanswered: the log errs on the side of
@@ -335,7 +337,7 @@ _combiner = _Combiner()
 def _run_batch(batch: list[_Job]) -> None:
     try:
         stats["batches"] += 1
-        pending = _claim_nonces(batch)
+        pending = _without_repeats(batch)
         for _attempt in range(3):
             if not pending:
                 break
@@ -413,19 +415,23 @@ def holder_of(card_id: int) -> Holder | None:
     return _holders.get(card_id)
 
 
-def _claim_nonces(batch: list[_Job]) -> list[_Job]:
-    """The device-request nonces of the batch in one round trip; a replayed request is refused before
-    anything is logged for it."""
-    from campuscard.devices.services import nonce_claim_many
-
-    claims = [job for job in batch if job.nonce is not None]
-    if not claims:
-        return batch
-    for job, fresh in zip(claims, nonce_claim_many([job.nonce.key for job in claims]), strict=True):
-        job.nonce.spent = fresh
-        if not fresh:
-            job.error = DomainError("device_request_replayed")
+def _without_repeats(batch: list[_Job]) -> list[_Job]:
+    """A request sent twice into one batch is refused the second time (the statement claims each nonce
+    once, and both copies would match that one claim)."""
+    seen = set()
+    for job in batch:
+        if job.nonce is not None:
+            if (job.gate.device_id, job.nonce.key) in seen:
+                job.error = DomainError("device_request_replayed")
+            seen.add((job.gate.device_id, job.nonce.key))
     return [job for job in batch if job.error is None]
+
+
+def nonce_claim(gate: GateFacts, nonce: str) -> bool:
+    """The ordinary path's claim of a gate request's nonce, in the record the batches claim in."""
+    from campuscard.devices.services import gate_nonce_claim
+
+    return gate_nonce_claim(device_id=gate.device_id, nonce=nonce)
 
 
 def _decide(job: _Job) -> None:
@@ -443,9 +449,9 @@ WITH j AS (
                          %(person)s::bigint[], %(card)s::bigint[], %(kind)s::text[], %(at)s::timestamptz[],
                          %(admitted)s::bool[], %(rule)s::text[], %(cred)s::bigint[], %(step)s::bigint[],
                          %(base)s::text[], %(entry)s::bool[], %(addon)s::bool[], %(residences)s::text[],
-                         %(permits)s::text[], %(reuse)s::bool[])
+                         %(permits)s::text[], %(reuse)s::bool[], %(nonce)s::text[])
              AS j(i, inst, zone, dev, person, card, kind, at, admitted, rule, cred, step,
-                  base, entry, addon, residences, permits, reuse)
+                  base, entry, addon, residences, permits, reuse, nonce)
 ), chk AS (
     -- a part the zone does not need is NULL in j and not looked at
     SELECT j.*, d.revoked_at IS NOT NULL AS revoked, coalesce(cr.active, false) AS active,
@@ -459,11 +465,20 @@ WITH j AS (
       LEFT JOIN cards_credential cr ON cr.id = j.cred
       LEFT JOIN cards_card c ON c.id = j.card
       LEFT JOIN identity_person p ON p.id = c.person_id
+), claimed AS (
+    -- the request's nonce, claimed with its event: a replay is not logged, a failed statement claims none
+    INSERT INTO devices_requestnonce (device_id, nonce, seen_at)
+    SELECT dev, nonce, %(now)s FROM chk WHERE NOT revoked AND active AND fresh AND nonce IS NOT NULL
+    ON CONFLICT (device_id, nonce) DO NOTHING
+    RETURNING device_id, nonce
 ), ok AS (
     -- as code_accept: a usable card's code is checked for reuse before the zone's rules
     SELECT chk.*, (chk.reuse AND (SELECT 1 FROM cards_usedcode u
                                    WHERE u.credential_id = chk.cred AND u.step = chk.step LIMIT 1) IS NOT NULL) AS prior
-      FROM chk WHERE NOT revoked AND active AND fresh
+      FROM chk
+     WHERE NOT revoked AND active AND fresh
+       AND (nonce IS NULL OR EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = chk.dev
+                                                             AND claimed.nonce = chk.nonce))
 ), uc AS (
     INSERT INTO cards_usedcode (credential_id, step, used_at)
     SELECT cred, step, %(now)s FROM ok WHERE admitted AND NOT prior AND step IS NOT NULL
@@ -483,6 +498,8 @@ WITH j AS (
 )
 SELECT (SELECT array_agg(id ORDER BY id) FROM ins), (SELECT array_agg(i ORDER BY i) FROM f),
        (SELECT array_agg(taken ORDER BY i) FROM f),
+       (SELECT array_agg(i) FROM chk WHERE NOT revoked AND active AND fresh AND nonce IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = chk.dev AND claimed.nonce = chk.nonce)),
        (SELECT json_agg(json_build_array(chk.i, chk.revoked, chk.active, c.id IS NOT NULL, PARTS))
           FROM chk LEFT JOIN cards_card c ON c.id = chk.card LEFT JOIN identity_person p ON p.id = c.person_id
          WHERE chk.revoked OR NOT chk.active OR NOT chk.fresh)
@@ -496,7 +513,7 @@ _WRITE_PREPARED = Prepared("gate_write", _WRITE, {
     "i": "int[]", "inst": "bigint[]", "zone": "bigint[]", "dev": "bigint[]", "person": "bigint[]", "card": "bigint[]",
     "kind": "text[]", "at": "timestamptz[]", "admitted": "bool[]", "rule": "text[]", "cred": "bigint[]",
     "step": "bigint[]", "base": "text[]", "entry": "bool[]", "addon": "bool[]", "residences": "text[]",
-    "permits": "text[]", "reuse": "bool[]", "now": "timestamptz"})
+    "permits": "text[]", "reuse": "bool[]", "nonce": "text[]", "now": "timestamptz"})
 
 
 def _write(jobs: list[_Job]) -> list[_Job]:
@@ -522,17 +539,22 @@ def _write(jobs: list[_Job]) -> list[_Job]:
         "permits": [j.holder.permits_md5 if j.entry.zone.level == rules.LABORATORY else None for j in jobs],
         "residences": [(j.holder.residences_md5 or "-") if j.entry.zone.level == rules.DORMITORY else None
                        for j in jobs],
-        "reuse": [j.kind == "code" and j.holder.facts.card_state == "active" for j in jobs], "now": clock.now(),
+        "reuse": [j.kind == "code" and j.holder.facts.card_state == "active" for j in jobs],
+        "nonce": [None if j.nonce is None else j.nonce.key for j in jobs], "now": clock.now(),
     }
     with connection.cursor() as cursor:  # autocommit: the statement is its own durable transaction
         _WRITE_PREPARED.execute(cursor, params)
-        ids, logged, taken, stale = cursor.fetchone()
+        ids, logged, taken, replayed, stale = cursor.fetchone()
     # One statement's sequence values follow the ORDER BY i of its rows, so ids sorted pair with i.
     for i, event_id, lost in zip(logged or (), ids or (), taken or (), strict=True):
         job = jobs[i]
         job.event_id, job.person_id, job.card_id = event_id, job.ref.person_id, job.ref.card_id
+        if job.nonce is not None:
+            job.nonce.spent = True
         if lost:
             job.decision = rules.Decision(False, "refuse_code_replayed")
+    for i in replayed or ():
+        jobs[i].error = DomainError("device_request_replayed")
     again = []
     for i, revoked, active, found, *parts in _json(stale):
         job = jobs[i]

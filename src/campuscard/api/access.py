@@ -119,7 +119,7 @@ def _decision(outcome) -> dict:
 
 def gate_decide_in_lane(request) -> tuple[int, DecisionOut] | None:
     """``gate_decide`` in front of Django (devices.lane): the fast path's logged decision, or None to let
-    ``gate_decide`` answer. The request's nonce is claimed by its batch, with the others' in one round trip."""
+    ``gate_decide`` answer. The request's nonce is claimed by its batch, in the statement that logs it."""
     gate, nonce = lane.verify_deferring_nonce(request, load=fastpath.gate_facts, forget=fastpath.forget)
     try:
         payload = DecideIn.model_validate_json(request.body)
@@ -133,7 +133,8 @@ def gate_decide_in_lane(request) -> tuple[int, DecisionOut] | None:
 
 
 @router.post("/access/gate/decide", response=DecisionOut,
-             auth=CachedDeviceSignature(load=fastpath.gate_facts, forget=fastpath.forget),
+             auth=CachedDeviceSignature(load=fastpath.gate_facts, forget=fastpath.forget,
+                                        claim=fastpath.nonce_claim),
              summary="Admit or refuse a credential at a zone, logged (ACC-1 … ACC-5)")
 def gate_decide(request, payload: DecideIn):
     gate = request.auth

@@ -77,12 +77,14 @@ class DeviceSignature:
 class CachedDeviceSignature:
     """DeviceSignature for the rush endpoints: the device's facts come from the fast path's process cache
     (``load``/``forget``) and revocation is the endpoint's to check, at once (``device_verify_cached``).
-    A request the device lane already verified (``devices.lane``) is not verified twice: its nonce is spent."""
+    With ``claim`` (facts, nonce → first time?) the endpoint keeps its nonces itself (the gate: in the
+    database, with its decisions). A request the device lane already verified (``devices.lane``) is not
+    verified twice: its nonce is spent."""
 
     openapi_type = "apiKey"
 
-    def __init__(self, *, load, forget):
-        self.load, self.forget = load, forget
+    def __init__(self, *, load, forget, claim=None):
+        self.load, self.forget, self.claim = load, forget, claim
 
     def __call__(self, request):
         from campuscard.devices.lane import VERIFIED
@@ -91,4 +93,8 @@ class CachedDeviceSignature:
         verified = request.META.get(VERIFIED)
         if verified is not None:
             return verified
-        return device_verify_cached(request=request, load=self.load, forget=self.forget)
+        found = device_verify_cached(request=request, load=self.load, forget=self.forget,
+                                     claim_nonce=self.claim is None)
+        if self.claim is not None and not self.claim(found, request.headers.get("X-Nonce", "")):
+            raise DomainError("device_request_replayed")
+        return found

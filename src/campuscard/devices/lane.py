@@ -52,7 +52,7 @@ def verify(request: WSGIRequest, *, load, forget):
 
 @dataclass
 class NonceClaim:
-    """A nonce left for a batch to claim with others in one round trip (the gate's group commit)."""
+    """A request's nonce (``X-Nonce``) left for its batch to claim in the statement that logs it."""
 
     key: str
     spent: bool = False
@@ -61,10 +61,10 @@ class NonceClaim:
 def verify_deferring_nonce(request: WSGIRequest, *, load, forget) -> tuple[object, NonceClaim]:
     """``verify`` without the nonce: the caller's batch claims it (and refuses a replay before acting).
     Call ``mark_spent`` once it has been claimed, before any hand-over to Django."""
-    from campuscard.devices.services import device_verify_cached, nonce_key
+    from campuscard.devices.services import device_verify_cached
 
     found = device_verify_cached(request=request, load=load, forget=forget, claim_nonce=False)
-    return found, NonceClaim(nonce_key(request.headers))
+    return found, NonceClaim(request.headers.get("X-Nonce", ""))
 
 
 def mark_spent(request: WSGIRequest, found, claim: NonceClaim) -> None:

@@ -40,3 +40,19 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+
+class RequestNonce(models.Model):
+    """A gate's request nonce, claimed in the same statement that logs the gate's decision (so a gate that
+    retries a request whose batch failed is not refused as a replay). Other devices' nonces live in the
+    cache. Kept twice the request window (``devices.tasks.purge_request_nonces``)."""
+
+    device_id = models.BigIntegerField()  # a replay-protection record, not a relation: no constraint to check
+    nonce = models.CharField(max_length=64)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device_id", "nonce"], name="device_request_nonce_once")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}:{self.nonce}"

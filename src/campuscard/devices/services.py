@@ -125,6 +125,22 @@ def nonce_claim_many(keys: list[str]) -> list[bool]:
     return [ok == 1 for ok in claim(keys=[backend.make_and_validate_key(key) for key in keys], args=[timeout])]
 
 
+def gate_nonce_claim(*, device_id: int, nonce: str) -> bool:
+    """True the first time a gate's request nonce is claimed. Gate requests keep their nonces in the
+    database, where the batched gate path claims them in the statement that logs the decision; the
+    ordinary path claims them here, so both paths see one record."""
+    from django.db import IntegrityError, transaction
+
+    from campuscard.devices.models import RequestNonce
+
+    try:
+        with transaction.atomic():
+            RequestNonce.objects.create(device_id=device_id, nonce=nonce, seen_at=clock.now())
+    except IntegrityError:
+        return False
+    return True
+
+
 def device_touch(device: Device) -> None:
     now = clock.now()
     if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 60:
