@@ -116,9 +116,10 @@ def start_server(env: dict, port: int, server: str, workers: int, threads: int =
 
 
 def wrk_replay(requests: list[tuple[str, str, dict, bytes]], *, port: int, connections: int, seconds: float,
-               id_pattern: str, threads: int = 2, pause_ms: float = 0) -> dict:
+               id_pattern: str, threads: int = 2, rate: float = 0) -> dict:
     """Send pre-signed requests with wrk (a C load generator, so the server keeps the CPU), each once.
-    With ``pause_ms`` every connection pauses that long on average after an answer (bench/replay.lua).
+    With ``rate`` the requests go on a schedule of that many a second (bench/replay.lua), else each
+    connection sends its next as soon as it is answered.
 
     Returns wrk's figures (latencies in ms), the ids its ``id_pattern`` (a Lua pattern) captured from the
     2xx bodies, in answer order, and the refusals by code."""
@@ -136,7 +137,7 @@ def wrk_replay(requests: list[tuple[str, str, dict, bytes]], *, port: int, conne
             file.write(f"{len(raw)}\n".encode() + raw)
     subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
                     "--timeout", "10s", "-s", str(ROOT / "bench" / "replay.lua"), f"http://127.0.0.1:{port}",
-                    "--", str(work / "requests"), str(threads), id_pattern, str(pause_ms)],
+                    "--", str(work / "requests"), str(threads), id_pattern, str(rate)],
                    check=True, capture_output=True, env={**os.environ, "WRK_OUT": str(work / "out")})
     lines = (work / "out").read_text().splitlines()
     figures = json.loads(lines[0])
@@ -184,7 +185,7 @@ def merged_percentiles(segments: list[tuple[int, float, float, float]]) -> tuple
 
 
 def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, clients: int, id_pattern: str,
-                       pause_ms: float = 0, used: set | None = None) -> dict:
+                       rate: float = 0, used: set | None = None) -> dict:
     """Replay with wrk in segments of at most 25 s, each in a fresh code step: ``build(step, span)`` signs
     that segment's requests (a one-time code of step S is accepted until S+1 ends, and used once).
     Returns the summed figures, every captured id, refusals by code and per-segment latencies. ``used``
@@ -195,7 +196,7 @@ def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, cli
     while left > 0:
         span = min(left, 25)
         out = wrk_replay(build(fresh_step(step_seconds, used), span), port=port, connections=clients, seconds=span,
-                         id_pattern=id_pattern, pause_ms=pause_ms)
+                         id_pattern=id_pattern, rate=rate)
         print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
               f"p99 {out['p99_ms']:.1f} ms, refused {out['refused'] or 'none'}", flush=True)
         for key in ("requests", "seconds", "errors"):

@@ -11,10 +11,9 @@ Also: in-process offline decisions/s (``offline.decide_offline`` on a gate's sna
 After a short warm-up (NFC taps, not measured, as a server is warm before the class change), two
 runs on the same server. **The rush** (the issue's figures): C gate connections (16) that send their
 next decision as soon as the last one is answered — as many decisions as the server can answer with
-that many gates in flight. **Paced** (full runs, or ``--paced``): K gate connections (64), each pausing
-a random moment after an answer (exponential, mean K / R s) as a gate does before its next holder
-taps, so about R decisions/s are offered whatever the server's speed; past its capacity the latency
-is queueing, which this run shows.
+that many gates in flight. **Paced** (full runs, or ``--paced``): R decisions/s (1,500) offered on a
+schedule (Poisson arrivals) over K gate connections (64), whatever the server's speed: holders tap
+when they arrive, not when the server is ready; the latency is what a holder waits at that load.
 The load generator is wrk replaying pre-signed requests (bench/replay.lua), so it leaves the CPU to the
 server. Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
 """
@@ -179,12 +178,13 @@ def _acked(ids: list[str]) -> list[tuple[int, bool, str]]:
 
 
 def rush(data: dict, seconds: int, connections: int, qr_share: float, step_seconds: int, *, rate: int,
-         pause_ms: float, rng: random.Random, used: set) -> dict:
-    """Signed decisions replayed in segments (see ``replay_in_segments``); ``rate`` sizes the requests."""
+         rng: random.Random, used: set) -> dict:
+    """Signed decisions replayed in segments (see ``replay_in_segments``): as fast as answered, or with
+    ``rate`` on that schedule."""
     totals = replay_in_segments(
-        seconds, step_seconds, lambda step, span: signed_decisions(data, int(span * rate * 1.3) + 2000, step,
-                                                                   step_seconds, qr_share, rng),
-        port=PORT, clients=connections, pause_ms=pause_ms, used=used,
+        seconds, step_seconds, lambda step, span: signed_decisions(data, int(span * (rate or 4000) * 1.3) + 2000,
+                                                                   step, step_seconds, qr_share, rng),
+        port=PORT, clients=connections, rate=rate, used=used,
         id_pattern=ID_PATTERN)
     totals["acked"] = _acked(totals["ids"])
     totals["rate"] = len(totals["acked"]) / totals["seconds"]
@@ -257,12 +257,12 @@ def main() -> None:
                           connections=args.clients, seconds=2, id_pattern=ID_PATTERN)
         print(f"warm-up: {warm['requests']:,} NFC taps, not measured", flush=True)
         print(f"rush: {args.clients} gate connections, no pause", flush=True)
-        flat = rush(data, seconds, args.clients, args.qr_share, settings.QR_STEP_SECONDS, rate=4000, pause_ms=0,
-                    rng=rng, used=used)
+        flat = rush(data, seconds, args.clients, args.qr_share, settings.QR_STEP_SECONDS, rate=0, rng=rng,
+                    used=used)
         if args.paced or not args.quick:
             print(f"paced: {args.gate_connections} gate connections offering {args.rate:,} decisions/s", flush=True)
             paced = rush(data, max(6, seconds // 2), args.gate_connections, args.qr_share, settings.QR_STEP_SECONDS,
-                         rate=args.rate, pause_ms=1000 * args.gate_connections / args.rate, rng=rng, used=used)
+                         rate=args.rate, rng=rng, used=used)
     finally:
         server.terminate()
         server.wait(10)

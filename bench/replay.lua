@@ -1,11 +1,23 @@
 -- wrk script: replay pre-signed requests, each once (one-time codes and nonces cannot be reused).
---   wrk -s bench/replay.lua ... <url> -- <requests file> <threads> <lua pattern of a 2xx body's id> [<pause ms>]
+--   wrk -s bench/replay.lua ... <url> -- <requests file> <threads> <lua pattern of a 2xx body's id> [<rate/s>]
 -- The file holds records "<byte length>\n<raw HTTP request>"; thread k sends records k, k+T, k+2T, ...
 -- and stops when it has none left. WRK_OUT names the file done() writes: one JSON line of figures,
 -- then "A <captures joined by |>" per answered request and "R <code> <count>" per refusal code.
--- With a pause, each connection waits a random time (exponential, that mean) after an answer before its
--- next request: a gate whose next holder taps a moment later, so the offered rate is connections / pause.
+-- With a rate, requests are sent on a schedule (Poisson arrivals, rate/threads per thread) by whichever
+-- connection is free, instead of as soon as an answer comes: holders tap when they arrive, not when the
+-- server is ready. A slow server leaves its connections busy and falls behind the schedule.
 local threads, started = {}, 0
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } cc_timespec;
+int clock_gettime(int clock, cc_timespec *tp);
+]]
+local clock = ffi.new("cc_timespec")
+
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
 
 function setup(thread)
   thread:set("id", started)
@@ -16,7 +28,8 @@ end
 function init(args)
   local path, count, pattern = args[1], tonumber(args[2]), args[3]
   requests, cursor, acked, refused, id_pattern = {}, 0, {}, {}, pattern
-  pause = tonumber(args[4] or "0")
+  local rate = tonumber(args[4] or "0")
+  gap = rate > 0 and 1000 * count / rate or 0  -- mean ms between this thread's requests
   math.randomseed(id * 7919 + 1)
   local file, i = assert(io.open(path, "rb")), 0
   while true do
@@ -40,8 +53,11 @@ function request()
 end
 
 function delay()
-  if pause <= 0 then return 0 end
-  return -math.log(1 - math.random()) * pause
+  if gap <= 0 then return 0 end
+  local now = now_ms()
+  if next_at == nil or next_at < now - 1000 then next_at = now end  -- never bank more than 1 s of slots
+  next_at = next_at - math.log(1 - math.random()) * gap
+  return math.max(0, next_at - now)
 end
 
 function response(status, headers, body)
