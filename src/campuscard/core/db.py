@@ -94,21 +94,10 @@ class Prepared:
 
 
 def _literal(quote, value) -> str:
-    """One EXECUTE argument: NULL, a number, or a quoted string the parameter's declared type reads."""
+    """One EXECUTE argument: NULL, or a string literal that the parameter's declared type reads."""
     if value is None:
         return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, list):
-        text = _array_literal(value)
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, dt.date):  # and datetime, whose isoformat carries its offset
-        text = value.isoformat()
-    else:
-        raise TypeError(f"no literal for {type(value).__name__} (declare a str, int, bool, date or list)")
+    text = _array_literal(value) if isinstance(value, list) else _text(value)
     return quote(text.encode()).decode()
 
 
@@ -119,14 +108,23 @@ def _array_literal(values: list) -> str:
     def item(value) -> str:
         if value is None:
             return "NULL"
-        if isinstance(value, bool):
-            return "t" if value else "f"
-        if isinstance(value, int):
-            return str(value)
-        text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        text = _text(value)
+        if isinstance(value, int):  # and bool: nothing to quote
+            return text
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     return "{" + ",".join(item(value) for value in values) + "}"
+
+
+def _text(value) -> str:
+    """The text PostgreSQL reads for a scalar of the types our statements take."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | str):
+        return str(value)
+    if isinstance(value, dt.date):  # and datetime, whose isoformat carries its offset
+        return value.isoformat()
+    raise TypeError(f"no literal for {type(value).__name__} (declare a str, int, bool, date or list)")
 
 
 def _prepare_allowed(session) -> bool:
