@@ -210,6 +210,46 @@ def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
     assert fastpath.stats["hits"] == 240 and fastpath.stats["batches"] <= 240
 
 
+def test_a_loss_reported_during_a_rush_refuses_every_tap_that_starts_after_it(institution, place, gate):
+    """Eight gates keep tapping one card, held in every process cache, while the holder reports it lost:
+    no tap that starts after the report has returned is admitted, and every answer is the logged one."""
+    import time
+
+    _person, card, uid = holder(institution)
+    assert fast(gate, "teach-1", nfc_uid=uid)["admitted"]  # held now
+    answers, errors, reported = [], [], {}
+    start = threading.Barrier(9)
+
+    def tap(n: int):
+        try:
+            start.wait()
+            after_report = 0
+            while after_report < 5 and len(answers) < 2000:  # until each gate tapped 5 times after it
+                after_report += "at" in reported
+                began = time.monotonic()
+                answers.append((began, fast(gate, "teach-1", nfc_uid=uid)))
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tap, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    start.wait()
+    time.sleep(0.05)
+    card_report_lost(actor="t", card=card, channel="portal")
+    reported["at"] = time.monotonic()
+    for t in threads:
+        t.join()
+    assert not errors
+    after = [answer for began, answer in answers if began > reported["at"]]
+    assert after and all(answer["rule"] == "refuse_card_lost" for answer in after)
+    events = dict(AccessEvent.objects.values_list("id", "rule"))
+    assert all(events[answer["event_id"]] == answer["rule"] for _b, answer in answers)
+    assert fastpath.stats["handovers"] == 0
+
+
 @pytest.fixture(params=["database cache", "redis"])
 def nonce_store(request, settings):
     """The other devices' nonce store as tests run it (the database cache) and as production runs it
