@@ -61,6 +61,7 @@ def extra_args(parser):
     parser.add_argument("--server", choices=SERVERS, default="granian")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker (granian, gunicorn-gthread)")
+    parser.add_argument("--history", type=int, default=0, help="past events in the log before the run")
     parser.add_argument("--qr-share", type=float, default=0.3, help="share of holder QR codes (rest: NFC taps)")
 
 
@@ -139,6 +140,24 @@ def populate(holders: int, gates: int) -> dict:
             zone.gates.add(device)
     return {"holders": [(f"04{i:012X}", c.token, c.secret) for i, c in enumerate(qr)], "gates": devices,
             "institution_id": institution.pk}
+
+
+def fill_history(events: int, institution_id: int) -> None:
+    """``events`` past decisions (the last 30 days) for the log to hold, as a log in service does."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO access_accessevent (institution_id, zone_id, device_id, person_id, card_id, credential_kind,
+                                            decided_at, admitted, rule, source, received_at)
+            SELECT %s, z.ids[1 + g %% array_length(z.ids, 1)], d.ids[1 + g %% array_length(d.ids, 1)],
+                   c.person_id, c.id, 'nfc', now() - (g %% 2592000) * interval '1 second', true, 'admit_teaching',
+                   'online', now() - (g %% 2592000) * interval '1 second'
+              FROM generate_series(1, %s) g
+              CROSS JOIN (SELECT array_agg(id) AS ids FROM access_zone WHERE institution_id = %s) z
+              CROSS JOIN (SELECT array_agg(id) AS ids FROM devices_device WHERE institution_id = %s) d
+              JOIN cards_card c ON c.id = (SELECT min(id) FROM cards_card) + g %% (SELECT count(*) FROM cards_card)
+        """, [institution_id, events, institution_id, institution_id])
 
 
 def signed_decisions(data: dict, count: int, step: int, step_seconds: int, qr_share: float,
@@ -241,6 +260,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     data = populate(holders, args.gates)
+    if args.history:
+        fill_history(args.history, data["institution_id"])
     setup_s = time.perf_counter() - t0
     settle_database()
     offline_per_s, offline_info = offline_rate(data, 3 if args.quick else 8)
