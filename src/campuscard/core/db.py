@@ -83,7 +83,15 @@ class Prepared:
             cursor.execute("SET plan_cache_mode = force_generic_plan")
             prepared = session._campuscard_prepared = set()
         if self.name not in prepared:
+            # The one generic plan is made once and kept for the connection's life (until a table's
+            # statistics change). Our statements read and write by key, but a table that happens to be
+            # empty at that moment (the used codes after their purge, a new database) would be planned as
+            # a sequential scan, read whole by every later execution as it grows (seen: cards_usedcode in
+            # the gate write). So the plan is made here, by EXPLAIN, with sequential scans priced out.
             cursor.execute(self._prepare)  # a prepared statement outlives a rollback of this transaction
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {self._execute_head}({', '.join(['NULL'] * len(self.parameters))})")
+            cursor.execute("RESET enable_seqscan")
             prepared.add(self.name)
         # The arguments go as SQL literals quoted by libpq, so the statement text is sent as it is:
         # psycopg's client-side binding parsed the EXECUTE text and dumped each value on every call,
