@@ -1,11 +1,13 @@
-"""core.db.Prepared: a statement prepared once per connection, its array parameters sent as literals."""
+"""core.db.Prepared: a statement prepared once per connection, its array parameters sent as literals or as
+protocol parameters (``first_row``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 
 from campuscard.core.db import Prepared
 
@@ -30,3 +32,49 @@ def test_arrays_survive_the_round_trip_whatever_their_text(settings, prepare):
             ECHO.execute(cursor, params)
             row = cursor.fetchone()
     assert row == (params["texts"], params["ints"], params["flags"], params["days"], params["at"], 3)
+
+
+TEXT_ECHO = Prepared("test_text_echo", "SELECT array_to_json(%(texts)s::text[])::text, %(ints)s::bigint[]::text, "
+                                       "(%(at)s::timestamptz = %(moment)s::timestamptz)::text, NULL::text",
+                     {"texts": "text[]", "ints": "bigint[]", "at": "timestamptz", "moment": "timestamptz"})
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_first_row_is_the_row_as_text_by_either_road(settings, prepare):
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE/EXECUTE is PostgreSQL's")
+    settings.PG_PREPARE = prepare
+    moment = dt.datetime(2026, 11, 30, 4, 5, 6, 789, tzinfo=dt.UTC)
+    texts = ['a"b\\c', None, "x,y", "{}", "NULL", "中文 空格"]
+    for _ in range(2):
+        row = TEXT_ECHO.first_row(connection, {"texts": texts, "ints": [1, None, -7], "at": moment, "moment": moment})
+    assert json.loads(row[0]) == texts
+    assert row[1:] == ("{1,NULL,-7}", "true", None)
+
+
+def test_first_row_raises_django_s_errors_and_the_connection_goes_on():
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE/EXECUTE is PostgreSQL's")
+    failing = Prepared("test_failing", "SELECT 1 / %(zero)s::int", {"zero": "int"})
+    with pytest.raises(DataError):  # division by zero, as Django names it for a cursor
+        failing.first_row(connection, {"zero": 0})
+    assert failing.first_row(connection, {"zero": 1}) == ("1",)
+
+
+def test_a_table_empty_when_planned_is_still_read_by_its_index():
+    """The generic plan is made once per connection; on an empty table it would be a sequential scan
+    for the connection's life, read whole by every call as the table grows."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE/EXECUTE is PostgreSQL's")
+    from campuscard.cards.models import UsedCode
+
+    UsedCode.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE cards_usedcode")
+    probe = Prepared("test_used_probe", "SELECT count(*) FROM cards_usedcode WHERE credential_id = %(c)s "
+                                        "AND step = %(s)s", {"c": "bigint", "s": "bigint"})
+    assert probe.first_row(connection, {"c": 1, "s": 2}) == ("0",)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN EXECUTE {probe.name}(1, 2)")
+        plan = " ".join(line for (line,) in cursor.fetchall())
+    assert "Seq Scan" not in plan and "used_code_once" in plan

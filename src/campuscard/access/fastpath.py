@@ -58,7 +58,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from campuscard.access import facts, rules
 from campuscard.cards import codes
@@ -496,13 +496,14 @@ WITH j AS (
       FROM f ORDER BY i
     RETURNING id
 )
-SELECT (SELECT array_agg(id ORDER BY id) FROM ins), (SELECT array_agg(i ORDER BY i) FROM f),
+SELECT json_build_array(
+       (SELECT array_agg(id ORDER BY id) FROM ins), (SELECT array_agg(i ORDER BY i) FROM f),
        (SELECT array_agg(taken ORDER BY i) FROM f),
        (SELECT array_agg(i) FROM chk WHERE NOT revoked AND active AND fresh AND nonce IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = chk.dev AND claimed.nonce = chk.nonce)),
        (SELECT json_agg(json_build_array(chk.i, chk.revoked, chk.active, c.id IS NOT NULL, PARTS))
           FROM chk LEFT JOIN cards_card c ON c.id = chk.card LEFT JOIN identity_person p ON p.id = c.person_id
-         WHERE chk.revoked OR NOT chk.active OR NOT chk.fresh)
+         WHERE chk.revoked OR NOT chk.active OR NOT chk.fresh))::text
 """
 for _name, _sql in (("PARTS", _PARTS), ("BASE", _BASE), ("ENTRY", _ENTRY), ("ADDON", _ADDON),
                     ("RESIDENCES", _RESIDENCES), ("PERMITS", _PERMITS)):
@@ -542,9 +543,8 @@ def _write(jobs: list[_Job]) -> list[_Job]:
         "reuse": [j.kind == "code" and j.holder.facts.card_state == "active" for j in jobs],
         "nonce": [None if j.nonce is None else j.nonce.key for j in jobs], "now": clock.now(),
     }
-    with connection.cursor() as cursor:  # autocommit: the statement is its own durable transaction
-        _WRITE_PREPARED.execute(cursor, params)
-        ids, logged, taken, replayed, stale = cursor.fetchone()
+    # autocommit: the statement is its own durable transaction; one JSON answer, read by one C call
+    ids, logged, taken, replayed, stale = json.loads(_WRITE_PREPARED.first_row(connections[DEFAULT_DB_ALIAS], params)[0])
     # One statement's sequence values follow the ORDER BY i of its rows, so ids sorted pair with i.
     for i, event_id, lost in zip(logged or (), ids or (), taken or (), strict=True):
         job = jobs[i]

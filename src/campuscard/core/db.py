@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+import psycopg.errors
 from django.db import OperationalError, transaction
 from django.db.utils import DatabaseError
+from psycopg import pq
 from psycopg.pq import Escaping
 
 P = ParamSpec("P")
@@ -75,6 +77,40 @@ class Prepared:
         if not _prepare_allowed(session):
             cursor.execute(self.sql, params)
             return
+        self._prepare_on(cursor, session)
+        # The arguments go as SQL literals quoted by libpq, so the statement text is sent as it is:
+        # psycopg's client-side binding parsed the EXECUTE text and dumped each value on every call,
+        # a tenth of a gate batch's Python (docs/benchmarks.md, "Access").
+        quote = Escaping(session.pgconn).escape_literal
+        arguments = ", ".join(_literal(quote, params[p]) for p in self.parameters)
+        cursor.execute(f"{self._execute_head}({arguments})")
+
+    def first_row(self, connection, params: dict) -> tuple[str | None, ...]:
+        """The statement's first row on Django's ``connection`` (write its columns cast to text). Run by
+        libpq's own PQexecPrepared (the GIL released while it waits): the statement's arguments travel as protocol
+        parameters, so nothing is quoted here nor parsed by the server, and neither Django's nor psycopg's
+        cursor is involved — at a gate batch those were two thirds of the Python around the statement
+        (docs/benchmarks.md, "Access"). Errors are Django's database errors, as from a cursor."""
+        connection.ensure_connection()
+        session = connection.connection
+        if not _prepare_allowed(session):
+            with connection.cursor() as cursor:
+                cursor.execute(self.sql, params)
+                return cursor.fetchone()
+        if self.name not in getattr(session, "_campuscard_prepared", ()):
+            with connection.cursor() as cursor:
+                self._prepare_on(cursor, session)
+        values = [None if (value := params[p]) is None else
+                  (_array_literal(value) if isinstance(value, list) else _text(value)).encode()
+                  for p in self.parameters]
+        with connection.wrap_database_errors:
+            result = session.pgconn.exec_prepared(self.name.encode(), values)
+            if result.status != pq.ExecStatus.TUPLES_OK:
+                raise psycopg.errors.error_from_result(result, encoding=session.info.encoding)
+        return tuple(None if (value := result.get_value(0, column)) is None else value.decode()
+                     for column in range(result.nfields))
+
+    def _prepare_on(self, cursor, session) -> None:
         prepared = getattr(session, "_campuscard_prepared", None)
         if prepared is None:
             # Planned once: left to itself PostgreSQL may re-plan a statement over arrays on every call
@@ -93,12 +129,6 @@ class Prepared:
             cursor.execute(f"EXPLAIN {self._execute_head}({', '.join(['NULL'] * len(self.parameters))})")
             cursor.execute("RESET enable_seqscan")
             prepared.add(self.name)
-        # The arguments go as SQL literals quoted by libpq, so the statement text is sent as it is:
-        # psycopg's client-side binding parsed the EXECUTE text and dumped each value on every call,
-        # a tenth of a gate batch's Python (docs/benchmarks.md, "Access").
-        quote = Escaping(session.pgconn).escape_literal
-        arguments = ", ".join(_literal(quote, params[p]) for p in self.parameters)
-        cursor.execute(f"{self._execute_head}({arguments})")
 
 
 def _literal(quote, value) -> str:
@@ -110,18 +140,20 @@ def _literal(quote, value) -> str:
 
 
 def _array_literal(values: list) -> str:
-    """A PostgreSQL array literal (``{1,NULL,"a"}``) for a list of scalars: the EXECUTE parameter's
-    declared type reads it. psycopg's client-side quoting of a list, element by element, cost a gate
-    batch more than its read (0.36 ms)."""
-    def item(value) -> str:
-        if value is None:
-            return "NULL"
-        text = _text(value)
-        if isinstance(value, int):  # and bool: nothing to quote
-            return text
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A PostgreSQL array literal (``{1,NULL,"a"}``) for a list of scalars: the parameter's declared type
+    reads it. psycopg's client-side quoting of a list, element by element, cost a gate batch more than
+    its read (0.36 ms)."""
+    return "{" + ",".join(map(_array_item, values)) + "}"
 
-    return "{" + ",".join(item(value) for value in values) + "}"
+
+def _array_item(value) -> str:
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if type(value) is int:  # the common case first: nothing to quote
+        return str(value)
+    return '"' + _text(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _text(value) -> str:
