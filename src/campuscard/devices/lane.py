@@ -61,10 +61,10 @@ class NonceClaim:
 def verify_deferring_nonce(request: WSGIRequest, *, load, forget) -> tuple[object, NonceClaim]:
     """``verify`` without the nonce: the caller's batch claims it (and refuses a replay before acting).
     Call ``mark_spent`` once it has been claimed, before any hand-over to Django."""
-    from campuscard.devices.services import device_verify_cached
+    from campuscard.devices.services import device_verify_cached, signed_headers
 
     found = device_verify_cached(request=request, load=load, forget=forget, claim_nonce=False)
-    return found, NonceClaim(request.headers.get("X-Nonce", ""))
+    return found, NonceClaim(signed_headers(request).get("X-Nonce"))
 
 
 def mark_spent(request: WSGIRequest, found, claim: NonceClaim) -> None:

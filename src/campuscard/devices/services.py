@@ -49,7 +49,7 @@ def device_verify_cached(*, request, load, forget, claim_nonce: bool = True):
     device row before the ordinary path), so it still applies at once. A wrong signature reloads the facts
     once: the cached secret may be stale (a re-registered device works at once). With ``claim_nonce``
     False the caller claims the nonce itself (``nonce_key``, ``nonce_claim_many``) before acting."""
-    code = request.headers.get("X-Device-Id", "")
+    code = signed_headers(request).get("X-Device-Id", "")
     found = load(code) if code else None
     try:
         verify_signed_request(request=request, secret=found.secret if found else None, claim_nonce=claim_nonce)
@@ -62,9 +62,26 @@ def device_verify_cached(*, request, load, forget, claim_nonce: bool = True):
     return found
 
 
+class _SignedHeaders:
+    """``request.headers.get`` for the signature's ``X-*`` headers, read straight from the WSGI environ:
+    ``request.headers`` copies every header of the request into a new dict (4 % of a gate decision)."""
+
+    __slots__ = ("meta",)
+
+    def __init__(self, meta):
+        self.meta = meta
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.meta.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+
+def signed_headers(request) -> _SignedHeaders:
+    return _SignedHeaders(request.META)
+
+
 def verify_signed_request(*, request, secret: str | None, claim_nonce: bool = True) -> None:
     """The signature checks alone, for callers that know the secret already (revocation is theirs)."""
-    _verify(method=request.method, path=request.get_full_path(), headers=request.headers, body=request.body,
+    _verify(method=request.method, path=request.get_full_path(), headers=signed_headers(request), body=request.body,
             secret=secret, revoked=False, claim_nonce=claim_nonce)
 
 
