@@ -49,6 +49,7 @@ def test_demo_loads_two_institutions_and_runs_again_unchanged():
     logins = load()
     check_places_and_people()
     check_logins(logins)
+    check_access(logins)
     check_second_run()
 
 
@@ -111,6 +112,27 @@ def check_logins(logins: list[demo.DemoLogin]):
     assert response.status_code == 302
     person.refresh_from_db()
     assert person.user is not None and person.user.must_change_password
+
+
+def check_access(logins: list[demo.DemoLogin]):
+    """ACC-1 … ACC-5 have something to show: zones by level with a turnstile each, residents, permits, and a
+    morning of real decisions — admitted and refused, for several rules — logged at those gates."""
+    from campuscard.access.models import AccessEvent, DormResidence, LabPermit, Zone
+    from campuscard.devices.models import Device
+
+    for code in ("hdut", "lcdc"):
+        zones = Zone.objects.filter(institution__code=code)
+        assert {"campus_gate", "teaching", "dormitory", "library"} <= set(zones.values_list("level", flat=True))
+        assert not zones.filter(gates=None).exists()
+        assert DormResidence.objects.filter(person__institution__code=code).exists()
+        events = AccessEvent.objects.filter(institution__code=code)
+        assert events.count() == 400 and events.filter(admitted=True).exists() and events.filter(admitted=False).exists()
+        assert len(set(events.values_list("rule", flat=True))) >= 3
+        assert all(DAY_ONE - dt.timedelta(hours=2, minutes=30) <= moment <= DAY_ONE  # from 06:30 local
+                   for moment in events.values_list("decided_at", flat=True))
+        gate = next(x for x in logins if x.who.startswith("gate") and x.where == code)
+        assert Device.objects.get(code=gate.login, kind="gate").secret == gate.password
+    assert LabPermit.objects.filter(institution__code="hdut", state="approved").exists()
 
 
 def check_second_run():

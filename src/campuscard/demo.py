@@ -109,6 +109,7 @@ LCDC = (
                 ("teaching-e", K.TEACHING, "明德楼", "Mingde Building"),
                 ("dorm-e1", K.DORMITORY, "东区公寓1号楼", "East Dormitory 1"),
                 ("lab-chem", K.LABORATORY, "化学实验室", "Chemistry Laboratory"),
+                ("gate-east", K.GATE, "东校区大门", "East Campus Gate"),
             ], [
                 ("window-e", SP.WINDOW, "校园卡服务窗口", "Campus card window", "明德楼一楼",
                  "First floor of Mingde Building", "08:30-17:00"),
@@ -399,6 +400,86 @@ def _kiosk_devices(institution: Institution) -> list[DemoLogin]:
     return logins
 
 
+ZONE_LEVELS = {K.GATE: "campus_gate", K.TEACHING: "teaching", K.DORMITORY: "dormitory", K.LABORATORY: "laboratory",
+               K.LIBRARY: "library"}
+
+
+def _access(institution: Institution, rng: random.Random, decisions: int = 400) -> tuple[int, list[DemoLogin]]:
+    """A zone with a turnstile for every gate, teaching, dormitory, laboratory and library building;
+    dormitory residents, campus-entry approvals, lab add-ons and permits; and a day of real decisions
+    at those gates (``services.gate_decide`` at past moments, so the log, the charts and the holders'
+    entries have something to show). Returns the decisions made and the first gate's login."""
+    import datetime as dt
+    import hashlib
+
+    from campuscard.access import services as access
+    from campuscard.access.models import (
+        AccessAddon,
+        AccessEvent,
+        CampusEntryApproval,
+        DormResidence,
+        LabPermit,
+        Zone,
+    )
+    from campuscard.cards.models import Card
+    from campuscard.cards.services import nfc_bind
+    from campuscard.core import clock
+    from campuscard.devices.models import Device
+
+    zones, logins = [], []
+    for building in Building.objects.filter(area__campus__institution=institution, kind__in=ZONE_LEVELS).select_related(
+            "area__campus").order_by("area__campus__code", "code"):
+        zone, _ = Zone.objects.get_or_create(institution=institution, code=building.code, defaults={
+            "campus": building.area.campus, "building": building, "name": building.name,
+            "level": ZONE_LEVELS[building.kind]})
+        code = f"{institution.code}-turnstile-{building.code}"
+        secret = hashlib.sha256(f"{SEED}:{code}".encode()).hexdigest()[:32]
+        gate, _ = Device.objects.get_or_create(code=code, defaults={
+            "institution": institution, "kind": Device.Kind.GATE, "name": f"{building.name} 闸机", "secret": secret})
+        zone.gates.add(gate)
+        zones.append((zone, gate))
+        if not logins:
+            logins.append(DemoLogin("gate device (enrol at /devices/gate/)", institution.code, code, secret))
+    if not zones or AccessEvent.objects.filter(institution=institution).exists():
+        return 0, logins
+    now = clock.now()
+    today = clock.local_date(institution, now)
+    students = list(Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE).order_by("number"))
+    dorms = [z.building for z, _g in zones if z.level == "dormitory"]
+    labs = [z for z, _g in zones if z.level == "laboratory"]
+    with transaction.atomic():
+        DormResidence.objects.bulk_create([DormResidence(person=p, building=dorms[i % len(dorms)], room=f"{100 + i % 40}",
+                                                         valid_from=today - dt.timedelta(days=90))
+                                           for i, p in enumerate(students) if dorms and i % 3 != 2])
+        CampusEntryApproval.objects.bulk_create([CampusEntryApproval(
+            institution=institution, person=p, state="approved", reason="返校 / back to campus", requested_at=now,
+            decided_at=now) for i, p in enumerate(students) if i % 5 != 4])
+        chemists = students[1::12]
+        AccessAddon.objects.bulk_create([AccessAddon(person=p, addon="lab", granted_at=now) for p in chemists])
+        LabPermit.objects.bulk_create([LabPermit(
+            institution=institution, person=p, zone=labs[i % len(labs)], state="approved",
+            weekly_slots=[{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(5)],
+            valid_from=today - dt.timedelta(days=7), valid_to=today + dt.timedelta(days=60), requested_at=now,
+            decided_at=now) for i, p in enumerate(chemists) if labs and i % 3 != 2])
+    cards = list(Card.objects.filter(institution=institution, state="active", person__kind=Person.Kind.UNDERGRADUATE)
+                 .order_by("number")[:300])
+    uids = []
+    for i, card in enumerate(cards):
+        uid = f"D{institution.pk:02X}{i:011X}"
+        nfc_bind(actor="demo", card=card, uid=uid)
+        uids.append(uid)
+    # spread over the day so far from 06:30 (yesterday's day when it is earlier than 07:30 now)
+    day = today if (now.astimezone(clock.zone(institution.time_zone)).time() >= dt.time(7, 30)) else (
+        today - dt.timedelta(days=1))
+    start = dt.datetime.combine(day, dt.time(6, 30), clock.zone(institution.time_zone))
+    span = min((now - start).total_seconds(), 17.5 * 3600.0)
+    for _ in range(decisions):
+        zone, gate = rng.choice(zones)
+        moment = start + dt.timedelta(seconds=span * rng.betavariate(2, 2))
+        access.gate_decide(device=gate, zone_code=zone.code, nfc_uid=rng.choice(uids), moment=moment)
+    return decisions, logins
+
+
 def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
     from campuscard.identity.documents import initial_secret
     from campuscard.identity.roles import ensure_role_groups
@@ -436,6 +517,9 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         meals = _wallet_history(institution, random.Random(SEED + institution.pk))
         progress(f"{code}: wallets — recharges and {meals} canteen payments for 150 students")
         logins += _kiosk_devices(institution)
+        made, gate_logins = _access(institution, random.Random(SEED + 3 * institution.pk))
+        logins += gate_logins
+        progress(f"{code}: access — zones with turnstiles, residents, permits and {made} gate decisions")
         for person in (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
                        .order_by("number")[:1]):
             logins.append(DemoLogin("student (first login: initial password)", code, person.number,
