@@ -400,6 +400,13 @@ def _kiosk_devices(institution: Institution) -> list[DemoLogin]:
     return logins
 
 
+def _card_to_tap(institution: Institution) -> list[DemoLogin]:
+    from campuscard.cards.models import Credential
+
+    first = Credential.objects.filter(card__institution=institution, kind="nfc", active=True).order_by("uid").first()
+    return [DemoLogin("card UID to type at the gate page", institution.code, first.uid, "—")] if first else []
+
+
 ZONE_LEVELS = {K.GATE: "campus_gate", K.TEACHING: "teaching", K.DORMITORY: "dormitory", K.LABORATORY: "laboratory",
                K.LIBRARY: "library"}
 
@@ -441,7 +448,7 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
         if not logins:
             logins.append(DemoLogin("gate device (enrol at /devices/gate/)", institution.code, code, secret))
     if not zones or AccessEvent.objects.filter(institution=institution).exists():
-        return 0, logins
+        return 0, logins + _card_to_tap(institution)
     now = clock.now()
     today = clock.local_date(institution, now)
     students = list(Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE).order_by("number"))
@@ -477,7 +484,7 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
         zone, gate = rng.choice(zones)
         moment = start + dt.timedelta(seconds=span * rng.betavariate(2, 2))
         access.gate_decide(device=gate, zone_code=zone.code, nfc_uid=rng.choice(uids), moment=moment)
-    return decisions, logins
+    return decisions, logins + _card_to_tap(institution)
 
 
 def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
