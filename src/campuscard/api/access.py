@@ -117,7 +117,7 @@ def _decision(outcome) -> dict:
             "message": rule_message(outcome.decision.rule), "zone": outcome.zone, "event_id": outcome.event_id}
 
 
-def gate_decide_in_lane(request) -> tuple[int, DecisionOut] | None:
+def gate_decide_in_lane(request) -> tuple[int, dict] | None:
     """``gate_decide`` in front of Django (devices.lane): the fast path's logged decision, or None to let
     ``gate_decide`` answer. The request's nonce is claimed by its batch, in the statement that logs it."""
     gate, nonce = lane.verify_deferring_nonce(request, load=fastpath.gate_facts, forget=fastpath.forget)
@@ -129,7 +129,8 @@ def gate_decide_in_lane(request) -> tuple[int, DecisionOut] | None:
         outcome = _decide_fast(gate, payload, nonce)
     finally:
         lane.mark_spent(request, gate, nonce)
-    return None if outcome is None else (200, DecisionOut(**_decision(outcome)))
+    # _decision's dict is DecisionOut's fields, all JSON already: validating it again cost ~4 % of a decision
+    return None if outcome is None else (200, _decision(outcome))
 
 
 @router.post("/access/gate/decide", response=DecisionOut,

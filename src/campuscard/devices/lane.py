@@ -36,8 +36,9 @@ from campuscard.core.middleware import pick_language
 VERIFIED = "campuscard.verified_device"
 log = logging.getLogger(__name__)
 
-# A route answers (status, pydantic model instance) or None for "let Django answer".
-Handler = Callable[[WSGIRequest], "tuple[int, BaseModel] | None"]
+# A route answers (status, pydantic model instance or a dict of the model's JSON fields) or None for
+# "let Django answer".
+Handler = Callable[[WSGIRequest], "tuple[int, BaseModel | dict] | None"]
 
 
 def verify(request: WSGIRequest, *, load, forget):
@@ -91,7 +92,8 @@ class DeviceLane:
             language = pick_language(request)
             with translation.override(language):
                 answer = handler(request)
-                reply = None if answer is None else (answer[0], answer[1].model_dump(by_alias=True))
+                reply = None if answer is None else (
+                    answer[0], answer[1] if isinstance(answer[1], dict) else answer[1].model_dump(by_alias=True))
         except DomainError:
             reply = None  # Django explains the refusal in the holder's language, with its code
         except Exception:  # noqa: BLE001 - answered as the API answers it, never handed on half done
