@@ -80,7 +80,7 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'campuscard.sqlit
 # Persistent by default ("none"): a thread keeps its connection, and the statements prepared on it, for
 # the process's life; Django closes one that failed and is no longer usable. Closed every 60 s, each
 # request thread reconnected and prepared the gate batch's statement again in the middle of the rush:
-# the full rush's p99 118 → 33 ms without it (docs/benchmarks.md, "Access").
+# the full rush's p99 118 ms with it, 28–42 ms without (docs/benchmarks.md, "Access").
 _conn_max_age = env_str("DB_CONN_MAX_AGE", "none")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=None if _conn_max_age.lower() == "none"
                                               else env_int("DB_CONN_MAX_AGE", 60))}
