@@ -117,7 +117,8 @@ def test_lab_permit_applied_on_the_phone_and_approved_by_the_zone_manager(
         lab_zone = place["zones"]["lab"]
         desk.goto(f"{base}/backoffice/access/zone/")
         desk.click(f"#entries-{lab_zone.code}")
-        desk.wait_for_selector("#zone-entries canvas")
+        # unfold draws its charts after load: wait for the chart itself, not just its canvas
+        desk.wait_for_function("window.Chart && Chart.getChart(document.querySelector('#zone-entries canvas'))")
         # a few entries: the count axis still reads in whole decisions (0, 1, 2 …), never halves
         ticks = desk.evaluate("Chart.getChart(document.querySelector('#zone-entries canvas')).scales.y.ticks"
                               ".map(t => t.value)")
