@@ -80,7 +80,8 @@ def key_amount(page, text: str):
 
 def scan(page, code: str):
     """A keyboard-wedge scanner types into whatever has the focus: it must be the scan field."""
-    assert page.evaluate("document.activeElement.id") == "scan"
+    # the page hands the focus back after each key press; give it the moment a scanner would
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'scan'", timeout=2_000)
     page.keyboard.type(code)
     page.keyboard.press("Enter")
 
