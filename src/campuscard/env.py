@@ -59,6 +59,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_choices(name: str, keys: set[str], values: set[str]) -> dict[str, str]:
+    """``key=value,key=value`` with every key and value from its set (a typo fails at start-up, never
+    silently: for the offline gates' expiry policy a wrong word would open the laboratories)."""
+    found = {}
+    for item in env_list(name, []):
+        key, _sep, value = (part.strip() for part in item.partition("="))
+        if key not in keys or value not in values:
+            raise ConfigError(f"environment variable {name}: {item!r} is not KEY=VALUE with KEY one of "
+                              f"{sorted(keys)} and VALUE one of {sorted(values)}")
+        found[key] = value
+    return found
+
+
 def load_or_create_secret(path: Path) -> str:
     """A per-installation secret kept beside the data, so no key is ever shipped in code."""
     import secrets

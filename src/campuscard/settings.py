@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from campuscard.env import env_bool, env_int, env_list, env_str, load_or_create_secret
+from campuscard.env import env_bool, env_choices, env_int, env_list, env_str, load_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -207,6 +207,11 @@ VISITOR_PASS_MAX_AHEAD_HOURS = env_int("VISITOR_PASS_MAX_AHEAD_HOURS", 6)
 VISITOR_PASS_MAX_DURATION_HOURS = env_int("VISITOR_PASS_MAX_DURATION_HOURS", 24)
 VISITOR_INVITE_MAX_HOURS = env_int("VISITOR_INVITE_MAX_HOURS", 168)  # how long an invitation link may work
 ACCESS_SNAPSHOT_TTL_HOURS = env_int("ACCESS_SNAPSHOT_TTL_HOURS", 12)  # offline gates' snapshot lifetime
+# What an offline gate does past its snapshot's expiry, per zone level, over the defaults in access.offline
+# (laboratory=refuse, dormitory=residents, the rest last_known), e.g. "teaching=refuse,library=refuse".
+ACCESS_OFFLINE_EXPIRED_POLICY = env_choices(
+    "ACCESS_OFFLINE_EXPIRED_POLICY", {"campus_gate", "teaching", "dormitory", "laboratory", "library", "other"},
+    {"refuse", "residents", "last_known"})
 ACCESS_ZONE_CACHE_SECONDS = env_int("ACCESS_ZONE_CACHE_SECONDS", 30)
 ACCESS_GATE_FAST_PATH = env_bool("ACCESS_GATE_FAST_PATH", True)  # batched, group-committed decisions
 ACCESS_GATE_BATCH_MAX = env_int("ACCESS_GATE_BATCH_MAX", 256)

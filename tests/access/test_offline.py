@@ -169,6 +169,10 @@ def test_expiry_policy_fail_secure_for_labs_never_locks_residents_out(institutio
     snap = snapshot(gate, local(2026, 11, 30, 12, 0))
     assert offline.decide_offline(snap, zone_code="teach-1", moment=night, nfc_uid=student_uid).rule == \
         "refuse_snapshot_expired"
+    # a snapshot whose policy names a mode this gate does not know fails secure, never open
+    snap["policy"]["expired"]["laboratory"] = "refuse_all"
+    assert offline.decide_offline(snap, zone_code="lab-1", moment=expired_lab, nfc_uid=labber).rule == \
+        "refuse_snapshot_expired"
 
 
 def test_snapshot_and_event_upload_over_http_with_duplicates_dropped(institution, place, gate, population):
@@ -185,17 +189,25 @@ def test_snapshot_and_event_upload_over_http_with_duplicates_dropped(institution
                            "admitted": decision.admitted, "rule": decision.rule, "credential_kind": "nfc",
                            "nfc_uid": uid})
         first = signed_post(device, secret, "/api/v1/access/gate/events", {"events": events})
-        assert first.status_code == 200 and first.json() == {"accepted": 2, "duplicates": 0}
+        assert first.status_code == 200 and first.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
         events.append({**events[0], "sequence": 3})
         again = signed_post(device, secret, "/api/v1/access/gate/events", {"events": events})
-        assert again.json() == {"accepted": 1, "duplicates": 2}
-        bad = signed_post(device, secret, "/api/v1/access/gate/events",
-                          {"events": [{**events[0], "sequence": 9, "rule": "admit_because_i_said_so"}]})
-        assert bad.status_code == 422 and bad.json()["code"] == "events_invalid"
+        assert again.json() == {"accepted": 1, "duplicates": 2, "rejected": []}
+        # one event the server cannot store does not hold back the rest of the buffer (ACC-5: no event lost)
+        mixed = [{**events[0], "sequence": 9, "rule": "admit_because_i_said_so"},
+                 {**events[0], "sequence": 10, "zone": "no-such-zone"}, {**events[0], "sequence": 11}]
+        bad = signed_post(device, secret, "/api/v1/access/gate/events", {"events": mixed})
+        assert bad.status_code == 200 and bad.json() == {"accepted": 1, "duplicates": 0, "rejected": [
+            {"index": 0, "sequence": 9, "reason": "rule_unknown"}, {"index": 1, "sequence": 10, "reason": "zone_unknown"}]}
+        # a zone the gate guarded when it decided offline, unbound since: the event is still the institution's
+        place["zones"]["teaching"].gates.remove(device)
+        later = signed_post(device, secret, "/api/v1/access/gate/events", {"events": [{**events[0], "sequence": 12}]})
+        assert later.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
     rows = list(AccessEvent.objects.order_by("sequence").values_list("sequence", "rule", "source", "person_id"))
     person = population["student"][0].pk
     assert rows == [(1, "admit_teaching", "offline", person), (2, "refuse_dorm_night_not_resident", "offline", person),
-                    (3, "admit_teaching", "offline", person)]
+                    (3, "admit_teaching", "offline", person), (11, "admit_teaching", "offline", person),
+                    (12, "admit_teaching", "offline", person)]
 
 
 def test_duplicate_sequences_within_one_batch_and_other_devices(institution, place, gate):
@@ -203,12 +215,13 @@ def test_duplicate_sequences_within_one_batch_and_other_devices(institution, pla
     event = {"sequence": 7, "zone": "teach-1", "decided_at": NOON.isoformat(), "admitted": True,
              "rule": "admit_teaching"}
     with frozen_at(NOON):
-        assert services.events_upload(device=device, events=[event, event]) == {"accepted": 1, "duplicates": 1}
+        assert services.events_upload(device=device, events=[event, event]) == {
+            "accepted": 1, "duplicates": 1, "rejected": []}
         from campuscard.devices.models import Device
         from campuscard.devices.services import device_register
 
         other, _ = device_register(actor="t", institution=institution, kind=Device.Kind.GATE, code="gate-2",
                                    name="Turnstile 2")
         place["zones"]["teaching"].gates.add(other)
-        assert services.events_upload(device=other, events=[event]) == {"accepted": 1, "duplicates": 0}
+        assert services.events_upload(device=other, events=[event]) == {"accepted": 1, "duplicates": 0, "rejected": []}
     assert AccessEvent.objects.filter(sequence=7).count() == 2

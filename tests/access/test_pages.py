@@ -9,10 +9,13 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from campuscard.access import keys, services
-from campuscard.access.models import AccessEvent, CampusEntryApproval, LabPermit, VisitorPass
+from campuscard.access import keys, pages, services
+from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApproval, LabPermit, VisitorPass
 from campuscard.cards.services import card_report_lost
 from campuscard.core.clock import frozen_at
+from campuscard.core.errors import DomainError
+from campuscard.core.models import AuditLog
+from campuscard.core.privacy import mask_name
 from campuscard.identity.services import holder_user_ensure
 from tests.access.conftest import MONDAY, NOON, holder, local
 
@@ -65,8 +68,10 @@ def test_lab_permit_refused_without_the_add_on_then_requested_with_it(me, place)
         refused = client.post("/access/permits/", form)
     assert refused.status_code == 409 and 'data-code="lab_addon_required"' in refused.content.decode()
     assert not LabPermit.objects.exists()
-    services.access_addon_grant(actor="t", person=person)
-    with frozen_at(NOON):
+    with frozen_at(NOON):  # the holder adds the optional add-on to their package themselves (APP-4)
+        added = client.post("/access/lab-addon/", {"on": "1", "next": "permits"})
+        assert added.status_code == 302 and added["Location"] == "/access/permits/"
+        assert 'id="no-lab-addon"' not in client.get("/access/permits/").content.decode()
         assert client.post("/access/permits/", form).status_code == 302
         page = client.get("/access/permits/").content.decode()
     permit = LabPermit.objects.get(person=person)
@@ -189,7 +194,8 @@ def test_gate_page_admits_and_refuses_at_once_with_the_reason(institution, place
         admit = client.post("/devices/gate/decide/", {"zone": "teach-1", "credential": uid}, headers={"HX-Request": "true"})
     body = admit.content.decode()
     assert admit.status_code == 200 and 'data-outcome="admit"' in body and 'data-rule="admit_teaching"' in body
-    assert 'hx-swap-oob="true"' in body and person.name in body
+    # passers-by see the turnstile's screen: the holder's name and number masked
+    assert 'hx-swap-oob="true"' in body and mask_name(person.name) in body and person.name not in body
     card_report_lost(actor="t", card=card, channel="portal")
     with frozen_at(NOON):
         refuse = client.post("/devices/gate/decide/", {"zone": "teach-1", "credential": uid},
@@ -218,7 +224,7 @@ def test_gate_page_reads_visitor_codes_and_dynamic_codes(institution, place, gat
                           headers={"HX-Request": "true"})
         empty = client.post("/devices/gate/decide/", {"zone": "teach-1", "credential": " "},
                             headers={"HX-Request": "true"})
-    assert 'data-rule="admit_visitor"' in ok.content.decode() and "王访客" in ok.content.decode()
+    assert 'data-rule="admit_visitor"' in ok.content.decode() and "王**" in ok.content.decode()
     assert 'data-rule="refuse_visitor_wrong_zone"' in wrong.content.decode()
     assert 'data-outcome="refuse"' in bad.content.decode()
     assert 'data-rule="credential_missing"' in empty.content.decode()
@@ -278,6 +284,128 @@ def test_zone_manager_sees_own_and_unmanaged_zones_permits_and_approves(make_ope
         client.post("/backoffice/access/labpermit/", {"action": "approve", "_selected_action": [one.pk]})
     one.refresh_from_db()
     assert one.state == "approved" and one.decided_by == boss
+    with frozen_at(NOON):  # withdrawn later: revoked, and a pending one cannot be "revoked"
+        client.post("/backoffice/access/labpermit/", {"action": "revoke", "_selected_action": [one.pk, two.pk]})
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert one.state == "revoked" and two.state == "requested"
+
+
+def test_holder_removes_the_lab_add_on_and_the_lab_refuses_again(me, place, gate):
+    person, _card, uid, client = me
+    with frozen_at(NOON):
+        client.post("/access/lab-addon/", {"on": "1"})
+        assert 'id="lab-addon-remove"' in client.get("/access/").content.decode()
+        assert client.post("/access/lab-addon/", {}).status_code == 302
+        page = client.get("/access/").content.decode()
+        decision = services.gate_decide(device=gate[0], zone_code="lab-1", nfc_uid=uid).decision
+    assert 'id="lab-addon-add"' in page and decision.rule == "refuse_lab_no_addon"
+    assert not pages.has_lab_addon(person)
+    assert AuditLog.objects.filter(action="access_addon_revoked").count() == 1
+
+
+def test_card_center_grants_and_revokes_the_lab_add_on_in_the_back_office(make_operator, institution,
+                                                                           other_institution):
+    person, _card, _uid = holder(institution)
+    stranger, _card, _uid = holder(other_institution)
+    client = Client()
+    client.force_login(make_operator(institution, "card_center_operator"))
+    with frozen_at(NOON):
+        assert client.get("/backoffice/access/accessaddon/add/").status_code == 200
+        added = client.post("/backoffice/access/accessaddon/add/", {"person": person.pk, "addon": "lab"})
+        assert added.status_code == 302 and pages.has_lab_addon(person)
+        again = client.post("/backoffice/access/accessaddon/add/", {"person": person.pk, "addon": "lab"})
+        assert again.status_code == 302  # granted already: still one active add-on
+        foreign = client.post("/backoffice/access/accessaddon/add/", {"person": stranger.pk, "addon": "lab"})
+        assert foreign.status_code == 200 and not pages.has_lab_addon(stranger)  # not one of ours: a form error
+        grant = AccessAddon.objects.get(person=person)
+        client.post("/backoffice/access/accessaddon/", {"action": "revoke", "_selected_action": [grant.pk]})
+    assert not pages.has_lab_addon(person) and AccessAddon.objects.filter(person=person).count() == 1
+    client.force_login(make_operator(institution, "zone_manager", "zm"))  # zone managers only look
+    assert client.get("/backoffice/access/accessaddon/add/").status_code == 403
+
+
+def test_holder_is_notified_of_decisions_in_their_language(make_operator, institution, permits):
+    from campuscard.support.models import Notification
+
+    lab1, _lab2, one, two = permits
+    operator = make_operator(institution, "zone_manager", "lab-boss")
+    with frozen_at(NOON):
+        services.lab_permit_decide(actor=operator, permit=one, approve=True)
+        services.lab_permit_decide(actor=operator, permit=two, approve=False, note="请先完成安全培训")
+        approval = services.campus_entry_apply(actor="t", person=one.person)
+        services.campus_entry_decide(actor=make_operator(institution, "card_center_operator"), approval=approval,
+                                     approve=True)
+    titles = list(Notification.objects.filter(person=one.person).order_by("id").values_list("title", "body"))
+    assert titles[0][0] == "已批准：实验室许可" and titles[1][0] == "未批准：实验室许可"
+    assert "请先完成安全培训" in titles[1][1] and titles[2][0] == "已批准：入校权限"
+
+
+def test_campus_entry_revoked_in_the_back_office_and_the_gate_refuses(make_operator, institution, me, gate):
+    person, _card, uid, client = me
+    operator = make_operator(institution, "card_center_operator")
+    desk = Client()
+    desk.force_login(operator)
+    with frozen_at(NOON):
+        approval = services.campus_entry_apply(actor="t", person=person)
+        services.campus_entry_decide(actor=operator, approval=approval, approve=True)
+        assert services.gate_decide(device=gate[0], zone_code="south-gate", nfc_uid=uid).decision.admitted
+        desk.post("/backoffice/access/campusentryapproval/", {"action": "revoke", "_selected_action": [approval.pk]})
+        decision = services.gate_decide(device=gate[0], zone_code="south-gate", nfc_uid=uid).decision
+        page = client.get("/access/").content.decode()
+    approval.refresh_from_db()
+    assert approval.state == "revoked" and decision.rule == "refuse_no_campus_entry"
+    assert 'data-state="revoked"' in page and 'id="campus-entry-apply"' in page  # may apply again
+    with pytest.raises(DomainError) as refused:
+        services.campus_entry_revoke(actor=operator, approval=approval)
+    assert refused.value.code == "campus_entry_not_approved"
+
+
+def test_zone_manager_cannot_name_the_zone_s_managers(make_operator, institution, place):
+    lab = place["zones"]["lab"]
+    client = Client()
+    client.force_login(make_operator(institution, "zone_manager", "zm"))
+    page = client.get(f"/backoffice/access/zone/{lab.pk}/change/")
+    assert page.status_code == 200 and 'name="managers"' not in page.content.decode()
+    client.force_login(make_operator(institution, "institution_admin", "ia"))
+    assert 'name="managers"' in client.get(f"/backoffice/access/zone/{lab.pk}/change/").content.decode()
+
+
+def test_holidays_for_many_zones_at_once_and_the_gate_applies_them(make_operator, institution, place, gate):
+    from campuscard.access.models import ZoneException
+
+    teach, library = place["zones"]["teaching"], place["zones"]["library"]
+    client = Client()
+    client.force_login(make_operator(institution, "zone_manager", "zm"))
+    picked = client.post("/backoffice/access/zone/", {"action": "set_exceptions",
+                                                      "_selected_action": [teach.pk, library.pk]})
+    assert picked.status_code == 302 and sorted(picked["Location"].split("zones=")[1].split(",")) == sorted(
+        [str(teach.pk), str(library.pk)])
+    form = client.get(picked["Location"])
+    assert form.status_code == 200 and f'value="{teach.pk}"' in form.content.decode()
+    # National Day week 2026: only the public holidays of the institution's country (CN) in the period
+    done = client.post("/backoffice/access/zone/exceptions/", {
+        "zones": [teach.pk, library.pk], "first": "2026-09-28", "last": "2026-10-09", "holidays_only": "on",
+        "closed": "on", "note": "国庆"})
+    assert done.status_code == 302
+    days = sorted({e.date for e in ZoneException.objects.filter(zone=teach)})
+    assert days[0] == dt.date(2026, 10, 1) and dt.date(2026, 9, 30) not in days and len(days) >= 3
+    assert ZoneException.objects.filter(zone=library).count() == len(days)
+    _person, _card, uid = holder(institution)
+    with frozen_at(local(2026, 10, 1, 10, 0)):
+        assert services.gate_decide(device=gate[0], zone_code="teach-1", nfc_uid=uid).decision.rule == \
+            "refuse_zone_closed"
+    # special hours on a chosen day replace the closure; hours that end before they start change nothing
+    bad = client.post("/backoffice/access/zone/exceptions/", {
+        "zones": [teach.pk], "first": "2026-10-01", "last": "2026-10-01", "open_from": "12:00", "open_to": "08:00"})
+    assert bad.status_code == 200 and ZoneException.objects.get(zone=teach, date="2026-10-01").closed
+    client.post("/backoffice/access/zone/exceptions/", {
+        "zones": [teach.pk], "first": "2026-10-01", "last": "2026-10-01", "open_from": "08:00", "open_to": "12:00"})
+    with frozen_at(local(2026, 10, 1, 10, 0)):
+        assert services.gate_decide(device=gate[0], zone_code="teach-1", nfc_uid=uid).decision.rule == "admit_teaching"
+    # an auditor looks but does not set hours
+    client.force_login(make_operator(institution, "auditor", "aud"))
+    assert client.get("/backoffice/access/zone/exceptions/").status_code == 403
 
 
 def test_entries_by_hour_chart_for_a_zone(make_operator, institution, place, gate):
@@ -325,6 +453,13 @@ def test_security_search_by_person_zone_and_time_with_csv(make_operator, institu
     page = client.get("/backoffice/access/accessevent/search/",
                       {"number": alice.number, "start": "2026-11-30", "end": "2026-11-30"})
     assert [r.event.rule for r in page.context["results"]] == ["refuse_lab_no_addon", "admit_teaching"]
+    # times of day in the institution's zone: 09:00 is inside 08:30–09:00 (inclusive) and outside 09:01–10:00
+    window = {"number": alice.number, "start": "2026-11-30", "start_time": "08:30", "end": "2026-11-30"}
+    assert client.get("/backoffice/access/accessevent/search/", {**window, "end_time": "09:00"}).context["total"] == 2
+    assert client.get("/backoffice/access/accessevent/search/",
+                      {**window, "start_time": "09:01", "end_time": "10:00"}).context["total"] == 0
+    refused = client.get("/backoffice/access/accessevent/search/", {"number": alice.number, "start_time": "09:00"})
+    assert refused.context.get("results") is None and 'id="search-errors"' in refused.content.decode()
     page = client.get("/backoffice/access/accessevent/search/", {"zone": place["zones"]["teaching"].pk})
     assert page.context["total"] == 3
     csv_text = client.get(page.context["csv_url"]).content.decode("utf-8-sig")

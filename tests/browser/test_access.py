@@ -84,7 +84,14 @@ def test_lab_permit_applied_on_the_phone_and_approved_by_the_zone_manager(
         screenshot(phone, "access-permit-refused-zh")
         assert not LabPermit.objects.exists()
 
-        services.access_addon_grant(actor="t", person=person)
+        # the holder adds the optional lab add-on to their card package themselves (APP-4), then applies
+        phone.click("#lab-addon-add")
+        phone.wait_for_selector(".flash")
+        assert phone.locator("#no-lab-addon").count() == 0
+        phone.select_option("#permit-zone", str(lab.pk))
+        phone.select_option("select[name=weekday_0]", "0")
+        phone.fill("input[name=start_0]", "14:00")
+        phone.fill("input[name=end_0]", "17:00")
         phone.select_option("select[name=weekday_1]", "2")
         phone.fill("input[name=start_1]", "08:00")
         phone.fill("input[name=end_1]", "10:00")

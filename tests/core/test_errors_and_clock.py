@@ -176,3 +176,16 @@ def test_local_date_accepts_aware_moments_in_any_zone():
     moment = dt.datetime(2026, 3, 2, 0, 30, tzinfo=clock.zone("Asia/Shanghai"))
     assert clock.local_date(SHANGHAI, moment) == dt.date(2026, 3, 2)
     assert clock.local_date(SHANGHAI, moment.astimezone(UTC)) == dt.date(2026, 3, 2)
+
+
+def test_env_choices_parse_and_refuse_typos(monkeypatch):
+    from campuscard.env import ConfigError, env_choices
+
+    levels, modes = {"teaching", "laboratory"}, {"refuse", "last_known"}
+    monkeypatch.setenv("X_POLICY", "teaching=refuse, laboratory = last_known")
+    assert env_choices("X_POLICY", levels, modes) == {"teaching": "refuse", "laboratory": "last_known"}
+    monkeypatch.setenv("X_POLICY", "laboratory=refuse_all")  # a typo must not leave the labs open
+    with pytest.raises(ConfigError):
+        env_choices("X_POLICY", levels, modes)
+    monkeypatch.delenv("X_POLICY")
+    assert env_choices("X_POLICY", levels, modes) == {}

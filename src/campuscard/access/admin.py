@@ -11,14 +11,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from campuscard.access import pages, services
+from campuscard.access import keys, pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.models import (
     AccessAddon,
@@ -34,6 +34,7 @@ from campuscard.access.models import (
     ZoneException,
 )
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
+from campuscard.cards.workdays import public_holidays
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import restrict
@@ -52,14 +53,57 @@ class ZoneAdmin(ScopedAdmin):
     filter_horizontal = ["gates", "managers"]
     inlines = [ZoneExceptionInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        """Who manages a zone (and so approves its lab permits) is the institution administrator's to say,
+        not a zone manager's: otherwise one could name themselves manager of any zone."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.has_perm("identity.change_user") else [*fields, "managers"]
+
     @admin.display(description=_("entries"))
     def entries_link(self, obj):
         return format_html('<a href="{}" class="text-primary-600 font-medium" id="entries-{}">{}</a>',
                            reverse("admin:access_zone_entries", args=[obj.pk]), obj.code, gettext("Entries by hour"))
 
+    actions = ["set_exceptions"]
+
     def get_urls(self):
         view = self.admin_site.admin_view
-        return [path("<int:pk>/entries/", view(self.entries_view), name="access_zone_entries"), *super().get_urls()]
+        return [path("<int:pk>/entries/", view(self.entries_view), name="access_zone_entries"),
+                path("exceptions/", view(self.exceptions_view), name="access_zone_exceptions"), *super().get_urls()]
+
+    @admin.action(description=_("Holiday or special hours for selected zones…"), permissions=["view"])
+    def set_exceptions(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return redirect(f"{reverse('admin:access_zone_exceptions')}?zones={ids}")
+
+    def exceptions_view(self, request):
+        """One closure or set of opening hours for many zones and days (services.zone_exceptions_set)."""
+        if not request.user.has_perm("access.add_zoneexception") or not request.user.has_perm(
+                "access.change_zoneexception"):
+            raise PermissionDenied
+        zones = self.get_queryset(request).select_related("institution")
+        chosen = [pk for pk in request.GET.get("zones", "").split(",") if pk.isdigit()]
+        form = ZoneExceptionsForm(request.POST or None, zones=zones, initial={"zones": chosen, "closed": True})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            picked = list(data["zones"])
+            days = [data["first"] + dt.timedelta(days=n) for n in range((data["last"] - data["first"]).days + 1)]
+            if data["holidays_only"]:
+                days = public_holidays(picked[0].institution.country, data["first"], data["last"]) if picked else []
+            try:
+                count = services.zone_exceptions_set(actor=request.user, zones=picked, days=days,
+                                                     closed=data["closed"], open_from=data["open_from"],
+                                                     open_to=data["open_to"], note=data["note"])
+            except DomainError as refused:
+                form.add_error(None, refused.message)
+            else:
+                messages.success(request, _("%(count)d zone days set.") % {"count": count})
+                return redirect("admin:access_zoneexception_changelist")
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+            "title": _("Holiday or special hours"),
+            "note": _("The same exception for every chosen zone and day; one already there for a zone and day is "
+                      "replaced. Gates apply it at once online and from their next snapshot offline.")})
 
     def entries_view(self, request, pk: int):
         """Admitted and refused decisions per hour at one zone, today or a chosen day (institution time)."""
@@ -86,6 +130,29 @@ class ZoneAdmin(ScopedAdmin):
                    "previous": (day - dt.timedelta(days=1)).isoformat(), "next": (day + dt.timedelta(days=1)).isoformat(),
                    "search_url": reverse("admin:access_accessevent_search")}
         return TemplateResponse(request, "backoffice/access_zone_entries.html", context)
+
+
+class ZoneExceptionsForm(forms.Form):
+    zones = forms.ModelMultipleChoiceField(label=_("Zones"), queryset=Zone.objects.none(),
+                                           widget=forms.CheckboxSelectMultiple)
+    first = forms.DateField(label=_("First day"), widget=forms.DateInput(attrs={"type": "date"}))
+    last = forms.DateField(label=_("Last day"), widget=forms.DateInput(attrs={"type": "date"}))
+    holidays_only = forms.BooleanField(label=_("Only the public holidays in this period"), required=False)
+    closed = forms.BooleanField(label=_("Closed all day"), required=False)
+    open_from = forms.TimeField(label=_("Otherwise open from"), required=False,
+                                widget=forms.TimeInput(attrs={"type": "time"}))
+    open_to = forms.TimeField(label=_("until"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def __init__(self, data, *, zones, initial):
+        super().__init__(data, initial=initial)
+        self.fields["zones"].queryset = zones
+
+    def clean(self):
+        data = super().clean()
+        if data.get("first") and data.get("last") and data["last"] < data["first"]:
+            self.add_error("last", _("The period ends before it starts."))
+        return data
 
 
 # Chart.js options for stacked bars of counts (given, they replace unfold's defaults whole): whole-number
@@ -116,16 +183,22 @@ class DormResidenceAdmin(ScopedAdmin):
     raw_id_fields = ["person"]
 
 
-def _decide(admin_obj, request, queryset, decide, approve: bool) -> None:
+def _each(admin_obj, request, queryset, act) -> None:
+    """``act`` on each selected row through its service; a refusal is reported for its row only."""
     done = 0
     for obj in queryset:
         try:
-            decide(actor=request.user, approve=approve, **{admin_obj.decide_arg: obj})
+            act(obj)
             done += 1
         except DomainError as refused:
             admin_obj.message_user(request, f"{obj}: {refused.message}", messages.ERROR)
     if done:
-        admin_obj.message_user(request, _("%(count)d decided.") % {"count": done}, messages.SUCCESS)
+        admin_obj.message_user(request, _("%(count)d done.") % {"count": done}, messages.SUCCESS)
+
+
+def _decide(admin_obj, request, queryset, decide, approve: bool) -> None:
+    _each(admin_obj, request, queryset,
+          lambda obj: decide(actor=request.user, approve=approve, **{admin_obj.decide_arg: obj}))
 
 
 @admin.register(CampusEntryApproval)
@@ -134,7 +207,7 @@ class CampusEntryApprovalAdmin(ScopedAdmin):
     list_filter = ["state"]
     search_fields = ["person__number", "person__name"]
     readonly_fields = ["institution", "person", "state", "reason", "requested_at", "decided_by", "decided_at"]
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "revoke"]
     decide_arg = "approval"
 
     def has_add_permission(self, request):
@@ -148,6 +221,12 @@ class CampusEntryApprovalAdmin(ScopedAdmin):
     def reject(self, request, queryset):
         _decide(self, request, queryset, services.campus_entry_decide, False)
 
+    @admin.action(description=_("Revoke selected approved entries (campus gates refuse at once)"),
+                  permissions=["change"])
+    def revoke(self, request, queryset):
+        _each(self, request, queryset, lambda approval: services.campus_entry_revoke(actor=request.user,
+                                                                                    approval=approval))
+
 
 @admin.register(LabPermit)
 class LabPermitAdmin(ScopedAdmin):
@@ -156,7 +235,7 @@ class LabPermitAdmin(ScopedAdmin):
     search_fields = ["person__number", "person__name"]
     readonly_fields = ["institution", "person", "zone", "weekly_slots", "dated_slots", "valid_from", "valid_to",
                        "state", "purpose", "requested_at", "decided_by", "decided_at"]
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "revoke"]
     decide_arg = "permit"
     list_select_related = ["person", "zone", "decided_by"]
 
@@ -175,12 +254,36 @@ class LabPermitAdmin(ScopedAdmin):
     def reject(self, request, queryset):
         _decide(self, request, queryset, services.lab_permit_decide, False)
 
+    @admin.action(description=_("Revoke selected approved permits (gates refuse at once)"), permissions=["change"])
+    def revoke(self, request, queryset):
+        _each(self, request, queryset, lambda permit: services.lab_permit_revoke(actor=request.user, permit=permit))
+
 
 @admin.register(AccessAddon)
-class AccessAddonAdmin(ReadOnlyAdmin):
+class AccessAddonAdmin(ScopedAdmin):
+    """Card Center operators add the lab add-on to a holder's package (APP-4) or take it away; holders do
+    the same in the portal. Through the services: one active add-on per holder, audited."""
+
     list_display = ["person", "addon", "granted_at", "revoked_at"]
-    list_filter = ["addon"]
+    list_filter = ["addon", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["person__number", "person__name"]
+    raw_id_fields = ["person"]
+    fields = ["person", "addon"]
+    actions = ["revoke"]
+    list_select_related = ["person"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)  # the action only: rows stay as granted
+
+    def save_model(self, request, obj, form, change):
+        granted = services.access_addon_grant(actor=request.user, person=obj.person, addon=obj.addon)
+        obj.pk, obj.granted_at = granted.pk, granted.granted_at
+
+    @admin.action(description=_("Revoke selected add-ons"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for grant in queryset.filter(revoked_at=None).select_related("person"):
+            services.access_addon_revoke(actor=request.user, person=grant.person, addon=grant.addon)
+        self.message_user(request, _("Revoked."), messages.SUCCESS)
 
 
 @admin.register(VisitorPass)
@@ -214,10 +317,70 @@ class VisitorRequestAdmin(ReadOnlyAdmin):
     exclude = ["token"]
 
 
+class RotateKeyForm(forms.Form):
+    """Nothing to fill for an institution's administrator (their institution); a platform admin picks one."""
+
+    def __init__(self, data, *, user):
+        super().__init__(data)
+        if user.institution_id is None:
+            from campuscard.core.models import Institution
+
+            self.fields["institution"] = forms.ModelChoiceField(
+                label=_("Institution"), queryset=restrict(Institution.objects.order_by("code"), user, "view"))
+
+
 @admin.register(AccessSigningKey)
 class AccessSigningKeyAdmin(ReadOnlyAdmin):
-    list_display = ["institution", "key_id", "active", "created_at"]
-    fields = ["institution", "key_id", "public_key", "active", "created_at"]
+    """The keys that sign visitor codes and offline snapshots: rotate (tool button) and retire old keys
+    (action), both through ``access.keys`` and only with ``access.add_accesssigningkey``. Gates are
+    provisioned with the public keys shown here (see ``access.offline`` on key continuity)."""
+
+    list_display = ["institution", "key_id", "active", "created_at", "retired_at", "public_key"]
+    list_filter = ["active", ("retired_at", admin.EmptyFieldListFilter)]
+    fields = ["institution", "key_id", "public_key", "active", "created_at", "retired_at"]
+    actions = ["retire"]
+    change_list_template = "backoffice/with_tools_change_list.html"
+
+    def has_manage_permission(self, request) -> bool:
+        return request.user.is_active and request.user.has_perm(keys.MANAGE_PERMISSION)
+
+    def changelist_view(self, request, extra_context=None):
+        tools = ([(reverse("admin:access_accesssigningkey_rotate"), _("Rotate signing key"))]
+                 if self.has_manage_permission(request) else [])
+        return super().changelist_view(request, {**(extra_context or {}), "tools": tools})
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("rotate/", view(self.rotate_view), name="access_accesssigningkey_rotate"), *super().get_urls()]
+
+    def rotate_view(self, request):
+        """GET: what rotating means; POST (CSRF): a new active key for the user's institution."""
+        if not self.has_manage_permission(request) or (request.user.institution_id is None
+                                                       and not request.user.is_superuser):
+            raise PermissionDenied
+        form = RotateKeyForm(request.POST if request.method == "POST" else None, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            institution = form.cleaned_data.get("institution")
+            institution_id = institution.pk if institution else request.user.institution_id
+            try:
+                key = keys.signing_key_rotate(actor=request.user, institution_id=institution_id)
+            except DomainError as refused:
+                form.add_error(None, refused.message)
+            else:
+                messages.success(request, _("Key %(key_id)s now signs visitor codes and gate snapshots. Retire the "
+                                            "old key once every offline gate has synced.") % {"key_id": key.key_id})
+                return redirect("admin:access_accesssigningkey_changelist")
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "title": _("Rotate signing key"),
+            "opts": self.model._meta,
+            "note": _("A new key will sign new visitor codes and gate snapshots. Older keys keep verifying until "
+                      "you retire them; snapshots are signed by every key that is not retired, so offline gates "
+                      "move to the new key at their next sync.")})
+
+    @admin.action(description=_("Retire selected keys"), permissions=["manage"])
+    def retire(self, request, queryset):
+        _each(self, request, queryset.filter(retired_at=None), lambda key: keys.signing_key_retire(
+            actor=request.user, institution_id=key.institution_id, key_id=key.key_id))
 
 
 @admin.register(AccessEvent)
@@ -248,9 +411,12 @@ class AccessEventAdmin(ReadOnlyAdmin):
         data = form.cleaned_data
         time_zone = _time_zone(request.user, data.get("zone"))
         local = clock.zone(time_zone)
-        start = dt.datetime.combine(data["start"], dt.time(), local) if data.get("start") else None
-        end = (dt.datetime.combine(data["end"] + dt.timedelta(days=1), dt.time(), local)
-               if data.get("end") else None)
+        start, end = data.get("start"), data.get("end")
+        start = dt.datetime.combine(start, data.get("start_time") or dt.time(), local) if start else None
+        if end and data.get("end_time"):  # up to that minute, inclusive
+            end = dt.datetime.combine(end, data["end_time"], local) + dt.timedelta(minutes=1)
+        elif end:  # the whole last day
+            end = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), local)
         rows = pages.events_search(request.user, number=data.get("number") or "", zone=data.get("zone"),
                                    start=start, end=end)
         return form, rows, time_zone
@@ -284,12 +450,15 @@ def _time_zone(user, zone) -> str:
 
 
 class EventSearchForm(forms.Form):
-    """Security staff's search: a person's number, a zone and a range of local days (all optional, one needed)."""
+    """Security staff's search: a person's number, a zone and a period in the zone's local time — days, or
+    days and times of day (all optional, one needed)."""
 
     number = forms.CharField(label=_("Person number"), max_length=40, required=False)
     zone = forms.ModelChoiceField(label=_("Zone"), queryset=Zone.objects.none(), required=False)
     start = forms.DateField(label=_("From"), required=False)
     end = forms.DateField(label=_("To"), required=False)
+    start_time = forms.TimeField(label=_("From (time)"), required=False)
+    end_time = forms.TimeField(label=_("To (time)"), required=False)
 
     def __init__(self, data, *, user):
         super().__init__(data)
@@ -301,6 +470,9 @@ class EventSearchForm(forms.Form):
             return data
         if not any(data.get(k) for k in ("number", "zone", "start", "end")):
             raise forms.ValidationError(_("Give a person number, a zone or a time range."))
-        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+        if (data.get("start_time") and not data.get("start")) or (data.get("end_time") and not data.get("end")):
+            raise forms.ValidationError(_("A time of day needs its date."))
+        if data.get("start") and data.get("end") and (
+                (data["end"], data.get("end_time") or dt.time.max) < (data["start"], data.get("start_time") or dt.time())):
             self.add_error("end", _("The period ends before it starts."))
         return data

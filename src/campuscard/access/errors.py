@@ -2,10 +2,11 @@
 
 import functools
 
+from django.conf import settings
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from campuscard.core.errors import REGISTRY, register
+from campuscard.core.errors import DomainError, register
 
 # Gate decisions: the rule that refused (status 403 when raised; gates get them as "rule").
 register("refuse_credential_unknown", 403, _("Unknown card or code."))
@@ -26,7 +27,7 @@ register("refuse_zone_inactive", 403, _("This entrance is not in service."))
 register("refuse_zone_closed", 403, _("Closed today."))
 register("refuse_zone_outside_hours", 403, _("Closed at this time today."))
 register("refuse_dorm_night_not_resident", 403,
-         _("Between 23:00 and 06:00 only residents of this building may enter."))
+         _("Between %(start)s and %(end)s only residents of this building may enter."))
 register("refuse_dorm_day_not_student", 403, _("Only students may enter dormitory buildings."))
 register("refuse_lab_no_addon", 403, _("Laboratory access needs the lab add-on of your card package."))
 register("refuse_lab_no_permit", 403, _("You have no approved lab permit for this time slot."))
@@ -64,6 +65,13 @@ register("visitor_invite_hours", 422, _("An invitation link can work for at most
 register("visitor_request_decided", 409, _("This visitor request has already been decided."))
 register("visitor_request_expired", 409, _("The requested visit is already over."))
 register("access_key_missing", 409, _("No signing key for access codes has been set up."))
+register("access_key_unknown", 404, _("Unknown signing key."))
+register("access_key_active", 409,
+         _("The active signing key cannot be retired: rotate to a new key first, then retire the old one."))
+register("campus_entry_not_approved", 409, _("Only an approved campus entry can be revoked."))
+register("zone_exception_invalid", 422,
+         _("Choose at least one zone and day (a year at most), and either closed all day or opening hours "
+           "that end after they start."))
 register("events_invalid", 422, _("The uploaded events are not valid: %(reason)s"))
 
 ADMIT_MESSAGES = {
@@ -80,13 +88,14 @@ ADMIT_MESSAGES = {
 
 
 def rule_message(rule: str) -> str:
-    """The translated message for any decision rule (admit or refuse), in the active language."""
-    return _message(rule, get_language())
+    """The translated message for any decision rule (admit or refuse), in the active language; the
+    dormitory's night hours are the configured ones (``ACCESS_DORM_NIGHT``)."""
+    return _message(rule, get_language(), tuple(settings.ACCESS_DORM_NIGHT))
 
 
 @functools.cache
-def _message(rule: str, language: str | None) -> str:
+def _message(rule: str, language: str | None, night: tuple[str, str]) -> str:
     # a few dozen rules × two languages: translated once, not on every gate decision
     if rule in ADMIT_MESSAGES:
         return str(ADMIT_MESSAGES[rule])
-    return str(REGISTRY[rule].message)
+    return DomainError(rule, start=night[0], end=night[1]).message

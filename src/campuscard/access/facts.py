@@ -5,7 +5,8 @@ What is cached in the process, and why it is safe:
 * **credential → card, holder, institution** (NFC UID, QR/HCE token): a credential row never changes
   its card; when an NFC UID is re-bound the old credential turns inactive, which the per-request
   read sees, and the UID is then looked up afresh.
-* **public keys by (institution, key id)**: a key id never gets another key (``keys.public_key``).
+* **public keys by (institution, key id)**: a key id never gets another key; a retired key stops
+  verifying after ``ACCESS_ZONE_CACHE_SECONDS`` at the latest (``keys.public_key``).
 * **zones by (institution, code)** with their gates and schedule exceptions: changed rarely and in
   advance by managers; reloaded after ``ACCESS_ZONE_CACHE_SECONDS`` (default 30 s) and forgotten at
   once in the process that changed them (signals in ``apps.py``).

@@ -9,7 +9,13 @@ digits, so together with the ``CV1.`` prefix the whole code is in the QR alphanu
 three zones is 148 characters, a version-7 QR at medium error correction.
 
 Private keys are stored Fernet-encrypted with a key derived from ``SECRET_KEY``; public keys are
-cached per process (they never change for a key id).
+cached per process (a key id never gets another key) for ``ACCESS_ZONE_CACHE_SECONDS`` (30 s): a key
+retired in another process stops verifying within that time, in this process at once.
+
+Rotation and retirement: ``signing_key_rotate`` makes a new key the active one (it signs new passes
+and snapshots); older keys keep verifying until ``signing_key_retire`` retires them. The active key
+cannot be retired. Operators do both in the back office (*Access signing keys*) or with
+``campuscard access-keys list|rotate|retire``; see ``access.offline`` for how gates follow.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import binascii
 import hashlib
 import struct
 import threading
+import time
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -32,13 +39,15 @@ from campuscard.access.models import AccessSigningKey
 from campuscard.core import clock
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
+from campuscard.core.permissions import authorize
 
 PREFIX = "CV1."
 VERSION = 1
 _HEAD = struct.Struct(">BIHIIB")
 _SIG = 64
 _lock = threading.Lock()
-_public: dict[tuple[int, int], Ed25519PublicKey] = {}
+_public: dict[tuple[int, int], tuple[Ed25519PublicKey, float]] = {}
+MANAGE_PERMISSION = "access.add_accesssigningkey"
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,16 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text))
 
 
+def _authorize(actor, institution_id: int) -> None:
+    """Users need ``access.add_accesssigningkey`` in that institution; named components (the CLI, the
+    system creating a first key) are trusted callers."""
+    if hasattr(actor, "is_authenticated"):
+        authorize(actor, MANAGE_PERMISSION, institution_id)
+
+
 def signing_key_rotate(*, actor, institution_id: int) -> AccessSigningKey:
     """Create the institution's next key and make it the one that signs; older keys keep verifying."""
+    _authorize(actor, institution_id)
     private = Ed25519PrivateKey.generate()
     raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                 serialization.NoEncryption())
@@ -86,6 +103,29 @@ def signing_key_rotate(*, actor, institution_id: int) -> AccessSigningKey:
     raise DomainError("access_key_missing")
 
 
+def signing_key_retire(*, actor, institution_id: int, key_id: int) -> AccessSigningKey:
+    """Retire an older key: passes it signed are refused from now on, online (within the public-key cache
+    time in other processes) and offline from the next snapshot, which it no longer signs. The active key
+    cannot be retired; retiring a retired key changes nothing."""
+    _authorize(actor, institution_id)
+    with transaction.atomic():
+        key = (AccessSigningKey.objects.select_for_update()
+               .filter(institution_id=institution_id, key_id=key_id).first())
+        if key is None:
+            raise DomainError("access_key_unknown")
+        if key.active:
+            raise DomainError("access_key_active")
+        if key.retired_at is not None:
+            return key
+        key.retired_at = clock.now()
+        key.save(update_fields=["retired_at"])
+        audit_record(actor=actor, action="access_key_retired", obj=key, institution_id=institution_id,
+                     after={"key_id": key.key_id, "retired_at": key.retired_at.isoformat()})
+    with _lock:
+        _public.pop((institution_id, key_id), None)
+    return key
+
+
 def active_key(institution_id: int, *, create: bool = True) -> AccessSigningKey:
     key = AccessSigningKey.objects.filter(institution_id=institution_id, active=True).first()
     if key is None:
@@ -100,16 +140,22 @@ def private_key(key: AccessSigningKey) -> Ed25519PrivateKey:
 
 
 def public_key(institution_id: int, key_id: int) -> Ed25519PublicKey | None:
+    """The key that verifies codes of ``key_id``, or None if there is none or it is retired. Cached per
+    process for ``ACCESS_ZONE_CACHE_SECONDS``, so a retirement elsewhere applies within that time; an
+    absent or retired key is never cached."""
     cached = _public.get((institution_id, key_id))
-    if cached is not None:
-        return cached
-    text = (AccessSigningKey.objects.filter(institution_id=institution_id, key_id=key_id)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < getattr(settings, "ACCESS_ZONE_CACHE_SECONDS", 30):
+        return cached[0]
+    text = (AccessSigningKey.objects.filter(institution_id=institution_id, key_id=key_id, retired_at=None)
             .values_list("public_key", flat=True).first())
     if text is None:
+        with _lock:
+            _public.pop((institution_id, key_id), None)
         return None
     key = public_key_from_b64(text)
     with _lock:
-        _public[(institution_id, key_id)] = key
+        _public[(institution_id, key_id)] = (key, now)
     return key
 
 

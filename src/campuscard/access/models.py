@@ -133,6 +133,7 @@ class CampusEntryApproval(Reviewed):
         REQUESTED = "requested", _("requested")
         APPROVED = "approved", _("approved")
         REJECTED = "rejected", _("rejected")
+        REVOKED = "revoked", _("revoked")  # approved, then withdrawn: the holder may apply again
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
                                     verbose_name=_("institution"))
@@ -226,8 +227,9 @@ class AccessSigningKey(models.Model):
     """Ed25519 keys that sign visitor codes and gate snapshots (ACC-3, ACC-5).
 
     One key per institution is ``active`` (signs new passes); older keys keep verifying the passes
-    they signed. The private key is stored encrypted (Fernet, key derived from SECRET_KEY); gates get
-    only the public keys.
+    they signed until an operator retires them (``retired_at``): a retired key verifies nothing any
+    more, online or in new offline snapshots. The private key is stored encrypted (Fernet, key derived
+    from SECRET_KEY); gates get only the public keys.
     """
 
     institution_path = "institution"
@@ -239,6 +241,7 @@ class AccessSigningKey(models.Model):
     public_key = models.CharField(_("public key"), max_length=64, editable=False)
     active = models.BooleanField(pgettext_lazy("switched on", "active"), default=True)
     created_at = models.DateTimeField(_("created at"))
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 

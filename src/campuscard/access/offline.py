@@ -1,12 +1,28 @@
 """Offline controllers (ACC-5): a signed snapshot of what a gate needs, and decisions made from it.
 
-``snapshot_build(device)`` gives a gate, as JSON signed with the institution's active Ed25519 key:
+``snapshot_build(device)`` gives a gate, as JSON signed with the institution's Ed25519 keys:
 its zones (with schedule exceptions), the policy, every active NFC credential of the institution with
 its card's state and holder (so teaching, library and daytime dormitory rules work offline exactly as
 online), the deny list (version + refused NFC UIDs, CARD-4), dormitory residents of its buildings,
 approved lab permits of its laboratories and the lab add-on holders, campus-entry approvals (campus
 gates), the visitor-code public keys, revoked visitor passes, ``generated_at`` and ``expires_at``.
-The gate checks the signature (``snapshot_verify``) with a public key it was provisioned with.
+The gate checks the signature (``snapshot_verify``) with a public key it trusts.
+
+Signatures and key continuity (key rotation). A snapshot is signed by EVERY key of the institution
+that is not retired, over the same canonical body (everything but ``signature`` and ``signatures``):
+``signatures`` maps each key id to its signature; ``key_id`` and ``signature`` repeat the active key's
+for older gates. ``visitor_keys`` lists the same non-retired public keys. A gate:
+
+1. is provisioned once with the institution's public keys (back office *Access signing keys*, or
+   ``campuscard access-keys list --institution CODE``);
+2. accepts a snapshot if any signature by a key it trusts verifies (``snapshot_verify``);
+3. then adopts the snapshot's ``visitor_keys`` as its trusted set (``snapshot_adopt`` does 2 and 3).
+
+So after a rotation every gate that syncs while the old key is still unretired (the snapshot is then
+signed by both) moves to the new key. Retire the old key only after every gate has synced since the
+rotation (and the passes it signed are over): from then on snapshots carry no signature by it, and a
+gate that still trusts only the old key rejects them and must be provisioned again. A retired key's
+visitor codes are refused online at once and offline from the next snapshot.
 
 ``decide_offline`` turns the snapshot into ``rules.Facts`` and calls the SAME ``rules.decide`` as the
 online path.
@@ -120,7 +136,8 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
     signing = AccessSigningKey.objects.filter(institution=institution, active=True).first()
     if signing is None:
         signing = keys.active_key(institution.pk)
-    public = dict(AccessSigningKey.objects.filter(institution=institution).values_list("key_id", "public_key"))
+    live = list(AccessSigningKey.objects.filter(institution=institution, retired_at=None).order_by("key_id"))
+    public = {k.key_id: k.public_key for k in live}
     revoked = sorted(VisitorPass.objects.filter(institution=institution, revoked_at__isnull=False,
                                                 valid_to__gt=now - dt.timedelta(days=1))
                      .values_list("pk", flat=True))
@@ -140,21 +157,44 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
         "visitor_keys": {str(k): v for k, v in sorted(public.items())}, "revoked_passes": revoked,
         "key_id": signing.key_id,
     }
-    body["signature"] = base64.b64encode(keys.sign(signing, canonical(body))).decode()
+    message = canonical(body)
+    signatures = {str(k.key_id): base64.b64encode(keys.sign(k, message)).decode() for k in live}
+    body["signature"] = signatures[str(signing.key_id)]
+    body["signatures"] = signatures
     return body
 
 
-def snapshot_verify(snapshot: dict, public_keys: dict[int, str]) -> bool:
-    """What the gate does on download: check the signature with a key it was provisioned with."""
-    body = {k: v for k, v in snapshot.items() if k != "signature"}
-    text = public_keys.get(int(snapshot.get("key_id", -1)))
-    if text is None:
-        return False
-    try:
-        keys.public_key_from_b64(text).verify(base64.b64decode(snapshot["signature"]), canonical(body))
-    except Exception:  # noqa: BLE001 - any malformed or wrong signature is simply "not genuine"
-        return False
-    return True
+_SIGNATURE_FIELDS = ("signature", "signatures")
+
+
+def snapshot_verify(snapshot: dict, public_keys: dict[int, str] | dict[str, str]) -> bool:
+    """What the gate does on download: True if a signature by any key it trusts (key id → base64 public
+    key, ids as int or str) verifies over the canonical body."""
+    trusted = {int(k): v for k, v in public_keys.items()}
+    found = dict(snapshot.get("signatures") or {})
+    if "key_id" in snapshot and "signature" in snapshot:
+        found.setdefault(str(snapshot["key_id"]), snapshot["signature"])
+    message = None
+    for key_id, signature in found.items():
+        try:
+            text = trusted.get(int(key_id))
+            if text is None:
+                continue
+            if message is None:
+                message = canonical({k: v for k, v in snapshot.items() if k not in _SIGNATURE_FIELDS})
+            keys.public_key_from_b64(text).verify(base64.b64decode(signature), message)
+        except Exception:  # noqa: BLE001 - any malformed or wrong signature is simply "not genuine"
+            continue
+        return True
+    return False
+
+
+def snapshot_adopt(snapshot: dict, trusted: dict[int, str]) -> dict[int, str] | None:
+    """A gate's sync step: verify with the keys it trusts, then trust the snapshot's ``visitor_keys``
+    (the institution's keys that are not retired). None, and the gate keeps its keys, if not genuine."""
+    if not snapshot_verify(snapshot, trusted):
+        return None
+    return {int(k): v for k, v in snapshot["visitor_keys"].items()}
 
 
 def _zone(snapshot: dict, zone_code: str) -> tuple[rules.ZoneFacts, dict[dt.date, rules.ZoneDay]]:
@@ -239,7 +279,7 @@ def decide_offline(snapshot: dict, *, zone_code: str, moment: dt.datetime, nfc_u
                           dorm_night_end=policy_data["dorm_night_end"], dorm_day=policy_data["dorm_day"])
     expired = moment >= dt.datetime.fromisoformat(snapshot["expires_at"])
     mode = policy_data["expired"].get(zone.level, "refuse") if expired else "current"
-    if mode == "refuse":
+    if mode not in ("current", "residents", "last_known"):  # "refuse", and any word it does not know: fail secure
         return rules.Decision(False, "refuse_snapshot_expired")
     generated_day = dt.datetime.fromisoformat(snapshot["generated_at"]).astimezone(
         clock.zone(snapshot["time_zone"])).date()

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campuscard.access import facts, keys, rules
 from campuscard.access.models import (
@@ -27,6 +29,7 @@ from campuscard.access.models import (
     LabPermit,
     VisitorPass,
     Zone,
+    ZoneException,
 )
 from campuscard.cards import codes
 from campuscard.cards.models import Card, Credential
@@ -36,6 +39,8 @@ from campuscard.core.errors import REGISTRY, DomainError
 from campuscard.core.permissions import authorize
 from campuscard.devices.models import Device
 from campuscard.identity.models import Person
+from campuscard.support.models import Notification
+from campuscard.support.services import notify
 
 # code_accept's refusals, as gate rules.
 _CODE_REFUSALS = {"qr_invalid": "refuse_code_invalid", "qr_expired": "refuse_code_expired",
@@ -163,15 +168,20 @@ def _decide_code(code, device, zone, moment, policy, entry, day):
 
 # --- offline gates' events (ACC-5) ----------------------------------------------------------------
 
-def events_upload(*, device: Device, events: list[dict]) -> dict[str, int]:
+def events_upload(*, device: Device, events: list[dict]) -> dict:
     """Store decisions an offline gate made, each once: ``(device, sequence)`` is unique, so a resent
     batch (the gate did not get our answer) adds nothing. Each event: ``sequence`` (int), ``zone``
     (code), ``decided_at`` (ISO 8601 with offset), ``admitted``, ``rule``, ``credential_kind`` and
-    ``nfc_uid`` or ``visitor_pass`` when known."""
+    ``nfc_uid`` or ``visitor_pass`` when known.
+
+    One event the server cannot store (a zone it does not know, a rule it does not know) does not hold
+    back the others: it is answered in ``rejected`` with its reason, so the gate can drop it from its
+    buffer and keep its local copy, and everything else is stored. A zone the gate no longer guards is
+    still one of the institution's: the gate guarded it when it decided, so the event is kept."""
     if device.kind != Device.Kind.GATE:
         raise DomainError("gate_device_required")
-    zones = dict(Zone.objects.filter(institution_id=device.institution_id, gates=device).values_list("code", "pk"))
-    now, rows, seen = clock.now(), [], set()
+    zones = dict(Zone.objects.filter(institution_id=device.institution_id).values_list("code", "pk"))
+    now, rows, seen, rejected = clock.now(), [], set(), []
     uids = {codes.normalize_uid(e.get("nfc_uid") or "") for e in events} - {""}
     owners = {uid: (card_id, person_id) for uid, card_id, person_id in Credential.objects.filter(
         kind=Credential.Kind.NFC, uid__in=uids, card__institution_id=device.institution_id)
@@ -180,33 +190,74 @@ def events_upload(*, device: Device, events: list[dict]) -> dict[str, int]:
     passes = set(VisitorPass.objects.filter(institution_id=device.institution_id, pk__in=pass_ids)
                  .values_list("pk", flat=True))
     for index, event in enumerate(events):
-        try:
-            sequence = int(event["sequence"])
-            zone_id = zones[event["zone"]]
-            decided_at = parse_datetime(str(event["decided_at"]))
-            admitted = bool(event["admitted"])
-            rule = str(event["rule"])
-            kind = event.get("credential_kind") or AccessEvent.CredentialKind.NFC
-        except (KeyError, TypeError, ValueError):
-            raise DomainError("events_invalid", reason=f"event {index}")
-        if (decided_at is None or decided_at.tzinfo is None or kind not in AccessEvent.CredentialKind.values
-                or not (rule in rules.ADMIT_RULES if admitted else rule in REGISTRY) or sequence < 0):
-            raise DomainError("events_invalid", reason=f"event {index}")
+        reason = _event_problem(event, zones)
+        if reason:
+            rejected.append({"index": index, "sequence": event.get("sequence"), "reason": reason})
+            continue
+        sequence = int(event["sequence"])
         if sequence in seen:
             continue
         seen.add(sequence)
         card_id, person_id = owners.get(codes.normalize_uid(event.get("nfc_uid") or ""), (None, None))
         pass_id = event.get("visitor_pass") if event.get("visitor_pass") in passes else None
-        rows.append(AccessEvent(institution_id=device.institution_id, zone_id=zone_id, device=device,
-                                person_id=person_id, card_id=card_id, visitor_pass_id=pass_id, credential_kind=kind,
-                                decided_at=decided_at, admitted=admitted, rule=rule,
-                                source=AccessEvent.Source.OFFLINE, sequence=sequence, received_at=now))
+        rows.append(AccessEvent(
+            institution_id=device.institution_id, zone_id=zones[event["zone"]], device=device, person_id=person_id,
+            card_id=card_id, visitor_pass_id=pass_id,
+            credential_kind=event.get("credential_kind") or AccessEvent.CredentialKind.NFC,
+            decided_at=parse_datetime(str(event["decided_at"])), admitted=bool(event["admitted"]),
+            rule=str(event["rule"]), source=AccessEvent.Source.OFFLINE, sequence=sequence, received_at=now))
     with transaction.atomic():
         known = set(AccessEvent.objects.filter(device=device, sequence__in=seen).values_list("sequence", flat=True))
         fresh = [row for row in rows if row.sequence not in known]
         # ignore_conflicts: a concurrent upload of the same batch cannot fail this one either.
         AccessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
-    return {"accepted": len(fresh), "duplicates": len(events) - len(fresh)}
+    return {"accepted": len(fresh), "duplicates": len(events) - len(fresh) - len(rejected), "rejected": rejected}
+
+
+def _event_problem(event: dict, zones: dict[str, int]) -> str:
+    """Why an uploaded event cannot be stored, or "" when it can."""
+    try:
+        sequence = int(event["sequence"])
+        decided_at = parse_datetime(str(event["decided_at"]))
+        admitted, rule = event["admitted"], str(event["rule"])
+    except (KeyError, TypeError, ValueError):
+        return "malformed"
+    if sequence < 0 or decided_at is None or decided_at.tzinfo is None or not isinstance(admitted, bool):
+        return "malformed"
+    if (event.get("credential_kind") or AccessEvent.CredentialKind.NFC) not in AccessEvent.CredentialKind.values:
+        return "credential_kind_unknown"
+    if event.get("zone") not in zones:
+        return "zone_unknown"
+    if not (rule in rules.ADMIT_RULES if admitted else rule in REGISTRY):
+        return "rule_unknown"
+    return ""
+
+
+# --- holidays and schedule exceptions (ACC-1) -----------------------------------------------------
+
+EXCEPTION_DAYS_MAX = 366
+
+
+def zone_exceptions_set(*, actor, zones: list[Zone], days: list[dt.date], closed: bool,
+                        open_from: dt.time | None = None, open_to: dt.time | None = None, note: str = "") -> int:
+    """The same holiday or schedule exception for many zones and days at once (a closure week, the
+    national holidays of a term); an exception already there for a zone and day is replaced."""
+    if not zones or not days or len(days) > EXCEPTION_DAYS_MAX:
+        raise DomainError("zone_exception_invalid")
+    if not closed and not (open_from and open_to and open_from < open_to):
+        raise DomainError("zone_exception_invalid")
+    hours = {"closed": True, "open_from": None, "open_to": None} if closed else {
+        "closed": False, "open_from": open_from, "open_to": open_to}
+    with transaction.atomic():
+        for zone in zones:
+            for day in days:
+                ZoneException.objects.update_or_create(zone=zone, date=day, defaults={**hours, "note": note[:200]})
+        audit_record(actor=actor, action="zone_exceptions_set", object_type="access.zone",
+                     object_id=",".join(str(z.pk) for z in zones), institution_id=zones[0].institution_id,
+                     after={"days": [d.isoformat() for d in days], "closed": closed, "note": note[:200],
+                            "open_from": open_from.isoformat() if open_from else None,
+                            "open_to": open_to.isoformat() if open_to else None})
+    return len(zones) * len(days)
 
 
 # --- campus entry (ACC-2) ---------------------------------------------------------------------------
@@ -234,7 +285,33 @@ def campus_entry_decide(*, actor, approval: CampusEntryApproval, approve: bool, 
         approval.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
         audit_record(actor=actor, action=f"campus_entry_{approval.state}", obj=approval,
                      institution_id=approval.institution_id)
+        _notify_decided(approval.person, approve, gettext_lazy("campus entry"), note, "/access/")
     return approval
+
+
+def campus_entry_revoke(*, actor, approval: CampusEntryApproval, note: str = "") -> CampusEntryApproval:
+    """An approved campus entry withdrawn: campus gates refuse the card from the next tap on."""
+    authorize(actor, "access.change_campusentryapproval", approval.institution_id)
+    with transaction.atomic():
+        approval = CampusEntryApproval.objects.select_for_update().get(pk=approval.pk)
+        if approval.state != CampusEntryApproval.State.APPROVED:
+            raise DomainError("campus_entry_not_approved")
+        approval.state, approval.decision_note = CampusEntryApproval.State.REVOKED, note[:200]
+        approval.save(update_fields=["state", "decision_note"])
+        audit_record(actor=actor, action="campus_entry_revoked", obj=approval, institution_id=approval.institution_id)
+    return approval
+
+
+def _notify_decided(person: Person, approve: bool, what, note: str, link: str) -> None:
+    """The holder hears of the decision the portal promised them (in their language, SUP-4)."""
+    if approve:
+        notify(person=person, kind=Notification.Kind.APPLICATION, title=gettext_lazy("Approved: %(what)s"),
+               body=gettext_lazy("Your application for %(what)s was approved. %(note)s"),
+               params={"what": what, "note": note}, link=link)
+    else:
+        notify(person=person, kind=Notification.Kind.APPLICATION, title=gettext_lazy("Rejected: %(what)s"),
+               body=gettext_lazy("Your application for %(what)s was rejected. %(note)s"),
+               params={"what": what, "note": note}, link=link)
 
 
 # --- the lab add-on (APP-4) and lab permits (ACC-1) -------------------------------------------------
@@ -262,22 +339,22 @@ def _check_slots(weekly: list, dated: list, valid_from: dt.date, valid_to: dt.da
         return DomainError("lab_slots_invalid", reason=reason)
 
     if not weekly and not dated:
-        raise bad("no slot")
+        raise bad(_("give at least one time slot"))
     if valid_to < valid_from:
-        raise bad("valid_to before valid_from")
+        raise bad(_("the last day is before the first"))
     try:
         for slot in [*weekly, *dated]:
             start, end = rules.minutes(slot["start"]), rules.minutes(slot["end"])
             if not 0 <= start < end <= 24 * 60:
-                raise bad(f"{slot['start']}-{slot['end']}")
+                raise bad(_("%(start)s–%(end)s is not a time span within one day") % slot)
         for slot in weekly:
             if int(slot["weekday"]) not in range(7):
-                raise bad(f"weekday {slot['weekday']}")
+                raise bad(_("no such weekday: %(weekday)s") % slot)
         for slot in dated:
             if not valid_from <= dt.date.fromisoformat(slot["date"]) <= valid_to:
-                raise bad(f"date {slot['date']} outside the permit")
+                raise bad(_("%(date)s is outside the permit's days") % slot)
     except (KeyError, TypeError, ValueError):
-        raise bad("each slot needs start, end and weekday or date")
+        raise bad(_("each slot needs a start, an end and a weekday or a date"))
 
 
 def lab_permit_apply(*, actor, person: Person, zone: Zone, valid_from: dt.date, valid_to: dt.date,
@@ -315,6 +392,7 @@ def lab_permit_decide(*, actor, permit: LabPermit, approve: bool, note: str = ""
         permit.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
         audit_record(actor=actor, action=f"lab_permit_{permit.state}", obj=permit,
                      institution_id=permit.institution_id)
+        _notify_decided(permit.person, approve, gettext_lazy("a lab permit"), note, "/access/permits/")
     return permit
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from pydantic import BaseModel, ValidationError
 
@@ -53,9 +54,16 @@ class EventsIn(Schema):
     events: list[EventIn] = Field(max_length=5000)
 
 
+class RejectedEvent(Schema):
+    index: int
+    sequence: int | None
+    reason: str = Field(description="malformed, zone_unknown, rule_unknown or credential_kind_unknown")
+
+
 class EventsOut(Schema):
     accepted: int
     duplicates: int
+    rejected: list[RejectedEvent] = Field(description="events not stored (the rest are); drop them from the buffer")
 
 
 class CampusEntryIn(Schema):
@@ -185,13 +193,29 @@ def campus_entry_apply(request, payload: CampusEntryIn):
     return Status(201, {"id": approval.pk, "state": approval.state})
 
 
+class AddonOut(Schema):
+    lab: bool
+
+
+@router.post("/access/lab-addon", response=AddonOut, summary="Add the lab add-on to my card package (APP-4)")
+def lab_addon_add(request):
+    services.access_addon_grant(actor=request.auth, person=_holder(request))
+    return {"lab": True}
+
+
+@router.delete("/access/lab-addon", response=AddonOut, summary="Remove the lab add-on from my card package")
+def lab_addon_remove(request):
+    services.access_addon_revoke(actor=request.auth, person=_holder(request))
+    return {"lab": False}
+
+
 @router.post("/access/lab-permits", response={201: ApplicationOut}, summary="Apply for a lab time-slot permit")
 def lab_permit_apply(request, payload: LabPermitIn):
     person = _holder(request)
     weekly = [{"weekday": s.weekday, "start": s.start, "end": s.end} for s in payload.slots if s.date is None]
     dated = [{"date": s.date.isoformat(), "start": s.start, "end": s.end} for s in payload.slots if s.date]
     if any(s.date is None and s.weekday is None for s in payload.slots):
-        raise DomainError("lab_slots_invalid", reason="each slot needs a weekday or a date")
+        raise DomainError("lab_slots_invalid", reason=_("each slot needs a start, an end and a weekday or a date"))
     permit = services.lab_permit_apply(actor=request.auth, person=person, zone=_zone(person, payload.zone),
                                        valid_from=payload.valid_from, valid_to=payload.valid_to, weekly_slots=weekly,
                                        dated_slots=dated, purpose=payload.purpose)

@@ -27,3 +27,9 @@ def add_working_days(country: str, start: dt.date, days: int) -> dt.date:
         if is_working_day(country, day):
             left -= 1
     return day
+
+
+def public_holidays(country: str, first: dt.date, last: dt.date) -> list[dt.date]:
+    """The country's public holidays from ``first`` to ``last`` (inclusive)."""
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    return [day for day in days if day in _calendar(country, day.year)]

@@ -23,6 +23,10 @@ ROLES: dict[str, list[str]] = {
         "identity.*_person", "identity.*_user", "identity.*_apitoken", "devices.*_device", *SEE_MONEY,
         "cards.view_*", "payments.*_merchant", "payments.*_terminal", "payments.view_payment", "payments.view_appeal",
         "payments.change_appeal", "payments.view_refund", "payments.*_merchantstaff",
+        "access.view_accesssigningkey", "access.add_accesssigningkey", "access.change_accesssigningkey",
+        # zones, who manages them, their holidays and residents; approvals and the log to look at
+        "access.*_zone", "access.*_zoneexception", "access.*_dormresidence", "access.view_campusentryapproval",
+        "access.view_labpermit", "access.view_accessaddon", "access.view_visitorpass", "access.view_accessevent",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device", "cards.view_*",
@@ -30,7 +34,8 @@ ROLES: dict[str, list[str]] = {
                              "cards.add_legacymealcard", "cards.view_credential", "payments.*_merchant",
                              "payments.*_terminal", "payments.view_payment", "payments.view_appeal",
                              "payments.change_appeal", "payments.view_refund", "payments.add_refund",
-                             "access.view_campusentryapproval", "access.change_campusentryapproval"],
+                             "access.view_campusentryapproval", "access.change_campusentryapproval",
+                             "access.view_accessaddon", "access.add_accessaddon", "access.change_accessaddon"],
     # only their own merchant's rows (payments.MerchantStaff; payments.settlement.merchant_scope)
     "merchant_operator": [*SEE_PLACES, "payments.view_payment", "payments.view_appeal", "payments.change_appeal",
                           "payments.view_refund", "payments.add_refund", "payments.view_merchant",

@@ -23,6 +23,7 @@ from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
+from campuscard.core.privacy import mask_name, mask_number
 from campuscard.identity.models import Person
 from campuscard.identity.services import payment_password_verify
 from campuscard.ledger import services as ledger
@@ -44,8 +45,8 @@ def payment_receipt(payment: Payment) -> dict:
 
 def receipt(txn_id, amount, merchant, holder, card_number, method, balance_after, refunded, at) -> dict:
     """What the POS prints and shows: the holder's name and card number masked."""
-    return {"txn_id": txn_id, "amount": amount, "merchant": merchant, "holder": holder[:1] + "*" * (len(holder) - 1),
-            "card": "****" + card_number[-4:], "method": method, "balance_after": balance_after,
+    return {"txn_id": txn_id, "amount": amount, "merchant": merchant, "holder": mask_name(holder),
+            "card": mask_number(card_number), "method": method, "balance_after": balance_after,
             "refunded": refunded, "at": at}
 
 

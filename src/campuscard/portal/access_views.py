@@ -48,6 +48,20 @@ def campus_entry(request):
 
 
 @login_required
+@require_POST
+def lab_addon(request):
+    """The holder adds the optional lab add-on to their card package, or drops it (APP-4)."""
+    person = _person(request)
+    if request.POST.get("on") == "1":
+        services.access_addon_grant(actor=request.user, person=person)
+        messages.success(request, _("The lab add-on is now part of your card package. You can apply for lab permits."))
+    else:
+        services.access_addon_revoke(actor=request.user, person=person)
+        messages.success(request, _("The lab add-on was removed. Laboratories refuse your card until you add it again."))
+    return redirect("portal:access_permits" if request.POST.get("next") == "permits" else "portal:access")
+
+
+@login_required
 def log(request):
     person = _person(request)
     return render(request, "portal/access_log.html", {"person": person, "events": pages.events_of(person, 100)})

@@ -33,6 +33,7 @@ urlpatterns = [
     path("canteens/", payment_views.canteens, name="canteens"),
     path("access/", access_views.access, name="access"),
     path("access/campus-entry/", access_views.campus_entry, name="access_campus_entry"),
+    path("access/lab-addon/", access_views.lab_addon, name="access_lab_addon"),
     path("access/log/", access_views.log, name="access_log"),
     path("access/permits/", access_views.permits, name="access_permits"),
     path("access/visitors/", access_views.visitors, name="access_visitors"),
