@@ -15,7 +15,7 @@ retired in another process stops verifying within that time, in this process at 
 Rotation and retirement: ``signing_key_rotate`` makes a new key the active one (it signs new passes
 and snapshots); older keys keep verifying until ``signing_key_retire`` retires them. The active key
 cannot be retired. Operators do both in the back office (*Access signing keys*) or with
-``campuscard access-keys list|rotate|retire``; see ``access.offline`` for how gates follow.
+``campuscard access_keys list|rotate|retire``; see ``access.offline`` for how gates follow.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ that is not retired, over the same canonical body (everything but ``signature`` 
 for older gates. ``visitor_keys`` lists the same non-retired public keys. A gate:
 
 1. is provisioned once with the institution's public keys (back office *Access signing keys*, or
-   ``campuscard access-keys list --institution CODE``);
+   ``campuscard access_keys list --institution CODE``);
 2. accepts a snapshot if any signature by a key it trusts verifies (``snapshot_verify``);
 3. then adopts the snapshot's ``visitor_keys`` as its trusted set (``snapshot_adopt`` does 2 and 3).
 

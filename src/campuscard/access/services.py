@@ -276,30 +276,36 @@ def campus_entry_apply(*, actor, person: Person, reason: str = "") -> CampusEntr
 
 def campus_entry_decide(*, actor, approval: CampusEntryApproval, approve: bool, note: str = "") -> CampusEntryApproval:
     authorize(actor, "access.change_campusentryapproval", approval.institution_id)
-    with transaction.atomic():
-        approval = CampusEntryApproval.objects.select_for_update().get(pk=approval.pk)
-        if approval.state != CampusEntryApproval.State.REQUESTED:
-            raise DomainError("application_not_pending")
-        approval.state = CampusEntryApproval.State.APPROVED if approve else CampusEntryApproval.State.REJECTED
-        approval.decided_by, approval.decided_at, approval.decision_note = actor, clock.now(), note[:200]
-        approval.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
-        audit_record(actor=actor, action=f"campus_entry_{approval.state}", obj=approval,
-                     institution_id=approval.institution_id)
-        _notify_decided(approval.person, approve, gettext_lazy("campus entry"), note, "/access/")
+    state = CampusEntryApproval.State.APPROVED if approve else CampusEntryApproval.State.REJECTED
+    approval = _settle(actor, approval, expected=CampusEntryApproval.State.REQUESTED, state=state,
+                       refusal="application_not_pending", action=f"campus_entry_{state}", note=note, decided=True)
+    _notify_decided(approval.person, approve, gettext_lazy("campus entry"), note, "/access/")
     return approval
 
 
 def campus_entry_revoke(*, actor, approval: CampusEntryApproval, note: str = "") -> CampusEntryApproval:
     """An approved campus entry withdrawn: campus gates refuse the card from the next tap on."""
     authorize(actor, "access.change_campusentryapproval", approval.institution_id)
+    return _settle(actor, approval, expected=CampusEntryApproval.State.APPROVED,
+                   state=CampusEntryApproval.State.REVOKED, refusal="campus_entry_not_approved",
+                   action="campus_entry_revoked", note=note)
+
+
+def _settle(actor, row, *, expected: str, state: str, refusal: str, action: str, note: str, decided: bool = False):
+    """Move an application (campus entry, lab permit) from ``expected`` to ``state`` under a row lock,
+    audited; refused with ``refusal`` if someone else moved it first."""
     with transaction.atomic():
-        approval = CampusEntryApproval.objects.select_for_update().get(pk=approval.pk)
-        if approval.state != CampusEntryApproval.State.APPROVED:
-            raise DomainError("campus_entry_not_approved")
-        approval.state, approval.decision_note = CampusEntryApproval.State.REVOKED, note[:200]
-        approval.save(update_fields=["state", "decision_note"])
-        audit_record(actor=actor, action="campus_entry_revoked", obj=approval, institution_id=approval.institution_id)
-    return approval
+        row = type(row).objects.select_for_update().get(pk=row.pk)
+        if row.state != expected:
+            raise DomainError(refusal)
+        row.state, row.decision_note = state, note[:200]
+        fields = ["state", "decision_note"]
+        if decided:
+            row.decided_by, row.decided_at = actor, clock.now()
+            fields += ["decided_by", "decided_at"]
+        row.save(update_fields=fields)
+        audit_record(actor=actor, action=action, obj=row, institution_id=row.institution_id)
+    return row
 
 
 def _notify_decided(person: Person, approve: bool, what, note: str, link: str) -> None:
@@ -383,29 +389,17 @@ def _authorize_zone_manager(actor, zone: Zone, permission: str) -> None:
 def lab_permit_decide(*, actor, permit: LabPermit, approve: bool, note: str = "") -> LabPermit:
     """The zone's manager approves or rejects (a zone without named managers: any zone manager)."""
     _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
-    with transaction.atomic():
-        permit = LabPermit.objects.select_for_update().get(pk=permit.pk)
-        if permit.state != LabPermit.State.REQUESTED:
-            raise DomainError("application_not_pending")
-        permit.state = LabPermit.State.APPROVED if approve else LabPermit.State.REJECTED
-        permit.decided_by, permit.decided_at, permit.decision_note = actor, clock.now(), note[:200]
-        permit.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
-        audit_record(actor=actor, action=f"lab_permit_{permit.state}", obj=permit,
-                     institution_id=permit.institution_id)
-        _notify_decided(permit.person, approve, gettext_lazy("a lab permit"), note, "/access/permits/")
+    state = LabPermit.State.APPROVED if approve else LabPermit.State.REJECTED
+    permit = _settle(actor, permit, expected=LabPermit.State.REQUESTED, state=state,
+                     refusal="application_not_pending", action=f"lab_permit_{state}", note=note, decided=True)
+    _notify_decided(permit.person, approve, gettext_lazy("a lab permit"), note, "/access/permits/")
     return permit
 
 
 def lab_permit_revoke(*, actor, permit: LabPermit, note: str = "") -> LabPermit:
     _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
-    with transaction.atomic():
-        permit = LabPermit.objects.select_for_update().get(pk=permit.pk)
-        if permit.state != LabPermit.State.APPROVED:
-            raise DomainError("lab_permit_not_approved")
-        permit.state, permit.decision_note = LabPermit.State.REVOKED, note[:200]
-        permit.save(update_fields=["state", "decision_note"])
-        audit_record(actor=actor, action="lab_permit_revoked", obj=permit, institution_id=permit.institution_id)
-    return permit
+    return _settle(actor, permit, expected=LabPermit.State.APPROVED, state=LabPermit.State.REVOKED,
+                   refusal="lab_permit_not_approved", action="lab_permit_revoked", note=note)
 
 
 # --- visitor passes (ACC-3) ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, action: str, institution: str, key_id: int | None = None, json: bool = False,
                **options):
-        actor = "cli:access-keys"
+        actor = "cli:access_keys"
         try:
             inst = institution_by_code(institution)
             if action == "rotate":
