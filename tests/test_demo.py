@@ -133,6 +133,19 @@ def check_access(logins: list[demo.DemoLogin]):
         gate = next(x for x in logins if x.who.startswith("gate") and x.where == code)
         assert Device.objects.get(code=gate.login, kind="gate").secret == gate.password
     assert LabPermit.objects.filter(institution__code="hdut", state="approved").exists()
+    # something to decide in the back office, and a visitor expected, their code verifiable at the gates
+    from campuscard.access import services
+    from campuscard.access.models import CampusEntryApproval, VisitorPass
+
+    assert LabPermit.objects.filter(institution__code="hdut", state="requested").exists()
+    assert CampusEntryApproval.objects.filter(institution__code="hdut", state="requested").exists()
+    visitor = VisitorPass.objects.get(institution__code="hdut")
+    assert visitor.host.kind == "staff" and visitor.valid_to - visitor.valid_from == dt.timedelta(hours=6)
+    zone = visitor.zones.order_by("pk").first()
+    with clock.frozen_at(DAY_ONE + dt.timedelta(minutes=30)):
+        outcome = services.gate_decide(device=zone.gates.first(), zone_code=zone.code,
+                                       visitor_code=services.visitor_code(visitor))
+    assert outcome.decision.rule == "admit_visitor"
 
 
 def check_second_run():

@@ -463,11 +463,23 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
             decided_at=now) for i, p in enumerate(students) if i % 5 != 4])
         chemists = students[1::12]
         AccessAddon.objects.bulk_create([AccessAddon(person=p, addon="lab", granted_at=now) for p in chemists])
+        # a third of the chemists still wait for their lab's manager, a few students for campus entry
         LabPermit.objects.bulk_create([LabPermit(
-            institution=institution, person=p, zone=labs[i % len(labs)], state="approved",
+            institution=institution, person=p, zone=labs[i % len(labs)], state="approved" if i % 3 != 2 else "requested",
             weekly_slots=[{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(5)],
             valid_from=today - dt.timedelta(days=7), valid_to=today + dt.timedelta(days=60), requested_at=now,
-            decided_at=now) for i, p in enumerate(chemists) if labs and i % 3 != 2])
+            decided_at=now if i % 3 != 2 else None, purpose="课程实验 / coursework") for i, p in enumerate(chemists)
+            if labs])
+        CampusEntryApproval.objects.bulk_create([CampusEntryApproval(
+            institution=institution, person=p, state="requested", reason="走读 / day student", requested_at=now)
+            for i, p in enumerate(students[:100]) if i % 5 == 4])
+        # a visitor expected this afternoon, invited by the first member of staff (the portal shows the QR)
+        host = Person.objects.filter(institution=institution, kind=Person.Kind.STAFF, cards__state="active").order_by(
+            "number").first()
+        visiting = [z for z, _g in zones if z.level in ("campus_gate", "teaching")][:2]
+        if host and visiting:
+            access.visitor_pass_create(actor="demo", host=host, visitor_name="王访客", visitor_phone="13800000000",
+                                       zones=visiting, valid_from=now, valid_to=now + dt.timedelta(hours=6))
     cards = list(Card.objects.filter(institution=institution, state="active", person__kind=Person.Kind.UNDERGRADUATE)
                  .order_by("number")[:300])
     uids = []

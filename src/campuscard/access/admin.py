@@ -17,6 +17,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldBooleanSwitchWidget,
+)
 
 from campuscard.access import keys, pages, services
 from campuscard.access.errors import rule_message
@@ -132,17 +137,25 @@ class ZoneAdmin(ScopedAdmin):
         return TemplateResponse(request, "backoffice/access_zone_entries.html", context)
 
 
+class _DateInput(UnfoldAdminTextInputWidget):
+    input_type = "date"
+
+
+class _TimeInput(UnfoldAdminTextInputWidget):
+    input_type = "time"
+
+
 class ZoneExceptionsForm(forms.Form):
     zones = forms.ModelMultipleChoiceField(label=_("Zones"), queryset=Zone.objects.none(),
-                                           widget=forms.CheckboxSelectMultiple)
-    first = forms.DateField(label=_("First day"), widget=forms.DateInput(attrs={"type": "date"}))
-    last = forms.DateField(label=_("Last day"), widget=forms.DateInput(attrs={"type": "date"}))
-    holidays_only = forms.BooleanField(label=_("Only the public holidays in this period"), required=False)
-    closed = forms.BooleanField(label=_("Closed all day"), required=False)
-    open_from = forms.TimeField(label=_("Otherwise open from"), required=False,
-                                widget=forms.TimeInput(attrs={"type": "time"}))
-    open_to = forms.TimeField(label=_("until"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
-    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+                                           widget=UnfoldAdminCheckboxSelectMultipleWidget)
+    first = forms.DateField(label=_("First day"), widget=_DateInput)
+    last = forms.DateField(label=_("Last day"), widget=_DateInput)
+    holidays_only = forms.BooleanField(label=_("Only the public holidays in this period"), required=False,
+                                       widget=UnfoldBooleanSwitchWidget)
+    closed = forms.BooleanField(label=_("Closed all day"), required=False, widget=UnfoldBooleanSwitchWidget)
+    open_from = forms.TimeField(label=_("Otherwise open from"), required=False, widget=_TimeInput)
+    open_to = forms.TimeField(label=_("open until"), required=False, widget=_TimeInput)
+    note = forms.CharField(label=_("Note"), max_length=200, required=False, widget=UnfoldAdminTextInputWidget)
 
     def __init__(self, data, *, zones, initial):
         super().__init__(data, initial=initial)
