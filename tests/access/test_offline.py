@@ -195,19 +195,27 @@ def test_snapshot_and_event_upload_over_http_with_duplicates_dropped(institution
         assert again.json() == {"accepted": 1, "duplicates": 2, "rejected": []}
         # one event the server cannot store does not hold back the rest of the buffer (ACC-5: no event lost)
         mixed = [{**events[0], "sequence": 9, "rule": "admit_because_i_said_so"},
-                 {**events[0], "sequence": 10, "zone": "no-such-zone"}, {**events[0], "sequence": 11}]
+                 {**events[0], "sequence": 10, "zone": "no-such-zone"}, {**events[0], "sequence": 11},
+                 {**events[0], "sequence": 2**63}, {**events[0], "sequence": 13, "decided_at": "2026-13-45T25:00"},
+                 {**events[0], "sequence": "14"}, {**events[0], "sequence": 15, "admitted": "yes"}, "junk",
+                 {**events[0], "sequence": 16, "zone": ["teach-1"], "visitor_pass": [1]}]
         bad = signed_post(device, secret, "/api/v1/access/gate/events", {"events": mixed})
         assert bad.status_code == 200 and bad.json() == {"accepted": 1, "duplicates": 0, "rejected": [
-            {"index": 0, "sequence": 9, "reason": "rule_unknown"}, {"index": 1, "sequence": 10, "reason": "zone_unknown"}]}
-        # a zone the gate guarded when it decided offline, unbound since: the event is still the institution's
+            {"index": 0, "sequence": 9, "reason": "rule_unknown"},
+            {"index": 1, "sequence": 10, "reason": "zone_not_guarded"},
+            {"index": 3, "sequence": None, "reason": "malformed"}, {"index": 4, "sequence": 13, "reason": "malformed"},
+            {"index": 5, "sequence": None, "reason": "malformed"}, {"index": 6, "sequence": 15, "reason": "malformed"},
+            {"index": 7, "sequence": None, "reason": "malformed"},
+            {"index": 8, "sequence": 16, "reason": "zone_not_guarded"}]}
+        # a gate writes only into the zones it guards: unbound from one, its events there are refused
         place["zones"]["teaching"].gates.remove(device)
         later = signed_post(device, secret, "/api/v1/access/gate/events", {"events": [{**events[0], "sequence": 12}]})
-        assert later.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+        assert later.json() == {"accepted": 0, "duplicates": 0, "rejected": [
+            {"index": 0, "sequence": 12, "reason": "zone_not_guarded"}]}
     rows = list(AccessEvent.objects.order_by("sequence").values_list("sequence", "rule", "source", "person_id"))
     person = population["student"][0].pk
     assert rows == [(1, "admit_teaching", "offline", person), (2, "refuse_dorm_night_not_resident", "offline", person),
-                    (3, "admit_teaching", "offline", person), (11, "admit_teaching", "offline", person),
-                    (12, "admit_teaching", "offline", person)]
+                    (3, "admit_teaching", "offline", person), (11, "admit_teaching", "offline", person)]
 
 
 def test_duplicate_sequences_within_one_batch_and_other_devices(institution, place, gate):

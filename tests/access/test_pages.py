@@ -355,6 +355,10 @@ def test_campus_entry_revoked_in_the_back_office_and_the_gate_refuses(make_opera
         page = client.get("/access/").content.decode()
     approval.refresh_from_db()
     assert approval.state == "revoked" and decision.rule == "refuse_no_campus_entry"
+    from campuscard.support.models import Notification
+
+    assert Notification.objects.filter(person=person).order_by("-id").values_list("title", flat=True)[0] == \
+        "已撤销：入校权限"
     assert 'data-state="revoked"' in page and 'id="campus-entry-apply"' in page  # may apply again
     with pytest.raises(DomainError) as refused:
         services.campus_entry_revoke(actor=operator, approval=approval)
@@ -406,6 +410,54 @@ def test_holidays_for_many_zones_at_once_and_the_gate_applies_them(make_operator
     # an auditor looks but does not set hours
     client.force_login(make_operator(institution, "auditor", "aud"))
     assert client.get("/backoffice/access/zone/exceptions/").status_code == 403
+
+
+def test_zone_managers_set_hours_only_for_their_zones(make_operator, institution, other_institution, place, gate):
+    from campuscard.access.models import ZoneException
+
+    lab, teach = place["zones"]["lab"], place["zones"]["teaching"]
+    boss, other = make_operator(institution, "zone_manager", "lab-boss"), make_operator(institution, "zone_manager", "zm2")
+    lab.managers.add(boss)
+    client = Client()
+    client.force_login(other)
+    form = client.get(f"/backoffice/access/zone/exceptions/?zones={lab.pk},{teach.pk}").content.decode()
+    assert f'value="{teach.pk}"' in form and f'value="{lab.pk}"' not in form  # not theirs: not offered
+    assert client.get(f"/backoffice/access/zone/{lab.pk}/change/").status_code in (302, 404)  # nor editable
+    with pytest.raises(DomainError) as refused:  # and the service refuses it whoever calls
+        services.zone_exceptions_set(actor=other, zones=[lab, teach], days=[MONDAY], closed=True)
+    assert refused.value.code == "forbidden" and not ZoneException.objects.exists()
+    long = client.post("/backoffice/access/zone/exceptions/", {"zones": [teach.pk], "first": "2026-01-01",
+                                                               "last": "2027-01-02", "closed": "on"})
+    assert long.status_code == 200 and not ZoneException.objects.exists()  # more than a year: the form says so
+    client.force_login(make_operator(other_institution, "zone_manager", "elsewhere"))
+    with pytest.raises(DomainError):
+        services.zone_exceptions_set(actor=make_operator(other_institution, "zone_manager", "x2"), zones=[teach],
+                                     days=[MONDAY], closed=True)
+    # an institution administrator sets them anywhere in the institution, and picks gates of their own only
+    admin_client = Client()
+    admin_client.force_login(make_operator(institution, "institution_admin", "ia"))
+    assert services.zone_exceptions_set(actor=make_operator(institution, "institution_admin", "ia2"), zones=[lab],
+                                        days=[MONDAY], closed=True) == 1
+    from campuscard.devices.models import Device
+    from campuscard.devices.services import device_register
+
+    foreign, _secret = device_register(actor="t", institution=other_institution, kind=Device.Kind.GATE,
+                                       code="their-gate", name="Their turnstile")
+    fields = admin_client.get(f"/backoffice/access/zone/{lab.pk}/change/").context["adminform"].form.fields
+    assert foreign not in fields["gates"].queryset and fields["gates"].queryset.exists()
+    assert not fields["managers"].queryset.filter(username="elsewhere").exists()
+    assert fields["managers"].queryset.filter(username="lab-boss").exists()
+
+
+def test_nobody_else_grants_a_holder_s_add_on(make_operator, institution, other_institution):
+    person, _card, _uid = holder(institution)
+    for actor in (make_operator(other_institution, "card_center_operator", "theirs"),
+                  make_operator(institution, "auditor", "aud")):
+        with pytest.raises(DomainError):
+            services.access_addon_grant(actor=actor, person=person)
+    assert not pages.has_lab_addon(person)
+    services.access_addon_grant(actor=make_operator(institution, "card_center_operator"), person=person)
+    assert pages.has_lab_addon(person)
 
 
 def test_entries_by_hour_chart_for_a_zone(make_operator, institution, place, gate):

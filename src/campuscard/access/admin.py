@@ -58,6 +58,14 @@ class ZoneAdmin(ScopedAdmin):
     filter_horizontal = ["gates", "managers"]
     inlines = [ZoneExceptionInline]
 
+    def get_queryset(self, request):
+        """Zone managers: the zones they manage and those with no named managers."""
+        return pages.managed_only(super().get_queryset(request), request.user)
+
+    def has_set_exceptions_permission(self, request):
+        return request.user.has_perm("access.add_zoneexception") and request.user.has_perm(
+            "access.change_zoneexception")
+
     def get_readonly_fields(self, request, obj=None):
         """Who manages a zone (and so approves its lab permits) is the institution administrator's to say,
         not a zone manager's: otherwise one could name themselves manager of any zone."""
@@ -76,15 +84,14 @@ class ZoneAdmin(ScopedAdmin):
         return [path("<int:pk>/entries/", view(self.entries_view), name="access_zone_entries"),
                 path("exceptions/", view(self.exceptions_view), name="access_zone_exceptions"), *super().get_urls()]
 
-    @admin.action(description=_("Holiday or special hours for selected zones…"), permissions=["view"])
+    @admin.action(description=_("Holiday or special hours for selected zones…"), permissions=["set_exceptions"])
     def set_exceptions(self, request, queryset):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
         return redirect(f"{reverse('admin:access_zone_exceptions')}?zones={ids}")
 
     def exceptions_view(self, request):
         """One closure or set of opening hours for many zones and days (services.zone_exceptions_set)."""
-        if not request.user.has_perm("access.add_zoneexception") or not request.user.has_perm(
-                "access.change_zoneexception"):
+        if not self.has_set_exceptions_permission(request):
             raise PermissionDenied
         zones = self.get_queryset(request).select_related("institution")
         chosen = [pk for pk in request.GET.get("zones", "").split(",") if pk.isdigit()]
@@ -165,6 +172,10 @@ class ZoneExceptionsForm(forms.Form):
         data = super().clean()
         if data.get("first") and data.get("last") and data["last"] < data["first"]:
             self.add_error("last", _("The period ends before it starts."))
+        elif data.get("first") and data.get("last") and (data["last"] - data["first"]).days >= 366:
+            self.add_error("last", _("A year at most."))
+        if len({zone.institution_id for zone in data.get("zones") or ()}) > 1:
+            self.add_error("zones", _("Zones of one institution at a time."))
         return data
 
 
@@ -186,6 +197,15 @@ class ZoneExceptionAdmin(ScopedAdmin):
     list_display = ["zone", "date", "closed", "open_from", "open_to", "note"]
     list_filter = ["closed", "zone"]
     date_hierarchy = "date"
+
+    def get_queryset(self, request):
+        return pages.managed_only(super().get_queryset(request), request.user, "zone__")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "zone":
+            field.queryset = pages.managed_only(field.queryset, request.user)
+        return field
 
 
 @admin.register(DormResidence)
@@ -234,7 +254,7 @@ class CampusEntryApprovalAdmin(ScopedAdmin):
     def reject(self, request, queryset):
         _decide(self, request, queryset, services.campus_entry_decide, False)
 
-    @admin.action(description=_("Revoke selected approved entries (campus gates refuse at once)"),
+    @admin.action(description=_("Revoke selected approved entries (online gates at once, offline at their next sync)"),
                   permissions=["change"])
     def revoke(self, request, queryset):
         _each(self, request, queryset, lambda approval: services.campus_entry_revoke(actor=request.user,
@@ -267,7 +287,8 @@ class LabPermitAdmin(ScopedAdmin):
     def reject(self, request, queryset):
         _decide(self, request, queryset, services.lab_permit_decide, False)
 
-    @admin.action(description=_("Revoke selected approved permits (gates refuse at once)"), permissions=["change"])
+    @admin.action(description=_("Revoke selected approved permits (online gates at once, offline at their next sync)"),
+                  permissions=["change"])
     def revoke(self, request, queryset):
         _each(self, request, queryset, lambda permit: services.lab_permit_revoke(actor=request.user, permit=permit))
 

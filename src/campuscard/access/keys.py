@@ -47,6 +47,7 @@ _HEAD = struct.Struct(">BIHIIB")
 _SIG = 64
 _lock = threading.Lock()
 _public: dict[tuple[int, int], tuple[Ed25519PublicKey, float]] = {}
+_retired: set[tuple[int, int]] = set()  # retired by this process (others: within the cache time)
 MANAGE_PERMISSION = "access.add_accesssigningkey"
 
 
@@ -121,7 +122,8 @@ def signing_key_retire(*, actor, institution_id: int, key_id: int) -> AccessSign
         key.save(update_fields=["retired_at"])
         audit_record(actor=actor, action="access_key_retired", obj=key, institution_id=institution_id,
                      after={"key_id": key.key_id, "retired_at": key.retired_at.isoformat()})
-    with _lock:
+    with _lock:  # remembered, not only dropped: a thread that read the key just before cannot cache it back
+        _retired.add((institution_id, key_id))
         _public.pop((institution_id, key_id), None)
     return key
 
@@ -143,6 +145,8 @@ def public_key(institution_id: int, key_id: int) -> Ed25519PublicKey | None:
     """The key that verifies codes of ``key_id``, or None if there is none or it is retired. Cached per
     process for ``ACCESS_ZONE_CACHE_SECONDS``, so a retirement elsewhere applies within that time; an
     absent or retired key is never cached."""
+    if (institution_id, key_id) in _retired:
+        return None
     cached = _public.get((institution_id, key_id))
     now = time.monotonic()
     if cached is not None and now - cached[1] < getattr(settings, "ACCESS_ZONE_CACHE_SECONDS", 30):
@@ -162,6 +166,7 @@ def public_key(institution_id: int, key_id: int) -> Ed25519PublicKey | None:
 def forget() -> None:
     with _lock:
         _public.clear()
+        _retired.clear()
 
 
 def sign(key: AccessSigningKey, message: bytes) -> bytes:

@@ -9,9 +9,10 @@ gates), the visitor-code public keys, revoked visitor passes, ``generated_at`` a
 The gate checks the signature (``snapshot_verify``) with a public key it trusts.
 
 Signatures and key continuity (key rotation). A snapshot is signed by EVERY key of the institution
-that is not retired, over the same canonical body (everything but ``signature`` and ``signatures``):
-``signatures`` maps each key id to its signature; ``key_id`` and ``signature`` repeat the active key's
-for older gates. ``visitor_keys`` lists the same non-retired public keys. A gate:
+that is not retired: ``signatures`` maps each key id to its signature over the canonical body without
+``signature`` and ``signatures``. ``key_id`` and ``signature`` are the active key's signature over the
+body with ``signatures`` (everything but ``signature``), which is what gates made before rotation
+existed check. ``visitor_keys`` lists the same non-retired public keys. A gate:
 
 1. is provisioned once with the institution's public keys (back office *Access signing keys*, or
    ``campuscard access_keys list --institution CODE``);
@@ -133,10 +134,10 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
     entries = sorted(CampusEntryApproval.objects.filter(institution=institution,
                                                         state=CampusEntryApproval.State.APPROVED)
                      .values_list("person_id", flat=True)) if rules.CAMPUS_GATE in levels else []
-    signing = AccessSigningKey.objects.filter(institution=institution, active=True).first()
-    if signing is None:
-        signing = keys.active_key(institution.pk)
+    keys.active_key(institution.pk)  # made with the first snapshot if the institution has none yet
+    # the keys that sign, and the active one among them, from one read (a rotation meanwhile cannot split them)
     live = list(AccessSigningKey.objects.filter(institution=institution, retired_at=None).order_by("key_id"))
+    signing = next(k for k in live if k.active)  # one active key, never retired
     public = {k.key_id: k.public_key for k in live}
     revoked = sorted(VisitorPass.objects.filter(institution=institution, revoked_at__isnull=False,
                                                 valid_to__gt=now - dt.timedelta(days=1))
@@ -157,31 +158,28 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
         "visitor_keys": {str(k): v for k, v in sorted(public.items())}, "revoked_passes": revoked,
         "key_id": signing.key_id,
     }
+    # every live key signs the body without signatures; then the active key signs it WITH them, over
+    # everything but "signature" — the message gates installed before rotation existed check
     message = canonical(body)
-    signatures = {str(k.key_id): base64.b64encode(keys.sign(k, message)).decode() for k in live}
-    body["signature"] = signatures[str(signing.key_id)]
-    body["signatures"] = signatures
+    body["signatures"] = {str(k.key_id): base64.b64encode(keys.sign(k, message)).decode() for k in live}
+    body["signature"] = base64.b64encode(keys.sign(signing, canonical(body))).decode()
     return body
-
-
-_SIGNATURE_FIELDS = ("signature", "signatures")
 
 
 def snapshot_verify(snapshot: dict, public_keys: dict[int, str] | dict[str, str]) -> bool:
     """What the gate does on download: True if a signature by any key it trusts (key id → base64 public
-    key, ids as int or str) verifies over the canonical body."""
+    key, ids as int or str) verifies — one of ``signatures`` over the body without both signature fields,
+    or the active key's ``signature`` over the body without it (what older gates check)."""
     trusted = {int(k): v for k, v in public_keys.items()}
-    found = dict(snapshot.get("signatures") or {})
-    if "key_id" in snapshot and "signature" in snapshot:
-        found.setdefault(str(snapshot["key_id"]), snapshot["signature"])
-    message = None
-    for key_id, signature in found.items():
+    body = {k: v for k, v in snapshot.items() if k != "signature"}
+    candidates = [(key_id, signature, "signatures") for key_id, signature in (snapshot.get("signatures") or {}).items()]
+    candidates.append((snapshot.get("key_id", -1), snapshot.get("signature", ""), "signature"))
+    for key_id, signature, field in candidates:
         try:
             text = trusted.get(int(key_id))
             if text is None:
                 continue
-            if message is None:
-                message = canonical({k: v for k, v in snapshot.items() if k not in _SIGNATURE_FIELDS})
+            message = canonical({k: v for k, v in body.items() if k != "signatures"} if field == "signatures" else body)
             keys.public_key_from_b64(text).verify(base64.b64decode(signature), message)
         except Exception:  # noqa: BLE001 - any malformed or wrong signature is simply "not genuine"
             continue

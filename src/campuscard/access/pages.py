@@ -26,7 +26,7 @@ from campuscard.access.models import (
     VisitorRequest,
     Zone,
 )
-from campuscard.access.services import VISITOR_ZONE_LEVELS
+from campuscard.access.services import VISITOR_ZONE_LEVELS, is_zone_manager
 from campuscard.core import clock
 from campuscard.core.permissions import restrict
 from campuscard.devices.models import Device
@@ -153,17 +153,17 @@ def gate_recent(device: Device, limit: int = 10) -> list[EventView]:
 
 # --- the back office -------------------------------------------------------------------------------
 
-def is_zone_manager(user) -> bool:
-    return (not user.is_superuser and user.is_authenticated
-            and user.groups.filter(name="zone_manager").exists())
+def managed_only(queryset: QuerySet, user, path: str = "") -> QuerySet:
+    """What a zone manager may see and change: the zones they manage and zones with no named managers
+    (``path`` leads from the rows to their zone, e.g. ``"zone__"``); the same zones the services let them
+    act on. Anyone else: the queryset as it is."""
+    if not is_zone_manager(user):
+        return queryset
+    return queryset.filter(Q(**{f"{path}managers": user}) | Q(**{f"{path}managers": None})).distinct()
 
 
 def permits_visible(queryset: QuerySet[LabPermit], user) -> QuerySet[LabPermit]:
-    """A zone manager sees the permits of the zones they manage and of zones with no named managers
-    (the same zones ``services.lab_permit_decide`` lets them decide)."""
-    if not is_zone_manager(user):
-        return queryset
-    return queryset.filter(Q(zone__managers=user) | Q(zone__managers=None)).distinct()
+    return managed_only(queryset, user, "zone__")
 
 
 def local_day_bounds(day: dt.date, time_zone: str) -> tuple[dt.datetime, dt.datetime]:

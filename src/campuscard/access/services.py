@@ -174,32 +174,36 @@ def events_upload(*, device: Device, events: list[dict]) -> dict:
     (code), ``decided_at`` (ISO 8601 with offset), ``admitted``, ``rule``, ``credential_kind`` and
     ``nfc_uid`` or ``visitor_pass`` when known.
 
-    One event the server cannot store (a zone it does not know, a rule it does not know) does not hold
-    back the others: it is answered in ``rejected`` with its reason, so the gate can drop it from its
-    buffer and keep its local copy, and everything else is stored. A zone the gate no longer guards is
-    still one of the institution's: the gate guarded it when it decided, so the event is kept."""
+    One event the server cannot store (malformed, a zone this gate does not guard, a rule the server
+    does not know) does not hold back the others: it is answered in ``rejected`` with its reason, so
+    the gate can drop it from its buffer and keep its local copy, and everything else is stored. Only
+    zones the gate guards: a gate cannot write into another zone's log (upload before re-wiring one)."""
     if device.kind != Device.Kind.GATE:
         raise DomainError("gate_device_required")
-    zones = dict(Zone.objects.filter(institution_id=device.institution_id).values_list("code", "pk"))
+    zones = dict(Zone.objects.filter(institution_id=device.institution_id, gates=device).values_list("code", "pk"))
     now, rows, seen, rejected = clock.now(), [], set(), []
-    uids = {codes.normalize_uid(e.get("nfc_uid") or "") for e in events} - {""}
+    events = [e if isinstance(e, dict) else {} for e in events]
+    uids = {codes.normalize_uid(str(e.get("nfc_uid") or "")) for e in events} - {""}
     owners = {uid: (card_id, person_id) for uid, card_id, person_id in Credential.objects.filter(
         kind=Credential.Kind.NFC, uid__in=uids, card__institution_id=device.institution_id)
         .order_by("created_at").values_list("uid", "card_id", "card__person_id")}
-    pass_ids = {e.get("visitor_pass") for e in events if e.get("visitor_pass")}
+    pass_ids = {e["visitor_pass"] for e in events if type(e.get("visitor_pass")) is int}
     passes = set(VisitorPass.objects.filter(institution_id=device.institution_id, pk__in=pass_ids)
                  .values_list("pk", flat=True))
     for index, event in enumerate(events):
         reason = _event_problem(event, zones)
         if reason:
-            rejected.append({"index": index, "sequence": event.get("sequence"), "reason": reason})
+            sequence = event.get("sequence")
+            rejected.append({"index": index, "reason": reason,
+                             "sequence": sequence if type(sequence) is int and 0 <= sequence < 2**63 else None})
             continue
         sequence = int(event["sequence"])
         if sequence in seen:
             continue
         seen.add(sequence)
-        card_id, person_id = owners.get(codes.normalize_uid(event.get("nfc_uid") or ""), (None, None))
-        pass_id = event.get("visitor_pass") if event.get("visitor_pass") in passes else None
+        card_id, person_id = owners.get(codes.normalize_uid(str(event.get("nfc_uid") or "")), (None, None))
+        pass_id = event.get("visitor_pass") if type(event.get("visitor_pass")) is int else None
+        pass_id = pass_id if pass_id in passes else None
         rows.append(AccessEvent(
             institution_id=device.institution_id, zone_id=zones[event["zone"]], device=device, person_id=person_id,
             card_id=card_id, visitor_pass_id=pass_id,
@@ -214,20 +218,24 @@ def events_upload(*, device: Device, events: list[dict]) -> dict:
     return {"accepted": len(fresh), "duplicates": len(events) - len(fresh) - len(rejected), "rejected": rejected}
 
 
-def _event_problem(event: dict, zones: dict[str, int]) -> str:
+def _event_problem(event, zones: dict[str, int]) -> str:
     """Why an uploaded event cannot be stored, or "" when it can."""
+    if not isinstance(event, dict):
+        return "malformed"
+    sequence, admitted = event.get("sequence"), event.get("admitted")
     try:
-        sequence = int(event["sequence"])
-        decided_at = parse_datetime(str(event["decided_at"]))
-        admitted, rule = event["admitted"], str(event["rule"])
-    except (KeyError, TypeError, ValueError):
+        decided_at = parse_datetime(event["decided_at"]) if isinstance(event.get("decided_at"), str) else None
+    except ValueError:  # shaped like a date-time, not one (2026-13-45T…)
+        decided_at = None
+    if (not isinstance(sequence, int) or isinstance(sequence, bool) or not 0 <= sequence < 2**63
+            or decided_at is None or decided_at.tzinfo is None or not isinstance(admitted, bool)
+            or not isinstance(event.get("rule"), str)):
         return "malformed"
-    if sequence < 0 or decided_at is None or decided_at.tzinfo is None or not isinstance(admitted, bool):
-        return "malformed"
-    if (event.get("credential_kind") or AccessEvent.CredentialKind.NFC) not in AccessEvent.CredentialKind.values:
+    if str(event.get("credential_kind") or AccessEvent.CredentialKind.NFC) not in AccessEvent.CredentialKind.values:
         return "credential_kind_unknown"
-    if event.get("zone") not in zones:
-        return "zone_unknown"
+    if not isinstance(event.get("zone"), str) or event["zone"] not in zones:
+        return "zone_not_guarded"
+    rule = event["rule"]
     if not (rule in rules.ADMIT_RULES if admitted else rule in REGISTRY):
         return "rule_unknown"
     return ""
@@ -240,23 +248,29 @@ EXCEPTION_DAYS_MAX = 366
 
 def zone_exceptions_set(*, actor, zones: list[Zone], days: list[dt.date], closed: bool,
                         open_from: dt.time | None = None, open_to: dt.time | None = None, note: str = "") -> int:
-    """The same holiday or schedule exception for many zones and days at once (a closure week, the
-    national holidays of a term); an exception already there for a zone and day is replaced."""
-    if not zones or not days or len(days) > EXCEPTION_DAYS_MAX:
+    """The same holiday or schedule exception for many zones of one institution and days at once (a
+    closure week, the public holidays of a term); an exception already there for a zone and day is
+    replaced. Zone managers only for the zones they manage."""
+    if not zones or not days or len(days) > EXCEPTION_DAYS_MAX or len({z.institution_id for z in zones}) != 1:
         raise DomainError("zone_exception_invalid")
     if not closed and not (open_from and open_to and open_from < open_to):
         raise DomainError("zone_exception_invalid")
+    authorize(actor, "access.change_zoneexception", zones[0].institution_id)
+    for zone in zones:
+        _authorize_zone_manager(actor, zone, "access.add_zoneexception")
     hours = {"closed": True, "open_from": None, "open_to": None} if closed else {
         "closed": False, "open_from": open_from, "open_to": open_to}
     with transaction.atomic():
-        for zone in zones:
-            for day in days:
-                ZoneException.objects.update_or_create(zone=zone, date=day, defaults={**hours, "note": note[:200]})
+        ZoneException.objects.bulk_create(
+            [ZoneException(zone=zone, date=day, note=note[:200], **hours) for zone in zones for day in days],
+            update_conflicts=True, unique_fields=["zone", "date"], update_fields=["closed", "open_from", "open_to",
+                                                                                 "note"], batch_size=1000)
         audit_record(actor=actor, action="zone_exceptions_set", object_type="access.zone",
-                     object_id=",".join(str(z.pk) for z in zones), institution_id=zones[0].institution_id,
-                     after={"days": [d.isoformat() for d in days], "closed": closed, "note": note[:200],
-                            "open_from": open_from.isoformat() if open_from else None,
+                     object_id=",".join(str(z.pk) for z in zones)[:64], institution_id=zones[0].institution_id,
+                     after={"zones": [z.code for z in zones], "days": [d.isoformat() for d in days], "closed": closed,
+                            "note": note[:200], "open_from": open_from.isoformat() if open_from else None,
                             "open_to": open_to.isoformat() if open_to else None})
+    facts.on_zone_changed()  # a bulk write sends no post_save: this process forgets its zones at once
     return len(zones) * len(days)
 
 
@@ -286,9 +300,11 @@ def campus_entry_decide(*, actor, approval: CampusEntryApproval, approve: bool, 
 def campus_entry_revoke(*, actor, approval: CampusEntryApproval, note: str = "") -> CampusEntryApproval:
     """An approved campus entry withdrawn: campus gates refuse the card from the next tap on."""
     authorize(actor, "access.change_campusentryapproval", approval.institution_id)
-    return _settle(actor, approval, expected=CampusEntryApproval.State.APPROVED,
-                   state=CampusEntryApproval.State.REVOKED, refusal="campus_entry_not_approved",
-                   action="campus_entry_revoked", note=note)
+    approval = _settle(actor, approval, expected=CampusEntryApproval.State.APPROVED,
+                       state=CampusEntryApproval.State.REVOKED, refusal="campus_entry_not_approved",
+                       action="campus_entry_revoked", note=note)
+    _notify_revoked(approval.person, gettext_lazy("campus entry"), note, "/access/")
+    return approval
 
 
 def _settle(actor, row, *, expected: str, state: str, refusal: str, action: str, note: str, decided: bool = False):
@@ -308,6 +324,11 @@ def _settle(actor, row, *, expected: str, state: str, refusal: str, action: str,
     return row
 
 
+def _notify_revoked(person: Person, what, note: str, link: str) -> None:
+    notify(person=person, kind=Notification.Kind.APPLICATION, title=gettext_lazy("Revoked: %(what)s"),
+           body=gettext_lazy("Your %(what)s was revoked. %(note)s"), params={"what": what, "note": note}, link=link)
+
+
 def _notify_decided(person: Person, approve: bool, what, note: str, link: str) -> None:
     """The holder hears of the decision the portal promised them (in their language, SUP-4)."""
     if approve:
@@ -322,18 +343,30 @@ def _notify_decided(person: Person, approve: bool, what, note: str, link: str) -
 
 # --- the lab add-on (APP-4) and lab permits (ACC-1) -------------------------------------------------
 
+def _authorize_addon(actor, person: Person, permission: str) -> None:
+    """The holder chooses their own package (APP-4); otherwise a Card Center operator of their institution.
+    Named components (the demo, jobs) are trusted callers."""
+    if hasattr(actor, "is_authenticated") and not (person.user_id and actor.pk == person.user_id):
+        authorize(actor, permission, person.institution_id)
+
+
 def access_addon_grant(*, actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> AccessAddon:
-    with transaction.atomic():
-        existing = AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).first()
-        if existing:
-            return existing
-        grant = AccessAddon.objects.create(person=person, addon=addon, granted_at=clock.now())
-        audit_record(actor=actor, action="access_addon_granted", obj=grant, institution_id=person.institution_id,
-                     after={"addon": addon})
+    _authorize_addon(actor, person, "access.add_accessaddon")
+    existing = AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).first()
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            grant = AccessAddon.objects.create(person=person, addon=addon, granted_at=clock.now())
+            audit_record(actor=actor, action="access_addon_granted", obj=grant, institution_id=person.institution_id,
+                         after={"addon": addon})
+    except IntegrityError:  # granted at the same moment by another request (a double click, a retry)
+        return AccessAddon.objects.get(person=person, addon=addon, revoked_at=None)
     return grant
 
 
 def access_addon_revoke(*, actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> None:
+    _authorize_addon(actor, person, "access.change_accessaddon")
     with transaction.atomic():
         if AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).update(revoked_at=clock.now()):
             audit_record(actor=actor, action="access_addon_revoked", object_type="access.accessaddon",
@@ -380,9 +413,16 @@ def lab_permit_apply(*, actor, person: Person, zone: Zone, valid_from: dt.date, 
     return permit
 
 
+def is_zone_manager(user) -> bool:
+    return (not user.is_superuser and user.is_authenticated
+            and user.groups.filter(name="zone_manager").exists())
+
+
 def _authorize_zone_manager(actor, zone: Zone, permission: str) -> None:
+    """``permission`` in the zone's institution and, for a zone manager, a zone they manage (or one with
+    no named managers)."""
     authorize(actor, permission, zone.institution_id)
-    if not actor.is_superuser and zone.managers.exists() and not zone.managers.filter(pk=actor.pk).exists():
+    if is_zone_manager(actor) and zone.managers.exists() and not zone.managers.filter(pk=actor.pk).exists():
         raise DomainError("forbidden")
 
 
@@ -398,8 +438,10 @@ def lab_permit_decide(*, actor, permit: LabPermit, approve: bool, note: str = ""
 
 def lab_permit_revoke(*, actor, permit: LabPermit, note: str = "") -> LabPermit:
     _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
-    return _settle(actor, permit, expected=LabPermit.State.APPROVED, state=LabPermit.State.REVOKED,
-                   refusal="lab_permit_not_approved", action="lab_permit_revoked", note=note)
+    permit = _settle(actor, permit, expected=LabPermit.State.APPROVED, state=LabPermit.State.REVOKED,
+                     refusal="lab_permit_not_approved", action="lab_permit_revoked", note=note)
+    _notify_revoked(permit.person, gettext_lazy("a lab permit"), note, "/access/permits/")
+    return permit
 
 
 # --- visitor passes (ACC-3) ------------------------------------------------------------------------

@@ -66,6 +66,17 @@ class ScopedAdmin(ModelAdmin):
             kwargs["queryset"] = restrict(related._default_manager.all(), request.user, "view")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        """Choices of the operator's institution only (a zone's gates and managers): never another
+        institution's devices or users (TEN-1). By institution, not by permission, so that a zone manager
+        who may not list devices still keeps the gates a zone has."""
+        related = db_field.related_model
+        if hasattr(related, "institution_path") and not request.user.is_superuser:
+            institution_id = request.user.institution_id
+            kwargs["queryset"] = (related._default_manager.filter(**{related.institution_path: institution_id})
+                                  if institution_id is not None else related._default_manager.none())
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def _hides_institution(self, request) -> bool:
         # Operators never pick an institution: it is theirs (TEN-1).
         return not request.user.is_superuser and "institution" in {f.name for f in self.model._meta.fields}
