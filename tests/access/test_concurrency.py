@@ -1,0 +1,61 @@
+"""Requests that race on PostgreSQL (SQLite lets one writer in at a time, so it cannot show these)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from campuscard.access import services
+from campuscard.access.models import AccessAddon, AccessEvent
+from campuscard.core.clock import frozen_at
+from campuscard.core.models import AuditLog
+from tests.access.conftest import NOON, holder
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("races need a database that lets writers run at once")
+
+
+def at_once(count: int, work) -> tuple[list, list]:
+    results, errors, start = [], [], threading.Barrier(count)
+
+    def run(n: int):
+        try:
+            start.wait()
+            results.append(work(n))
+        except Exception as error:  # noqa: BLE001 - every failure is the test's business
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def test_the_lab_add_on_added_by_many_clicks_at_once_is_one_add_on(institution):
+    person, _card, _uid = holder(institution)
+    results, errors = at_once(8, lambda _n: services.access_addon_grant(actor="portal", person=person).pk)
+    assert not errors and len(set(results)) == 1
+    assert AccessAddon.objects.filter(person=person, revoked_at=None).count() == 1
+    assert AuditLog.objects.filter(action="access_addon_granted").count() == 1
+
+
+def test_one_offline_buffer_uploaded_twice_at_once_is_stored_once(institution, place, gate):
+    device, _secret = gate
+    events = [{"sequence": n, "zone": "teach-1", "decided_at": NOON.isoformat(), "admitted": True,
+               "rule": "admit_teaching"} for n in range(1, 201)]
+    with frozen_at(NOON):
+        results, errors = at_once(4, lambda _n: services.events_upload(device=device, events=events))
+    assert not errors and all(r["rejected"] == [] for r in results)
+    assert AccessEvent.objects.filter(device=device).count() == 200
+    assert sorted(AccessEvent.objects.values_list("sequence", flat=True)) == list(range(1, 201))
