@@ -113,7 +113,7 @@ class ZoneAdmin(ScopedAdmin):
                 return redirect("admin:access_zoneexception_changelist")
         return TemplateResponse(request, "backoffice/simple_form.html", {
             **self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
-            "title": _("Holiday or special hours"),
+            "title": _("Holiday or special hours"), "submit": _("Set for the chosen zones and days"),
             "note": _("The same exception for every chosen zone and day; one already there for a zone and day is "
                       "replaced. Gates apply it at once online and from their next snapshot offline.")})
 
@@ -406,7 +406,7 @@ class AccessSigningKeyAdmin(ReadOnlyAdmin):
                 return redirect("admin:access_accesssigningkey_changelist")
         return TemplateResponse(request, "backoffice/simple_form.html", {
             **self.admin_site.each_context(request), "form": form, "title": _("Rotate signing key"),
-            "opts": self.model._meta,
+            "opts": self.model._meta, "submit": _("Rotate now"),
             "note": _("A new key will sign new visitor codes and gate snapshots. Older keys keep verifying until "
                       "you retire them; snapshots are signed by every key that is not retired, so offline gates "
                       "move to the new key at their next sync.")})
