@@ -93,7 +93,7 @@ def check_logins(logins: list[demo.DemoLogin]):
     assert User.objects.get(username="platform-admin").is_superuser
     for code in ("hdut", "lcdc"):
         for label, role in (("admin", "institution_admin"), ("operator", "card_center_operator"),
-                            ("auditor", "auditor")):
+                            ("zones", "zone_manager"), ("auditor", "auditor")):
             user = User.objects.get(username=f"{code}-{label}")
             assert user.institution.code == code and user.roles == [role] and user.is_staff
     client = Client()
@@ -138,6 +138,8 @@ def check_access(logins: list[demo.DemoLogin]):
     from campuscard.access.models import CampusEntryApproval, VisitorPass
 
     assert LabPermit.objects.filter(institution__code="hdut", state="requested").exists()
+    assert not Zone.objects.filter(institution__code="hdut", level="laboratory").exclude(
+        managers__username="hdut-zones").exists()
     assert CampusEntryApproval.objects.filter(institution__code="hdut", state="requested").exists()
     visitor = VisitorPass.objects.get(institution__code="hdut")
     assert visitor.host.kind == "staff" and visitor.valid_to - visitor.valid_from == dt.timedelta(hours=6)

@@ -252,7 +252,7 @@ def _rosters(institution: Institution, campuses: list[str], rng: random.Random) 
 def _operators(institution: Institution) -> list[DemoLogin]:
     logins = []
     for role, label in (("institution_admin", "admin"), ("card_center_operator", "operator"),
-                        ("auditor", "auditor")):
+                        ("zone_manager", "zones"), ("auditor", "auditor")):
         username = f"{institution.code}-{label}"
         user, created = User.objects.get_or_create(username=username, defaults={
             "institution": institution, "is_staff": True, "first_name": label})
@@ -447,6 +447,10 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
         zones.append((zone, gate))
         if not logins:
             logins.append(DemoLogin("gate device (enrol at /devices/gate/)", institution.code, code, secret))
+    manager = User.objects.filter(username=f"{institution.code}-zones").first()
+    for zone, _gate in zones:  # the demo's zone manager approves the laboratories' permits
+        if manager and zone.level == "laboratory":
+            zone.managers.add(manager)
     if not zones or AccessEvent.objects.filter(institution=institution).exists():
         return 0, logins + _card_to_tap(institution)
     now = clock.now()
