@@ -39,7 +39,6 @@ from campuscard.access.models import (
     ZoneException,
 )
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
-from campuscard.cards.workdays import public_holidays
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import restrict
@@ -99,9 +98,8 @@ class ZoneAdmin(ScopedAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             picked = list(data["zones"])
-            days = [data["first"] + dt.timedelta(days=n) for n in range((data["last"] - data["first"]).days + 1)]
-            if data["holidays_only"]:
-                days = public_holidays(picked[0].institution.country, data["first"], data["last"]) if picked else []
+            days = services.exception_days(picked[0].institution if picked else None, data["first"], data["last"],
+                                           holidays_only=data["holidays_only"])
             try:
                 count = services.zone_exceptions_set(actor=request.user, zones=picked, days=days,
                                                      closed=data["closed"], open_from=data["open_from"],

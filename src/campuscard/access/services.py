@@ -33,6 +33,7 @@ from campuscard.access.models import (
 )
 from campuscard.cards import codes
 from campuscard.cards.models import Card, Credential
+from campuscard.cards.workdays import public_holidays
 from campuscard.core import clock
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import REGISTRY, DomainError
@@ -244,6 +245,16 @@ def _event_problem(event, zones: dict[str, int]) -> str:
 # --- holidays and schedule exceptions (ACC-1) -----------------------------------------------------
 
 EXCEPTION_DAYS_MAX = 366
+
+
+def exception_days(institution, first: dt.date, last: dt.date, *, holidays_only: bool = False) -> list[dt.date]:
+    """The days from ``first`` to ``last``, or only the public holidays of the institution's country among
+    them; at most ``EXCEPTION_DAYS_MAX`` days apart (longer: none, which ``zone_exceptions_set`` refuses)."""
+    if institution is None or not 0 <= (last - first).days < EXCEPTION_DAYS_MAX:
+        return []
+    if holidays_only:
+        return public_holidays(institution.country, first, last)
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def zone_exceptions_set(*, actor, zones: list[Zone], days: list[dt.date], closed: bool,
