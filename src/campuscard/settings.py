@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "campuscard.access",
     "campuscard.support",
     "campuscard.portal",
+    "campuscard.terminals",
     "campuscard.api",
 ]
 

@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     re_path(r"^api/(?P<rest>.*)$", api_not_found),  # after the API: only what it does not know
     path("i18n/", include("django.conf.urls.i18n")),
-    path("devices/", include("campuscard.devices.urls")),
+    path("devices/", include("campuscard.terminals.urls")),
     path("sandbox-gateway/", include("campuscard.payments.sandbox_urls")),
     path("", include("campuscard.portal.urls")),
 ]

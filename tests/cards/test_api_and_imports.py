@@ -164,7 +164,7 @@ def test_kiosk_needs_the_query_password_and_throttles_guesses(client, institutio
     """A typed certificate number alone identifies nobody at a kiosk (ID-6 query password as 2nd factor)."""
     from django.core.signing import get_cookie_signer
 
-    from campuscard.devices.web import COOKIE, SALT
+    from campuscard.terminals.web import COOKIE, SALT
     from tests.conftest import ID_ALICE
 
     device, _secret = device_register(actor="t", institution=institution, kind=Device.Kind.KIOSK, code="kx",

@@ -35,11 +35,43 @@ def device_revoke(*, actor, device: Device) -> None:
     audit_record(actor=actor, action="device_revoked", obj=device, institution_id=device.institution_id)
 
 
+def device_is_revoked(device: Device) -> bool:
+    """The one revocation check of the Python paths (signed requests, device pages, the rush endpoints'
+    ordinary path); the fast paths' statements say the same in SQL (``revoked_at IS NULL``)."""
+    return device.revoked_at is not None
+
+
+def device_require_active(*, device_id: int) -> Device:
+    """The device row, re-read now, or ``device_revoked``: for callers that verified the signature from
+    cached facts (``device_verify_cached``) and must still refuse a revocation at once."""
+    device = Device.objects.get(pk=device_id)
+    if device_is_revoked(device):
+        raise DomainError("device_revoked")
+    return device
+
+
+def device_enrol(*, code: str, secret: str) -> Device | None:
+    """The device a browser page is being enrolled as, if the id and secret match an unrevoked device."""
+    device = Device.objects.filter(code=code.strip()).first()
+    if device is None or not hmac.compare_digest(device.secret, secret.strip()) or device_is_revoked(device):
+        return None
+    return device
+
+
+def device_for_page(*, pk, kind: str) -> Device | None:
+    """The enrolled device behind a device page's cookie, re-read on every request so a revocation applies
+    at the next click; None when it is gone, revoked or of another kind."""
+    device = Device.objects.select_related("institution", "service_point").filter(pk=pk).first()
+    if device is None or device_is_revoked(device) or device.kind != kind:
+        return None
+    return device
+
+
 def device_authenticate(*, method: str, path: str, headers, body: bytes) -> Device:
     """Verify a signed device request; refuse bad signatures, stale timestamps, replays and revoked devices."""
     device = Device.objects.select_related("institution").filter(code=headers.get("X-Device-Id", "")).first()
     _verify(method=method, path=path, headers=headers, body=body, secret=device.secret if device else None,
-            revoked=device is not None and device.revoked_at is not None)
+            revoked=device is not None and device_is_revoked(device))
     return device
 
 

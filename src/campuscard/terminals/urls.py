@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.devices import gate_views, kiosk_views, pos_views
+from campuscard.terminals import gate_views, kiosk_views, pos_views
 
 app_name = "devices"
 urlpatterns = [

@@ -1,29 +1,22 @@
-"""Browser device pages (kiosk, later POS and gate) authenticate as the device.
+"""Browser device pages (kiosk, POS, gate) authenticate as the device.
 
-A device page is enrolled once with the device id and secret (typed by the installer); the server
-checks them and sets a signed cookie naming the device. Every request re-loads the device, so a
-revocation in the back office takes effect on the next click.
+A device page is enrolled once with the device id and secret (typed by the installer); the registry
+(``devices.services``) checks them and the page keeps a signed cookie naming the device. Every request
+re-loads the device there, so a revocation in the back office takes effect on the next click.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 
 from django.core import signing
 from django.shortcuts import redirect
 
 from campuscard.devices.models import Device
+from campuscard.devices.services import device_for_page
 
 COOKIE = "cc_device"
-SALT = "campuscard.devices.web"
-
-
-def device_enrol(*, code: str, secret: str) -> Device | None:
-    device = Device.objects.filter(code=code.strip(), revoked_at=None).first()
-    if device is None or not hmac.compare_digest(device.secret, secret.strip()):
-        return None
-    return device
+SALT = "campuscard.devices.web"  # the module's old name: enrolled devices keep their cookies
 
 
 def set_device_cookie(response, device: Device) -> None:
@@ -36,10 +29,7 @@ def current_device(request, kind: str) -> Device | None:
         pk = request.get_signed_cookie(COOKIE, salt=SALT)
     except (KeyError, signing.BadSignature):
         return None
-    device = Device.objects.select_related("institution", "service_point").filter(pk=pk).first()
-    if device is None or device.revoked_at is not None or device.kind != kind:
-        return None
-    return device
+    return device_for_page(pk=pk, kind=kind)
 
 
 def device_page(kind: str):

@@ -26,9 +26,9 @@ from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen, parse_yuan
 from campuscard.devices.models import Device
-from campuscard.devices.web import device_page
 from campuscard.payments import pos
 from campuscard.payments.models import Payment, Terminal
+from campuscard.terminals.web import device_page
 
 TODAY_ROWS = 50  # the list shows the latest; the totals cover the whole day
 PASSWORD_ASKED = ("payment_password_required", "payment_password_incorrect")
@@ -77,7 +77,7 @@ def _view(payment: Payment) -> dict:
 
 
 def _not_a_terminal(request):
-    return render(request, "devices/pos_unknown.html", {"device": request.device, "kind": Device.Kind.POS,
+    return render(request, "terminals/pos_unknown.html", {"device": request.device, "kind": Device.Kind.POS,
                                                         "message": DomainError("terminal_unknown").message},
                   status=403)
 
@@ -89,8 +89,8 @@ def pos_page(request):
         return _not_a_terminal(request)
     context = {"device": request.device, "terminal": terminal, "today": _today(terminal)}
     if request.GET.get("part") == "today":
-        return render(request, "devices/pos_today.html", context)
-    return render(request, "devices/pos.html", {**context, "texts": _texts()})
+        return render(request, "terminals/pos_today.html", context)
+    return render(request, "terminals/pos.html", {**context, "texts": _texts()})
 
 
 @require_POST
@@ -133,7 +133,7 @@ def _result(request, *, time_zone: str, payment: Payment | None = None, error: D
         context.update(outcome=outcome, error=error, message=error.message,
                        password_free=format_fen(settings.PASSWORD_FREE_LIMIT_FEN))
         status = error.status
-    return render(request, "devices/pos_result.html", context, status=status)
+    return render(request, "terminals/pos_result.html", context, status=status)
 
 
 @require_POST
@@ -162,6 +162,6 @@ def refund(request):
     if not request.htmx:
         getattr(messages, level)(request, notice)
         return redirect("devices:pos")
-    return render(request, "devices/pos_today.html", {"device": request.device, "terminal": terminal,
+    return render(request, "terminals/pos_today.html", {"device": request.device, "terminal": terminal,
                                                       "today": _today(terminal), "notice": notice, "level": level},
                   status=200)

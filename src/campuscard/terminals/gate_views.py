@@ -19,7 +19,7 @@ from campuscard.access.errors import rule_message
 from campuscard.access.keys import PREFIX as VISITOR_PREFIX
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
-from campuscard.devices.web import device_page
+from campuscard.terminals.web import device_page
 
 _CARD_UID = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){3,9}$")  # what a wedge NFC reader types
 
@@ -46,8 +46,8 @@ def gate_page(request):
     context = {"device": request.device, "zones": zones, "zone": zone, "recent": pages.gate_recent(request.device),
                "kind": Device.Kind.GATE}
     if request.htmx and request.GET.get("part") == "recent":
-        return render(request, "devices/gate_recent.html", context)
-    return render(request, "devices/gate.html", context)
+        return render(request, "terminals/gate_recent.html", context)
+    return render(request, "terminals/gate.html", context)
 
 
 @require_POST
@@ -72,5 +72,5 @@ def decide(request):
                            message=rule_message(outcome.decision.rule))
     context["recent"] = pages.gate_recent(request.device)
     if not request.htmx:
-        return render(request, "devices/gate.html", {**context, "zones": zones, "kind": Device.Kind.GATE})
-    return render(request, "devices/gate_result.html", context)
+        return render(request, "terminals/gate.html", {**context, "zones": zones, "kind": Device.Kind.GATE})
+    return render(request, "terminals/gate_result.html", context)

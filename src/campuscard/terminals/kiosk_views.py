@@ -13,11 +13,12 @@ from campuscard.cards.models import Card, Production
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
-from campuscard.devices.web import device_enrol, device_page, set_device_cookie
+from campuscard.devices.services import device_enrol
 from campuscard.identity import throttle
 from campuscard.identity.documents import normalise
 from campuscard.identity.models import Person
 from campuscard.identity.services import query_password_verify
+from campuscard.terminals.web import device_page, set_device_cookie
 
 SESSION_KEY = "kiosk_person"
 IDLE_SECONDS = 120  # a kiosk forgets the holder after two idle minutes
@@ -32,7 +33,7 @@ def enrol(request, kind: str):
             set_device_cookie(response, device)
             return response
         error = _("Unknown device id or wrong secret.")
-    return render(request, "devices/enrol.html", {"kind": kind, "error": error})
+    return render(request, "terminals/enrol.html", {"kind": kind, "error": error})
 
 
 def _holder(request) -> Person | None:
@@ -49,13 +50,13 @@ def _holder(request) -> Person | None:
 def kiosk(request):
     person = _holder(request)
     if person is None:
-        return render(request, "devices/kiosk_identify.html", {"device": request.device})
+        return render(request, "terminals/kiosk_identify.html", {"device": request.device})
     cards = list(Card.objects.filter(person=person, state__in=[Card.State.ACTIVE, Card.State.LOST, Card.State.FROZEN])
                  .select_related("production"))
     for card in cards:
         card.fee = card_services.replacement_fee(card)
     ready = Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
-    return render(request, "devices/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
+    return render(request, "terminals/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
                                                         "ready": ready})
 
 
