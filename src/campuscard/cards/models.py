@@ -21,6 +21,8 @@ from campuscard.identity.models import Person
 
 
 class Card(models.Model):
+    """A holder's card: number, kind, state and its own wallet account in the ledger (CARD-1)."""
+
     institution_path = "institution"
 
     class Kind(models.TextChoices):
@@ -73,6 +75,8 @@ class Card(models.Model):
 
 
 class Credential(models.Model):
+    """One way to present a card: the physical card's NFC UID, the phone's HCE token or a dynamic QR."""
+
     institution_path = "card__institution"
 
     class Kind(models.TextChoices):
@@ -104,6 +108,8 @@ class Credential(models.Model):
 class UsedCode(models.Model):
     """A one-time dynamic code already accepted (CARD-3): (credential, TOTP step) is used once."""
 
+    institution_path = "credential__card__institution"
+
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="+", db_index=False)  # unique below
     step = models.BigIntegerField()
     used_at = models.DateTimeField(db_index=True)
@@ -118,6 +124,8 @@ class UsedCode(models.Model):
 class OfflineCode(models.Model):
     """A pre-issued one-time code the phone can show offline; only for password-free amounts."""
 
+    institution_path = "credential__card__institution"
+
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="offline_codes")
     code_hash = models.CharField(max_length=64, unique=True)
     issued_at = models.DateTimeField()
@@ -130,6 +138,8 @@ class OfflineCode(models.Model):
 
 class DenyListVersion(models.Model):
     """Bumped on every loss report, un-report, freeze or cancel; offline devices sync to it (CARD-4)."""
+
+    institution_path = "institution"
 
     institution = models.OneToOneField(Institution, on_delete=models.CASCADE, related_name="deny_list")
     version = models.BigIntegerField(default=0)

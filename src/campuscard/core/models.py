@@ -33,6 +33,8 @@ class Institution(models.Model):
 
 
 class Campus(models.Model):
+    """A campus of an institution, with its own address (TEN-2); areas and people belong to one."""
+
     institution_path = "institution"
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="campuses",
@@ -77,6 +79,8 @@ class Area(models.Model):
 
 
 class Building(models.Model):
+    """A building in an area: canteens, dormitories, laboratories, gates … (TEN-2)."""
+
     institution_path = "area__campus__institution"
 
     class Kind(models.TextChoices):

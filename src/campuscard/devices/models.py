@@ -10,6 +10,8 @@ from campuscard.core.permissions import RestrictedQuerySet
 
 
 class Device(models.Model):
+    """A registered POS, kiosk, gate, validator or face terminal; it signs every call with its own secret."""
+
     institution_path = "institution"
 
     class Kind(models.TextChoices):

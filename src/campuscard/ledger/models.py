@@ -24,6 +24,8 @@ from campuscard.core.permissions import RestrictedQuerySet
 
 
 class Account(models.Model):
+    """A ledger account: a holder's wallet, a merchant's takings or a system account (LED-1)."""
+
     institution_path = "institution"
 
     class Kind(models.TextChoices):

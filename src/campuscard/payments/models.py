@@ -14,6 +14,8 @@ from campuscard.identity.models import Person
 
 
 class RechargeOrder(models.Model):
+    """Money into a wallet (TOP-1): cash at a window or kiosk, or an online payment through a gateway."""
+
     institution_path = "institution"
 
     class Channel(models.TextChoices):
@@ -165,6 +167,8 @@ class Terminal(models.Model):
 class SpendingLimit(models.Model):
     """The holder's own daily limit (PAY-2); absent = the institution default."""
 
+    institution_path = "person__institution"
+
     person = models.OneToOneField(Person, on_delete=models.CASCADE, related_name="spending_limit")
     daily_limit = FenField(_("daily limit"))
 
@@ -174,6 +178,8 @@ class SpendingLimit(models.Model):
 
 class DailyUsage(models.Model):
     """What a holder spent today and their wrong payment passwords today (PAY-2, PAY-3)."""
+
+    institution_path = "person__institution"
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+", db_index=False)  # unique below
     day = models.DateField()
@@ -188,6 +194,8 @@ class DailyUsage(models.Model):
 
 
 class Payment(models.Model):
+    """One accepted card payment at a POS terminal, with the ledger transfer that moved the money (PAY-1)."""
+
     institution_path = "institution"
 
     class Method(models.TextChoices):

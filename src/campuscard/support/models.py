@@ -8,6 +8,8 @@ from campuscard.identity.models import Person
 
 
 class Notification(models.Model):
+    """A message to a holder in the portal (SUP-4): application news, low balance, security events."""
+
     institution_path = "person__institution"
 
     class Kind(models.TextChoices):
