@@ -1,4 +1,5 @@
-"""Back-office registrations for tenancy and identity."""
+"""Back-office registrations: tenancy and identity here, every other app's screens in ``<app>_admin``
+(imported at the end). Admin screens live in the back office, not in the apps they show (house rule 12)."""
 
 from django import forms
 from django.contrib import admin
@@ -144,3 +145,13 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_superuser
+
+# Every app's screens, registered with the same site (Django's autodiscovery looks only for ``admin``).
+from campuscard.backoffice import (  # noqa: E402,F401
+    access_admin,
+    cards_admin,
+    devices_admin,
+    ledger_admin,
+    merchant_admin,
+    payments_admin,
+)

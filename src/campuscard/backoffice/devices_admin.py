@@ -1,3 +1,5 @@
+"""Back office: the device registry (register with a secret shown once, revoke at once)."""
+
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 

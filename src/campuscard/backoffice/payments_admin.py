@@ -93,4 +93,3 @@ class GatewayNotificationAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "provider", "event_id", "order", "signature_ok", "outcome"]
     list_filter = ["provider", "signature_ok", "outcome"]
     search_fields = ["event_id", "order__order_no"]
-from campuscard.payments import merchant_admin  # noqa: E402,F401  (merchants, payments, settlement)
