@@ -6,11 +6,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone, translation
 
-from campuscard.api.auth import token_issue
 from campuscard.core.errors import REGISTRY
 from campuscard.core.models import AuditLog
 from campuscard.identity import services
 from campuscard.identity.models import Person
+from campuscard.identity.services import token_issue
 from tests.authz import ANONYMOUS, Expect, Principal, assert_authorization
 from tests.conftest import ID_BOB
 from tests.helpers import csv_bytes, student_row, table, xlsx_bytes

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from ninja.security import HttpBearer, SessionAuth
@@ -11,6 +9,7 @@ from ninja.security import HttpBearer, SessionAuth
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import APIToken, User
+from campuscard.identity.services import token_hash
 
 PASSWORD_CHANGE_PATHS = ("/api/v1/me/password", "/api/v1/me")
 
@@ -33,17 +32,6 @@ class PortalSession(SessionAuth):
         if user:
             _check_password_state(request, user)
         return user
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_issue(*, user: User, name: str) -> tuple[APIToken, str]:
-    """Create a token; the plain value is shown once and only its hash is stored."""
-    plain = "cc_" + secrets.token_urlsafe(32)
-    token = APIToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=token_hash(plain))
-    return token, plain
 
 
 class IntegrationToken(HttpBearer):

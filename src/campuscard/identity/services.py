@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import check_password, make_password
@@ -15,7 +17,7 @@ from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Campus, Institution
 from campuscard.identity.documents import IdType, initial_secret, validate_document
-from campuscard.identity.models import Person, User
+from campuscard.identity.models import APIToken, Person, User
 
 PAYMENT_PASSWORD = re.compile(r"[0-9]{6}")  # ASCII digits only: POS and kiosk keypads have no others
 
@@ -152,3 +154,14 @@ def person_create(*, actor: User | str, institution: Institution, number: str, n
     except IntegrityError:
         raise DomainError("person_invalid", reason=_("the number or ID document is already registered"))
     return person
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_issue(*, user: User, name: str) -> tuple[APIToken, str]:
+    """Create an integration's API token; the plain value is shown once and only its hash is stored."""
+    plain = "cc_" + secrets.token_urlsafe(32)
+    token = APIToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=token_hash(plain))
+    return token, plain

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from campuscard.api.auth import token_issue
 from campuscard.identity.models import User
+from campuscard.identity.services import token_issue
 
 
 class Command(BaseCommand):
