@@ -59,3 +59,15 @@ def test_one_offline_buffer_uploaded_twice_at_once_is_stored_once(institution, p
     assert not errors and all(r["rejected"] == [] for r in results)
     assert AccessEvent.objects.filter(device=device).count() == 200
     assert sorted(AccessEvent.objects.values_list("sequence", flat=True)) == list(range(1, 201))
+
+
+def test_two_identical_offline_uploads_at_once_count_each_event_once(institution, place, gate):
+    """Both used to answer accepted = 200 for 200 events stored once: the counts must add up to what was stored."""
+    device, _secret = gate
+    events = [{"sequence": n, "zone": "teach-1", "decided_at": NOON.isoformat(), "admitted": True,
+               "rule": "admit_teaching"} for n in range(1, 201)]
+    with frozen_at(NOON):
+        results, errors = at_once(4, lambda _n: services.events_upload(device=device, events=events))
+    assert not errors and len(results) == 4
+    assert sum(r["accepted"] for r in results) == 200 == AccessEvent.objects.filter(device=device).count()
+    assert all(r["accepted"] + r["duplicates"] == 200 for r in results)

@@ -233,3 +233,59 @@ def test_duplicate_sequences_within_one_batch_and_other_devices(institution, pla
         place["zones"]["teaching"].gates.add(other)
         assert services.events_upload(device=other, events=[event]) == {"accepted": 1, "duplicates": 0, "rejected": []}
     assert AccessEvent.objects.filter(sequence=7).count() == 2
+
+
+# --- what the gate reads is what is signed (issue 15) ----------------------------------------------
+
+def _trusted(institution):
+    return dict(AccessSigningKey.objects.filter(institution=institution).values_list("key_id", "public_key"))
+
+
+def test_an_old_snapshot_s_signature_on_a_new_one_cannot_bring_back_a_revoked_pass(institution, place, gate,
+                                                                                    population):
+    """The gate once cached what it read by the legacy ``signature``, which the per-key signatures do not
+    cover: the new snapshot carrying the old one's ``signature`` was decided with the old facts."""
+    with frozen_at(NOON):
+        visitor_pass, code = services.visitor_pass_create(
+            actor="t", host=population["staff"][0], visitor_name="访客", visitor_phone="13800000000",
+            zones=[place["zones"]["teaching"]], valid_from=NOON, valid_to=NOON + dt.timedelta(hours=4))
+    old = snapshot(gate)
+    later = NOON + dt.timedelta(hours=1)
+    assert offline.decide_offline(old, zone_code="teach-1", moment=later, visitor_code=code).admitted
+    services.visitor_pass_revoke(actor="t", visitor_pass=visitor_pass)
+    forged = {**snapshot(gate, later), "signature": old["signature"]}
+    trusted = _trusted(institution)
+    if offline.snapshot_verify(forged, trusted):  # a gate adopts only what verifies; if it does, it reads the new facts
+        assert offline.decide_offline(forged, zone_code="teach-1", moment=later, visitor_code=code).rule == \
+            "refuse_visitor_revoked"
+    assert not offline.snapshot_verify(forged, trusted)  # a trusted key's signature that fails: tampered
+
+
+def test_a_snapshot_without_the_legacy_signature_is_decided_from(institution, place, gate, population):
+    snap = snapshot(gate)
+    bare = {k: v for k, v in snap.items() if k != "signature"}
+    assert offline.snapshot_verify(bare, _trusted(institution))
+    assert offline.decide_offline(bare, zone_code="teach-1", moment=NOON, nfc_uid=population["student"][2]).admitted
+
+
+def test_a_snapshot_missing_what_the_gate_reads_does_not_verify(institution, place, gate, population):
+    """Only a snapshot the server signed whole: one without a field the gate reads is refused before it is used."""
+    from campuscard.access.keys import active_key, sign
+
+    snap = snapshot(gate)
+    key = active_key(institution.pk)
+    for missing in ("serial", "revoked_passes", "holders"):
+        body = {k: v for k, v in snap.items() if k not in ("signature", "signatures", missing)}
+        resigned = {**body, "signatures": {str(key.key_id): __import__("base64").b64encode(
+            sign(key, offline.canonical(body))).decode()}}
+        assert not offline.snapshot_verify(resigned, _trusted(institution)), missing
+
+
+def test_an_older_snapshot_is_not_adopted_after_a_newer_one(institution, place, gate, population):
+    old = snapshot(gate)
+    new = snapshot(gate)  # the same instant: the serial still orders them
+    trusted = _trusted(institution)
+    assert new["serial"] > old["serial"]
+    assert offline.snapshot_adopt(new, trusted, held=old) == {int(k): v for k, v in new["visitor_keys"].items()}
+    assert offline.snapshot_adopt(old, trusted, held=new) is None
+    assert offline.snapshot_adopt(new, trusted, held=new) is not None  # the same one again changes nothing

@@ -258,6 +258,24 @@ class AccessSigningKey(models.Model):
         return f"{self.institution_id}#{self.key_id}"
 
 
+class SnapshotSerial(models.Model):
+    """The last serial number of an institution's offline snapshots (ACC-5). Each snapshot carries the
+    next one, signed, so a gate can refuse a snapshot older than the one it holds (a replayed download)."""
+
+    institution_path = "institution"
+
+    institution = models.OneToOneField(Institution, on_delete=models.PROTECT, primary_key=True, related_name="+",
+                                       verbose_name=_("institution"))
+    last = models.BigIntegerField(_("last serial"), default=0)
+
+    class Meta:
+        verbose_name = _("snapshot serial")
+        verbose_name_plural = _("snapshot serials")
+
+    def __str__(self) -> str:
+        return f"{self.institution_id}: {self.last}"
+
+
 class VisitorPass(models.Model):
     """ACC-3: a temporary pass for a visitor, shown as a signed QR code (``CV1.…``)."""
 

@@ -55,7 +55,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 
 from campuscard.access import facts, keys, rules
 from campuscard.access.models import (
@@ -64,22 +65,29 @@ from campuscard.access.models import (
     CampusEntryApproval,
     DormResidence,
     LabPermit,
+    SnapshotSerial,
     VisitorPass,
     Zone,
     ZoneException,
 )
 from campuscard.cards import codes
 from campuscard.cards.models import Card, Credential, DenyListVersion
+from campuscard.cards.policy import STATE_REFUSALS
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: a growing "serial", and every field the gate reads is signed
 DEFAULT_EXPIRED_POLICY = {
     rules.LABORATORY: "refuse", rules.DORMITORY: "residents", rules.TEACHING: "last_known",
     rules.LIBRARY: "last_known", rules.CAMPUS_GATE: "last_known", rules.OTHER: "last_known",
 }
-REFUSED_STATES = (Card.State.LOST, Card.State.FROZEN, Card.State.CANCELLED, Card.State.REPLACED)
+# The deny list: cards that stopped (a card still being applied for was never admitted).
+REFUSED_STATES = tuple(state for state in STATE_REFUSALS if state != Card.State.APPLIED)
+# What a gate reads of a snapshot; one without them is not a snapshot it can decide from.
+FIELDS = frozenset({"v", "serial", "institution", "device", "time_zone", "generated_at", "expires_at", "policy",
+                    "zones", "holders", "deny_list", "residents", "lab_permits", "lab_addons", "campus_entry",
+                    "visitor_keys", "revoked_passes"})
 
 
 def expired_policy() -> dict[str, str]:
@@ -90,17 +98,27 @@ def canonical(body: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _next_serial(institution_id: int) -> int:
+    """The institution's next snapshot serial (never given twice, even to snapshots built at once)."""
+    with transaction.atomic():
+        SnapshotSerial.objects.get_or_create(institution_id=institution_id)
+        SnapshotSerial.objects.filter(institution_id=institution_id).update(last=F("last") + 1)
+        return SnapshotSerial.objects.values_list("last", flat=True).get(institution_id=institution_id)
+
+
 def snapshot_build(*, device: Device) -> dict[str, Any]:
     if device.kind != Device.Kind.GATE:
         raise DomainError("gate_device_required")
     institution = device.institution
+    serial = _next_serial(institution.pk)  # before the reads: a higher serial never holds older facts
     now = clock.now()
     today = clock.local_date(institution, now)
     since = today - dt.timedelta(days=1)
     zones = list(Zone.objects.filter(institution=institution, gates=device).order_by("code"))
-    levels = {z.level for z in zones}
-    dorm_buildings = [z.building_id for z in zones if z.level == Zone.Level.DORMITORY and z.building_id]
-    labs = [z.pk for z in zones if z.level == Zone.Level.LABORATORY]
+    dorm_buildings = [z.building_id for z in zones if rules.reads(z.level, "residences") and z.building_id]
+    labs = [z.pk for z in zones if rules.reads(z.level, "permits")]
+    with_addons = any(rules.reads(z.level, "lab_addon") for z in zones)
+    with_entries = any(rules.reads(z.level, "campus_entry") for z in zones)
     exceptions: dict[int, list] = {}
     for e in ZoneException.objects.filter(zone__in=zones, date__gte=since).order_by("date"):
         exceptions.setdefault(e.zone_id, []).append(
@@ -130,10 +148,10 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
         .values("person_id", "zone_id", "valid_from", "valid_to", "weekly_slots", "dated_slots")]
     lab_addons = sorted(AccessAddon.objects.filter(addon=AccessAddon.Addon.LAB, revoked_at=None,
                                                    person__institution=institution)
-                        .values_list("person_id", flat=True)) if labs else []
+                        .values_list("person_id", flat=True)) if with_addons else []
     entries = sorted(CampusEntryApproval.objects.filter(institution=institution,
                                                         state=CampusEntryApproval.State.APPROVED)
-                     .values_list("person_id", flat=True)) if rules.CAMPUS_GATE in levels else []
+                     .values_list("person_id", flat=True)) if with_entries else []
     keys.active_key(institution.pk)  # made with the first snapshot if the institution has none yet
     # the keys that sign, and the active one among them, from one read (a rotation meanwhile cannot split them)
     live = list(AccessSigningKey.objects.filter(institution=institution, retired_at=None).order_by("key_id"))
@@ -145,7 +163,8 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
     policy = facts.policy()
     ttl = getattr(settings, "ACCESS_SNAPSHOT_TTL_HOURS", 12)
     body = {
-        "v": SNAPSHOT_VERSION, "institution": institution.pk, "device": device.code,
+        "v": SNAPSHOT_VERSION, "serial": serial, "institution": institution.pk,
+        "device": device.code,
         "time_zone": institution.time_zone, "generated_at": now.isoformat(),
         "expires_at": (now + dt.timedelta(hours=ttl)).isoformat(),
         "policy": {"dorm_night_start": policy.dorm_night_start, "dorm_night_end": policy.dorm_night_end,
@@ -167,30 +186,43 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
 
 
 def snapshot_verify(snapshot: dict, public_keys: dict[int, str] | dict[str, str]) -> bool:
-    """What the gate does on download: True if a signature by any key it trusts (key id → base64 public
+    """What the gate does on download: True if a signature by a key it trusts (key id → base64 public
     key, ids as int or str) verifies — one of ``signatures`` over the body without both signature fields,
-    or the active key's ``signature`` over the body without it (what older gates check)."""
+    or the active key's ``signature`` over the body without it (what older gates check) — no signature
+    by a trusted key fails, and the body has every field the gate reads. Neither signature field is read
+    by the gate afterwards: what it decides from and caches by is all signed."""
+    if not isinstance(snapshot, dict) or snapshot.get("v") != SNAPSHOT_VERSION or not snapshot.keys() >= FIELDS:
+        return False
     trusted = {int(k): v for k, v in public_keys.items()}
     body = {k: v for k, v in snapshot.items() if k != "signature"}
     candidates = [(key_id, signature, "signatures") for key_id, signature in (snapshot.get("signatures") or {}).items()]
-    candidates.append((snapshot.get("key_id", -1), snapshot.get("signature", ""), "signature"))
+    if "signature" in snapshot:
+        candidates.append((snapshot.get("key_id", -1), snapshot["signature"], "signature"))
+    genuine = False
     for key_id, signature, field in candidates:
         try:
             text = trusted.get(int(key_id))
-            if text is None:
-                continue
-            message = canonical({k: v for k, v in body.items() if k != "signatures"} if field == "signatures" else body)
+        except (TypeError, ValueError):
+            return False
+        if text is None:
+            continue  # a key this gate does not know of: neither for nor against
+        message = canonical({k: v for k, v in body.items() if k != "signatures"} if field == "signatures" else body)
+        try:
             keys.public_key_from_b64(text).verify(base64.b64decode(signature), message)
-        except Exception:  # noqa: BLE001 - any malformed or wrong signature is simply "not genuine"
-            continue
-        return True
-    return False
+        except Exception:  # noqa: BLE001 - any malformed or wrong signature by a trusted key: tampered
+            return False
+        genuine = True
+    return genuine
 
 
-def snapshot_adopt(snapshot: dict, trusted: dict[int, str]) -> dict[int, str] | None:
-    """A gate's sync step: verify with the keys it trusts, then trust the snapshot's ``visitor_keys``
-    (the institution's keys that are not retired). None, and the gate keeps its keys, if not genuine."""
+def snapshot_adopt(snapshot: dict, trusted: dict[int, str], *, held: dict | None = None) -> dict[int, str] | None:
+    """A gate's sync step: verify with the keys it trusts, refuse a snapshot older than the one it
+    ``held`` (a replayed download must not bring back a revoked pass), then trust the snapshot's
+    ``visitor_keys`` (the institution's keys that are not retired). None, and the gate keeps its keys
+    and its snapshot, if not genuine or older."""
     if not snapshot_verify(snapshot, trusted):
+        return None
+    if held is not None and (snapshot["institution"] != held["institution"] or snapshot["serial"] < held["serial"]):
         return None
     return {int(k): v for k, v in snapshot["visitor_keys"].items()}
 
@@ -221,12 +253,13 @@ class _Index:
     revoked_passes: frozenset[int]
 
 
-_indexes: dict[str, _Index] = {}
+_indexes: dict[tuple[int, int], _Index] = {}
 
 
 def _index(snapshot: dict) -> _Index:
-    """Keyed by the snapshot's signature (one per snapshot); a gate keeps a few at most."""
-    found = _indexes.get(snapshot["signature"])
+    """Keyed by the snapshot's signed institution and serial (one per snapshot); a gate keeps a few at most."""
+    key = (snapshot["institution"], snapshot["serial"])
+    found = _indexes.get(key)
     if found is None:
         residents: dict[int, list[dict]] = {}
         for row in snapshot["residents"]:
@@ -239,7 +272,7 @@ def _index(snapshot: dict) -> _Index:
                        frozenset(snapshot["revoked_passes"]))
         if len(_indexes) >= 8:
             _indexes.clear()
-        _indexes[snapshot["signature"]] = found
+        _indexes[key] = found
     return found
 
 

@@ -3,7 +3,8 @@
 Online gates (``services.gate_decide``) and offline controllers (``offline.decide_offline``) gather
 facts differently — from the database and process caches, or from a signed snapshot — and then call
 the SAME ``decide``; so an offline gate decides exactly as the server would on the same facts.
-Nothing here touches the database, settings or the clock.
+Nothing here touches the database, settings or the clock; the card states that refuse come from the
+cards app's one table (``cards.policy``).
 
 Every decision names the rule that decided it (``admit_*`` / ``refuse_*``); refusal codes are
 registered with translated messages in ``access.errors``.
@@ -15,13 +16,27 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from campuscard.cards.policy import STATE_REFUSALS, USABLE_STATES
+
 # Zone levels (Zone.Level values; repeated here so this module needs no Django).
 CAMPUS_GATE, TEACHING, DORMITORY, LABORATORY, LIBRARY, OTHER = (
     "campus_gate", "teaching", "dormitory", "laboratory", "library", "other")
 STUDENT_KINDS = frozenset({"undergraduate", "graduate", "exchange"})
 INACTIVE_STATUSES = frozenset({"suspended", "left"})
-CARD_STATE_RULES = {"lost": "refuse_card_lost", "frozen": "refuse_card_frozen", "cancelled": "refuse_card_cancelled",
-                    "replaced": "refuse_card_replaced", "applied": "refuse_card_not_active"}
+# The cards app's one table of refusing card states, as gate rules (card_lost → refuse_card_lost).
+CARD_STATE_RULES = {state: f"refuse_{code}" for state, code in STATE_REFUSALS.items()}
+
+# Which of a holder's changing facts each zone level's rules read, besides the card and the holder
+# (state, kinds, status): the online, fast and offline paths gather exactly these.
+LEVEL_FACTS: dict[str, frozenset[str]] = {
+    CAMPUS_GATE: frozenset({"campus_entry"}), LABORATORY: frozenset({"lab_addon", "permits"}),
+    DORMITORY: frozenset({"residences"}), TEACHING: frozenset(), LIBRARY: frozenset(), OTHER: frozenset(),
+}
+
+
+def reads(level: str, fact: str) -> bool:
+    """Whether a decision at a zone of ``level`` reads ``fact`` (a name from ``LEVEL_FACTS``)."""
+    return fact in LEVEL_FACTS.get(level, frozenset())
 
 ADMIT_RULES = ("admit_teaching", "admit_library", "admit_library_alumni", "admit_dorm_resident", "admit_dorm_day",
                "admit_lab_permit", "admit_campus_entry", "admit_other", "admit_visitor")
@@ -172,10 +187,8 @@ def decide(facts: Facts, zone: ZoneFacts, moment: dt.datetime, policy: Policy | 
     if holder is not None:
         if not holder.credential_active:
             return Decision(False, "refuse_credential_unknown")
-        if holder.card_state in CARD_STATE_RULES:
-            return Decision(False, CARD_STATE_RULES[holder.card_state])
-        if holder.card_state != "active":
-            return Decision(False, "refuse_card_not_active")
+        if holder.card_state not in USABLE_STATES:
+            return Decision(False, CARD_STATE_RULES.get(holder.card_state, "refuse_card_not_active"))
         alumni = holder.card_kind == "alumni" or holder.person_kind == "alumnus"
         if alumni and zone.level != LIBRARY:  # CARD-9: alumni keep only the library
             return Decision(False, "refuse_alumni_not_library")

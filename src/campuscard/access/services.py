@@ -211,12 +211,26 @@ def events_upload(*, device: Device, events: list[dict]) -> dict:
             credential_kind=event.get("credential_kind") or AccessEvent.CredentialKind.NFC,
             decided_at=parse_datetime(str(event["decided_at"])), admitted=bool(event["admitted"]),
             rule=str(event["rule"]), source=AccessEvent.Source.OFFLINE, sequence=sequence, received_at=now))
-    with transaction.atomic():
-        known = set(AccessEvent.objects.filter(device=device, sequence__in=seen).values_list("sequence", flat=True))
-        fresh = [row for row in rows if row.sequence not in known]
-        # ignore_conflicts: a concurrent upload of the same batch cannot fail this one either.
-        AccessEvent.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
-    return {"accepted": len(fresh), "duplicates": len(events) - len(fresh) - len(rejected), "rejected": rejected}
+    accepted = _events_store(device, rows, seen)
+    return {"accepted": accepted, "duplicates": len(events) - accepted - len(rejected), "rejected": rejected}
+
+
+def _events_store(device: Device, rows: list[AccessEvent], sequences: set[int]) -> int:
+    """Insert the rows whose sequence is not stored yet; how many this call stored. An upload of the
+    same events running at once waits on the unique index and then fails here: it reads again what the
+    other stored, so each event is counted as accepted by exactly one of them."""
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                known = set(AccessEvent.objects.filter(device=device, sequence__in=sequences)
+                            .values_list("sequence", flat=True))
+                fresh = [row for row in rows if row.sequence not in known]
+                AccessEvent.objects.bulk_create(fresh, batch_size=500)
+                return len(fresh)
+        except IntegrityError:
+            for row in rows:
+                row.pk = None
+    raise DomainError("internal_error")
 
 
 def _event_problem(event, zones: dict[str, int]) -> str:
