@@ -9,6 +9,7 @@ from ninja.pagination import paginate
 
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import authorize
+from campuscard.core.selectors import institutions_visible
 from campuscard.identity import roster, selectors, services
 
 router = Router(tags=["identity"])
@@ -133,7 +134,7 @@ def change_query_password(request, payload: QueryPasswordIn):
 
 @router.get("/institutions", response=list[InstitutionOut], summary="Institutions you can see")
 def institutions(request):
-    return selectors.institutions_visible(user=request.auth)
+    return institutions_visible(user=request.auth, action="view")
 
 
 @router.get("/people", response=list[PersonOut], summary="People you can see")

@@ -146,6 +146,20 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     def has_module_permission(self, request):
         return request.user.is_superuser
 
+    # Roles are shared by every institution: an institution user holding auth permissions still may not
+    # open or change them (hiding the menu entry alone left the URLs open).
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
 # Every app's screens, registered with the same site (Django's autodiscovery looks only for ``admin``).
 from campuscard.backoffice import (  # noqa: E402,F401
     access_admin,

@@ -35,6 +35,7 @@ from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution, ServicePoint
 from campuscard.core.money import format_fen, parse_yuan
 from campuscard.core.permissions import restrict
+from campuscard.core.selectors import institutions_visible
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
 from campuscard.identity.models import User
@@ -212,7 +213,7 @@ class SettlementForm(forms.Form):
     def __init__(self, data, *, user):
         super().__init__(data)
         self.user = user
-        self.fields["institution"].queryset = settlement.institutions_visible(user)
+        self.fields["institution"].queryset = institutions_visible(user=user)
         self.fields["merchant"].queryset = settlement.merchants_visible(user)
         if not user.is_superuser:
             del self.fields["institution"]

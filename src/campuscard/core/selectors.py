@@ -4,10 +4,24 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 
 from campuscard.core import clock
-from campuscard.core.models import AuditLog, Campus, ServicePoint
+from campuscard.core.models import AuditLog, Campus, Institution, ServicePoint
 from campuscard.core.permissions import restrict
 
 HEARTBEAT_KEY = "worker-heartbeat"
+
+
+def institutions_visible(*, user, action: str | None = None) -> QuerySet[Institution]:
+    """The one answer to "which institutions may this user see" (TEN-1): every one for platform admins,
+    their own for everyone else, none for anonymous or inactive users. With ``action``, also only if their
+    role may do that to institutions (through ``restrict``, like every other model)."""
+    institutions = Institution.objects.order_by("code")
+    if action is not None:
+        return restrict(institutions, user, action)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return institutions.none()
+    if user.is_superuser:
+        return institutions
+    return institutions.filter(pk=user.institution_id) if user.institution_id else institutions.none()
 
 
 def campuses_visible(*, user) -> QuerySet[Campus]:

@@ -25,10 +25,6 @@ def people_visible(*, user: User, kind: str | None = None, query: str | None = N
     return qs.order_by("institution__code", "number")
 
 
-def institutions_visible(*, user: User) -> QuerySet[Institution]:
-    return restrict(Institution.objects.all(), user, "view")
-
-
 def institution_by_code(code: str) -> Institution:
     institution = Institution.objects.filter(code=code).first()
     if institution is None:

@@ -33,6 +33,7 @@ from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution
 from campuscard.core.permissions import restrict
+from campuscard.core.selectors import institutions_visible
 from campuscard.payments.models import Merchant, MerchantStaff, Payment, Refund
 
 MERCHANT_ROLE = "merchant_operator"
@@ -84,12 +85,6 @@ def settlement_allowed(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active
                 and (user.is_superuser or user.institution_id is not None)
                 and all(user.has_perm(p) for p in REQUIRED_PERMISSIONS))
-
-
-def institutions_visible(user) -> QuerySet:
-    if user.is_superuser:
-        return Institution.objects.order_by("code")
-    return Institution.objects.filter(pk=user.institution_id)
 
 
 # --- periods --------------------------------------------------------------------------------------
@@ -175,7 +170,7 @@ class Report:
 
 def settlement_report(*, user, period: Period, merchant: Merchant | None = None) -> Report:
     """The Card Center's report across the merchants ``user`` may see, or one merchant's statement."""
-    if not settlement_allowed(user) or not institutions_visible(user).filter(pk=period.institution.pk).exists():
+    if not settlement_allowed(user) or not institutions_visible(user=user).filter(pk=period.institution.pk).exists():
         raise DomainError("forbidden")
     merchants = list(merchants_visible(user, period.institution))
     if merchant is not None:
