@@ -11,9 +11,9 @@ from django.db.models import Count, F
 from django.test import Client
 from django.urls import reverse
 
-from campuscard import demo
 from campuscard.core import clock
 from campuscard.core.models import Area, AuditLog, Building, Campus, Institution, ServicePoint
+from campuscard.demo import data as demo
 from campuscard.identity.models import Person, User
 from tests.helpers import portal_login
 

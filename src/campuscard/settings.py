@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "campuscard.portal",
     "campuscard.terminals",
     "campuscard.api",
+    "campuscard.demo",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from campuscard import demo
+from campuscard.demo import data as demo
 
 
 class Command(BaseCommand):

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from campuscard import demo
-from campuscard.core.management.commands.demo import format_logins
+from campuscard.demo import data as demo
+from campuscard.demo.management.commands.demo import format_logins
 
 
 class Command(BaseCommand):
