@@ -158,7 +158,7 @@ return claimed
 def nonce_claim_many(keys: list[str]) -> list[bool]:
     """For each key, True the first time it is claimed within twice the request window (the cache's
     ``add``). With Redis: one script call for all of them, on a client kept per thread (Django's cache
-    builds a new client per call, which cost a payment 0.3 ms)."""
+    builds a new client per call: docs/decisions.md, "Payments")."""
     timeout = 2 * settings.DEVICE_REQUEST_WINDOW_SECONDS
     backend = caches["default"]
     if not isinstance(backend, RedisCache):

@@ -119,7 +119,7 @@ class Transfer(models.Model):
         VOID = "void", _("void of a hold")
 
     # Every index costs each payment an insert: those a composite index or constraint below already
-    # covers are left out (measured in docs/benchmarks.md, "Lunch rush").
+    # covers are left out (docs/decisions.md, "Ledger").
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+", db_index=False)
     key = models.CharField(_("idempotency key"), max_length=160)
     request_hash = models.CharField(max_length=32)
