@@ -9,3 +9,4 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from campuscard.payments import errors  # noqa: F401
+        from campuscard.payments.gateways import sandbox  # noqa: F401  (registers the sandbox gateway)

@@ -28,10 +28,16 @@ class Gateway(Protocol):
         """Verify the signature and timestamp, then parse; raise DomainError when not genuine."""
 
 
-def gateway(name: str) -> Gateway:
-    from campuscard.payments.gateways.sandbox import SandboxGateway
+# Filled by each gateway's module when the payments app starts (``PaymentsConfig.ready``): the seam does
+# not import its implementations, which import the services that use the seam.
+_REGISTRY: dict[str, Gateway] = {}
 
-    registry: dict[str, Gateway] = {"sandbox": SandboxGateway()}
-    if name not in registry:
+
+def gateway_register(gw: Gateway) -> None:
+    _REGISTRY[gw.name] = gw
+
+
+def gateway(name: str) -> Gateway:
+    if name not in _REGISTRY:
         raise DomainError("gateway_unknown", provider=name)
-    return registry[name]
+    return _REGISTRY[name]

@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
-from campuscard.payments.gateways.base import GatewayEvent
+from campuscard.payments.gateways.base import GatewayEvent, gateway_register
 from campuscard.payments.models import SandboxPayment
 
 HEADER = "X-Sandbox-Signature"
@@ -69,14 +69,17 @@ def notification_body(payment: SandboxPayment) -> bytes:
                        "at": clock.now().isoformat()}, separators=(",", ":")).encode()
 
 
-def deliver(payment: SandboxPayment) -> bool:
-    """Send one signed notification; True when the merchant acknowledged it."""
+def deliver(payment: SandboxPayment, *, receive=None) -> bool:
+    """Send one signed notification; True when the merchant acknowledged it. ``receive(provider=, body=,
+    headers=)`` is the merchant's receiving service, called in process when ``GATEWAY_SANDBOX_DELIVERY`` is
+    "inprocess" (tests, single-process demos): passed in by the caller, so the gateway never imports it."""
     body = notification_body(payment)
     headers = {"Content-Type": "application/json", HEADER: sign(body)}
-    if settings.GATEWAY_SANDBOX_DELIVERY == "inprocess":  # tests and single-process demos
-        from campuscard.payments.services import gateway_notification_receive
-
-        return gateway_notification_receive(provider="sandbox", body=body, headers=headers) is not None
+    if settings.GATEWAY_SANDBOX_DELIVERY == "inprocess":
+        return receive(provider=SandboxGateway.name, body=body, headers=headers) is not None
     request = urllib.request.Request(payment.callback_url, data=body, headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (our own callback URL)
         return response.status == 200 and response.read().strip() == SandboxGateway.ack
+
+
+gateway_register(SandboxGateway())
