@@ -4,8 +4,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from campuscard.core import clock
-from campuscard.payments.gateways.tasks import sandbox_notify
 from campuscard.payments.models import SandboxPayment
+from campuscard.payments.tasks import sandbox_notify
 
 
 @require_http_methods(["GET", "POST"])
