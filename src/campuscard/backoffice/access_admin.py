@@ -355,10 +355,10 @@ class RotateKeyForm(forms.Form):
     def __init__(self, data, *, user):
         super().__init__(data)
         if user.institution_id is None:
-            from campuscard.core.models import Institution
+            from campuscard.core.selectors import institutions_visible
 
             self.fields["institution"] = forms.ModelChoiceField(
-                label=_("Institution"), queryset=restrict(Institution.objects.order_by("code"), user, "view"))
+                label=_("Institution"), queryset=institutions_visible(user=user, action="view"))
 
 
 @admin.register(AccessSigningKey)

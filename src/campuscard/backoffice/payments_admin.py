@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from campuscard.backoffice.scoped import ReadOnlyAdmin
 from campuscard.core.errors import DomainError
-from campuscard.core.models import Institution
 from campuscard.core.money import format_fen, parse_yuan
+from campuscard.core.selectors import institutions_visible
 from campuscard.payments import selectors, services
 from campuscard.payments.models import GatewayNotification, RechargeOrder
 
@@ -84,7 +84,7 @@ class RechargeOrderAdmin(ReadOnlyAdmin):
                                     "balance": format_fen(balance), "no": order.order_no})
                 return redirect("admin:payments_recharge_window")
         context = {**self.admin_site.each_context(request), "form": form, "title": _("Recharge at the window"),
-                   "institutions": Institution.objects.all() if request.user.is_superuser else None}
+                   "institutions": institutions_visible(user=request.user) if request.user.is_superuser else None}
         return TemplateResponse(request, "backoffice/window_recharge.html", context)
 
 
