@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
-from campuscard.access import facts
+from campuscard.access import services
 from campuscard.access.models import DormResidence, Zone
 from campuscard.cards.services import card_issue, nfc_bind
 from campuscard.core import clock
@@ -35,9 +35,9 @@ NOON = local(2026, 11, 30, 12, 0)
 
 @pytest.fixture(autouse=True)
 def _forget_access_caches():
-    facts.forget()
+    services.caches_forget()
     yield
-    facts.forget()
+    services.caches_forget()
 
 
 @pytest.fixture

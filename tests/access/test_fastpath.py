@@ -7,11 +7,12 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 
 from campuscard.access import fastpath, services
 from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApproval, LabPermit, ZoneException
 from campuscard.cards import codes
-from campuscard.cards.models import UsedCode
+from campuscard.cards.models import Credential, UsedCode
 from campuscard.cards.services import card_report_lost
 from campuscard.core.clock import frozen_at
 from campuscard.devices.services import device_revoke
@@ -46,7 +47,8 @@ def fast(gate, zone, **credential):
 
 
 def ordinary(gate, zone, moment, **credential):
-    with frozen_at(moment):
+    """The same entry point with its fast path switched off."""
+    with frozen_at(moment), override_settings(ACCESS_GATE_FAST_PATH=False):
         return services.gate_decide(device=gate[0], zone_code=zone, **credential).decision.rule
 
 
@@ -99,6 +101,62 @@ def test_same_decisions_as_the_ordinary_path(place, gate, people):
 def _fast_ids():
     rows = list(AccessEvent.objects.order_by("id").values_list("id", flat=True))
     return rows[1::2]  # ordinary, fast, ordinary, fast …
+
+
+def test_same_decisions_for_dynamic_codes(place, gate, people):
+    """QR and HCE codes of the same holders: the ordinary path at a moment, the fast path with the next
+    code 30 s later (a code is used once; the rules read whole minutes, so both decide the same minute).
+    Each zone a week later, so that a code admitted at one zone is not a replay at the next."""
+    credentials = [Credential.objects.get(uid=uid).card.credentials.get(kind="hce" if n % 2 else "qr", active=True)
+                   for n, uid in enumerate(people)]
+    compared = 0
+    for at in MOMENTS:
+        for weeks, zone in enumerate(ZONES):
+            moment = at + dt.timedelta(weeks=weeks)
+            for credential in credentials:
+                with frozen_at(moment):
+                    expected = ordinary(gate, zone, moment, code=codes.current_code(credential))
+                later = moment + dt.timedelta(seconds=30)
+                with frozen_at(later):
+                    got = fast(gate, zone, code=codes.current_code(credential))
+                assert got["rule"] == expected, (moment, zone, credential.kind, credential.card.person.kind)
+                compared += 1
+    assert fastpath.stats["hits"] == compared and fastpath.stats["handovers"] == 0
+    assert {r for r in AccessEvent.objects.values_list("rule", flat=True)} >= {
+        "admit_teaching", "admit_dorm_resident", "admit_lab_permit", "refuse_card_lost", "refuse_lab_no_permit"}
+    # each admitted code was used once, by the path that admitted it
+    admitted = AccessEvent.objects.filter(admitted=True, credential_kind="code").count()
+    assert UsedCode.objects.count() == admitted > 0
+
+
+def test_same_decisions_for_visitor_codes(institution, place, gate):
+    """Visitor codes go through the same entry point; the fast path leaves them to the ordinary one."""
+    host = holder(institution, kind=Person.Kind.STAFF)[0]
+    zones = place["zones"]
+
+    def invite(zone_keys, start=NOON, hours=4):
+        with frozen_at(NOON):
+            return services.visitor_pass_create(
+                actor="t", host=host, visitor_name="访客", visitor_phone="13800000000",
+                zones=[zones[k] for k in zone_keys], valid_from=start, valid_to=start + dt.timedelta(hours=hours))
+
+    visitors = [invite(["teaching", "library"])[1], invite(["dorm", "gate"], hours=12)[1],
+                invite(["teaching"], start=local(2026, 11, 30, 12, 30))[1]]
+    revoked_pass, revoked_code = invite(["teaching", "library"])
+    services.visitor_pass_revoke(actor="t", visitor_pass=revoked_pass)
+    visitors += [revoked_code, visitors[0][:-4] + "AAAA"]  # revoked; forged
+    seen = set()
+    for moment in MOMENTS:
+        for zone in ZONES:
+            for code in visitors:
+                expected = ordinary(gate, zone, moment, visitor_code=code)
+                with frozen_at(moment):
+                    got = fast(gate, zone, visitor_code=code)
+                assert got["rule"] == expected, (moment, zone, code[:12])
+                seen.add(expected)
+    assert {"admit_visitor", "refuse_visitor_wrong_zone", "refuse_visitor_revoked", "refuse_visitor_expired",
+            "refuse_visitor_not_yet", "refuse_visitor_forged", "refuse_dorm_night_not_resident"} <= seen, seen
+    assert fastpath.stats["hits"] == 0  # visitor codes are the ordinary path's
 
 
 def test_dynamic_codes_are_used_once_and_only_when_admitted(institution, place, gate):
@@ -329,19 +387,24 @@ def test_a_failed_batch_claims_no_nonce_so_the_request_is_still_decided_once(ins
     and logs nothing, so the lane hands the request to the ordinary path, which decides it (one event)."""
     if not ENTRY["served"]:
         pytest.skip("the hand-over after a failed batch is the lane's")
+    from django.db import OperationalError
+
     _person, _card, uid = holder(institution)
     raw, headers = _signed(gate, {"zone": "teach-1", "nfc_uid": uid})
-    real = fastpath._WRITE_PREPARED.execute
-    failures = iter([True])
+    real = fastpath._WRITE_PREPARED.first_row  # what the batch runs
+    calls = []
 
-    def once_broken(cursor, params):
-        if next(failures, False):
-            raise fastpath.DomainError("internal_error")  # stands for a lost connection mid-statement
-        return real(cursor, params)
+    def once_broken(connection, params):
+        calls.append(params["nonce"])
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")  # mid-statement
+        return real(connection, params)
 
-    monkeypatch.setattr(fastpath._WRITE_PREPARED, "execute", once_broken)
+    monkeypatch.setattr(fastpath._WRITE_PREPARED, "first_row", once_broken)
     first = _send(raw, headers, True)
     assert first.status_code == 200 and first.json()["rule"] == "admit_teaching"
+    # the failure was injected into the batch that carried the request's nonce, and a batch then logged it
+    assert len(calls) == 2 and calls[0] == [headers["X-Nonce"]]
     again = _send(raw, headers, True)
     assert again.status_code == 401 and again.json()["code"] == "device_request_replayed"
     assert AccessEvent.objects.count() == 1

@@ -191,3 +191,19 @@ def test_every_rule_has_a_translated_message():
     for rule in [*rules.ADMIT_RULES, *refusals]:
         with translation.override("en"):
             assert rule_message(rule)
+
+
+def test_each_level_reads_only_the_facts_level_facts_names():
+    """``rules.LEVEL_FACTS`` is what the online, fast and offline paths gather: a fact it does not name for a
+    level never changes a decision there, and each one it names does somewhere."""
+    every = {"campus_entry": True, "lab_addon": True,
+             "residences": tuple(rules.Residence(b, dt.date(2026, 9, 1), None) for b in (10, 20, 30, 40)),
+             "permits": tuple(rules.Permit(z, dt.date(2026, 11, 1), dt.date(2026, 12, 31),
+                                           (rules.Slot(0, 24 * 60, weekday=0),)) for z in range(1, 7))}
+    moments = [local(2026, 11, 30, h, 0) for h in (3, 12, 23)]
+    for zone in (TEACHING, DORM, LAB, LIBRARY, GATE, OTHER):
+        assert zone.level in rules.LEVEL_FACTS
+        for fact in every:
+            others = {k: v for k, v in every.items() if k != fact}
+            changed = {decide(student(**every), zone, m) != decide(student(**others), zone, m) for m in moments}
+            assert (True in changed) == rules.reads(zone.level, fact), (zone.level, fact)

@@ -1,7 +1,12 @@
-"""Gathering the facts an online gate decision needs, with per-process caches for what cannot change.
+"""Gathering the facts an online gate decision needs, with per-process caches for what cannot change;
+and the data both online paths share (``GateFacts``, ``GateOutcome``). Below ``fastpath`` and
+``services``: it imports neither.
 
 What is cached in the process, and why it is safe:
 
+* **a gate device's code → id, kind, secret, institution** (``gate_facts``): checked on every signed
+  request; a wrong signature reloads it once (a re-registered device works at once), and revocation
+  is checked apart, at once (in the fast path's statement, or on the device row).
 * **credential → card, holder, institution** (NFC UID, QR/HCE token): a credential row never changes
   its card; when an NFC UID is re-bound the old credential turns inactive, which the per-request
   read sees, and the UID is then looked up afresh.
@@ -15,12 +20,10 @@ What is read from the database on every request, because it can change at any mo
 apply at once: the card's state (a loss report stops it, CARD-4/ACC-4), the credential being active,
 the holder's kind and status (graduation, CARD-9), the campus-entry approval (campus gates), the
 lab add-on and approved permits (laboratories), the dormitory residences of the zone's building
-(dormitories), and a visitor pass's revocation. That is ONE indexed query for teaching, library and
-campus-gate zones (the approval and add-on are ``EXISTS`` columns of it) and one more for
-dormitories and laboratories; the decision itself is then computed in Python by ``rules.decide``.
-
-The HTTP gate API on PostgreSQL reads the same changing facts for many concurrent decisions in one
-statement instead (``access.fastpath``), with its own caches of gate secrets and credentials.
+(dormitories), and a visitor pass's revocation — of these, only what ``rules.LEVEL_FACTS`` says the
+zone's level reads. That is ONE indexed query for teaching, library and campus-gate zones (the
+approval and add-on are ``EXISTS`` columns of it) and one more for dormitories and laboratories; the
+decision itself is then computed in Python by ``rules.decide``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
-from campuscard.access import rules
+from campuscard.access import keys, rules
 from campuscard.access.models import (
     AccessAddon,
     CampusEntryApproval,
@@ -65,8 +68,56 @@ class CredentialRef:
     institution_id: int
 
 
+@dataclass(frozen=True)
+class GateFacts:
+    """What a signed gate request needs of its device before the decision (cached per process)."""
+
+    device_id: int
+    device_code: str
+    device_kind: str
+    secret: str
+    institution_id: int
+
+    @classmethod
+    def of(cls, device) -> GateFacts:
+        return cls(device.pk, device.code, device.kind, device.secret, device.institution_id)
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    decision: rules.Decision
+    event_id: int
+    zone: str
+    person_id: int | None = None
+    visitor_pass_id: int | None = None
+
+
 _zones: dict[tuple[int, str], ZoneEntry] = {}
 _nfc: dict[str, CredentialRef] = {}
+_gates: dict[str, GateFacts] = {}
+
+
+def gate_facts(device_code: str) -> GateFacts | None:
+    """A device's facts by its code, for the signature check of gate requests (``load`` of
+    ``devices.services.device_verify_cached``)."""
+    found = _gates.get(device_code)
+    if found is not None:
+        return found
+    from campuscard.devices.models import Device
+
+    row = Device.objects.filter(code=device_code).values_list("pk", "code", "kind", "secret", "institution_id").first()
+    if row is None:
+        return None
+    found = GateFacts(*row)
+    with _lock:
+        _gates[device_code] = found
+    return found
+
+
+def gate_forget(*, device_code: str) -> None:
+    """``forget`` of ``device_verify_cached``: the cached secret may be stale."""
+    with _lock:
+        _gates.pop(device_code, None)
 
 
 def policy() -> rules.Policy:
@@ -124,14 +175,12 @@ def nfc_ref(uid: str, *, fresh: bool = False) -> CredentialRef | None:
 
 
 def forget() -> None:
-    """Drop every cached fact (tests; after bulk changes)."""
-    from campuscard.access import fastpath, keys
-
+    """Drop every fact cached here and the public keys (``services.caches_forget`` drops the fast path's too)."""
     with _lock:
         _zones.clear()
         _nfc.clear()
+        _gates.clear()
     keys.forget()
-    fastpath.forget()
 
 
 def slots_of(weekly: list, dated: list) -> tuple[rules.Slot, ...]:
@@ -146,10 +195,10 @@ def holder_facts(ref: CredentialRef, zone: rules.ZoneFacts, day: dt.date) -> rul
     """The changing facts about the holder of ``ref`` that ``zone`` needs, read now."""
     person = OuterRef("card__person_id")
     extra = {}
-    if zone.level == rules.CAMPUS_GATE:
+    if rules.reads(zone.level, "campus_entry"):
         extra["entry"] = Exists(CampusEntryApproval.objects.filter(person_id=person,
                                                                    state=CampusEntryApproval.State.APPROVED))
-    if zone.level == rules.LABORATORY:
+    if rules.reads(zone.level, "lab_addon"):
         extra["addon"] = Exists(AccessAddon.objects.filter(person_id=person, addon=AccessAddon.Addon.LAB,
                                                            revoked_at=None))
     row = (Credential.objects.filter(pk=ref.credential_id).annotate(**extra)
@@ -159,11 +208,11 @@ def holder_facts(ref: CredentialRef, zone: rules.ZoneFacts, day: dt.date) -> rul
         return None
     residences: tuple[rules.Residence, ...] = ()
     permits: tuple[rules.Permit, ...] = ()
-    if zone.level == rules.DORMITORY and zone.building_id is not None:
+    if rules.reads(zone.level, "residences") and zone.building_id is not None:
         residences = tuple(rules.Residence(*r) for r in DormResidence.objects.filter(
             person_id=ref.person_id, building_id=zone.building_id, valid_from__lte=day)
             .filter(Q(valid_to=None) | Q(valid_to__gte=day)).values_list("building_id", "valid_from", "valid_to"))
-    if zone.level == rules.LABORATORY and row.get("addon"):
+    if rules.reads(zone.level, "permits") and row.get("addon"):
         permits = tuple(permit_facts(p) for p in LabPermit.objects.filter(
             person_id=ref.person_id, zone_id=zone.id, state=LabPermit.State.APPROVED, valid_from__lte=day,
             valid_to__gte=day).values("zone_id", "valid_from", "valid_to", "weekly_slots", "dated_slots"))
@@ -177,3 +226,10 @@ def holder_facts(ref: CredentialRef, zone: rules.ZoneFacts, day: dt.date) -> rul
 def permit_facts(row: dict) -> rules.Permit:
     return rules.Permit(zone_id=row["zone_id"], valid_from=row["valid_from"], valid_to=row["valid_to"],
                         slots=slots_of(row["weekly_slots"], row["dated_slots"]))
+
+
+def visitor_from_claims(claims: keys.VisitorClaims, *, revoked: bool) -> rules.VisitorFacts:
+    """A verified visitor code's claims as the facts ``rules.decide`` reads (online and offline)."""
+    return rules.VisitorFacts(pass_id=claims.pass_id, zone_ids=frozenset(claims.zone_ids),
+                              start=dt.datetime.fromtimestamp(claims.start_minute * 60, dt.UTC),
+                              end=dt.datetime.fromtimestamp(claims.end_minute * 60, dt.UTC), revoked=revoked)

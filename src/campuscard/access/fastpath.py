@@ -61,26 +61,21 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from campuscard.access import facts, rules
+from campuscard.access.facts import GateFacts, GateOutcome
 from campuscard.cards import codes
+from campuscard.cards import sql as cards_sql
 from campuscard.cards.models import Credential
+from campuscard.cards.policy import USABLE_STATES
 from campuscard.core import clock
 from campuscard.core.db import Prepared
 from campuscard.core.errors import DomainError
+from campuscard.devices import sql as devices_sql
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 # Exposed for tests and the bench: decisions made here, handed to the ordinary path, and batches run.
 stats = {"hits": 0, "handovers": 0, "batches": 0}
-
-
-@dataclass(frozen=True)
-class GateFacts:
-    device_id: int
-    device_code: str
-    device_kind: str
-    secret: str
-    institution_id: int
 
 
 @dataclass(frozen=True)
@@ -92,26 +87,10 @@ class CodeRef:
     secret: str
 
 
-_gates: dict[str, GateFacts] = {}
 _nfc: dict[str, facts.CredentialRef] = {}
 _tokens: dict[str, CodeRef] = {}
 _warmed = {"nfc": False, "code": False, "holders": False}
 _touched: dict[int, float] = {}
-
-
-def gate_facts(device_code: str) -> GateFacts | None:
-    found = _gates.get(device_code)
-    if found is not None:
-        return found
-    from campuscard.devices.models import Device
-
-    row = Device.objects.filter(code=device_code).values_list("pk", "code", "kind", "secret", "institution_id").first()
-    if row is None:
-        return None
-    found = GateFacts(*row)
-    with _lock:
-        _gates[device_code] = found
-    return found
 
 
 def _nfc_rows(qs):
@@ -165,21 +144,18 @@ def warm() -> None:
     code_ref("")
     holder_of(0)
     for code in Device.objects.filter(kind=Device.Kind.GATE).values_list("code", flat=True):
-        gate_facts(code)
+        facts.gate_facts(code)
 
 
-def forget(*, device_code: str | None = None, uid: str | None = None, token: str | None = None) -> None:
+def forget(*, uid: str | None = None, token: str | None = None) -> None:
     """Drop cached facts that may no longer be true; with no argument, everything (tests)."""
     with _lock:
-        if device_code is None and uid is None and token is None:
-            _gates.clear()
+        if uid is None and token is None:
             _nfc.clear()
             _tokens.clear()
             _touched.clear()
             _holders.clear()
             _warmed.update(nfc=False, code=False, holders=False)
-        if device_code is not None:
-            _gates.pop(device_code, None)
         if uid is not None:
             _nfc.pop(uid, None)
         if token is not None:
@@ -218,11 +194,9 @@ class _Job:
 
 def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
                nonce=None):
-    """``services.GateOutcome``, or None when the ordinary path must decide (see the module docstring).
+    """A logged ``GateOutcome``, or None when the ordinary path must decide (see the module docstring).
     Raises ``DomainError("device_revoked")`` when the batch's statement finds the gate revoked. ``nonce`` (a
     ``devices.lane.NonceClaim``) is claimed by the batch; a replay raises ``device_request_replayed``."""
-    from campuscard.access.services import GateOutcome
-
     if gate.device_kind != "gate" or visitor_code or bool(code) == bool(nfc_uid):
         return None
     entry = facts.zone_entry(gate.institution_id, zone_code)
@@ -356,23 +330,25 @@ def _run_batch(batch: list[_Job]) -> None:
 
 
 # What a decision may need to know about a card and its holder, in parts, each a SQL expression over
-# ``c`` (cards_card) and ``p`` (identity_person). The process holds them per card (``Holder``); the
-# batch's write recomputes, in the same statement, the parts its zone needs and logs only decisions
-# whose parts are unchanged (see the module docstring). Long parts are compared by md5.
-_BASE = "concat_ws('|', c.state, c.kind, p.kind, p.status)"
+# the card ``c`` and its holder ``p`` (joined by the cards app's fragments). The process holds them per
+# card (``Holder``); the batch's write recomputes, in the same statement, the parts its zone's level
+# reads (``rules.LEVEL_FACTS``) and logs only decisions whose parts are unchanged (see the module
+# docstring). Long parts are compared by md5.
+_BASE = cards_sql.card_holder_state(card="c", person="p")
+_PERSON = cards_sql.card_holder_id(card="c")
 # Scalar sub-selects with LIMIT 1 rather than EXISTS: the statement is prepared with a generic plan, and
 # for EXISTS PostgreSQL may pick a hashed plan that reads the whole table on every execution.
-_ENTRY = ("((SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = c.person_id "
+_ENTRY = (f"((SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = {_PERSON} "
           "AND a.state = 'approved' LIMIT 1) IS NOT NULL)")
-_ADDON = ("((SELECT 1 FROM access_accessaddon x WHERE x.person_id = c.person_id AND x.addon = 'lab' "
+_ADDON = (f"((SELECT 1 FROM access_accessaddon x WHERE x.person_id = {_PERSON} AND x.addon = 'lab' "
           "AND x.revoked_at IS NULL LIMIT 1) IS NOT NULL)")
 _RESIDENCES = ("(SELECT json_agg(json_build_array(r.building_id, r.valid_from, r.valid_to) ORDER BY r.id)::text "
-               "FROM access_dormresidence r WHERE r.person_id = c.person_id)")
+               f"FROM access_dormresidence r WHERE r.person_id = {_PERSON})")
 _PERMITS = ("(SELECT json_agg(json_build_array(lp.zone_id, lp.valid_from, lp.valid_to, lp.weekly_slots, "
             "lp.dated_slots) ORDER BY lp.id)::text FROM access_labpermit lp "
-            "WHERE lp.person_id = c.person_id AND lp.state = 'approved')")
+            f"WHERE lp.person_id = {_PERSON} AND lp.state = 'approved')")
 _PARTS = f"{_BASE}, {_ENTRY}, {_ADDON}, {_RESIDENCES}, md5({_RESIDENCES}), {_PERMITS}, md5({_PERMITS})"
-_HOLDERS = f"SELECT c.id, c.person_id, {_PARTS} FROM cards_card c JOIN identity_person p ON p.id = c.person_id "
+_HOLDERS = f"SELECT c.id, {_PERSON}, {_PARTS} FROM {cards_sql.cards_with_holders(card='c', person='p')} "
 
 
 @dataclass(frozen=True)
@@ -427,13 +403,6 @@ def _without_repeats(batch: list[_Job]) -> list[_Job]:
     return [job for job in batch if job.error is None]
 
 
-def nonce_claim(gate: GateFacts, nonce: str) -> bool:
-    """The ordinary path's claim of a gate request's nonce, in the record the batches claim in."""
-    from campuscard.devices.services import gate_nonce_claim
-
-    return gate_nonce_claim(device_id=gate.device_id, nonce=nonce)
-
-
 def _decide(job: _Job) -> None:
     fx = rules.Facts(holder=job.holder.facts, exceptions=job.entry.exceptions)
     job.decision = rules.decide(fx, job.entry.zone, job.moment, job.policy)
@@ -454,36 +423,25 @@ WITH j AS (
                   base, entry, addon, residences, permits, reuse, nonce)
 ), chk AS (
     -- a part the zone does not need is NULL in j and not looked at
-    SELECT j.*, d.revoked_at IS NOT NULL AS revoked, coalesce(cr.active, false) AS active,
+    SELECT j.*, DEVICE_REVOKED AS revoked, CREDENTIAL_ACTIVE AS active,
            coalesce(BASE = j.base
                     AND (j.entry IS NULL OR ENTRY = j.entry)
                     AND (j.addon IS NULL OR (ADDON = j.addon AND md5(PERMITS) IS NOT DISTINCT FROM j.permits))
                     AND (j.residences IS NULL OR md5(RESIDENCES) IS NOT DISTINCT FROM nullif(j.residences, '-')),
                     false) AS fresh
-      FROM j
-      JOIN devices_device d ON d.id = j.dev
-      LEFT JOIN cards_credential cr ON cr.id = j.cred
-      LEFT JOIN cards_card c ON c.id = j.card
-      LEFT JOIN identity_person p ON p.id = c.person_id
+      FROM j CARD_OF_J
 ), claimed AS (
     -- the request's nonce, claimed with its event: a replay is not logged, a failed statement claims none
-    INSERT INTO devices_requestnonce (device_id, nonce, seen_at)
-    SELECT dev, nonce, %(now)s FROM chk WHERE NOT revoked AND active AND fresh AND nonce IS NOT NULL
-    ON CONFLICT (device_id, nonce) DO NOTHING
-    RETURNING device_id, nonce
+    CLAIM_NONCES
 ), ok AS (
     -- as code_accept: a usable card's code is checked for reuse before the zone's rules
-    SELECT chk.*, (chk.reuse AND (SELECT 1 FROM cards_usedcode u
-                                   WHERE u.credential_id = chk.cred AND u.step = chk.step LIMIT 1) IS NOT NULL) AS prior
+    SELECT chk.*, (chk.reuse AND CODE_USED) AS prior
       FROM chk
      WHERE NOT revoked AND active AND fresh
        AND (nonce IS NULL OR EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = chk.dev
                                                              AND claimed.nonce = chk.nonce))
 ), uc AS (
-    INSERT INTO cards_usedcode (credential_id, step, used_at)
-    SELECT cred, step, %(now)s FROM ok WHERE admitted AND NOT prior AND step IS NOT NULL
-    ON CONFLICT (credential_id, step) DO NOTHING
-    RETURNING credential_id, step
+    USE_CODES
 ), f AS (
     SELECT ok.*, (ok.prior OR (ok.admitted AND ok.step IS NOT NULL AND NOT EXISTS (
                     SELECT 1 FROM uc WHERE uc.credential_id = ok.cred AND uc.step = ok.step))) AS taken
@@ -502,11 +460,22 @@ SELECT json_build_array(
        (SELECT array_agg(i) FROM chk WHERE NOT revoked AND active AND fresh AND nonce IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = chk.dev AND claimed.nonce = chk.nonce)),
        (SELECT json_agg(json_build_array(chk.i, chk.revoked, chk.active, c.id IS NOT NULL, PARTS))
-          FROM chk LEFT JOIN cards_card c ON c.id = chk.card LEFT JOIN identity_person p ON p.id = c.person_id
+          FROM chk CARD_OF_CHK
          WHERE chk.revoked OR NOT chk.active OR NOT chk.fresh))::text
 """
-for _name, _sql in (("PARTS", _PARTS), ("BASE", _BASE), ("ENTRY", _ENTRY), ("ADDON", _ADDON),
-                    ("RESIDENCES", _RESIDENCES), ("PERMITS", _PERMITS)):
+# Other apps' tables only through their fragments (house rule 12).
+for _name, _sql in (
+        ("DEVICE_REVOKED", devices_sql.device_revoked("j.dev")),
+        ("CREDENTIAL_ACTIVE", cards_sql.credential_active("j.cred")),
+        ("CARD_OF_J", cards_sql.card_with_holder_join("j.card", card="c", person="p")),
+        ("CARD_OF_CHK", cards_sql.card_with_holder_join("chk.card", card="c", person="p")),
+        ("CLAIM_NONCES", devices_sql.gate_nonces_claim(
+            "SELECT dev, nonce, %(now)s FROM chk WHERE NOT revoked AND active AND fresh AND nonce IS NOT NULL")),
+        ("CODE_USED", cards_sql.code_used("chk.cred", "chk.step")),
+        ("USE_CODES", cards_sql.codes_use("SELECT cred, step, %(now)s FROM ok "
+                                          "WHERE admitted AND NOT prior AND step IS NOT NULL")),
+        ("PARTS", _PARTS), ("BASE", _BASE), ("ENTRY", _ENTRY), ("ADDON", _ADDON), ("RESIDENCES", _RESIDENCES),
+        ("PERMITS", _PERMITS)):
     _WRITE = _WRITE.replace(_name, _sql)
 
 
@@ -515,6 +484,10 @@ _WRITE_PREPARED = Prepared("gate_write", _WRITE, {
     "kind": "text[]", "at": "timestamptz[]", "admitted": "bool[]", "rule": "text[]", "cred": "bigint[]",
     "step": "bigint[]", "base": "text[]", "entry": "bool[]", "addon": "bool[]", "residences": "text[]",
     "permits": "text[]", "reuse": "bool[]", "nonce": "text[]", "now": "timestamptz"})
+
+
+def _reads(job: _Job, fact: str) -> bool:
+    return rules.reads(job.entry.zone.level, fact)
 
 
 def _write(jobs: list[_Job]) -> list[_Job]:
@@ -534,13 +507,12 @@ def _write(jobs: list[_Job]) -> list[_Job]:
         "admitted": [j.decision.admitted for j in jobs], "rule": [j.decision.rule for j in jobs],
         "cred": [j.ref.credential_id for j in jobs], "step": [j.step for j in jobs],
         "base": [j.holder.base for j in jobs],
-        # only the parts this zone's rules read (NULL: not compared); '-' stands for "no residences"
-        "entry": [j.holder.facts.campus_entry if j.entry.zone.level == rules.CAMPUS_GATE else None for j in jobs],
-        "addon": [j.holder.facts.lab_addon if j.entry.zone.level == rules.LABORATORY else None for j in jobs],
-        "permits": [j.holder.permits_md5 if j.entry.zone.level == rules.LABORATORY else None for j in jobs],
-        "residences": [(j.holder.residences_md5 or "-") if j.entry.zone.level == rules.DORMITORY else None
-                       for j in jobs],
-        "reuse": [j.kind == "code" and j.holder.facts.card_state == "active" for j in jobs],
+        # only the parts this zone's level reads (NULL: not compared); '-' stands for "no residences"
+        "entry": [j.holder.facts.campus_entry if _reads(j, "campus_entry") else None for j in jobs],
+        "addon": [j.holder.facts.lab_addon if _reads(j, "lab_addon") else None for j in jobs],
+        "permits": [j.holder.permits_md5 if _reads(j, "permits") else None for j in jobs],
+        "residences": [(j.holder.residences_md5 or "-") if _reads(j, "residences") else None for j in jobs],
+        "reuse": [j.kind == "code" and j.holder.facts.card_state in USABLE_STATES for j in jobs],
         "nonce": [None if j.nonce is None else j.nonce.key for j in jobs], "now": clock.now(),
     }
     # autocommit: the statement is its own durable transaction; one JSON answer, read by one C call

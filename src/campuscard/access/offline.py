@@ -256,6 +256,11 @@ class _Index:
 _indexes: dict[tuple[int, int], _Index] = {}
 
 
+def forget() -> None:
+    """Drop the snapshot indexes (tests, whose rolled-back databases give serials again)."""
+    _indexes.clear()
+
+
 def _index(snapshot: dict) -> _Index:
     """Keyed by the snapshot's signed institution and serial (one per snapshot); a gate keeps a few at most."""
     key = (snapshot["institution"], snapshot["serial"])
@@ -326,9 +331,7 @@ def decide_offline(snapshot: dict, *, zone_code: str, moment: dt.datetime, nfc_u
         except keys.CodeRefused as refused:
             fx = rules.Facts(problem=refused.rule)
         else:
-            from campuscard.access.services import visitor_from_claims
-
-            fx = rules.Facts(visitor=visitor_from_claims(claims, revoked=claims.pass_id in _index(snapshot).revoked_passes),
+            fx = rules.Facts(visitor=facts.visitor_from_claims(claims, revoked=claims.pass_id in _index(snapshot).revoked_passes),
                              exceptions=exceptions)
     else:
         holder = _holder(snapshot, codes.normalize_uid(nfc_uid), zone, keep_residents=mode == "residents",

@@ -1,19 +1,18 @@
 """Access writes: applications and approvals, visitor passes, and the gate decision with its event log.
 
-``gate_decide`` is the online turnstile path (ACC-1 … ACC-5): facts come from ``access.facts`` (process
-caches for what never changes, one or two indexed reads for what can change at any moment), the
-decision from the pure ``rules.decide``, and every decision is logged with ONE INSERT in the same
-request before the gate is answered, so an answered decision is a durable one. This is the ordinary
-path (SQLite, visitor codes, anything unusual, the browser gate page); the HTTP gate API on PostgreSQL
-first tries ``access.fastpath``, which reads the changing facts and writes the events of many concurrent
-decisions in two statements per batch (group commit) and answers each only after its event committed.
+``gate_decide`` is the one entry point of an online gate decision (ACC-1 … ACC-5), whoever asks: the
+signed gate API (through the device lane or Django), the browser gate page, simulations. Every
+decision comes from the pure ``rules.decide`` and is logged before it is answered, so an answered
+decision is a durable one. On PostgreSQL outside a transaction it first lets ``access.fastpath``
+decide: held facts, and ONE statement per batch of concurrent decisions that checks them and logs the
+events (group commit). What that path hands back (SQLite, visitor codes, anything unusual, a caller's
+own moment) is decided here on facts read now (``access.facts``) and logged with one INSERT.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,7 +20,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campuscard.access import facts, keys, rules
+from campuscard.access import facts, fastpath, keys, offline, rules
+from campuscard.access.facts import GateFacts, GateOutcome, visitor_from_claims
 from campuscard.access.models import (
     AccessAddon,
     AccessEvent,
@@ -39,29 +39,25 @@ from campuscard.core.audit import audit_record
 from campuscard.core.errors import REGISTRY, DomainError
 from campuscard.core.permissions import authorize
 from campuscard.devices.models import Device
+from campuscard.devices.services import (
+    device_is_revoked,
+    device_require_active,
+    device_touch,
+    gate_nonce_claim,
+)
 from campuscard.identity.models import Person
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
 
-# code_accept's refusals, as gate rules.
-_CODE_REFUSALS = {"qr_invalid": "refuse_code_invalid", "qr_expired": "refuse_code_expired",
-                  "qr_replayed": "refuse_code_replayed", "credential_unknown": "refuse_credential_unknown",
-                  "credential_other_institution": "refuse_credential_other_institution",
-                  "card_lost": "refuse_card_lost", "card_frozen": "refuse_card_frozen",
-                  "card_cancelled": "refuse_card_cancelled", "card_replaced": "refuse_card_replaced",
-                  "card_not_active": "refuse_card_not_active"}
+
+def _code_refusal(code: str) -> str:
+    """``code_accept``'s refusal as a gate rule: qr_replayed → refuse_code_replayed, card_lost →
+    refuse_card_lost (the card states' codes come from ``cards.policy``, so no second table here)."""
+    rule = "refuse_" + (f"code_{code[3:]}" if code.startswith("qr_") else code)
+    return rule if rule in REGISTRY else "refuse_code_invalid"
 
 
 # --- the gate decision (ACC-1 … ACC-5) -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GateOutcome:
-    decision: rules.Decision
-    event_id: int
-    zone: str
-    person_id: int | None = None
-    visitor_pass_id: int | None = None
-
 
 def _gate_zone(device: Device, zone_code: str) -> facts.ZoneEntry:
     if device.kind != Device.Kind.GATE:
@@ -87,20 +83,38 @@ def _visitor_facts(institution_id: int, code: str) -> rules.Facts:
     return rules.Facts(visitor=visitor_from_claims(claims, revoked=row[0] is not None))
 
 
-def visitor_from_claims(claims: keys.VisitorClaims, *, revoked: bool) -> rules.VisitorFacts:
-    return rules.VisitorFacts(pass_id=claims.pass_id, zone_ids=frozenset(claims.zone_ids),
-                              start=dt.datetime.fromtimestamp(claims.start_minute * 60, dt.UTC),
-                              end=dt.datetime.fromtimestamp(claims.end_minute * 60, dt.UTC), revoked=revoked)
+def gate_decide(*, device: Device | GateFacts, zone_code: str, code: str = "", nfc_uid: str = "",
+                visitor_code: str = "", moment: dt.datetime | None = None, nonce=None) -> GateOutcome:
+    """Admit or refuse one credential at one zone now, and log it (ACC-5); a revoked gate is refused.
+
+    ``device`` is the gate's row, or the facts its signature check cached (``facts.gate_facts``).
+    ``moment`` is the server's clock unless a caller (tests, simulations) passes one: a gate's own clock
+    is not trusted online. ``nonce`` (a ``devices.lane.NonceClaim``), when the caller left the request's
+    nonce to the decision, is claimed with it: a replay raises ``device_request_replayed``."""
+    if moment is None and fastpath.eligible():
+        gate = device if isinstance(device, GateFacts) else GateFacts.of(device)
+        outcome = fastpath.try_decide(gate=gate, zone_code=zone_code, code=code, nfc_uid=nfc_uid,
+                                      visitor_code=visitor_code, nonce=nonce)
+        if outcome is not None:
+            return outcome
+    if isinstance(device, GateFacts):
+        device = device_require_active(device_id=device.device_id)
+        device_touch(device)
+    elif device_is_revoked(device):
+        raise DomainError("device_revoked")
+    if nonce is not None and not nonce.spent:  # the fast path did not claim it: claimed in the same record
+        if not gate_nonce_claim(device_id=device.pk, nonce=nonce.key):
+            raise DomainError("device_request_replayed")
+        nonce.spent = True
+    return _decide_and_log(device, zone_code, code, nfc_uid, visitor_code, moment or clock.now())
 
 
-def gate_decide(*, device: Device, zone_code: str, code: str = "", nfc_uid: str = "", visitor_code: str = "",
-                moment: dt.datetime | None = None) -> GateOutcome:
-    """Admit or refuse one credential at one zone now, and log it (ACC-5). ``moment`` is the server's
-    clock unless a caller (tests, simulations) passes one; a gate's own clock is not trusted online."""
+def _decide_and_log(device: Device, zone_code: str, code: str, nfc_uid: str, visitor_code: str,
+                    moment: dt.datetime) -> GateOutcome:
+    """The ordinary path: facts read now, one INSERT for the event."""
     entry = _gate_zone(device, zone_code)
     if sum(bool(x) for x in (code, nfc_uid, visitor_code)) != 1:
         raise DomainError("credential_missing")
-    moment = moment or clock.now()
     zone, policy = entry.zone, facts.policy()
     day = moment.astimezone(clock.zone(zone.time_zone)).date()
     holder_ref: facts.CredentialRef | None = None
@@ -155,7 +169,7 @@ def _decide_code(code, device, zone, moment, policy, entry, day):
             row = (Credential.objects.filter(token=code.strip().split(".")[1])
                    .values_list("pk", "card_id", "card__person_id", "card__institution_id").first())
             ref = facts.CredentialRef(*row) if row else None
-        return rules.Decision(False, _CODE_REFUSALS.get(refused.code, "refuse_code_invalid")), ref
+        return rules.Decision(False, _code_refusal(refused.code)), ref
     credential = presented.credential
     ref = facts.CredentialRef(credential.pk, credential.card_id, credential.card.person_id,
                               credential.card.institution_id)
@@ -546,3 +560,10 @@ def visitor_pass_revoke(*, actor, visitor_pass: VisitorPass) -> VisitorPass:
                      institution_id=visitor_pass.institution_id)
     visitor_pass.refresh_from_db()
     return visitor_pass
+
+
+def caches_forget() -> None:
+    """Drop every fact the gate paths cache in this process (tests; after bulk changes)."""
+    facts.forget()
+    fastpath.forget()
+    offline.forget()

@@ -11,13 +11,12 @@ from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 from pydantic import BaseModel, ValidationError
 
-from campuscard.access import fastpath, invites, offline, pages, services
+from campuscard.access import facts, invites, offline, pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.models import AccessEvent, Zone
 from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
 from campuscard.core.errors import DomainError
 from campuscard.devices import lane
-from campuscard.devices.models import Device
 from campuscard.identity import selectors as identity_selectors
 
 router = Router(tags=["access"])
@@ -107,52 +106,40 @@ class MyEventOut(Schema):
     message: str
 
 
-def _decide_fast(gate, payload: DecideIn, nonce=None):
-    if not fastpath.eligible():
-        return None
-    return fastpath.try_decide(gate=gate, zone_code=payload.zone, code=payload.code, nfc_uid=payload.nfc_uid,
-                               visitor_code=payload.visitor_code, nonce=nonce)
-
-
-def _decision(outcome) -> dict:
+def _decide(gate, payload: DecideIn, nonce=None) -> dict:
+    outcome = services.gate_decide(device=gate, zone_code=payload.zone, code=payload.code, nfc_uid=payload.nfc_uid,
+                                   visitor_code=payload.visitor_code, nonce=nonce)
+    # DecisionOut's fields, all JSON already: validating them again cost the rush path measurably
     return {"admitted": outcome.decision.admitted, "rule": outcome.decision.rule,
             "message": rule_message(outcome.decision.rule), "zone": outcome.zone, "event_id": outcome.event_id}
 
 
 def gate_decide_in_lane(request) -> tuple[int, dict] | None:
-    """``gate_decide`` in front of Django (devices.lane): the fast path's logged decision, or None to let
-    ``gate_decide`` answer. The request's nonce is claimed by its batch, in the statement that logs it."""
-    gate, nonce = lane.verify_deferring_nonce(request, load=fastpath.gate_facts, forget=fastpath.forget)
+    """``gate_decide`` in front of Django (devices.lane): the same domain call, with the request's nonce
+    left to the decision (claimed in the statement that logs it). A refusal of the request itself (bad
+    body, replay, unknown zone …) goes on to Django, which answers it with its code."""
+    gate, nonce = lane.verify_deferring_nonce(request, load=facts.gate_facts, forget=facts.gate_forget)
     try:
         payload = DecideIn.model_validate_json(request.body)
     except ValidationError:
         return None
     try:
-        outcome = _decide_fast(gate, payload, nonce)
+        return 200, _decide(gate, payload, nonce)
     finally:
         lane.mark_spent(request, gate, nonce)
-    # _decision's dict is DecisionOut's fields, all JSON already: validating it again cost ~4 % of a decision
-    return None if outcome is None else (200, _decision(outcome))
+
+
+def _gate_nonce_claim(gate: facts.GateFacts, nonce: str) -> bool:
+    from campuscard.devices.services import gate_nonce_claim
+
+    return gate_nonce_claim(device_id=gate.device_id, nonce=nonce)
 
 
 @router.post("/access/gate/decide", response=DecisionOut,
-             auth=CachedDeviceSignature(load=fastpath.gate_facts, forget=fastpath.forget,
-                                        claim=fastpath.nonce_claim),
+             auth=CachedDeviceSignature(load=facts.gate_facts, forget=facts.gate_forget, claim=_gate_nonce_claim),
              summary="Admit or refuse a credential at a zone, logged (ACC-1 … ACC-5)")
 def gate_decide(request, payload: DecideIn):
-    gate = request.auth
-    outcome = None if lane.VERIFIED in request.META else _decide_fast(gate, payload)  # the lane tried it
-    if outcome is None:  # the ordinary path: the device row itself, revocation first
-        device = Device.objects.get(pk=gate.device_id)
-        if device.revoked_at is not None:
-            raise DomainError("device_revoked")
-        from campuscard.devices.services import device_touch
-
-        device_touch(device)
-        request.auth = request.device = device
-        outcome = services.gate_decide(device=device, zone_code=payload.zone, code=payload.code,
-                                       nfc_uid=payload.nfc_uid, visitor_code=payload.visitor_code)
-    return _decision(outcome)
+    return _decide(request.auth, payload)
 
 
 @router.get("/access/gate/snapshot", auth=DeviceSignature(),
