@@ -216,6 +216,7 @@ ACCESS_OFFLINE_EXPIRED_POLICY = env_choices(
     {"refuse", "residents", "last_known"})
 ACCESS_ZONE_CACHE_SECONDS = env_int("ACCESS_ZONE_CACHE_SECONDS", 30)
 ACCESS_GATE_FAST_PATH = env_bool("ACCESS_GATE_FAST_PATH", True)  # batched, group-committed decisions
+PAYMENTS_FAST_PATH = env_bool("PAYMENTS_FAST_PATH", True)  # one-statement POS payments on PostgreSQL
 ACCESS_GATE_BATCH_MAX = env_int("ACCESS_GATE_BATCH_MAX", 256)
 ACCESS_GATE_BATCHES_IN_FLIGHT = env_int("ACCESS_GATE_BATCHES_IN_FLIGHT", 1)  # per process
 ACCESS_GATE_WAIT_SECONDS = env_int("ACCESS_GATE_WAIT_SECONDS", 10)

@@ -31,7 +31,8 @@ def portal(person) -> Client:
 
 
 def pay(terminal, amount: int, uid: str = UID, **kwargs) -> Payment:
-    return pos.payment_authorize(terminal=terminal, txn_id=uuid.uuid4().hex, amount=amount, nfc_uid=uid, **kwargs)
+    receipt = pos.payment_authorize(terminal=terminal, txn_id=uuid.uuid4().hex, amount=amount, nfc_uid=uid, **kwargs)
+    return Payment.objects.get(pk=receipt.payment_id)
 
 
 @pytest.fixture

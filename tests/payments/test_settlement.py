@@ -51,7 +51,8 @@ def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 def tap(terminal: Terminal, txn: str, amount: int, when: dt.datetime) -> Payment:
     with clock.frozen_at(when):
-        return pos.payment_authorize(terminal=terminal, txn_id=txn, amount=amount, nfc_uid=TAP)
+        return Payment.objects.get(pk=pos.payment_authorize(terminal=terminal, txn_id=txn, amount=amount,
+                                                            nfc_uid=TAP).payment_id)
 
 
 @pytest.fixture

@@ -12,16 +12,18 @@ from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.devices import lane
-from campuscard.devices.models import Device
 from campuscard.payments import fastpath, pos
 from campuscard.payments.models import Payment, Terminal
 
 router = Router(tags=["POS"], auth=DeviceSignature())
 
 
+TXN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"  # as payments.pos.TXN_ID
+
+
 class PayIn(Schema):
-    txn_id: str = Field(min_length=1, max_length=64, description="the terminal's own id: retries reuse it")
-    amount: int = Field(gt=0, description="fen")
+    txn_id: str = Field(pattern=TXN_ID_PATTERN, description="the terminal's own id: retries reuse it")
+    amount: int = Field(gt=0, strict=True, description="fen (an integer: 12.5 or \"100\" is refused)")
     code: str = Field("", description="the holder's dynamic QR / HCE / offline code")
     nfc_uid: str = Field("", description="the tapped physical card's UID")
     password: str | None = Field(None, description="payment password, above the password-free amount")
@@ -40,7 +42,7 @@ class ReceiptOut(Schema):
 
 
 class RefundIn(Schema):
-    amount: int | None = Field(None, gt=0, description="fen; empty = everything not yet refunded")
+    amount: int | None = Field(None, gt=0, strict=True, description="fen; empty = everything not yet refunded")
     reason: str = ""
     refund_id: str = Field("", max_length=80, description="the terminal's id for this refund: resends refund once")
 
@@ -59,47 +61,37 @@ def _terminal(request) -> Terminal:
     return terminal
 
 
-def _pay_fast(facts, payload: PayIn) -> dict | None:
-    if payload.password is None and fastpath.eligible(amount=payload.amount, code=payload.code):
-        return fastpath.try_pay(terminal=facts, txn_id=payload.txn_id, amount=payload.amount, code=payload.code)
-    return None
+def _pay(facts, payload: PayIn) -> dict:
+    receipt = pos.payment_authorize(terminal=facts, txn_id=payload.txn_id, amount=payload.amount,
+                                    code=payload.code, nfc_uid=payload.nfc_uid, password=payload.password)
+    return receipt.as_dict()
 
 
-def pay_in_lane(request) -> tuple[int, ReceiptOut] | None:
-    """``pay`` in front of Django (devices.lane): the fast path's receipt, or None to let ``pay`` answer."""
+def pay_in_lane(request) -> tuple[int, dict] | None:
+    """``pay`` in front of Django (devices.lane): the same domain call, or None to let ``pay`` answer
+    what the lane does not (a body that does not validate)."""
     facts = lane.verify(request, load=fastpath.terminal_facts, forget=fastpath.forget)
     try:
         payload = PayIn.model_validate_json(request.body)
     except ValidationError:
         return None
-    receipt = _pay_fast(facts, payload)
-    return None if receipt is None else (201, ReceiptOut(**receipt))
+    try:
+        return 201, ReceiptOut(**_pay(facts, payload)).model_dump()
+    except DomainError as refusal:
+        return refusal.status, refusal.as_dict()
 
 
 @router.post("/pos/payments", response={201: ReceiptOut},
              auth=CachedDeviceSignature(load=fastpath.terminal_facts, forget=fastpath.forget),
-             summary="Authorise a payment (idempotent on txn_id)")
+             summary="Authorise a payment (idempotent on the terminal's txn_id)")
 def pay(request, payload: PayIn):
-    facts = request.auth
-    if not payload.code and not payload.nfc_uid:
-        raise DomainError("qr_invalid")
-    if lane.VERIFIED not in request.META:  # the lane tried the fast path already
-        fast = _pay_fast(facts, payload)
-        if fast is not None:
-            return Status(201, fast)
-    device = Device.objects.get(pk=facts.device_id)
-    if device.revoked_at is not None:
-        raise DomainError("device_revoked")
-    request.auth = device
-    payment = pos.payment_authorize(terminal=_terminal(request), txn_id=payload.txn_id, amount=payload.amount,
-                                    code=payload.code, nfc_uid=payload.nfc_uid, password=payload.password)
-    return Status(201, pos.payment_receipt(payment))
+    return Status(201, _pay(request.auth, payload))
 
 
 @router.post("/pos/payments/{txn_id}/refund", response=ReceiptOut, summary="Refund today's payment, fully or partly")
 def refund(request, txn_id: str, payload: RefundIn):
     terminal = _terminal(request)
-    payment = Payment.objects.filter(terminal__merchant=terminal.merchant, txn_id=txn_id).first()
+    payment = Payment.objects.filter(terminal=terminal, txn_id=txn_id).first()  # txn ids are per terminal
     if payment is None:
         raise DomainError("payment_not_found")
     pos.payment_refund(actor=f"device:{terminal.device.code}", payment=payment, amount=payload.amount,

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from campuscard.cards.models import Card, Credential, OfflineCode, UsedCode
+from campuscard.cards.policy import state_refusal
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
 
@@ -61,8 +62,7 @@ class Presented:
 
 def ensure_usable(card: Card) -> None:
     """Refuse a card that may not pay or open doors, with its own code (CARD-4, ACC-4)."""
-    refusal = {Card.State.LOST: "card_lost", Card.State.FROZEN: "card_frozen", Card.State.CANCELLED: "card_cancelled",
-               Card.State.REPLACED: "card_replaced", Card.State.APPLIED: "card_not_active"}.get(card.state)
+    refusal = state_refusal(card.state)
     if refusal:
         raise DomainError(refusal)
 

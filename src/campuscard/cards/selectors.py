@@ -8,18 +8,11 @@ import segno
 
 from campuscard.cards import codes
 from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, Photo
+from campuscard.cards.policy import CAPABILITIES
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
+from campuscard.ledger.models import Account
 from campuscard.ledger.selectors import account_balances
-
-CAPABILITIES = {
-    # what each card kind can do (CARD-9: alumni keep only the library)
-    Card.Kind.STUDENT: ("pay", "doors", "library", "services"),
-    Card.Kind.STAFF: ("pay", "doors", "library", "services"),
-    Card.Kind.TEMPORARY: ("pay", "doors"),
-    Card.Kind.VISITOR: ("doors",),
-    Card.Kind.ALUMNI: ("library",),
-}
 
 
 @dataclass
@@ -71,3 +64,12 @@ def photo_status(person: Person) -> dict:
     photos = list(Photo.objects.filter(person=person).order_by("-uploaded_at")[:5])
     approved = next((p for p in photos if p.state == Photo.State.APPROVED), None)
     return {"latest": photos[0] if photos else None, "approved": approved, "history": photos}
+
+
+def live_wallet(card: Card) -> Account:
+    """The card's wallet — or, once it was replaced and its balance moved on, its live successor's."""
+    account = Account.objects.get(pk=card.wallet_account_id)
+    while account.status != Account.Status.OPEN and hasattr(card, "replaced_by"):
+        card = card.replaced_by
+        account = Account.objects.get(pk=card.wallet_account_id)
+    return account

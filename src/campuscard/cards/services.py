@@ -23,6 +23,7 @@ from campuscard.cards.models import (
     Photo,
     Production,
 )
+from campuscard.cards.selectors import live_wallet
 from campuscard.cards.workdays import add_working_days
 from campuscard.core import clock
 from campuscard.core.audit import audit_record
@@ -223,22 +224,13 @@ def _move_one(pk: int) -> None:
     amount = balances.available
     if amount > 0:
         ledger.transfer_create(key=f"balance-move:{move.pk}", debit=old_account,
-                               credit=_live_wallet(move.new_card), amount=amount,
+                               credit=live_wallet(move.new_card), amount=amount,
                                kind="balance_move", reference=move.old_card.number)
     ledger.account_set_status(account=old_account, status=Account.Status.CLOSED)
     move.state, move.amount, move.done_at = BalanceMove.State.DONE, amount, clock.now()
     move.save(update_fields=["state", "amount", "done_at"])
     audit_record(actor="job:balance_move", action="balance_moved", obj=move, institution_id=move.old_card.institution_id,
                  after={"amount": amount, "from": move.old_card.number, "to": move.new_card.number})
-
-
-def _live_wallet(card: Card) -> Account:
-    """The new card's wallet — or, if it was itself replaced and emptied since, its live successor's."""
-    account = Account.objects.get(pk=card.wallet_account_id)
-    while account.status != Account.Status.OPEN and hasattr(card, "replaced_by"):
-        card = card.replaced_by
-        account = Account.objects.get(pk=card.wallet_account_id)
-    return account
 
 
 def staff_department_change(*, actor, person: Person, department: str, reissue: bool) -> Card | None:

@@ -15,7 +15,6 @@ import psycopg.errors
 from django.db import OperationalError, transaction
 from django.db.utils import DatabaseError
 from psycopg import pq
-from psycopg.pq import Escaping
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -70,20 +69,17 @@ class Prepared:
         self.name = f"campuscard_{name}_{hashlib.sha256(definition.encode()).hexdigest()[:12]}"
         self._prepare = f"PREPARE {self.name} {definition}"
         self._execute_head = f"EXECUTE {self.name} "
+        self._execute_bound = f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.parameters))})"
 
     def execute(self, cursor, params: dict) -> None:
-        """Run on ``cursor`` (a cursor of Django's default connection); fetch from it afterwards."""
+        """Run on ``cursor`` (a cursor of Django's default connection); fetch from it afterwards. The
+        arguments are bound by psycopg, never quoted by hand (a NUL is refused, not cut off)."""
         session = cursor.db.connection  # a new one after every reconnect: prepared again there
         if not _prepare_allowed(session):
             cursor.execute(self.sql, params)
             return
         self._prepare_on(cursor, session)
-        # The arguments go as SQL literals quoted by libpq, so the statement text is sent as it is:
-        # psycopg's client-side binding parsed the EXECUTE text and dumped each value on every call,
-        # a tenth of a gate batch's Python (docs/benchmarks.md, "Access").
-        quote = Escaping(session.pgconn).escape_literal
-        arguments = ", ".join(_literal(quote, params[p]) for p in self.parameters)
-        cursor.execute(f"{self._execute_head}({arguments})")
+        cursor.execute(self._execute_bound, [params[p] for p in self.parameters])
 
     def first_row(self, connection, params: dict) -> tuple[str | None, ...]:
         """The statement's first row on Django's ``connection`` (write its columns cast to text). Run by
@@ -131,14 +127,6 @@ class Prepared:
             prepared.add(self.name)
 
 
-def _literal(quote, value) -> str:
-    """One EXECUTE argument: NULL, or a string literal that the parameter's declared type reads."""
-    if value is None:
-        return "NULL"
-    text = _array_literal(value) if isinstance(value, list) else _text(value)
-    return quote(text.encode()).decode()
-
-
 def _array_literal(values: list) -> str:
     """A PostgreSQL array literal (``{1,NULL,"a"}``) for a list of scalars: the parameter's declared type
     reads it. psycopg's client-side quoting of a list, element by element, cost a gate batch more than
@@ -160,7 +148,11 @@ def _text(value) -> str:
     """The text PostgreSQL reads for a scalar of the types our statements take."""
     if isinstance(value, bool):
         return "t" if value else "f"
-    if isinstance(value, int | str):
+    if isinstance(value, str):
+        if "\x00" in value:  # libpq would end the value there: refuse rather than store a shorter one
+            raise ValueError("a statement parameter contains a NUL character")
+        return value
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, dt.date):  # and datetime, whose isoformat carries its offset
         return value.isoformat()

@@ -50,3 +50,8 @@ class FenField(models.BigIntegerField):
     """An amount in integer fen; the column is a plain BIGINT so SUMs are exact."""
 
     description = "amount in fen (CNY 0.01)"
+
+
+def is_fen(value: object) -> bool:
+    """A money amount is a plain integer of fen: not a bool (``True`` is no 1 fen), a float or a string."""
+    return type(value) is int

@@ -32,6 +32,20 @@ def account_balances(*, account_id: int) -> Balances:
     return Balances(posted=sums["cp"] - sums["dp"], pending_debits=sums["dq"], pending_credits=sums["cq"])
 
 
+@dataclass(frozen=True)
+class AccountState:
+    open: bool
+    spendable: int  # what a debit may take now without crossing the floor (LED-3)
+
+
+def account_state(*, account_id: int) -> AccountState:
+    """Whether the account takes transfers, and how much a debit may take from it."""
+    account = Account.objects.only("status", "floor").get(pk=account_id)
+    available = account_balances(account_id=account_id).available
+    spendable = available - account.floor if account.floor is not None else 2**62
+    return AccountState(open=account.status == Account.Status.OPEN, spendable=spendable)
+
+
 def _signed(account_id: int):
     return Case(When(credit_id=account_id, then=F("amount")), default=-F("amount"))
 

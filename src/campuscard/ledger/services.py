@@ -184,8 +184,11 @@ def transfer_void(*, key: str, pending_id: int, metadata: dict | None = None) ->
 
 
 def transfer_reverse(*, key: str, original_id: int, amount: int | None = None, kind: str | None = None,
-                     reference: str = "", metadata: dict | None = None) -> TransferResult:
-    """Undo (part of) a posted transfer with a new opposite transfer linked to it (LED-2)."""
+                     reference: str = "", metadata: dict | None = None, credit_to: int | None = None
+                     ) -> TransferResult:
+    """Undo (part of) a posted transfer with a new opposite transfer linked to it (LED-2). ``credit_to``:
+    another account of the same institution to pay back into (the original's debit account was closed,
+    e.g. a replaced card's wallet whose balance moved on)."""
     original = (Transfer.objects.select_for_update().filter(pk=original_id).first())  # serialises reversals
     if original is None:
         raise DomainError("transfer_not_found")
@@ -206,7 +209,7 @@ def transfer_reverse(*, key: str, original_id: int, amount: int | None = None, k
         undoes_reversal = original.reverses_id is not None and original.kind.endswith("_reversal")
         kind = original.kind.removesuffix("_reversal") if undoes_reversal else f"{original.kind}_reversal"
     debit = Account.objects.only("id", "institution_id", "stripes").get(pk=original.credit_id)
-    credit = Account.objects.only("id", "institution_id", "stripes").get(pk=original.debit_id)
+    credit = Account.objects.only("id", "institution_id", "stripes").get(pk=credit_to or original.debit_id)
     d, c = AccountRef.of(debit), AccountRef.of(credit)
     return _apply(
         institution_id=original.institution_id, key=key,
@@ -247,14 +250,10 @@ def _apply(*, institution_id: int, key: str, request_hash: str, phase: str, kind
     if not key or len(key) > 160:
         raise DomainError("idempotency_key_required")
     now = clock.now().astimezone(UTC)  # UTC so the MAC input is what the database gives back
-    mac = transfer_mac(institution_id=institution_id, key=key, phase=phase, kind=kind, debit_id=debit_id,
-                       credit_id=credit_id, amount=amount, pending_id=pending_id, reverses_id=reverses_id,
-                       created_at_iso=now.isoformat(), reference=reference)
-    row = dict(institution_id=institution_id, key=key, request_hash=request_hash, phase=phase, kind=kind,
+    row = _row(institution_id=institution_id, key=key, request_hash=request_hash, phase=phase, kind=kind,
                debit_id=debit_id, debit_stripe=debit_stripe, credit_id=credit_id, credit_stripe=credit_stripe,
                amount=amount, pending_id=pending_id, reverses_id=reverses_id, reference=reference,
-               metadata=json.dumps(metadata, ensure_ascii=False, default=str),
-               expires_at=_db_datetime(expires_at), created_at=_db_datetime(now), mac=mac)
+               metadata=metadata, expires_at=expires_at, now=now)
     d_posted, d_pending, c_posted, c_pending = deltas
     if connection.vendor == "postgresql" and not connection.in_atomic_block and pending_id is None \
             and reverses_id is None:
@@ -289,6 +288,37 @@ def _apply(*, institution_id: int, key: str, request_hash: str, phase: str, kind
                           credit_id=credit_id, created_at=now, debit_balance=balance, debit_available=available)
 
 
+def _row(*, institution_id: int, key: str, request_hash: str, phase: str, kind: str, debit_id: int,
+         debit_stripe: int, credit_id: int, credit_stripe: int, amount: int, pending_id: int | None,
+         reverses_id: int | None, reference: str, metadata: dict, expires_at: datetime | None,
+         now: datetime) -> dict[str, Any]:
+    """The journal row as our statements write it, with its MAC."""
+    mac = transfer_mac(institution_id=institution_id, key=key, phase=phase, kind=kind, debit_id=debit_id,
+                       credit_id=credit_id, amount=amount, pending_id=pending_id, reverses_id=reverses_id,
+                       created_at_iso=now.isoformat(), reference=reference)
+    return dict(institution_id=institution_id, key=key, request_hash=request_hash, phase=phase, kind=kind,
+                debit_id=debit_id, debit_stripe=debit_stripe, credit_id=credit_id, credit_stripe=credit_stripe,
+                amount=amount, pending_id=pending_id, reverses_id=reverses_id, reference=reference,
+                metadata=json.dumps(metadata, ensure_ascii=False, default=str),
+                expires_at=_db_datetime(expires_at), created_at=_db_datetime(now), mac=mac)
+
+
+def transfer_params(*, key: str, debit: Account | AccountRef, credit: Account | AccountRef, amount: int,
+                    kind: str, reference: str = "", metadata: dict | None = None,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """The parameters of ``transfer_ctes`` for a posted transfer: the row ``transfer_create`` would write
+    for the same arguments (so a later retry through it replays instead of conflicting)."""
+    d, c = AccountRef.of(debit), AccountRef.of(credit)
+    if not key or len(key) > 160:
+        raise DomainError("idempotency_key_required")
+    row = _row(institution_id=d.institution_id, key=key,
+               request_hash=_request_hash(Phase.POSTED, kind, d.id, c.id, amount, reference), phase=Phase.POSTED,
+               kind=kind, debit_id=d.id, debit_stripe=_stripe(d), credit_id=c.id, credit_stripe=_stripe(c),
+               amount=amount, pending_id=None, reverses_id=None, reference=reference, metadata=metadata or {},
+               expires_at=None, now=(now or clock.now()).astimezone(UTC))
+    return {**row, "d_posted": amount, "d_pending": 0, "c_posted": amount, "c_pending": 0}
+
+
 def _db_datetime(value: datetime | None):
     """Raw SQL bypasses field adaptation; adapt like the ORM does (SQLite stores naive UTC text)."""
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
@@ -310,10 +340,15 @@ _COLUMNS = ("institution_id", "key", "request_hash", "phase", "kind", "debit_id"
             "credit_stripe", "amount", "pending_id", "reverses_id", "reference", "metadata", "expires_at",
             "created_at", "mac")
 
-_PG_SQL = f"""
-WITH ins AS (
+def transfer_ctes(*, when: str = "TRUE") -> str:
+    """The transfer as three data-modifying CTEs — ``ins`` (the journal row, RETURNING id), ``d`` (the
+    conditional debit, RETURNING balance, available) and ``c`` (the credit) — for a statement of ours or
+    of an app composing its own write around a transfer (``when``: its SQL condition for the insert).
+    Parameters: ``TRANSFER_TYPES``, filled by ``transfer_params``. A refused link leaves ``c`` empty."""
+    return f"""ins AS (
     INSERT INTO ledger_transfer ({", ".join(_COLUMNS)})
-    VALUES ({", ".join(f"%({c})s" + ("::jsonb" if c == "metadata" else "") for c in _COLUMNS)})
+    SELECT {", ".join(f"%({c})s" + ("::jsonb" if c == "metadata" else "") for c in _COLUMNS)}
+     WHERE {when}
     ON CONFLICT DO NOTHING
     RETURNING id
 ), d AS (
@@ -331,21 +366,25 @@ WITH ins AS (
      WHERE account_id = %(credit_id)s AND stripe = %(credit_stripe)s AND EXISTS (SELECT 1 FROM d)
        AND EXISTS (SELECT 1 FROM ledger_account WHERE id = %(credit_id)s AND status = 'open')
     RETURNING 1
-)
+)"""
+
+
+_PG_SQL = f"""
+WITH {transfer_ctes()}
 SELECT (SELECT id FROM ins), (SELECT balance FROM d), (SELECT available FROM d), (SELECT count(*) FROM c)
 """
 
 
-_PG_TYPES = {"institution_id": "bigint", "debit_id": "bigint", "credit_id": "bigint", "debit_stripe": "integer",
+TRANSFER_TYPES = {"institution_id": "bigint", "debit_id": "bigint", "credit_id": "bigint", "debit_stripe": "integer",
              "credit_stripe": "integer", "amount": "bigint", "pending_id": "bigint", "reverses_id": "bigint",
              "metadata": "jsonb", "expires_at": "timestamptz", "created_at": "timestamptz", "d_posted": "bigint",
              "d_pending": "bigint", "c_posted": "bigint", "c_pending": "bigint", "key": "text",
              "request_hash": "text", "phase": "text", "kind": "text", "reference": "text", "mac": "text"}
-_PG_APPLY = Prepared("ledger_apply", _PG_SQL, _PG_TYPES)
+_PG_APPLY = Prepared("ledger_apply", _PG_SQL, TRANSFER_TYPES)
 # Standalone (autocommit) variant: the same statement, but if the credit did not happen — a known key,
 # a refused debit, a closed account — the final division by the number of credited rows (zero) aborts
 # the whole statement atomically, so nothing of it is left. One round trip, no BEGIN/COMMIT.
-_PG_ONCE = Prepared("ledger_once", _PG_SQL.rstrip() + ", 1 / (SELECT count(*) FROM c)::int\n", _PG_TYPES)
+_PG_ONCE = Prepared("ledger_once", _PG_SQL.rstrip() + ", 1 / (SELECT count(*) FROM c)::int\n", TRANSFER_TYPES)
 
 
 def _apply_standalone(row: dict, d_posted: int, d_pending: int, c_posted: int, c_pending: int):

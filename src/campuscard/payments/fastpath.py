@@ -1,26 +1,18 @@
-"""The lunch-rush path: a password-free QR payment in ONE database round trip (PostgreSQL).
+"""The lunch-rush payment: a password-free QR/HCE payment in ONE database round trip (PostgreSQL).
 
-Everything that never changes is cached in the process: a terminal's device secret, merchant and
-takings account; a credential's TOTP secret, card, holder and wallet. Everything that can change at
-any moment is checked *inside* one SQL statement, so caching never weakens a rule:
-
-* the device is not revoked, the card is active (a loss report stops it at once);
-* the one-time code step is unused (``cards_usedcode`` unique row);
-* the holder's day total stays within their daily limit (``payments_dailyusage`` upsert);
-* the journal row is new (idempotency key ``pos:<terminal>:<txn>``), the wallet stays above its floor,
-  the merchant's stripe is credited, and the Payment row is written.
-
-Data-modifying CTEs chain on each other's RETURNING rows; if any link fails, the final SELECT raises,
-which aborts the whole statement atomically. The caller then takes the ordinary path
-(``pos.payment_authorize``), which replays a duplicate or explains the refusal with its own code.
-Password payments, offline codes and NFC taps always take the ordinary path.
+An implementation detail of ``pos.payment_authorize``, which alone decides to try it. What never
+changes is cached in the process (a terminal's secret, merchant and takings account; a credential's
+TOTP secret, card, holder and wallet). What can change at any moment is checked inside the statement,
+by guards built from the rulebook's own constants (``cards.policy`` through ``cards.sql``, the device
+registry's ``devices.sql``, the ledger's ``transfer_ctes``): device live, card usable and of a kind that
+pays, credential active, code step unused, daily limit, wallet open and above its floor. The statement
+names only this app's tables; if any link refuses, it aborts whole and the ordinary path decides —
+and explains — the same request.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC
@@ -29,12 +21,13 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from campuscard.cards import codes
+from campuscard.cards import sql as cards_sql
 from campuscard.cards.models import Credential
 from campuscard.core import clock
 from campuscard.core.db import Prepared
-from campuscard.ledger.mac import transfer_mac
+from campuscard.devices import sql as devices_sql
+from campuscard.ledger import services as ledger
 from campuscard.payments.models import Terminal
-from campuscard.payments.pos import receipt
 
 _lock = threading.Lock()
 log = logging.getLogger(__name__)
@@ -71,7 +64,7 @@ class CredentialFacts:
 
 
 # How often the fast path decided alone vs handed over (exposed for tests and the lunch-rush bench).
-stats = {"hits": 0, "replays": 0, "handovers": 0}
+stats = {"hits": 0, "handovers": 0}
 _terminals: dict[str, TerminalFacts] = {}
 _credentials: dict[str, CredentialFacts] = {}
 
@@ -147,18 +140,9 @@ def forget(*, device_code: str | None = None, token: str | None = None) -> None:
             _credentials.pop(token, None)
 
 
-_SQL = """
-WITH dev AS (
-    SELECT 1 FROM devices_device WHERE id = %(device_id)s AND revoked_at IS NULL
-), crd AS (
-    SELECT 1 FROM cards_card WHERE id = %(card_id)s AND state = 'active' AND kind <> 'alumni'
-       AND kind <> 'visitor' AND EXISTS (SELECT 1 FROM dev)
-       AND EXISTS (SELECT 1 FROM cards_credential WHERE id = %(credential_id)s AND active)
-), uc AS (
-    INSERT INTO cards_usedcode (credential_id, step, used_at)
-    SELECT %(credential_id)s, %(step)s, %(now)s WHERE EXISTS (SELECT 1 FROM crd)
-    ON CONFLICT (credential_id, step) DO NOTHING
-    RETURNING 1
+_SQL = f"""
+WITH uc AS (
+    {cards_sql.code_use(when=f"{devices_sql.DEVICE_LIVE} AND {cards_sql.CARD_MAY}")}
 ), du AS (
     INSERT INTO payments_dailyusage (person_id, day, spent, wrong_passwords)
     SELECT %(person_id)s, %(day)s, %(amount)s, 0
@@ -170,27 +154,7 @@ WITH dev AS (
            <= COALESCE((SELECT daily_limit FROM payments_spendinglimit WHERE person_id = %(person_id)s),
                        %(default_limit)s)
     RETURNING spent
-), ins AS (
-    INSERT INTO ledger_transfer (institution_id, key, request_hash, phase, kind, debit_id, debit_stripe,
-                                 credit_id, credit_stripe, amount, pending_id, reverses_id, reference, metadata,
-                                 expires_at, created_at, mac)
-    SELECT %(institution_id)s, %(key)s, %(request_hash)s, 'posted', 'payment', %(wallet)s, 0, %(account)s,
-           %(stripe)s, %(amount)s, NULL, NULL, %(reference)s, %(metadata)s::jsonb, NULL, %(now)s, %(mac)s
-     WHERE EXISTS (SELECT 1 FROM du)
-    ON CONFLICT (institution_id, key) DO NOTHING
-    RETURNING id
-), d AS (
-    UPDATE ledger_balance SET debits_posted = debits_posted + %(amount)s
-     WHERE account_id = %(wallet)s AND stripe = 0 AND EXISTS (SELECT 1 FROM ins)
-       AND (floor IS NULL OR credits_posted - debits_posted - debits_pending - %(amount)s >= floor)
-       AND EXISTS (SELECT 1 FROM ledger_account WHERE id = %(wallet)s AND status = 'open')
-    RETURNING credits_posted - debits_posted AS balance
-), c AS (
-    UPDATE ledger_balance SET credits_posted = credits_posted + %(amount)s
-     WHERE account_id = %(account)s AND stripe = %(stripe)s AND EXISTS (SELECT 1 FROM d)
-       AND EXISTS (SELECT 1 FROM ledger_account WHERE id = %(account)s AND status = 'open')
-    RETURNING 1
-), p AS (
+), {ledger.transfer_ctes(when="EXISTS (SELECT 1 FROM du)")}, p AS (
     INSERT INTO payments_payment (institution_id, terminal_id, merchant_id, person_id, card_id, txn_id, amount,
                                   method, transfer_id, balance_after, refunded, created_at)
     SELECT %(institution_id)s, %(terminal_id)s, %(merchant_id)s, %(person_id)s, %(card_id)s, %(txn_id)s,
@@ -200,16 +164,15 @@ WITH dev AS (
 )
 -- No payment row means a link refused: dividing by zero aborts the whole statement, nothing half-done.
 -- (The divisor must come from the data: a constant 1/0 would be folded and raised at planning time.)
-SELECT (SELECT balance_after FROM p), 1 / (SELECT count(*) FROM p)::int
+SELECT (SELECT balance_after FROM p), (SELECT id FROM p), 1 / (SELECT count(*) FROM p)::int
 """
 
 
 _PAY = Prepared("pos_pay", _SQL, {
-    "device_id": "bigint", "card_id": "bigint", "credential_id": "bigint", "step": "bigint", "now": "timestamptz",
-    "person_id": "bigint", "day": "date", "amount": "bigint", "default_limit": "bigint", "institution_id": "bigint",
-    "key": "text", "request_hash": "text", "wallet": "bigint", "account": "bigint", "stripe": "integer",
-    "reference": "text", "metadata": "jsonb", "mac": "text", "terminal_id": "bigint", "merchant_id": "bigint",
-    "txn_id": "text", "method": "text"})
+    **devices_sql.TYPES, **cards_sql.TYPES, **ledger.TRANSFER_TYPES, "person_id": "bigint", "day": "date",
+    "default_limit": "bigint", "terminal_id": "bigint", "merchant_id": "bigint", "txn_id": "text",
+    "method": "text"})
+_PAYS = cards_sql.card_may_params("pay")
 
 
 def _refused(error: DatabaseError) -> bool:
@@ -218,12 +181,14 @@ def _refused(error: DatabaseError) -> bool:
 
 
 def eligible(*, amount: int, code: str) -> bool:
+    """Whether the statement can decide this request at all: PostgreSQL, outside a transaction, an online
+    dynamic code (offline codes, NFC and password amounts take the ordinary path)."""
     return (connection.vendor == "postgresql" and not connection.in_atomic_block
-            and amount <= settings.PASSWORD_FREE_LIMIT_FEN and code.startswith(codes.PREFIX + "."))
+            and code.startswith(codes.PREFIX + "."))
 
 
-def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> dict | None:
-    """The receipt, or None when the ordinary path must decide (refusal, replay, anything unusual)."""
+def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> tuple | None:
+    """The receipt's fields, or None when the ordinary path must decide (refusal, retry, anything unusual)."""
     parts = code.split(".")  # an offline code (".O…") is not digits: the ordinary path takes it
     if len(parts) != 3 or len(parts[2]) != codes.DIGITS or not parts[2].isdigit() or terminal.terminal_id is None:
         return None
@@ -234,63 +199,28 @@ def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> 
     if step is None:
         return None
     now = clock.now().astimezone(UTC)
-    key = f"pos:{terminal.terminal_id}:{txn_id}"
-    reference = f"{terminal.merchant_name} {txn_id}"
-    stripe = 0 if terminal.stripes == 1 else random.randrange(terminal.stripes)
+    transfer = ledger.transfer_params(
+        key=f"pos:{terminal.terminal_id}:{txn_id}", amount=amount, kind="payment",
+        debit=ledger.AccountRef(facts.wallet_account_id, terminal.institution_id, 1),
+        credit=ledger.AccountRef(terminal.account_id, terminal.institution_id, terminal.stripes),
+        reference=f"{terminal.merchant_name} {txn_id}", now=now,
+        metadata={"merchant": terminal.merchant_id, "terminal": terminal.terminal_id})
     params = {
-        "device_id": terminal.device_id, "card_id": facts.card_id, "credential_id": facts.credential_id,
-        "step": step, "now": now, "person_id": facts.person_id, "day": now.astimezone(clock.zone(terminal.time_zone))
-        .date(), "amount": amount, "default_limit": settings.DAILY_LIMIT_DEFAULT_FEN,
-        "institution_id": terminal.institution_id, "key": key, "request_hash": _request_hash(facts, terminal, amount,
-                                                                                           reference),
-        "wallet": facts.wallet_account_id, "account": terminal.account_id, "stripe": stripe, "reference": reference,
-        "metadata": json.dumps({"merchant": terminal.merchant_id, "terminal": terminal.terminal_id}),
-        "mac": transfer_mac(institution_id=terminal.institution_id, key=key, phase="posted", kind="payment",
-                            debit_id=facts.wallet_account_id, credit_id=terminal.account_id, amount=amount,
-                            pending_id=None, reverses_id=None, created_at_iso=now.isoformat(), reference=reference),
-        "terminal_id": terminal.terminal_id, "merchant_id": terminal.merchant_id, "txn_id": txn_id,
-        "method": facts.kind,
+        **transfer, **_PAYS, "device_id": terminal.device_id, "card_id": facts.card_id,
+        "credential_id": facts.credential_id, "step": step, "now": now, "person_id": facts.person_id,
+        "day": now.astimezone(clock.zone(terminal.time_zone)).date(), "amount": amount,
+        "default_limit": settings.DAILY_LIMIT_DEFAULT_FEN, "terminal_id": terminal.terminal_id,
+        "merchant_id": terminal.merchant_id, "txn_id": txn_id, "method": facts.kind,
     }
     try:
         with connection.cursor() as cursor:  # autocommit: the statement is its own transaction
             _PAY.execute(cursor, params)
-            balance_after, _one = cursor.fetchone()
+            balance_after, payment_id, _one = cursor.fetchone()
     except DatabaseError as error:
         if not _refused(error):
             log.warning("payment fast path failed unexpectedly: %s", error)
-            stats["handovers"] += 1
-            return None
-        replayed = _replay(terminal, txn_id, amount)  # a terminal's retry: its stored payment
-        stats["replays" if replayed else "handovers"] += 1
-        return replayed
+        stats["handovers"] += 1
+        return None
     stats["hits"] += 1
-    return receipt(txn_id, amount, terminal.merchant_name, facts.person_name, facts.card_number, facts.kind,
-                    balance_after, 0, now)
-
-
-_REPLAY = Prepared("pos_replay", """
-SELECT p.txn_id, p.amount, m.name, h.name, c.number, p.method, p.balance_after, p.refunded, p.created_at
-  FROM payments_payment p
-  JOIN payments_merchant m ON m.id = p.merchant_id
-  JOIN identity_person h ON h.id = p.person_id
-  JOIN cards_card c ON c.id = p.card_id
- WHERE p.terminal_id = %(terminal_id)s AND p.txn_id = %(txn_id)s AND p.amount = %(amount)s
-   AND EXISTS (SELECT 1 FROM devices_device WHERE id = %(device_id)s AND revoked_at IS NULL)
-""", {"terminal_id": "bigint", "txn_id": "text", "amount": "bigint", "device_id": "bigint"})
-
-
-def _replay(terminal: TerminalFacts, txn_id: str, amount: int) -> dict | None:
-    """The receipt of this terminal's payment with this txn id and amount, as ``pos.payment_authorize``
-    answers a retry; anything else (another amount, a revoked device, a real refusal) is None."""
-    with connection.cursor() as cursor:
-        _REPLAY.execute(cursor, {"terminal_id": terminal.terminal_id, "txn_id": txn_id, "amount": amount,
-                                 "device_id": terminal.device_id})
-        row = cursor.fetchone()
-    return None if row is None else receipt(*row)
-
-
-def _request_hash(facts: CredentialFacts, terminal: TerminalFacts, amount: int, reference: str) -> str:
-    """The same request hash the ledger computes, so a later replay through it matches."""
-    from campuscard.ledger.services import _request_hash as ledger_hash
-
-    return ledger_hash("posted", "payment", facts.wallet_account_id, terminal.account_id, amount, reference)
+    return (txn_id, amount, terminal.merchant_name, facts.person_name, facts.card_number, facts.kind,
+            balance_after, 0, now, payment_id)

@@ -1,15 +1,19 @@
 """Merchant payments (PAY-1 … PAY-4): authorise at a POS terminal, refund, appeal.
 
-A payment is authorised inside one money transaction: the presented credential is checked and
-used up (one-time code, card state, institution), the holder's day row is locked (daily limit and
-wrong-password count live there, so only this holder's payments queue), the payment password is
-checked when the amount needs it, the wallet is debited and the merchant's striped takings account
-credited, and the Payment row is written. The terminal's transaction id makes it idempotent.
+``payment_authorize`` is the one entry point of a charge at a terminal. It takes the one-statement
+fast path (``payments.fastpath``, PostgreSQL) when that path can decide, and otherwise the ordinary
+path: inside one money transaction the presented credential is checked and used up, the holder's day
+row is locked (their daily total and wrong-password count: only this holder's payments queue), the
+facts are gathered and ``payments.rules.authorize`` decides; the wallet is debited, the merchant's
+striped takings account credited and the Payment row written. The terminal's transaction id makes it
+idempotent: a retry answers with the first payment's receipt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,20 +21,28 @@ from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.cards import codes
-from campuscard.cards.selectors import CAPABILITIES
+from campuscard.cards.selectors import live_wallet
 from campuscard.core import clock
 from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
-from campuscard.core.money import format_fen
+from campuscard.core.money import format_fen, is_fen
 from campuscard.core.privacy import mask_name, mask_number
+from campuscard.devices.models import Device
+from campuscard.devices.services import device_is_revoked
 from campuscard.identity.models import Person
 from campuscard.identity.services import payment_password_verify
+from campuscard.ledger import selectors as ledger_selectors
 from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account
+from campuscard.payments import fastpath, rules
 from campuscard.payments.models import Appeal, DailyUsage, Merchant, Payment, Refund, SpendingLimit, Terminal
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
+
+# A terminal's transaction id: its own, retried as it is (PAY-1). A strict alphabet keeps it a plain
+# identifier everywhere it goes (journal key, receipts, URLs).
+TXN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 class _WrongPassword(Exception):
@@ -38,16 +50,35 @@ class _WrongPassword(Exception):
         self.person_id, self.day = person_id, day
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What the POS prints and shows: the holder's name and card number masked."""
+
+    txn_id: str
+    amount: int
+    merchant: str
+    holder: str
+    card: str
+    method: str
+    balance_after: int
+    refunded: int
+    at: dt.datetime
+    payment_id: int | None = None  # not printed: for the caller that shows the stored payment
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 def payment_receipt(payment: Payment) -> dict:
     return receipt(payment.txn_id, payment.amount, payment.merchant.name, payment.person.name, payment.card.number,
-                   payment.method, payment.balance_after, payment.refunded, payment.created_at)
+                   payment.method, payment.balance_after, payment.refunded, payment.created_at, payment.pk).as_dict()
 
 
-def receipt(txn_id, amount, merchant, holder, card_number, method, balance_after, refunded, at) -> dict:
-    """What the POS prints and shows: the holder's name and card number masked."""
-    return {"txn_id": txn_id, "amount": amount, "merchant": merchant, "holder": mask_name(holder),
-            "card": mask_number(card_number), "method": method, "balance_after": balance_after,
-            "refunded": refunded, "at": at}
+def receipt(txn_id, amount, merchant, holder, card_number, method, balance_after, refunded, at,
+            payment_id=None) -> Receipt:
+    return Receipt(txn_id=txn_id, amount=amount, merchant=merchant, holder=mask_name(holder),
+                   card=mask_number(card_number), method=method, balance_after=balance_after, refunded=refunded,
+                   at=at, payment_id=payment_id)
 
 
 def daily_limit_of(person: Person) -> int:
@@ -57,7 +88,7 @@ def daily_limit_of(person: Person) -> int:
 
 def daily_limit_set(*, actor, person: Person, limit: int) -> int:
     """PAY-2: the holder changes their own limit at any time, within the institution maximum."""
-    if not isinstance(limit, int) or not 1 <= limit <= settings.DAILY_LIMIT_MAX_FEN:
+    if not is_fen(limit) or not 1 <= limit <= settings.DAILY_LIMIT_MAX_FEN:
         raise DomainError("daily_limit_invalid", max=format_fen(settings.DAILY_LIMIT_MAX_FEN))
     SpendingLimit.objects.update_or_create(person=person, defaults={"daily_limit": limit})
     audit_record(actor=actor, action="daily_limit_changed", obj=person, institution_id=person.institution_id,
@@ -67,16 +98,31 @@ def daily_limit_set(*, actor, person: Person, limit: int) -> int:
 
 def password_due(person: Person) -> bool:
     """PAY-3: the payment password must be changed every month."""
-    changed = person.payment_password_changed_at
-    return changed is None or clock.now() - changed > dt.timedelta(days=settings.PAYMENT_PASSWORD_MAX_AGE_DAYS)
+    return rules.password_due(person.payment_password_changed_at, clock.now())
 
 
-def payment_authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str = "", nfc_uid: str = "",
-                      password: str | None = None) -> Payment:
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+def payment_authorize(*, terminal: Terminal | fastpath.TerminalFacts, txn_id: str, amount: int, code: str = "",
+                      nfc_uid: str = "", password: str | None = None) -> Receipt:
+    """Charge the presented card or code once per (terminal, ``txn_id``); the receipt, or a DomainError."""
+    if not is_fen(amount) or amount <= 0:
         raise DomainError("payment_amount_invalid")
-    if not txn_id:
+    if not isinstance(txn_id, str) or not txn_id:
         raise DomainError("idempotency_key_required")
+    if not TXN_ID.fullmatch(txn_id):
+        raise DomainError("txn_id_invalid")
+    if not code and not nfc_uid:
+        raise DomainError("qr_invalid")
+    facts = terminal if isinstance(terminal, fastpath.TerminalFacts) else fastpath.terminal_facts(terminal.device.code)
+    if facts is None or facts.terminal_id is None:
+        raise DomainError("terminal_unknown")
+    if settings.PAYMENTS_FAST_PATH and code and fastpath.eligible(amount=amount, code=code) \
+            and not rules.needs_password(amount):
+        fast = fastpath.try_pay(terminal=facts, txn_id=txn_id, amount=amount, code=code)
+        if fast is not None:
+            return receipt(*fast)
+    if isinstance(terminal, fastpath.TerminalFacts):
+        terminal = Terminal.objects.select_related("merchant__institution", "merchant__account", "device") \
+            .get(pk=facts.terminal_id)
     replay = _replay(terminal, txn_id, amount)
     if replay is not None:
         return replay
@@ -84,8 +130,7 @@ def payment_authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str
         return _authorize(terminal=terminal, txn_id=txn_id, amount=amount, code=code, nfc_uid=nfc_uid,
                           password=password)
     except _WrongPassword as wrong:
-        left = _count_wrong_password(wrong.person_id, wrong.day)
-        raise DomainError("payment_password_incorrect", left=left)
+        raise DomainError("payment_password_incorrect", left=_count_wrong_password(wrong.person_id, wrong.day))
     except DomainError:
         # A concurrent duplicate of this txn may have won the one-time code: answer with its payment.
         replay = _replay(terminal, txn_id, amount)
@@ -99,11 +144,17 @@ def payment_authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str
         return replay
 
 
-def _replay(terminal: Terminal, txn_id: str, amount: int) -> Payment | None:
-    payment = Payment.objects.filter(terminal=terminal, txn_id=txn_id).first()
-    if payment is not None and payment.amount != amount:
+def _replay(terminal: Terminal, txn_id: str, amount: int) -> Receipt | None:
+    payment = (Payment.objects.select_related("merchant", "person", "card")
+               .filter(terminal=terminal, txn_id=txn_id).first())
+    if payment is None:
+        return None
+    if payment.amount != amount:
         raise DomainError("payment_txn_reused")
-    return payment
+    if device_is_revoked(Device.objects.get(pk=terminal.device_id)):  # as the first answer would say now
+        raise DomainError("device_revoked")
+    return receipt(payment.txn_id, payment.amount, payment.merchant.name, payment.person.name, payment.card.number,
+                   payment.method, payment.balance_after, payment.refunded, payment.created_at, payment.pk)
 
 
 def _count_wrong_password(person_id: int, day: dt.date) -> int:
@@ -113,12 +164,12 @@ def _count_wrong_password(person_id: int, day: dt.date) -> int:
         usage.wrong_passwords = F("wrong_passwords") + 1
         usage.save(update_fields=["wrong_passwords"])
         usage.refresh_from_db()
-    return max(0, settings.PAYMENT_PASSWORD_MAX_WRONG - usage.wrong_passwords)
+    return rules.wrong_passwords_left(usage.wrong_passwords)
 
 
 @money_transaction
 def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_uid: str,
-               password: str | None) -> Payment:
+               password: str | None) -> Receipt:
     merchant = terminal.merchant
     institution = merchant.institution
     if code:
@@ -126,42 +177,36 @@ def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_u
     else:
         presented = codes.nfc_accept(institution_id=institution.pk, uid=nfc_uid)
     card, person = presented.card, presented.card.person
-    if "pay" not in CAPABILITIES[card.kind]:
-        raise DomainError("payment_not_allowed")
     today = clock.local_date(institution)
     usage, _created = DailyUsage.objects.select_for_update().get_or_create(person=person, day=today)
-    if amount > settings.PASSWORD_FREE_LIMIT_FEN:
-        _check_password(presented, person, usage, password)
-    limit = daily_limit_of(person)
-    if usage.spent + amount > limit:
-        raise DomainError("daily_limit_exceeded", remaining=format_fen(max(0, limit - usage.spent)))
+    wallet = ledger_selectors.account_state(account_id=card.wallet_account_id)
+    decision = rules.authorize(rules.PaymentFacts(
+        amount=amount, now=clock.now(), device_live=not device_is_revoked(Device.objects.get(pk=terminal.device_id)),
+        credential_active=presented.credential.active, same_institution=card.institution_id == institution.pk,
+        card_state=card.state, card_kind=card.kind, offline_code=presented.offline, spent_today=usage.spent,
+        daily_limit=daily_limit_of(person), wrong_passwords_today=usage.wrong_passwords,
+        password_set=bool(person.payment_password), password_changed_at=person.payment_password_changed_at,
+        password_given=bool(password), wallet_open=wallet.open, available=wallet.spendable,
+        password_ok=lambda: payment_password_verify(person=person, secret=password or "")))
+    if decision.code == "payment_password_incorrect":
+        raise _WrongPassword(person.pk, usage.day)  # counted outside this transaction, which rolls back
+    if not decision.ok:
+        raise DomainError(decision.code, **decision.params)
     usage.spent += amount
+    if decision.password_checked:
+        usage.wrong_passwords = 0  # "consecutive": a right password starts the count again
     usage.save(update_fields=["spent", "wrong_passwords"])
     result = ledger.transfer_create(
         key=f"pos:{terminal.pk}:{txn_id}", debit=ledger.AccountRef(card.wallet_account_id, institution.pk, 1),
         credit=_merchant_ref(merchant), amount=amount, kind="payment", reference=f"{merchant.name} {txn_id}",
         metadata={"merchant": merchant.pk, "terminal": terminal.pk})
     method = Payment.Method.OFFLINE if presented.offline else presented.credential.kind
-    return Payment.objects.create(
+    payment = Payment.objects.create(
         institution=institution, terminal=terminal, merchant=merchant, person=person, card=card, txn_id=txn_id,
         amount=amount, method=method, transfer_id=result.id, balance_after=result.debit_balance or 0,
         created_at=result.created_at)
-
-
-def _check_password(presented, person: Person, usage: DailyUsage, password: str | None) -> None:
-    if presented.offline:
-        raise DomainError("offline_code_over_limit", limit=format_fen(settings.PASSWORD_FREE_LIMIT_FEN))
-    if not person.payment_password:
-        raise DomainError("payment_password_unset")
-    if usage.wrong_passwords >= settings.PAYMENT_PASSWORD_MAX_WRONG:
-        raise DomainError("payment_password_locked")
-    if password_due(person):
-        raise DomainError("payment_password_expired")
-    if password is None or password == "":
-        raise DomainError("payment_password_required", limit=format_fen(settings.PASSWORD_FREE_LIMIT_FEN))
-    if not payment_password_verify(person=person, secret=password):
-        raise _WrongPassword(person.pk, usage.day)
-    usage.wrong_passwords = 0  # "consecutive": a right password starts the count again
+    return receipt(txn_id, amount, merchant.name, person.name, card.number, method, payment.balance_after, 0,
+                   payment.created_at, payment.pk)
 
 
 def _merchant_ref(merchant: Merchant) -> ledger.AccountRef:
@@ -192,8 +237,12 @@ def merchant_open(*, actor, institution, code: str, name: str, category: str, bu
 def payment_refund(*, actor, payment: Payment, amount: int | None = None, reason: str = "",
                    kind: str = Refund.Kind.REFUND, key: str = "") -> Refund:
     """``key`` makes a resend (double click, network retry) return the first refund instead of a second."""
+    return _refund(actor=actor, payment=payment, amount=amount, reason=reason, kind=kind, key=key)
+
+
+def _refund(*, actor, payment: Payment, amount: int | None, reason: str, kind: str, key: str) -> Refund:
     reason = str(reason)
-    payment = Payment.objects.select_for_update().select_related("institution", "person").get(pk=payment.pk)
+    payment = Payment.objects.select_for_update().select_related("institution", "person", "card").get(pk=payment.pk)
     if key:
         earlier = Refund.objects.filter(payment=payment, key=key).first()
         if earlier is not None:
@@ -205,12 +254,16 @@ def payment_refund(*, actor, payment: Payment, amount: int | None = None, reason
         raise DomainError("refund_window_closed")
     left = payment.amount - payment.refunded
     amount = left if amount is None else amount
-    if not isinstance(amount, int) or amount <= 0 or amount > left:
+    if not is_fen(amount) or amount <= 0 or amount > left:
         raise DomainError("refund_exceeds_payment", left=format_fen(left))
     number = payment.refunds.count() + 1
     transfer_key = f"refund:{payment.pk}:key:{key}" if key else f"refund:{payment.pk}:{number}"
-    result = ledger.transfer_reverse(key=transfer_key, original_id=payment.transfer_id,
-                                     amount=amount, kind="refund", reference=payment.txn_id)
+    # The money goes back to the holder's live wallet: the paying card may have been replaced since and
+    # its balance moved on (CARD-6), its wallet closed.
+    wallet = live_wallet(payment.card)
+    result = ledger.transfer_reverse(key=transfer_key, original_id=payment.transfer_id, amount=amount, kind="refund",
+                                     reference=payment.txn_id,
+                                     credit_to=None if wallet.pk == payment.card.wallet_account_id else wallet.pk)
     payment.refunded += amount
     payment.save(update_fields=["refunded"])
     refund = Refund.objects.create(payment=payment, kind=kind, amount=amount, transfer_id=result.id,
@@ -236,24 +289,27 @@ def appeal_open(*, actor, person: Person, payment: Payment, reason: str) -> Appe
     return appeal
 
 
+@transaction.atomic  # not durable: the back office's change form runs inside its own transaction
 def appeal_decide(*, actor, appeal: Appeal, accept: bool, reason: str = "") -> Appeal:
-    """The merchant or the Card Center decides; an accepted appeal refunds by a reversing transfer."""
+    """The merchant or the Card Center decides; an accepted appeal refunds by a reversing transfer, in the
+    same transaction as the decision (an acceptance that could not refund is not recorded)."""
     if not accept and not reason.strip():
         raise DomainError("decision_reason_required")
-    with transaction.atomic():
-        appeal = Appeal.objects.select_for_update().select_related("payment__person").get(pk=appeal.pk)
-        if appeal.state != Appeal.State.OPEN:
-            raise DomainError("appeal_not_open")
-        appeal.state = Appeal.State.ACCEPTED if accept else Appeal.State.REJECTED
-        appeal.decision, appeal.decided_at = reason.strip()[:300], clock.now()
-        appeal.decided_by = actor if hasattr(actor, "is_authenticated") else None
-        appeal.save()
-        audit_record(actor=actor, action="appeal_accepted" if accept else "appeal_rejected", obj=appeal,
-                     institution_id=appeal.payment.institution_id, after={"reason": appeal.decision})
+    appeal = Appeal.objects.select_for_update().select_related("payment__person", "payment__merchant").get(pk=appeal.pk)
+    if appeal.state != Appeal.State.OPEN:
+        raise DomainError("appeal_not_open")
+    appeal.state = Appeal.State.ACCEPTED if accept else Appeal.State.REJECTED
+    appeal.decision, appeal.decided_at = reason.strip()[:300], clock.now()
+    appeal.decided_by = actor if hasattr(actor, "is_authenticated") else None
+    appeal.save()
+    audit_record(actor=actor, action="appeal_accepted" if accept else "appeal_rejected", obj=appeal,
+                 institution_id=appeal.payment.institution_id, after={"reason": appeal.decision})
     if accept and appeal.payment.amount > appeal.payment.refunded:
-        payment_refund(actor=actor, payment=appeal.payment, reason=_("appeal accepted"), kind=Refund.Kind.APPEAL)
-    notify(person=appeal.payment.person, kind=Notification.Kind.APPEAL, title=_("Your appeal was decided"),
+        _refund(actor=actor, payment=appeal.payment, amount=None, reason=_("appeal accepted"),
+                kind=Refund.Kind.APPEAL, key="")
+    payment = appeal.payment
+    notify(person=payment.person, kind=Notification.Kind.APPEAL, title=_("Your appeal was decided"),
            body=_("Appeal about %(merchant)s %(amount)s: %(state)s. %(reason)s"),
-           params={"merchant": appeal.payment.merchant.name, "amount": format_fen(appeal.payment.amount),
+           params={"merchant": payment.merchant.name, "amount": format_fen(payment.amount),
                    "state": Appeal.State(appeal.state).label, "reason": appeal.decision}, link="/payments/")
     return appeal

@@ -114,9 +114,10 @@ def pay(request):
         return _result(request, error=DomainError("validation_error"), time_zone=time_zone)
     card_uid = bool(_CARD_UID.match(presented))
     try:
-        payment = pos.payment_authorize(terminal=terminal, txn_id=txn_id, amount=amount,
+        receipt = pos.payment_authorize(terminal=terminal, txn_id=txn_id, amount=amount,
                                         code="" if card_uid else presented, nfc_uid=presented if card_uid else "",
                                         password=password)
+        payment = Payment.objects.get(pk=receipt.payment_id)
     except DomainError as error:
         return _result(request, error=error, txn_id=txn_id, amount=amount, time_zone=time_zone)
     return _result(request, payment=payment, txn_id=txn_id, amount=amount, time_zone=time_zone)
