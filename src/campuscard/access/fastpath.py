@@ -1,9 +1,11 @@
 """The class-change rush path for online gates: many decisions per database round trip (PostgreSQL).
+Called only by the domain's entry point, ``services.gate_decide``, which decides itself whatever this
+path hands back.
 
 Design — decide in Python on facts the process holds, then ONE statement per batch of concurrent
 requests (group commit) that checks those facts and logs the decisions:
 
-* **Held in the process**: a gate device's secret, kind and institution (``gate_facts``; a wrong
+* **Held in the process**: a gate device's secret, kind and institution (``facts.gate_facts``; a wrong
   signature reloads it once, so a re-registered device works at once); credential → card, holder,
   institution, and for dynamic codes the TOTP secret (a credential row never changes its card or
   secret; re-binding or re-provisioning makes a NEW credential and turns the old one inactive);
@@ -15,9 +17,10 @@ requests (group commit) that checks those facts and logs the decisions:
   transaction): the device is not revoked (a revoked gate is refused at once), the credential is still
   active, and the parts of the held facts that the zone's rules read are still the facts — recomputed
   in the same statement by the same SQL expressions that loaded them (``_BASE`` … ``_PERMITS``: the
-  card and holder always; campus entry at a campus gate; add-on and permits at a laboratory;
-  residences at a dormitory). Only decisions whose facts are unchanged are logged: a multi-row INSERT
-  of the AccessEvents and, for admitted dynamic codes, of their ``cards_usedcode`` rows (a code used
+  card and holder always, and what ``rules.LEVEL_FACTS`` names for the zone's level). Other apps'
+  tables are reached only through their fragments (``cards.sql``, ``devices.sql``). Only decisions
+  whose facts are unchanged are logged: a multi-row INSERT of the AccessEvents and, for admitted
+  dynamic codes, the use of their code step (a code used
   before or by another gate in the meantime is logged and answered as ``refuse_code_replayed``). For
   the others the statement returns the facts it found; the leader holds them, decides again and
   writes again (a loss report or a new permit applies to the very next tap). Facts changing under a
@@ -36,15 +39,14 @@ request of its batch (the gates retry; nothing is answered without its event). A
 failed AFTER the commit (the client went away) is logged and unanswered: the log errs on the side of
 recording, never of forgetting.
 
-Handed back to the ordinary path (``services.gate_decide``), which logs its own event: SQLite, calls
-inside a transaction (tests), visitor codes, unknown or re-bound credentials, credentials of another
+Handed back to the ordinary path (``try_decide`` returns None), which logs its own event: SQLite,
+calls inside a transaction (tests), a caller's own moment, visitor codes, unknown or re-bound credentials, credentials of another
 institution, dynamic codes that do not match a current step (expired, malformed), and every error
 (unknown zone, gate not bound to the zone, …) so the ordinary path answers with its own codes.
 
 Settings (read with ``getattr``; none is required): ``ACCESS_GATE_FAST_PATH`` (default True),
-``ACCESS_GATE_BATCH_MAX`` (256), ``ACCESS_GATE_BATCHES_IN_FLIGHT`` (1: measured, one batch at a time per
-process makes batches twice as large and cost the database ~20 % less per decision than two, at the
-same throughput),
+``ACCESS_GATE_BATCH_MAX`` (256), ``ACCESS_GATE_BATCHES_IN_FLIGHT`` (1: larger batches, cheaper per
+decision; docs/decisions.md, "One batch in flight per process"),
 ``ACCESS_GATE_WAIT_SECONDS`` (10: how long a request waits for its batch before answering 503).
 """
 
@@ -99,8 +101,8 @@ def _nfc_rows(qs):
 
 
 def nfc_ref(uid: str) -> facts.CredentialRef | None:
-    """At a rush most cards are tapped, so the first miss loads every active NFC credential in one query
-    (a few MB per process for 50,000 holders); later misses are looked up one by one. Absences are
+    """At a rush most cards are tapped, so the first miss loads every active NFC credential in one query;
+    later misses are looked up one by one. Absences are
     never cached (a card may be bound a second later)."""
     found = _nfc.get(uid)
     if found is not None:

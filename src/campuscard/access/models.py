@@ -384,8 +384,7 @@ class AccessEvent(models.Model):
     # The log keeps no database foreign keys (db_constraint=False): its rows are written by statements that
     # read the rows they name, nothing it names is ever deleted (PROTECT still holds in Django), and the
     # checks cost the class-change rush dearly — six more look-ups per logged decision at its commit, key-share
-    # locks on the same few hot rows (the institution, the zone, the gate) by every batch. Measured:
-    # 4-row inserts 2,460 tps with them, 4,479 without (docs/benchmarks.md, "Access").
+    # locks on the same few hot rows (the institution, the zone, the gate) by every batch (docs/decisions.md).
     # Indexes: each one is one more insert per decision, so only those a look-up needs, each leading with
     # the column filtered on and ending with decided_at (the order every listing uses).
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",

@@ -12,12 +12,18 @@ Signatures and key continuity (key rotation). A snapshot is signed by EVERY key 
 that is not retired: ``signatures`` maps each key id to its signature over the canonical body without
 ``signature`` and ``signatures``. ``key_id`` and ``signature`` are the active key's signature over the
 body with ``signatures`` (everything but ``signature``), which is what gates made before rotation
-existed check. ``visitor_keys`` lists the same non-retired public keys. A gate:
+existed check. ``visitor_keys`` lists the same non-retired public keys. Everything the gate reads is
+under every signature; the signature fields themselves are read only to verify (caches are keyed by
+the signed ``institution`` and ``serial``). A gate:
 
 1. is provisioned once with the institution's public keys (back office *Access signing keys*, or
    ``campuscard access_keys list --institution CODE``);
-2. accepts a snapshot if any signature by a key it trusts verifies (``snapshot_verify``);
-3. then adopts the snapshot's ``visitor_keys`` as its trusted set (``snapshot_adopt`` does 2 and 3).
+2. accepts a snapshot if a signature by a key it trusts verifies, none by a key it trusts fails, and
+   the body has every field it reads (``snapshot_verify``);
+3. refuses one whose ``serial`` is lower than the snapshot it holds (each snapshot of an institution
+   gets the next serial, taken before its facts are read: a replayed older download cannot bring back
+   a revoked pass or card);
+4. then adopts the snapshot's ``visitor_keys`` as its trusted set (``snapshot_adopt`` does 2 to 4).
 
 So after a rotation every gate that syncs while the old key is still unretired (the snapshot is then
 signed by both) moves to the new key. Retire the old key only after every gate has synced since the
