@@ -5,14 +5,18 @@ from __future__ import annotations
 
 TYPES = {"device_id": "bigint"}
 
-# The SQL form of the one revocation rule (``devices.services``): true while the device is not revoked.
-DEVICE_LIVE = "EXISTS (SELECT 1 FROM devices_device WHERE id = %(device_id)s AND revoked_at IS NULL)"
+def device_live(device_id: str) -> str:
+    """The SQL form of the one revocation rule (``devices.services.device_is_revoked``) over an SQL
+    expression (a parameter, or a column of the caller's rows): true while the device is not revoked."""
+    return f"EXISTS (SELECT 1 FROM devices_device WHERE id = {device_id} AND revoked_at IS NULL)"
 
 
 def device_revoked(device_id: str) -> str:
-    """The revocation rule over an SQL expression (a column of the caller's rows): true when the device
-    ``device_id`` is revoked or gone."""
-    return f"NOT EXISTS (SELECT 1 FROM devices_device WHERE id = {device_id} AND revoked_at IS NULL)"
+    """True when the device ``device_id`` is revoked or gone."""
+    return f"NOT {device_live(device_id)}"
+
+
+DEVICE_LIVE = device_live("%(device_id)s")
 
 
 def gate_nonces_claim(rows: str) -> str:
