@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
@@ -88,3 +90,22 @@ def _forget_process_caches():
     fastpath.forget()
     yield
     fastpath.forget()
+
+
+def _on_postgresql() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On PostgreSQL a PostgreSQL-only test (marked ``postgres``, or skipped with a reason naming
+    PostgreSQL) must run: a skip there is a failure, so CI cannot pass with the money and concurrency
+    tests quietly skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or not _on_postgresql() or getattr(report, "wasxfail", None) is not None:
+        return
+    reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+    if item.get_closest_marker("postgres") is not None or "postgresql" in reason.lower():
+        report.outcome = "failed"
+        report.longrepr = f"a PostgreSQL-only test was skipped in the PostgreSQL run: {reason}"
