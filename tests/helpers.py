@@ -85,8 +85,8 @@ def served_post(path: str, raw: bytes, headers: Mapping[str, str]) -> WSGIRespon
 
     from django.core.handlers.wsgi import WSGIHandler
 
+    from campuscard.api.lane import DeviceLane
     from campuscard.api.main import lane_routes
-    from campuscard.devices.lane import DeviceLane
 
     if "app" not in _served:
         _served["app"] = DeviceLane(WSGIHandler(), lane_routes())

@@ -7,10 +7,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "campuscard.settings")
 django_application = get_wsgi_application()
 
+from campuscard.api.lane import DeviceLane  # noqa: E402
 from campuscard.api.main import lane_routes, lane_warm  # noqa: E402  (Django is set up above)
-from campuscard.devices.lane import DeviceLane  # noqa: E402
 
-# The two rush endpoints (POS payment, gate decision) are answered in front of Django (devices.lane).
+# The two rush endpoints (POS payment, gate decision) are answered in front of Django (api.lane).
 application = DeviceLane(django_application, lane_routes())
 lane_warm()
 # What start-up loaded (Django, the warmed fast-path caches: ~200,000 objects for 10,000 holders) lives

@@ -1,4 +1,4 @@
-"""The device lane (devices.lane): the rush endpoints answered in front of Django, with the same
+"""The device lane (api.lane): the rush endpoints answered in front of Django, with the same
 answers, codes and languages as Django/ninja gives them."""
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ class _Job:
     policy: rules.Policy
     done: bool = False
     taken: bool = False  # in a batch already
-    nonce: object = None  # a devices.lane.NonceClaim the batch claims (None: claimed already)
+    nonce: object = None  # a devices.services.NonceClaim the batch claims (None: claimed already)
     wake: threading.Event = field(default_factory=threading.Event)
     handover: bool = False
     error: BaseException | None = None
@@ -198,7 +198,7 @@ def try_decide(*, gate: GateFacts, zone_code: str, code: str = "", nfc_uid: str 
                nonce=None):
     """A logged ``GateOutcome``, or None when the ordinary path must decide (see the module docstring).
     Raises ``DomainError("device_revoked")`` when the batch's statement finds the gate revoked. ``nonce`` (a
-    ``devices.lane.NonceClaim``) is claimed by the batch; a replay raises ``device_request_replayed``."""
+    ``devices.services.NonceClaim``) is claimed by the batch; a replay raises ``device_request_replayed``."""
     if gate.device_kind != "gate" or visitor_code or bool(code) == bool(nfc_uid):
         return None
     entry = facts.zone_entry(gate.institution_id, zone_code)

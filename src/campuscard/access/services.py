@@ -35,6 +35,7 @@ from campuscard.cards import codes
 from campuscard.cards.models import Card, Credential
 from campuscard.cards.workdays import public_holidays
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import REGISTRY, DomainError
 from campuscard.core.permissions import authorize
@@ -46,6 +47,7 @@ from campuscard.devices.services import (
     gate_nonce_claim,
 )
 from campuscard.identity.models import Person
+from campuscard.identity.selectors import acting_user
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
 
@@ -89,7 +91,7 @@ def gate_decide(*, device: Device | GateFacts, zone_code: str, code: str = "", n
 
     ``device`` is the gate's row, or the facts its signature check cached (``facts.gate_facts``).
     ``moment`` is the server's clock unless a caller (tests, simulations) passes one: a gate's own clock
-    is not trusted online. ``nonce`` (a ``devices.lane.NonceClaim``), when the caller left the request's
+    is not trusted online. ``nonce`` (a ``devices.services.NonceClaim``), when the caller left the request's
     nonce to the decision, is claimed with it: a replay raises ``device_request_replayed``."""
     if moment is None and fastpath.eligible():
         gate = device if isinstance(device, GateFacts) else GateFacts.of(device)
@@ -285,7 +287,7 @@ def exception_days(institution, first: dt.date, last: dt.date, *, holidays_only:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def zone_exceptions_set(*, actor, zones: list[Zone], days: list[dt.date], closed: bool,
+def zone_exceptions_set(*, actor: Actor, zones: list[Zone], days: list[dt.date], closed: bool,
                         open_from: dt.time | None = None, open_to: dt.time | None = None, note: str = "") -> int:
     """The same holiday or schedule exception for many zones of one institution and days at once (a
     closure week, the public holidays of a term); an exception already there for a zone and day is
@@ -294,7 +296,7 @@ def zone_exceptions_set(*, actor, zones: list[Zone], days: list[dt.date], closed
         raise DomainError("zone_exception_invalid")
     if not closed and not (open_from and open_to and open_from < open_to):
         raise DomainError("zone_exception_invalid")
-    authorize(actor, "access.change_zoneexception", zones[0].institution_id)
+    authorize(actor.user, "access.change_zoneexception", zones[0].institution_id)
     for zone in zones:
         _authorize_zone_manager(actor, zone, "access.add_zoneexception")
     hours = {"closed": True, "open_from": None, "open_to": None} if closed else {
@@ -315,7 +317,7 @@ def zone_exceptions_set(*, actor, zones: list[Zone], days: list[dt.date], closed
 
 # --- campus entry (ACC-2) ---------------------------------------------------------------------------
 
-def campus_entry_apply(*, actor, person: Person, reason: str = "") -> CampusEntryApproval:
+def campus_entry_apply(*, actor: Actor, person: Person, reason: str = "") -> CampusEntryApproval:
     try:
         with transaction.atomic():
             approval = CampusEntryApproval.objects.create(institution_id=person.institution_id, person=person,
@@ -327,8 +329,8 @@ def campus_entry_apply(*, actor, person: Person, reason: str = "") -> CampusEntr
     return approval
 
 
-def campus_entry_decide(*, actor, approval: CampusEntryApproval, approve: bool, note: str = "") -> CampusEntryApproval:
-    authorize(actor, "access.change_campusentryapproval", approval.institution_id)
+def campus_entry_decide(*, actor: Actor, approval: CampusEntryApproval, approve: bool, note: str = "") -> CampusEntryApproval:
+    authorize(actor.user, "access.change_campusentryapproval", approval.institution_id)
     state = CampusEntryApproval.State.APPROVED if approve else CampusEntryApproval.State.REJECTED
     approval = _settle(actor, approval, expected=CampusEntryApproval.State.REQUESTED, state=state,
                        refusal="application_not_pending", action=f"campus_entry_{state}", note=note, decided=True)
@@ -336,9 +338,9 @@ def campus_entry_decide(*, actor, approval: CampusEntryApproval, approve: bool, 
     return approval
 
 
-def campus_entry_revoke(*, actor, approval: CampusEntryApproval, note: str = "") -> CampusEntryApproval:
+def campus_entry_revoke(*, actor: Actor, approval: CampusEntryApproval, note: str = "") -> CampusEntryApproval:
     """An approved campus entry withdrawn: campus gates refuse the card from the next tap on."""
-    authorize(actor, "access.change_campusentryapproval", approval.institution_id)
+    authorize(actor.user, "access.change_campusentryapproval", approval.institution_id)
     approval = _settle(actor, approval, expected=CampusEntryApproval.State.APPROVED,
                        state=CampusEntryApproval.State.REVOKED, refusal="campus_entry_not_approved",
                        action="campus_entry_revoked", note=note)
@@ -346,7 +348,7 @@ def campus_entry_revoke(*, actor, approval: CampusEntryApproval, note: str = "")
     return approval
 
 
-def _settle(actor, row, *, expected: str, state: str, refusal: str, action: str, note: str, decided: bool = False):
+def _settle(actor: Actor, row, *, expected: str, state: str, refusal: str, action: str, note: str, decided: bool = False):
     """Move an application (campus entry, lab permit) from ``expected`` to ``state`` under a row lock,
     audited; refused with ``refusal`` if someone else moved it first."""
     with transaction.atomic():
@@ -356,7 +358,7 @@ def _settle(actor, row, *, expected: str, state: str, refusal: str, action: str,
         row.state, row.decision_note = state, note[:200]
         fields = ["state", "decision_note"]
         if decided:
-            row.decided_by, row.decided_at = actor, clock.now()
+            row.decided_by, row.decided_at = acting_user(actor), clock.now()
             fields += ["decided_by", "decided_at"]
         row.save(update_fields=fields)
         audit_record(actor=actor, action=action, obj=row, institution_id=row.institution_id)
@@ -382,14 +384,16 @@ def _notify_decided(person: Person, approve: bool, what, note: str, link: str) -
 
 # --- the lab add-on (APP-4) and lab permits (ACC-1) -------------------------------------------------
 
-def _authorize_addon(actor, person: Person, permission: str) -> None:
+def _authorize_addon(actor: Actor, person: Person, permission: str) -> None:
     """The holder chooses their own package (APP-4); otherwise a Card Center operator of their institution.
     Named components (the demo, jobs) are trusted callers."""
-    if hasattr(actor, "is_authenticated") and not (person.user_id and actor.pk == person.user_id):
-        authorize(actor, permission, person.institution_id)
+    user = actor.user
+    if actor.kind == "system" or (user is not None and person.user_id and user.pk == person.user_id):
+        return
+    authorize(user, permission, person.institution_id)
 
 
-def access_addon_grant(*, actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> AccessAddon:
+def access_addon_grant(*, actor: Actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> AccessAddon:
     _authorize_addon(actor, person, "access.add_accessaddon")
     existing = AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).first()
     if existing:
@@ -404,7 +408,7 @@ def access_addon_grant(*, actor, person: Person, addon: str = AccessAddon.Addon.
     return grant
 
 
-def access_addon_revoke(*, actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> None:
+def access_addon_revoke(*, actor: Actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> None:
     _authorize_addon(actor, person, "access.change_accessaddon")
     with transaction.atomic():
         if AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).update(revoked_at=clock.now()):
@@ -435,7 +439,7 @@ def _check_slots(weekly: list, dated: list, valid_from: dt.date, valid_to: dt.da
         raise bad(_("each slot needs a start, an end and a weekday or a date"))
 
 
-def lab_permit_apply(*, actor, person: Person, zone: Zone, valid_from: dt.date, valid_to: dt.date,
+def lab_permit_apply(*, actor: Actor, person: Person, zone: Zone, valid_from: dt.date, valid_to: dt.date,
                      weekly_slots: list | None = None, dated_slots: list | None = None,
                      purpose: str = "") -> LabPermit:
     if zone.level != Zone.Level.LABORATORY or zone.institution_id != person.institution_id:
@@ -457,15 +461,16 @@ def is_zone_manager(user) -> bool:
             and user.groups.filter(name="zone_manager").exists())
 
 
-def _authorize_zone_manager(actor, zone: Zone, permission: str) -> None:
+def _authorize_zone_manager(actor: Actor, zone: Zone, permission: str) -> None:
     """``permission`` in the zone's institution and, for a zone manager, a zone they manage (or one with
     no named managers)."""
-    authorize(actor, permission, zone.institution_id)
-    if is_zone_manager(actor) and zone.managers.exists() and not zone.managers.filter(pk=actor.pk).exists():
+    authorize(actor.user, permission, zone.institution_id)
+    if (actor.user is not None and is_zone_manager(actor.user) and zone.managers.exists()
+            and not zone.managers.filter(pk=actor.user.pk).exists()):
         raise DomainError("forbidden")
 
 
-def lab_permit_decide(*, actor, permit: LabPermit, approve: bool, note: str = "") -> LabPermit:
+def lab_permit_decide(*, actor: Actor, permit: LabPermit, approve: bool, note: str = "") -> LabPermit:
     """The zone's manager approves or rejects (a zone without named managers: any zone manager)."""
     _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
     state = LabPermit.State.APPROVED if approve else LabPermit.State.REJECTED
@@ -475,7 +480,7 @@ def lab_permit_decide(*, actor, permit: LabPermit, approve: bool, note: str = ""
     return permit
 
 
-def lab_permit_revoke(*, actor, permit: LabPermit, note: str = "") -> LabPermit:
+def lab_permit_revoke(*, actor: Actor, permit: LabPermit, note: str = "") -> LabPermit:
     _authorize_zone_manager(actor, permit.zone, "access.change_labpermit")
     permit = _settle(actor, permit, expected=LabPermit.State.APPROVED, state=LabPermit.State.REVOKED,
                      refusal="lab_permit_not_approved", action="lab_permit_revoked", note=note)
@@ -520,7 +525,7 @@ def visitor_host_check(host: Person, zones: list[Zone]) -> None:
         raise DomainError("visitor_host_not_allowed")
 
 
-def visitor_pass_create(*, actor, host: Person, visitor_name: str, visitor_phone: str, zones: list[Zone],
+def visitor_pass_create(*, actor: Actor, host: Person, visitor_name: str, visitor_phone: str, zones: list[Zone],
                         valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[VisitorPass, str]:
     """A pass for a visitor starting at most ``VISITOR_PASS_MAX_AHEAD_HOURS`` (6) ahead; returns the pass
     and its code. The window is kept in whole minutes (start and end rounded down)."""
@@ -551,7 +556,7 @@ def visitor_code(visitor_pass: VisitorPass) -> str:
     return keys.encode_visitor_code(key, claims)
 
 
-def visitor_pass_revoke(*, actor, visitor_pass: VisitorPass) -> VisitorPass:
+def visitor_pass_revoke(*, actor: Actor, visitor_pass: VisitorPass) -> VisitorPass:
     """Online gates refuse it at once; offline gates after their next snapshot (revocation list)."""
     with transaction.atomic():
         if not VisitorPass.objects.filter(pk=visitor_pass.pk, revoked_at=None).update(revoked_at=clock.now()):

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 from campuscard.access import facts, invites, offline, pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.models import AccessEvent, Zone
+from campuscard.api import lane
 from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
 from campuscard.core.errors import DomainError
-from campuscard.devices import lane
 from campuscard.identity import selectors as identity_selectors
 
 router = Router(tags=["access"])
@@ -115,7 +115,7 @@ def _decide(gate, payload: DecideIn, nonce=None) -> dict:
 
 
 def gate_decide_in_lane(request) -> tuple[int, dict] | None:
-    """``gate_decide`` in front of Django (devices.lane): the same domain call, with the request's nonce
+    """``gate_decide`` in front of Django (api.lane): the same domain call, with the request's nonce
     left to the decision (claimed in the statement that logs it). A refusal of the request itself (bad
     body, replay, unknown zone …) goes on to Django, which answers it with its code."""
     gate, nonce = lane.verify_deferring_nonce(request, load=facts.gate_facts, forget=facts.gate_forget)

@@ -66,7 +66,7 @@ class CachedDeviceSignature:
     """DeviceSignature for the rush endpoints: the device's facts come from the fast path's process cache
     (``load``/``forget``) and revocation is the endpoint's to check, at once (``device_verify_cached``).
     With ``claim`` (facts, nonce → first time?) the endpoint keeps its nonces itself (the gate: in the
-    database, with its decisions). A request the device lane already verified (``devices.lane``) is not
+    database, with its decisions). A request the device lane already verified (``api.lane``) is not
     verified twice: its nonce is spent."""
 
     openapi_type = "apiKey"
@@ -75,7 +75,7 @@ class CachedDeviceSignature:
         self.load, self.forget, self.claim = load, forget, claim
 
     def __call__(self, request):
-        from campuscard.devices.lane import VERIFIED
+        from campuscard.api.lane import VERIFIED
         from campuscard.devices.services import device_verify_cached
 
         verified = request.META.get(VERIFIED)

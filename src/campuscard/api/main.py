@@ -95,7 +95,7 @@ _register_routers()
 
 
 def lane_routes() -> dict:
-    """The endpoints the device lane answers in front of Django (devices.lane)."""
+    """The endpoints the device lane answers in front of Django (api.lane)."""
     from campuscard.api import access, pos
 
     return {("POST", "/api/v1/pos/payments"): pos.pay_in_lane,

@@ -8,10 +8,10 @@ from django.db.models import Sum
 from ninja import Field, Router, Schema, Status
 from pydantic import ValidationError
 
+from campuscard.api import lane
 from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
-from campuscard.devices import lane
 from campuscard.payments import fastpath, pos
 from campuscard.payments.models import Payment, Terminal
 
@@ -68,7 +68,7 @@ def _pay(facts, payload: PayIn) -> dict:
 
 
 def pay_in_lane(request) -> tuple[int, dict] | None:
-    """``pay`` in front of Django (devices.lane): the same domain call, or None to let ``pay`` answer
+    """``pay`` in front of Django (api.lane): the same domain call, or None to let ``pay`` answer
     what the lane does not (a body that does not validate)."""
     facts = lane.verify(request, load=fastpath.terminal_facts, forget=fastpath.forget)
     try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution, ServicePoint
@@ -18,7 +20,7 @@ from campuscard.devices.models import Device
 from campuscard.devices.signing import signature
 
 
-def device_register(*, actor, institution: Institution, kind: str, code: str, name: str,
+def device_register(*, actor: Actor, institution: Institution, kind: str, code: str, name: str,
                     service_point: ServicePoint | None = None) -> tuple[Device, str]:
     """Register a device; the secret is returned once to be provisioned on the device."""
     secret = secrets.token_hex(32)
@@ -29,7 +31,7 @@ def device_register(*, actor, institution: Institution, kind: str, code: str, na
     return device, secret
 
 
-def device_revoke(*, actor, device: Device) -> None:
+def device_revoke(*, actor: Actor, device: Device) -> None:
     """Takes effect at once: the next request of this device is refused."""
     Device.objects.filter(pk=device.pk).update(revoked_at=clock.now())
     audit_record(actor=actor, action="device_revoked", obj=device, institution_id=device.institution_id)
@@ -92,6 +94,14 @@ def device_verify_cached(*, request, load, forget, claim_nonce: bool = True):
         found = load(code)
         verify_signed_request(request=request, secret=found.secret if found else None, claim_nonce=claim_nonce)
     return found
+
+
+@dataclass
+class NonceClaim:
+    """A request's nonce (``X-Nonce``) left for its batch to claim in the statement that logs it."""
+
+    key: str
+    spent: bool = False
 
 
 class _SignedHeaders:

@@ -1,17 +1,17 @@
 """The device lane: the two rush endpoints answered in front of Django's middleware and django-ninja.
 
-A POS payment (``POST /api/v1/pos/payments``) and a gate decision (``POST /api/v1/access/gate/decide``)
-are one database round trip each on PostgreSQL (``payments.fastpath``, ``access.fastpath``). Measured
-in process, the Python around that round trip cost ~2.8 ms a payment — eleven middlewares, ninja's
-operation machinery and a new Redis client per nonce — three times the statement itself (see
-docs/architecture.md, "The device lane"). Here the same request object, the same signature check,
-nonce store, schemas, fast paths and JSON encoder run without the rest.
+Transport only. A POS payment (``POST /api/v1/pos/payments``) and a gate decision (``POST
+/api/v1/access/gate/decide``) each call their one domain entry point (``payments.pos.payment_authorize``,
+``access.services.gate_decide``), which takes its fast path itself; what the lane saves is the Python
+around it — Django's middleware, ninja's operation machinery — which cost more than the statement
+(docs/decisions.md, "The device lane"). The same request object, signature check, nonce store, schemas
+and JSON encoder run here as in the ninja routes.
 
-Only successes are answered here. Anything else — a bad or replayed signature, a refusal, an unusual
-request, SQLite — goes on to Django unchanged, which answers with its codes and messages. A request
-this lane has already verified carries its device facts in the WSGI environ under ``VERIFIED`` (a
-client cannot set such a key: only ``HTTP_*`` keys come from headers), so Django does not refuse its
-spent nonce as a replay, and the view does not try the fast path twice.
+A route answers the domain's receipt, decision or refusal (in the request's language). What it does not
+answer — a bad or replayed signature, a body that does not validate — goes on to Django unchanged. A
+request this lane has already verified carries its device facts in the WSGI environ under ``VERIFIED``
+(a client cannot set such a key: only ``HTTP_*`` keys come from headers), so Django does not refuse its
+spent nonce as a replay.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import io
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.conf import settings
@@ -51,24 +50,16 @@ def verify(request: WSGIRequest, *, load, forget):
     return found
 
 
-@dataclass
-class NonceClaim:
-    """A request's nonce (``X-Nonce``) left for its batch to claim in the statement that logs it."""
-
-    key: str
-    spent: bool = False
-
-
-def verify_deferring_nonce(request: WSGIRequest, *, load, forget) -> tuple[object, NonceClaim]:
+def verify_deferring_nonce(request: WSGIRequest, *, load, forget) -> tuple[object, object]:
     """``verify`` without the nonce: the caller's batch claims it (and refuses a replay before acting).
     Call ``mark_spent`` once it has been claimed, before any hand-over to Django."""
-    from campuscard.devices.services import device_verify_cached, signed_headers
+    from campuscard.devices.services import NonceClaim, device_verify_cached, signed_headers
 
     found = device_verify_cached(request=request, load=load, forget=forget, claim_nonce=False)
     return found, NonceClaim(signed_headers(request).get("X-Nonce"))
 
 
-def mark_spent(request: WSGIRequest, found, claim: NonceClaim) -> None:
+def mark_spent(request: WSGIRequest, found, claim) -> None:
     if claim.spent:
         request.META[VERIFIED] = found
 
