@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 
+from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Campus, Institution
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
@@ -79,7 +80,7 @@ def card(student):
     """The student's virtual campus card (with its wallet)."""
     from campuscard.cards.services import card_issue
 
-    return card_issue(actor="test", person=student)
+    return card_issue(actor=Actor.system("test"), person=student)
 
 
 @pytest.fixture(autouse=True)

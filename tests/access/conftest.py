@@ -13,6 +13,7 @@ from campuscard.access import services
 from campuscard.access.models import DormResidence, Zone
 from campuscard.cards.services import card_issue, nfc_bind
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Building
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
@@ -69,7 +70,7 @@ def place(institution):
 
 @pytest.fixture
 def gate(institution, place):
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.GATE, code="gate-1",
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.GATE, code="gate-1",
                                      name="Turnstile 1")
     for zone in place["zones"].values():
         zone.gates.add(device)
@@ -82,9 +83,9 @@ _uid = iter(range(0x10, 0xFFFF))
 def holder(institution, kind=Person.Kind.UNDERGRADUATE, **fields):
     """A person with an active card and a physical card (NFC UID) bound to it: (person, card, uid)."""
     person = make_person(institution, kind, **fields)
-    card = card_issue(actor="t", person=person)
+    card = card_issue(actor=Actor.system("t"), person=person)
     uid = f"04A1{next(_uid):04X}"
-    nfc_bind(actor="t", card=card, uid=uid)
+    nfc_bind(actor=Actor.system("t"), card=card, uid=uid)
     return person, card, uid
 
 

@@ -14,6 +14,7 @@ from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApprov
 from campuscard.cards import codes
 from campuscard.cards.models import Credential, UsedCode
 from campuscard.cards.services import card_report_lost
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.devices.services import device_revoke
 from campuscard.identity.models import Person
@@ -71,7 +72,7 @@ def people(institution, place):
     staff, _c, staff_uid = holder(institution, kind=Person.Kind.STAFF)
     alumnus, _c, alumnus_uid = holder(institution, kind=Person.Kind.ALUMNUS)
     lost, lost_card, lost_uid = holder(institution)
-    card_report_lost(actor="t", card=lost_card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=lost_card, channel="portal")
     ZoneException.objects.create(zone=place["zones"]["library"], date=MONDAY + dt.timedelta(days=1), closed=True)
     return [plain_uid, living_uid, entering_uid, chemist_uid, addon_uid, staff_uid, alumnus_uid, lost_uid]
 
@@ -137,13 +138,13 @@ def test_same_decisions_for_visitor_codes(institution, place, gate):
     def invite(zone_keys, start=NOON, hours=4):
         with frozen_at(NOON):
             return services.visitor_pass_create(
-                actor="t", host=host, visitor_name="访客", visitor_phone="13800000000",
+                actor=Actor.system("t"), host=host, visitor_name="访客", visitor_phone="13800000000",
                 zones=[zones[k] for k in zone_keys], valid_from=start, valid_to=start + dt.timedelta(hours=hours))
 
     visitors = [invite(["teaching", "library"])[1], invite(["dorm", "gate"], hours=12)[1],
                 invite(["teaching"], start=local(2026, 11, 30, 12, 30))[1]]
     revoked_pass, revoked_code = invite(["teaching", "library"])
-    services.visitor_pass_revoke(actor="t", visitor_pass=revoked_pass)
+    services.visitor_pass_revoke(actor=Actor.system("t"), visitor_pass=revoked_pass)
     visitors += [revoked_code, visitors[0][:-4] + "AAAA"]  # revoked; forged
     seen = set()
     for moment in MOMENTS:
@@ -182,7 +183,7 @@ def test_dynamic_codes_are_used_once_and_only_when_admitted(institution, place, 
 def test_revoked_gate_is_refused_at_once(institution, place, gate):
     _person, _card, uid = holder(institution)
     assert fast(gate, "teach-1", nfc_uid=uid)["admitted"]  # the gate's secret is cached now
-    device_revoke(actor="t", device=gate[0])
+    device_revoke(actor=Actor.system("t"), device=gate[0])
     response = signed_post(gate[0], gate[1], PATH, {"zone": "teach-1", "nfc_uid": uid}, served=ENTRY["served"])
     assert response.status_code == 401 and response.json()["code"] == "device_revoked"
     assert AccessEvent.objects.count() == 1
@@ -191,7 +192,7 @@ def test_revoked_gate_is_refused_at_once(institution, place, gate):
 def test_lost_card_is_refused_at_once_and_a_rebound_uid_is_looked_up_again(institution, place, gate):
     _person, card, uid = holder(institution)
     assert fast(gate, "teach-1", nfc_uid=uid)["rule"] == "admit_teaching"  # cached
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     assert fast(gate, "teach-1", nfc_uid=uid)["rule"] == "refuse_card_lost"
     assert fastpath.stats["hits"] == 2
     unknown = fast(gate, "teach-1", nfc_uid="0BADCAFE")  # not bound: the ordinary path answers and logs
@@ -236,7 +237,7 @@ def test_held_facts_never_decide_after_they_changed(institution, place, gate):
 
 def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
     uids = [holder(institution)[2] for _ in range(12)]
-    card_report_lost(actor="t", card=holder(institution)[1], channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=holder(institution)[1], channel="portal")
     lost_uid = holder(institution)[2]
     from campuscard.cards.models import Credential
 
@@ -296,7 +297,7 @@ def test_a_loss_reported_during_a_rush_refuses_every_tap_that_starts_after_it(in
         t.start()
     start.wait()
     time.sleep(0.05)
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     reported["at"] = time.monotonic()
     for t in threads:
         t.join()

@@ -16,6 +16,7 @@ from campuscard.cards import codes
 from campuscard.cards.models import Card, UsedCode
 from campuscard.cards.services import card_freeze, card_replace, card_report_lost, card_unreport, graduate
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
@@ -79,12 +80,12 @@ def test_dormitory_night_boundaries_online(institution, place, gate, hour, minut
 def test_lost_card_mid_day_is_refused_at_once_and_found_card_works_again(institution, place, gate):
     person, card, uid = holder(institution)
     assert decide(gate, "teach-1", local(2026, 11, 30, 10, 0), nfc_uid=uid).admitted  # facts are cached now
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     assert decide(gate, "teach-1", local(2026, 11, 30, 10, 1), nfc_uid=uid).rule == "refuse_card_lost"
     assert decide(gate, "library", local(2026, 11, 30, 10, 1), nfc_uid=uid).rule == "refuse_card_lost"
-    card_unreport(actor="t", card=card)
+    card_unreport(actor=Actor.system("t"), card=card)
     assert decide(gate, "teach-1", local(2026, 11, 30, 10, 2), nfc_uid=uid).admitted
-    card_freeze(actor="t", card=card)
+    card_freeze(actor=Actor.system("t"), card=card)
     assert decide(gate, "teach-1", nfc_uid=uid).rule == "refuse_card_frozen"
 
 
@@ -93,12 +94,12 @@ def test_replaced_card_is_refused_and_the_dynamic_code_of_a_lost_card_too(instit
     qr = card.credentials.get(kind="qr")
     with frozen_at(NOON):
         code = codes.current_code(qr)
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     assert decide(gate, "teach-1", code=code).rule == "refuse_card_lost"
-    card_unreport(actor="t", card=card)
+    card_unreport(actor=Actor.system("t"), card=card)
     card.refresh_from_db()
     with frozen_at(NOON):
-        card_replace(actor="t", card=card, physical=False, channel="window", fee=0)
+        card_replace(actor=Actor.system("t"), card=card, physical=False, channel="window", fee=0)
     assert decide(gate, "teach-1", nfc_uid=uid).rule == "refuse_card_replaced"
 
 
@@ -120,9 +121,9 @@ def test_dynamic_code_is_used_once_and_only_when_admitted(institution, place, ga
 def test_alumni_keep_only_the_library(institution, place, gate):
     person, card, uid = holder(institution)
     resident(person, place["dorm_a"])
-    services.campus_entry_apply(actor="t", person=person)
+    services.campus_entry_apply(actor=Actor.system("t"), person=person)
     assert decide(gate, "dorm-a", nfc_uid=uid).rule == "admit_dorm_resident"
-    graduate(actor="t", person=person)
+    graduate(actor=Actor.system("t"), person=person)
     assert Card.objects.get(pk=card.pk).kind == Card.Kind.ALUMNI
     assert decide(gate, "library", nfc_uid=uid) == services.rules.Decision(True, "admit_library_alumni")
     for zone in ("dorm-a", "teach-1", "south-gate", "lab-1"):
@@ -132,18 +133,18 @@ def test_alumni_keep_only_the_library(institution, place, gate):
 def test_campus_entry_before_and_after_approval(institution, place, gate, make_operator):
     person, _card, uid = holder(institution)
     assert decide(gate, "south-gate", nfc_uid=uid).rule == "refuse_no_campus_entry"
-    approval = services.campus_entry_apply(actor="t", person=person, reason="commuting")
+    approval = services.campus_entry_apply(actor=Actor.system("t"), person=person, reason="commuting")
     with pytest.raises(DomainError) as twice:
-        services.campus_entry_apply(actor="t", person=person)
+        services.campus_entry_apply(actor=Actor.system("t"), person=person)
     assert twice.value.code == "campus_entry_open"
     assert decide(gate, "south-gate", nfc_uid=uid).rule == "refuse_no_campus_entry"  # requested, not approved
     merchant = make_operator(institution, "merchant_operator")
     with pytest.raises(DomainError) as refused:
-        services.campus_entry_decide(actor=merchant, approval=approval, approve=True)
+        services.campus_entry_decide(actor=Actor.by_user(merchant), approval=approval, approve=True)
     assert refused.value.code == "forbidden"
     assert CampusEntryApproval.objects.get().state == "requested"
     operator = make_operator(institution, "card_center_operator")
-    services.campus_entry_decide(actor=operator, approval=approval, approve=True)
+    services.campus_entry_decide(actor=Actor.by_user(operator), approval=approval, approve=True)
     assert decide(gate, "south-gate", nfc_uid=uid).rule == "admit_campus_entry"
 
 
@@ -151,13 +152,13 @@ def test_lab_permit_journey_with_addon_and_zone_manager(institution, place, gate
     person, _card, uid = holder(institution)
     lab = place["zones"]["lab"]
     monday_slot = [{"weekday": 0, "start": "14:00", "end": "16:00"}]
-    apply = dict(actor="t", person=person, zone=lab, valid_from=dt.date(2026, 11, 1), valid_to=dt.date(2026, 12, 31),
+    apply = dict(actor=Actor.system("t"), person=person, zone=lab, valid_from=dt.date(2026, 11, 1), valid_to=dt.date(2026, 12, 31),
                  weekly_slots=monday_slot)
     with pytest.raises(DomainError) as no_addon:
         services.lab_permit_apply(**apply)
     assert no_addon.value.code == "lab_addon_required"
     assert decide(gate, "lab-1", local(2026, 11, 30, 14, 0), nfc_uid=uid).rule == "refuse_lab_no_addon"
-    services.access_addon_grant(actor="t", person=person)
+    services.access_addon_grant(actor=Actor.system("t"), person=person)
     with pytest.raises(DomainError) as bad:
         services.lab_permit_apply(**{**apply, "weekly_slots": [{"weekday": 0, "start": "16:00", "end": "14:00"}]})
     assert bad.value.code == "lab_slots_invalid"
@@ -166,16 +167,16 @@ def test_lab_permit_journey_with_addon_and_zone_manager(institution, place, gate
     manager, stranger = make_operator(institution, "zone_manager"), make_operator(institution, "zone_manager", "zm2")
     lab.managers.add(manager)
     with pytest.raises(DomainError):
-        services.lab_permit_decide(actor=stranger, permit=permit, approve=True)  # not this zone's manager
-    services.lab_permit_decide(actor=manager, permit=permit, approve=True)
+        services.lab_permit_decide(actor=Actor.by_user(stranger), permit=permit, approve=True)  # not this zone's manager
+    services.lab_permit_decide(actor=Actor.by_user(manager), permit=permit, approve=True)
     assert decide(gate, "lab-1", local(2026, 11, 30, 13, 59), nfc_uid=uid).rule == "refuse_lab_no_permit"
     assert decide(gate, "lab-1", local(2026, 11, 30, 14, 0), nfc_uid=uid).rule == "admit_lab_permit"
     assert decide(gate, "lab-1", local(2026, 11, 30, 16, 0), nfc_uid=uid).rule == "refuse_lab_no_permit"
     assert decide(gate, "lab-1", local(2027, 1, 4, 14, 0), nfc_uid=uid).rule == "refuse_lab_no_permit"  # expired
-    services.access_addon_revoke(actor="t", person=person)
+    services.access_addon_revoke(actor=Actor.system("t"), person=person)
     assert decide(gate, "lab-1", local(2026, 11, 30, 14, 0), nfc_uid=uid).rule == "refuse_lab_no_addon"
-    services.access_addon_grant(actor="t", person=person)
-    services.lab_permit_revoke(actor=manager, permit=permit)
+    services.access_addon_grant(actor=Actor.system("t"), person=person)
+    services.lab_permit_revoke(actor=Actor.by_user(manager), permit=permit)
     assert LabPermit.objects.get().state == "revoked"
     assert decide(gate, "lab-1", local(2026, 11, 30, 14, 0), nfc_uid=uid).rule == "refuse_lab_no_permit"
 
@@ -198,7 +199,7 @@ def test_other_institution_card_and_unbound_zone_and_wrong_device_kind(instituti
     with pytest.raises(DomainError) as unbound:
         decide(gate, "library", nfc_uid=uid)
     assert unbound.value.code == "gate_zone_not_bound"
-    pos, _ = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-9", name="POS")
+    pos, _ = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-9", name="POS")
     with pytest.raises(DomainError) as kind:
         decide((pos, ""), "teach-1", nfc_uid=uid)
     assert kind.value.code == "gate_device_required"
@@ -228,7 +229,7 @@ def test_gate_api_admits_and_refuses_with_reason(institution, place, gate):
         ok = signed_post(device, secret, PATH, {"zone": "teach-1", "nfc_uid": uid})
         assert ok.status_code == 200, ok.content
         assert ok.json()["admitted"] is True and ok.json()["rule"] == "admit_teaching"
-        card_report_lost(actor="t", card=card, channel="kiosk")
+        card_report_lost(actor=Actor.system("t"), card=card, channel="kiosk")
         refused = signed_post(device, secret, PATH, {"zone": "teach-1", "nfc_uid": uid},)
         body = refused.json()
         assert refused.status_code == 200 and body["admitted"] is False and body["rule"] == "refuse_card_lost"
@@ -253,11 +254,11 @@ def test_gate_api_refuses_unauthenticated_devices_and_changes_nothing(institutio
         assert Client().post(PATH, data=raw, content_type="application/json", headers=replay).status_code == 200
         again = Client().post(PATH, data=raw, content_type="application/json", headers=replay)
         assert again.json()["code"] == "device_request_replayed"
-        pos, pos_secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-9",
+        pos, pos_secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-9",
                                           name="POS")
         wrong_kind = signed_post(pos, pos_secret, PATH, body)
         assert wrong_kind.status_code == 403 and wrong_kind.json()["code"] == "gate_device_required"
-        device_revoke(actor="t", device=device)
+        device_revoke(actor=Actor.system("t"), device=device)
         assert signed_post(device, secret, PATH, body).json()["code"] == "device_revoked"
     assert AccessEvent.objects.count() == 1  # only the one properly signed request
 

@@ -11,6 +11,7 @@ from django.test import Client
 from campuscard.access import invites, keys, services
 from campuscard.access.models import AccessEvent, VisitorPass, VisitorRequest
 from campuscard.cards.services import card_report_lost
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.support.models import Notification
@@ -29,7 +30,7 @@ def host(institution, place):
 def make_invite(host, place, **options):
     zones = [place["zones"]["gate"], place["zones"]["teaching"]]
     with frozen_at(NOON):
-        return invites.invite_create(actor="t", host=host[0], purpose="讲座嘉宾", zones=zones,
+        return invites.invite_create(actor=Actor.system("t"), host=host[0], purpose="讲座嘉宾", zones=zones,
                                      hours=options.pop("hours", 72), **options)
 
 
@@ -46,7 +47,7 @@ def test_a_request_waits_for_the_host_who_is_told_then_approval_makes_a_verifiab
     note = Notification.objects.get(person=host[0])
     assert "王访客" in note.body and note.link == "/access/visitors/"
     with frozen_at(NOON + dt.timedelta(minutes=5)):
-        invites.request_decide(actor="t", host=host[0], request=request, approve=True)
+        invites.request_decide(actor=Actor.system("t"), host=host[0], request=request, approve=True)
     request.refresh_from_db()
     visitor_pass = request.visitor_pass
     assert request.state == "approved" and visitor_pass.host == host[0] and visitor_pass.visitor_name == "王访客"
@@ -55,7 +56,7 @@ def test_a_request_waits_for_the_host_who_is_told_then_approval_makes_a_verifiab
                                       lambda key_id: keys.public_key(institution.pk, key_id))
     assert claims.pass_id == visitor_pass.pk
     with pytest.raises(DomainError) as again:
-        invites.request_decide(actor="t", host=host[0], request=request, approve=False)
+        invites.request_decide(actor=Actor.system("t"), host=host[0], request=request, approve=False)
     assert again.value.code == "visitor_request_decided"
 
 
@@ -71,7 +72,7 @@ def test_a_declined_request_frees_its_place_and_shows_the_reason(host, place):
         submit(invite, name="第二位")
     assert full.value.code == "visitor_invite_used_up"
     with frozen_at(NOON):
-        invites.request_decide(actor="t", host=host[0], request=first, approve=False, note="名额已满")
+        invites.request_decide(actor=Actor.system("t"), host=host[0], request=first, approve=False, note="名额已满")
     first.refresh_from_db()
     assert first.state == "rejected" and first.decision_note == "名额已满"
     assert submit(invite, name="第二位").state == "requested"
@@ -92,7 +93,7 @@ def test_expired_revoked_and_unknown_links_look_the_same(host, place):
     invite = make_invite(host, place, hours=24)
     with pytest.raises(DomainError) as expired:
         submit(invite, at=NOON + dt.timedelta(hours=24))
-    invites.invite_revoke(actor="t", invite=invite)
+    invites.invite_revoke(actor=Actor.system("t"), invite=invite)
     with pytest.raises(DomainError) as revoked:
         submit(invite)
     with pytest.raises(DomainError) as unknown:
@@ -104,12 +105,12 @@ def test_approval_keeps_the_rules_of_that_moment(host, place):
     invite = make_invite(host, place, max_visitors=2)
     late = submit(invite, start=(12, 30), end=(13, 0))
     with frozen_at(local(2026, 11, 30, 12, 45)):  # approved during the visit: the pass starts now
-        invites.request_decide(actor="t", host=host[0], request=late, approve=True)
+        invites.request_decide(actor=Actor.system("t"), host=host[0], request=late, approve=True)
     late.refresh_from_db()
     assert late.visitor_pass.valid_from == local(2026, 11, 30, 12, 45)
     over = submit(invite, start=(12, 30), end=(13, 0), name="迟到")
     with frozen_at(local(2026, 11, 30, 13, 5)), pytest.raises(DomainError) as ended:
-        invites.request_decide(actor="t", host=host[0], request=over, approve=True)
+        invites.request_decide(actor=Actor.system("t"), host=host[0], request=over, approve=True)
     assert ended.value.code == "visitor_request_expired"
 
 
@@ -118,11 +119,11 @@ def test_only_the_inviting_host_decides_and_a_host_who_lost_the_card_cannot_appr
     request = submit(invite)
     other, _card, _uid = holder(institution)
     with pytest.raises(DomainError) as foreign:
-        invites.request_decide(actor="t", host=other, request=request, approve=True)
+        invites.request_decide(actor=Actor.system("t"), host=other, request=request, approve=True)
     assert foreign.value.code == "forbidden"
-    card_report_lost(actor="t", card=host[1], channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=host[1], channel="portal")
     with frozen_at(NOON), pytest.raises(DomainError) as lost:
-        invites.request_decide(actor="t", host=host[0], request=request, approve=True)
+        invites.request_decide(actor=Actor.system("t"), host=host[0], request=request, approve=True)
     assert lost.value.code == "visitor_host_not_allowed" and not VisitorPass.objects.exists()
 
 

@@ -14,6 +14,7 @@ from django.test import Client
 
 from campuscard.access import keys, offline
 from campuscard.access.models import AccessSigningKey
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.core.models import AuditLog
@@ -32,7 +33,7 @@ def invite(host, place, moment=NOON):
     from campuscard.access import services
 
     with frozen_at(moment):
-        return services.visitor_pass_create(actor="t", host=host, visitor_name="王访客", visitor_phone="13800000000",
+        return services.visitor_pass_create(actor=Actor.system("t"), host=host, visitor_name="王访客", visitor_phone="13800000000",
                                             zones=[place["zones"]["teaching"]], valid_from=NOON,
                                             valid_to=NOON + dt.timedelta(hours=4))
 
@@ -42,6 +43,9 @@ def snapshot(gate, moment=NOON):
         return offline.snapshot_build(device=gate[0])
 
 
+CLI = Actor.system("t")  # a named component: trusted, no permission needed
+
+
 def public(institution, *key_ids) -> dict[int, str]:
     rows = AccessSigningKey.objects.filter(institution=institution)
     if key_ids:
@@ -49,12 +53,12 @@ def public(institution, *key_ids) -> dict[int, str]:
     return dict(rows.values_list("key_id", "public_key"))
 
 
-def rotate(institution, actor="t") -> AccessSigningKey:
+def rotate(institution, actor=CLI) -> AccessSigningKey:
     with frozen_at(NOON):
         return keys.signing_key_rotate(actor=actor, institution_id=institution.pk)
 
 
-def retire(institution, key_id, actor="t") -> AccessSigningKey:
+def retire(institution, key_id, actor=CLI) -> AccessSigningKey:
     with frozen_at(NOON):
         return keys.signing_key_retire(actor=actor, institution_id=institution.pk, key_id=key_id)
 
@@ -167,10 +171,10 @@ def test_the_active_key_cannot_be_retired_and_nothing_changes(institution, other
     for user in (make_operator(institution, "card_center_operator"),
                  make_operator(other_institution, "institution_admin", "other-admin")):
         with pytest.raises(DomainError) as forbidden:
-            retire(institution, 1, actor=user)
+            retire(institution, 1, actor=Actor.by_user(user))
         assert forbidden.value.code == "forbidden"
         with pytest.raises(DomainError):
-            rotate(institution, actor=user)
+            rotate(institution, actor=Actor.by_user(user))
     assert list(AccessSigningKey.objects.order_by("pk").values()) == before
     assert AuditLog.objects.count() == audits
 

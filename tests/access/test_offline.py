@@ -16,6 +16,7 @@ from campuscard.access.models import (
 )
 from campuscard.cards import codes
 from campuscard.cards.services import card_report_lost, graduate
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.identity.models import Person
 from tests.access.conftest import NOON, holder, local, resident, signed_get, signed_post
@@ -40,10 +41,10 @@ def population(institution, place, make_operator):
     people["student"] = holder(institution)
     people["staff"] = holder(institution, kind=Person.Kind.STAFF)
     people["labber"] = holder(institution)
-    services.access_addon_grant(actor="t", person=people["labber"][0])
+    services.access_addon_grant(actor=Actor.system("t"), person=people["labber"][0])
     with frozen_at(NOON):
         permit = services.lab_permit_apply(
-            actor="t", person=people["labber"][0], zone=place["zones"]["lab"], valid_from=dt.date(2026, 11, 1),
+            actor=Actor.system("t"), person=people["labber"][0], zone=place["zones"]["lab"], valid_from=dt.date(2026, 11, 1),
             valid_to=dt.date(2026, 12, 31), weekly_slots=[{"weekday": 0, "start": "14:00", "end": "16:00"}],
             dated_slots=[{"date": "2026-12-05", "start": "09:00", "end": "09:30"}])
     LabPermit.objects.filter(pk=permit.pk).update(state=LabPermit.State.APPROVED)
@@ -51,9 +52,9 @@ def population(institution, place, make_operator):
     CampusEntryApproval.objects.create(institution=institution, person=people["commuter"][0], state="approved",
                                        requested_at=NOON)
     people["alumnus"] = holder(institution)
-    graduate(actor="t", person=people["alumnus"][0])
+    graduate(actor=Actor.system("t"), person=people["alumnus"][0])
     people["lost"] = holder(institution)
-    card_report_lost(actor="t", card=people["lost"][1], channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=people["lost"][1], channel="portal")
     ZoneException.objects.create(zone=place["zones"]["library"], date=dt.date(2026, 12, 1), closed=False,
                                  open_from=dt.time(8, 0), open_to=dt.time(20, 0))
     return people
@@ -74,7 +75,7 @@ def test_offline_decisions_equal_online_ones(institution, place, gate, populatio
     snap["expires_at"] = local(2027, 1, 1).isoformat()  # this test compares rules, not expiry
     with frozen_at(local(2026, 11, 30, 11, 0)):
         _pass, visitor = services.visitor_pass_create(
-            actor="t", host=population["staff"][0], visitor_name="访客", visitor_phone="13800000000",
+            actor=Actor.system("t"), host=population["staff"][0], visitor_name="访客", visitor_phone="13800000000",
             zones=[place["zones"]["teaching"], place["zones"]["dorm"]], valid_from=local(2026, 11, 30, 12, 0),
             valid_to=local(2026, 12, 1, 6, 0))
     credentials = [{"nfc_uid": population[who][2]} for who in WHO]
@@ -119,12 +120,12 @@ def test_snapshot_is_signed_and_carries_what_the_gate_needs(institution, place, 
 def test_lost_card_and_revoked_pass_refused_offline_after_the_next_snapshot(institution, place, gate, population):
     _person, card, uid = population["student"]
     with frozen_at(NOON):
-        _pass, code = services.visitor_pass_create(actor="t", host=population["staff"][0], visitor_name="访客",
+        _pass, code = services.visitor_pass_create(actor=Actor.system("t"), host=population["staff"][0], visitor_name="访客",
                                                    visitor_phone="13800000000", zones=[place["zones"]["teaching"]],
                                                    valid_from=NOON, valid_to=NOON + dt.timedelta(hours=4))
     before = snapshot(gate)
-    card_report_lost(actor="t", card=card, channel="portal")
-    services.visitor_pass_revoke(actor="t", visitor_pass=_pass)
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
+    services.visitor_pass_revoke(actor=Actor.system("t"), visitor_pass=_pass)
     later = NOON + dt.timedelta(hours=1)
     assert offline.decide_offline(before, zone_code="teach-1", moment=later, nfc_uid=uid).admitted  # not yet synced
     assert offline.decide_offline(before, zone_code="teach-1", moment=later, visitor_code=code).admitted
@@ -228,7 +229,7 @@ def test_duplicate_sequences_within_one_batch_and_other_devices(institution, pla
         from campuscard.devices.models import Device
         from campuscard.devices.services import device_register
 
-        other, _ = device_register(actor="t", institution=institution, kind=Device.Kind.GATE, code="gate-2",
+        other, _ = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.GATE, code="gate-2",
                                    name="Turnstile 2")
         place["zones"]["teaching"].gates.add(other)
         assert services.events_upload(device=other, events=[event]) == {"accepted": 1, "duplicates": 0, "rejected": []}
@@ -247,12 +248,12 @@ def test_an_old_snapshot_s_signature_on_a_new_one_cannot_bring_back_a_revoked_pa
     cover: the new snapshot carrying the old one's ``signature`` was decided with the old facts."""
     with frozen_at(NOON):
         visitor_pass, code = services.visitor_pass_create(
-            actor="t", host=population["staff"][0], visitor_name="访客", visitor_phone="13800000000",
+            actor=Actor.system("t"), host=population["staff"][0], visitor_name="访客", visitor_phone="13800000000",
             zones=[place["zones"]["teaching"]], valid_from=NOON, valid_to=NOON + dt.timedelta(hours=4))
     old = snapshot(gate)
     later = NOON + dt.timedelta(hours=1)
     assert offline.decide_offline(old, zone_code="teach-1", moment=later, visitor_code=code).admitted
-    services.visitor_pass_revoke(actor="t", visitor_pass=visitor_pass)
+    services.visitor_pass_revoke(actor=Actor.system("t"), visitor_pass=visitor_pass)
     forged = {**snapshot(gate, later), "signature": old["signature"]}
     trusted = _trusted(institution)
     if offline.snapshot_verify(forged, trusted):  # a gate adopts only what verifies; if it does, it reads the new facts

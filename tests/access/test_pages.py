@@ -12,6 +12,7 @@ from django.test import Client
 from campuscard.access import keys, pages, services
 from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApproval, LabPermit, VisitorPass
 from campuscard.cards.services import card_report_lost
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.core.models import AuditLog
@@ -88,7 +89,7 @@ def test_lab_permit_refused_without_the_add_on_then_requested_with_it(me, place)
 ])
 def test_lab_permit_form_shows_the_refusal_and_keeps_the_rows(me, place, rows, code):
     person, _card, _uid, client = me
-    services.access_addon_grant(actor="t", person=person)
+    services.access_addon_grant(actor=Actor.system("t"), person=person)
     form = {"zone": place["zones"]["lab"].pk, "valid_from": "2026-12-01", "valid_to": "2027-01-31", **rows}
     with frozen_at(NOON):
         response = client.post("/access/permits/", form)
@@ -152,7 +153,7 @@ def test_other_holders_passes_are_not_found(me, institution, place):
     other, _card, _uid = holder(institution)
     with frozen_at(NOON):
         visitor_pass, _code = services.visitor_pass_create(
-            actor="t", host=other, visitor_name="x", visitor_phone="13800000000", zones=[place["zones"]["teaching"]],
+            actor=Actor.system("t"), host=other, visitor_name="x", visitor_phone="13800000000", zones=[place["zones"]["teaching"]],
             valid_from=NOON + dt.timedelta(hours=1), valid_to=NOON + dt.timedelta(hours=2))
         assert me[3].get(f"/access/visitors/{visitor_pass.pk}/").status_code == 404
         assert me[3].post(f"/access/visitors/{visitor_pass.pk}/revoke/").status_code == 404
@@ -196,7 +197,7 @@ def test_gate_page_admits_and_refuses_at_once_with_the_reason(institution, place
     assert admit.status_code == 200 and 'data-outcome="admit"' in body and 'data-rule="admit_teaching"' in body
     # passers-by see the turnstile's screen: the holder's name and number masked
     assert 'hx-swap-oob="true"' in body and mask_name(person.name) in body and person.name not in body
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     with frozen_at(NOON):
         refuse = client.post("/devices/gate/decide/", {"zone": "teach-1", "credential": uid},
                              headers={"HX-Request": "true"}).content.decode()
@@ -215,7 +216,7 @@ def test_gate_page_reads_visitor_codes_and_dynamic_codes(institution, place, gat
     host, _card, _uid = holder(institution)
     with frozen_at(NOON):
         _pass, code = services.visitor_pass_create(
-            actor="t", host=host, visitor_name="王访客", visitor_phone="13800000000", zones=[place["zones"]["teaching"]],
+            actor=Actor.system("t"), host=host, visitor_name="王访客", visitor_phone="13800000000", zones=[place["zones"]["teaching"]],
             valid_from=NOON, valid_to=NOON + dt.timedelta(hours=2))
         ok = client.post("/devices/gate/decide/", {"zone": "teach-1", "credential": code}, headers={"HX-Request": "true"})
         wrong = client.post("/devices/gate/decide/", {"zone": "library", "credential": code},
@@ -238,7 +239,7 @@ def test_gate_page_needs_a_gate_device(institution, place):
     from campuscard.devices.models import Device
     from campuscard.devices.services import device_register
 
-    kiosk, secret = device_register(actor="t", institution=institution, kind=Device.Kind.KIOSK, code="k1", name="K")
+    kiosk, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.KIOSK, code="k1", name="K")
     client = Client()
     client.post("/devices/enrol/kiosk/", {"code": kiosk.code, "secret": secret})
     assert client.get("/devices/gate/")["Location"] == "/devices/enrol/gate/"
@@ -256,12 +257,12 @@ def permits(institution, place):
     lab2 = Zone.objects.create(institution=institution, campus=place["campus"], code="lab-2", name="物理实验室",
                                level=Zone.Level.LABORATORY)
     person, _card, _uid = holder(institution)
-    services.access_addon_grant(actor="t", person=person)
+    services.access_addon_grant(actor=Actor.system("t"), person=person)
     slot = [{"weekday": 0, "start": "14:00", "end": "17:00"}]
     with frozen_at(NOON):
-        one = services.lab_permit_apply(actor="t", person=person, zone=lab1, valid_from=MONDAY,
+        one = services.lab_permit_apply(actor=Actor.system("t"), person=person, zone=lab1, valid_from=MONDAY,
                                         valid_to=MONDAY + dt.timedelta(days=60), weekly_slots=slot)
-        two = services.lab_permit_apply(actor="t", person=person, zone=lab2, valid_from=MONDAY,
+        two = services.lab_permit_apply(actor=Actor.system("t"), person=person, zone=lab2, valid_from=MONDAY,
                                         valid_to=MONDAY + dt.timedelta(days=60), weekly_slots=slot)
     return lab1, lab2, one, two
 
@@ -331,10 +332,10 @@ def test_holder_is_notified_of_decisions_in_their_language(make_operator, instit
     lab1, _lab2, one, two = permits
     operator = make_operator(institution, "zone_manager", "lab-boss")
     with frozen_at(NOON):
-        services.lab_permit_decide(actor=operator, permit=one, approve=True)
-        services.lab_permit_decide(actor=operator, permit=two, approve=False, note="请先完成安全培训")
-        approval = services.campus_entry_apply(actor="t", person=one.person)
-        services.campus_entry_decide(actor=make_operator(institution, "card_center_operator"), approval=approval,
+        services.lab_permit_decide(actor=Actor.by_user(operator), permit=one, approve=True)
+        services.lab_permit_decide(actor=Actor.by_user(operator), permit=two, approve=False, note="请先完成安全培训")
+        approval = services.campus_entry_apply(actor=Actor.system("t"), person=one.person)
+        services.campus_entry_decide(actor=Actor.by_user(make_operator(institution, "card_center_operator")), approval=approval,
                                      approve=True)
     titles = list(Notification.objects.filter(person=one.person).order_by("id").values_list("title", "body"))
     assert titles[0][0] == "已批准：实验室许可" and titles[1][0] == "未批准：实验室许可"
@@ -347,8 +348,8 @@ def test_campus_entry_revoked_in_the_back_office_and_the_gate_refuses(make_opera
     desk = Client()
     desk.force_login(operator)
     with frozen_at(NOON):
-        approval = services.campus_entry_apply(actor="t", person=person)
-        services.campus_entry_decide(actor=operator, approval=approval, approve=True)
+        approval = services.campus_entry_apply(actor=Actor.system("t"), person=person)
+        services.campus_entry_decide(actor=Actor.by_user(operator), approval=approval, approve=True)
         assert services.gate_decide(device=gate[0], zone_code="south-gate", nfc_uid=uid).decision.admitted
         desk.post("/backoffice/access/campusentryapproval/", {"action": "revoke", "_selected_action": [approval.pk]})
         decision = services.gate_decide(device=gate[0], zone_code="south-gate", nfc_uid=uid).decision
@@ -361,7 +362,7 @@ def test_campus_entry_revoked_in_the_back_office_and_the_gate_refuses(make_opera
         "已撤销：入校权限"
     assert 'data-state="revoked"' in page and 'id="campus-entry-apply"' in page  # may apply again
     with pytest.raises(DomainError) as refused:
-        services.campus_entry_revoke(actor=operator, approval=approval)
+        services.campus_entry_revoke(actor=Actor.by_user(operator), approval=approval)
     assert refused.value.code == "campus_entry_not_approved"
 
 
@@ -424,24 +425,24 @@ def test_zone_managers_set_hours_only_for_their_zones(make_operator, institution
     assert f'value="{teach.pk}"' in form and f'value="{lab.pk}"' not in form  # not theirs: not offered
     assert client.get(f"/backoffice/access/zone/{lab.pk}/change/").status_code in (302, 404)  # nor editable
     with pytest.raises(DomainError) as refused:  # and the service refuses it whoever calls
-        services.zone_exceptions_set(actor=other, zones=[lab, teach], days=[MONDAY], closed=True)
+        services.zone_exceptions_set(actor=Actor.by_user(other), zones=[lab, teach], days=[MONDAY], closed=True)
     assert refused.value.code == "forbidden" and not ZoneException.objects.exists()
     long = client.post("/backoffice/access/zone/exceptions/", {"zones": [teach.pk], "first": "2026-01-01",
                                                                "last": "2027-01-02", "closed": "on"})
     assert long.status_code == 200 and not ZoneException.objects.exists()  # more than a year: the form says so
     client.force_login(make_operator(other_institution, "zone_manager", "elsewhere"))
     with pytest.raises(DomainError):
-        services.zone_exceptions_set(actor=make_operator(other_institution, "zone_manager", "x2"), zones=[teach],
+        services.zone_exceptions_set(actor=Actor.by_user(make_operator(other_institution, "zone_manager", "x2")), zones=[teach],
                                      days=[MONDAY], closed=True)
     # an institution administrator sets them anywhere in the institution, and picks gates of their own only
     admin_client = Client()
     admin_client.force_login(make_operator(institution, "institution_admin", "ia"))
-    assert services.zone_exceptions_set(actor=make_operator(institution, "institution_admin", "ia2"), zones=[lab],
+    assert services.zone_exceptions_set(actor=Actor.by_user(make_operator(institution, "institution_admin", "ia2")), zones=[lab],
                                         days=[MONDAY], closed=True) == 1
     from campuscard.devices.models import Device
     from campuscard.devices.services import device_register
 
-    foreign, _secret = device_register(actor="t", institution=other_institution, kind=Device.Kind.GATE,
+    foreign, _secret = device_register(actor=Actor.system("t"), institution=other_institution, kind=Device.Kind.GATE,
                                        code="their-gate", name="Their turnstile")
     fields = admin_client.get(f"/backoffice/access/zone/{lab.pk}/change/").context["adminform"].form.fields
     assert foreign not in fields["gates"].queryset and fields["gates"].queryset.exists()
@@ -454,9 +455,9 @@ def test_nobody_else_grants_a_holder_s_add_on(make_operator, institution, other_
     for actor in (make_operator(other_institution, "card_center_operator", "theirs"),
                   make_operator(institution, "auditor", "aud")):
         with pytest.raises(DomainError):
-            services.access_addon_grant(actor=actor, person=person)
+            services.access_addon_grant(actor=Actor.by_user(actor), person=person)
     assert not pages.has_lab_addon(person)
-    services.access_addon_grant(actor=make_operator(institution, "card_center_operator"), person=person)
+    services.access_addon_grant(actor=Actor.by_user(make_operator(institution, "card_center_operator")), person=person)
     assert pages.has_lab_addon(person)
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from campuscard.access import keys, services
 from campuscard.access.models import AccessSigningKey, VisitorPass
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 def invite(host, zones, start, end, moment=NOON):
     with frozen_at(moment):
-        return services.visitor_pass_create(actor="t", host=host, visitor_name="王访客", visitor_phone="13800000000",
+        return services.visitor_pass_create(actor=Actor.system("t"), host=host, visitor_name="王访客", visitor_phone="13800000000",
                                             zones=zones, valid_from=start, valid_to=end)
 
 
@@ -89,7 +90,7 @@ def test_hosts_need_an_active_card(institution, place):
     host, card, _uid = holder(institution)
     from campuscard.cards.services import card_report_lost
 
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     with pytest.raises(DomainError) as refused:
         invite(host, [place["zones"]["teaching"]], NOON, NOON + dt.timedelta(hours=1))
     assert refused.value.code == "visitor_host_not_allowed"
@@ -99,10 +100,10 @@ def test_revoked_pass_refused_online_at_once(institution, place, gate):
     host, _card, _uid = holder(institution)
     visitor_pass, code = invite(host, [place["zones"]["teaching"]], NOON, NOON + dt.timedelta(hours=2))
     assert decide(gate, "teach-1", NOON + dt.timedelta(minutes=5), visitor_code=code).admitted
-    services.visitor_pass_revoke(actor="t", visitor_pass=visitor_pass)
+    services.visitor_pass_revoke(actor=Actor.system("t"), visitor_pass=visitor_pass)
     assert decide(gate, "teach-1", NOON + dt.timedelta(minutes=6), visitor_code=code).rule == "refuse_visitor_revoked"
     with pytest.raises(DomainError):
-        services.visitor_pass_revoke(actor="t", visitor_pass=visitor_pass)
+        services.visitor_pass_revoke(actor=Actor.system("t"), visitor_pass=visitor_pass)
 
 
 def _tamper(code: str, index: int) -> str:
@@ -133,7 +134,7 @@ def test_keys_rotate_old_passes_keep_working_new_ones_use_the_new_key(institutio
     host, _card, _uid = holder(institution)
     old_pass, old_code = invite(host, [place["zones"]["teaching"]], NOON, NOON + dt.timedelta(hours=2))
     with frozen_at(NOON):
-        new_key = keys.signing_key_rotate(actor="t", institution_id=institution.pk)
+        new_key = keys.signing_key_rotate(actor=Actor.system("t"), institution_id=institution.pk)
     assert AccessSigningKey.objects.filter(institution=institution, active=True).get() == new_key
     new_pass, new_code = invite(host, [place["zones"]["teaching"]], NOON, NOON + dt.timedelta(hours=2))
     assert (old_pass.key_id, new_pass.key_id) == (1, 2)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.models import AuditLog, Campus
 from campuscard.identity.models import Person
@@ -264,9 +265,9 @@ def test_operator_never_sees_the_other_institutions_rows(client, student, other_
 
 @pytest.fixture
 def audit_rows(institution, other_institution):
-    ours = audit_record(actor="test", action="ours_happened", object_type="x", object_id="1",
+    ours = audit_record(actor=Actor.system("test"), action="ours_happened", object_type="x", object_id="1",
                         institution_id=institution.pk)
-    theirs = audit_record(actor="test", action="theirs_happened", object_type="x", object_id="2",
+    theirs = audit_record(actor=Actor.system("test"), action="theirs_happened", object_type="x", object_id="2",
                           institution_id=other_institution.pk)
     return ours, theirs
 

@@ -17,6 +17,7 @@ from campuscard.access import keys, services
 from campuscard.access.models import AccessEvent, LabPermit, VisitorPass
 from campuscard.cards.services import card_report_lost
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.identity.services import holder_user_ensure
 from tests.access.conftest import _forget_access_caches, gate, holder, local, place  # noqa: F401 (fixtures)
 
@@ -261,7 +262,7 @@ def test_gate_page_admits_a_holder_and_refuses_a_lost_card_with_its_reason(
         assert page.inner_text("#gate-reason") == "欢迎。"
         screenshot(page, "gate-admit-zh")
 
-        card_report_lost(actor="t", card=card, channel="portal")
+        card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
         present(page, uid, "refuse")
         assert "挂失" in page.inner_text("#gate-reason")
         screenshot(page, "gate-refuse-lost-zh")

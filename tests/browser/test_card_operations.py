@@ -7,6 +7,7 @@ from PIL import Image
 
 from campuscard.cards.models import Card, LegacyMealCard, Photo
 from campuscard.cards.services import card_issue
+from campuscard.core.actors import Actor
 from campuscard.identity.models import Person
 from campuscard.identity.services import holder_user_ensure
 from campuscard.support.models import Notification
@@ -48,7 +49,7 @@ def test_staff_department_change_graduation_and_legacy_import(live_server, deskt
     make_operator(institution, "card_center_operator", "window-op")
     staff = Person.objects.create(institution=institution, number="T00009", name="李建国", kind="staff",
                                   status="active", id_number=ID_BOB)
-    staff_card = card_issue(actor="t", person=staff)
+    staff_card = card_issue(actor=Actor.system("t"), person=staff)
     page = desktop
     operator_login(page, live_server.url, "window-op")
 

@@ -12,6 +12,7 @@ from campuscard.cards import codes
 from campuscard.cards.models import BalanceMove, Card, LegacyMealCard, Photo, Production
 from campuscard.cards.services import card_issue, photo_review
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.models import ServicePoint
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
@@ -129,8 +130,8 @@ def test_photo_review_production_and_kiosk_collection(live_server, browser, scre
     desk.click("button[type=submit]")
     desk.goto(f"{live_server.url}/backoffice/cards/photo/")
     screenshot(desk, "backoffice-photo-queue")
-    photo_review(actor=operator, photo=photo, approve=True)
-    card = card_issue(actor=operator, person=student, physical=True)
+    photo_review(actor=Actor.by_user(operator), photo=photo, approve=True)
+    card = card_issue(actor=Actor.by_user(operator), person=student, physical=True)
     production = Production.objects.get(card=card)
     desk.goto(f"{live_server.url}/backoffice/cards/production/")
     screenshot(desk, "backoffice-production-queue")
@@ -144,7 +145,7 @@ def test_photo_review_production_and_kiosk_collection(live_server, browser, scre
     desk.goto(f"{live_server.url}/backoffice/cards/production/{production.pk}/face/")
     screenshot(desk, "backoffice-card-face")
 
-    device, secret = device_register(actor=operator, institution=institution, kind=Device.Kind.KIOSK,
+    device, secret = device_register(actor=Actor.by_user(operator), institution=institution, kind=Device.Kind.KIOSK,
                                      code="kiosk-test", name="Kiosk")
     kiosk = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
     kiosk.goto(f"{live_server.url}/devices/kiosk/")

@@ -14,6 +14,7 @@ from campuscard.cards import codes
 from campuscard.cards.selectors import qr_credential
 from campuscard.cards.services import card_report_lost
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.identity.services import holder_user_ensure, payment_password_set
@@ -45,9 +46,9 @@ def holder(student, card):
 @pytest.fixture
 def counter(institution):
     """A canteen window with its POS terminal: (terminal, device secret)."""
-    canteen = pos.merchant_open(actor="t", institution=institution, code="xueyuan", name="学苑餐厅",
+    canteen = pos.merchant_open(actor=Actor.system("t"), institution=institution, code="xueyuan", name="学苑餐厅",
                                 name_en="Xueyuan Canteen", category="canteen")
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-3",
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-3",
                                      name="3号窗口收银机")
     return Terminal.objects.create(device=device, merchant=canteen, counter="3号窗口"), secret
 
@@ -128,7 +129,7 @@ def test_pos_sale_password_refusals_refund_and_retry(live_server, tablet, screen
         assert Payment.objects.filter(person=holder).count() == 2
 
     with clock.frozen_at(noon() + dt.timedelta(seconds=70)):
-        pos.daily_limit_set(actor="t", person=holder, limit=8_000)  # ¥72.50 spent: ¥7.50 left
+        pos.daily_limit_set(actor=Actor.system("t"), person=holder, limit=8_000)  # ¥72.50 spent: ¥7.50 left
         key_amount(page, "10")
         scan(page, code_of(card))
         page.wait_for_selector("[data-outcome=refused]")
@@ -169,7 +170,7 @@ def test_pos_sale_password_refusals_refund_and_retry(live_server, tablet, screen
             else:
                 route.continue_()
 
-        pos.daily_limit_set(actor="t", person=holder, limit=20_000)
+        pos.daily_limit_set(actor=Actor.system("t"), person=holder, limit=20_000)
         page.route("**/devices/pos/pay/", lose_first_answer)
         key_amount(page, "3")
         scan(page, code_of(card))
@@ -179,7 +180,7 @@ def test_pos_sale_password_refusals_refund_and_retry(live_server, tablet, screen
         assert Payment.objects.filter(person=holder, amount=300).count() == 1
 
     with clock.frozen_at(noon() + dt.timedelta(seconds=160)):
-        card_report_lost(actor="t", card=card, channel="portal")
+        card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
         key_amount(page, "1")
         scan(page, code_of(card))
         page.wait_for_selector("[data-outcome=refused]")
@@ -255,7 +256,7 @@ def test_holder_appeals_a_payment_from_the_phone(live_server, phone, screenshot,
     page.wait_for_selector(f'#payment-{wrong.payment_id}[data-appeal="open"]')
     screenshot(page, "portal-payments-appealed-zh")
     appeal = Appeal.objects.get(payment=wrong)
-    pos.appeal_decide(actor=make_operator(institution, "card_center_operator"), appeal=appeal, accept=True)
+    pos.appeal_decide(actor=Actor.by_user(make_operator(institution, "card_center_operator")), appeal=appeal, accept=True)
     page.click("button[data-lang=en]")
     page.wait_for_selector(f'#payment-{wrong.payment_id}[data-appeal="accepted"]')
     assert "refunded ¥16.00" in page.locator(f"#payment-{wrong.payment_id}").inner_text()
@@ -278,13 +279,13 @@ def test_holder_appeals_a_payment_from_the_phone(live_server, phone, screenshot,
 def test_canteens_page_quietest_first(live_server, phone, screenshot, holder, card, counter, institution):
     """Synthetic payments over the last four weeks and today; the page is read at 12:10."""
     busy_terminal, _secret = counter
-    quiet = pos.merchant_open(actor="t", institution=institution, code="taoli", name="桃李餐厅",
+    quiet = pos.merchant_open(actor=Actor.system("t"), institution=institution, code="taoli", name="桃李餐厅",
                               name_en="Taoli Canteen", category="canteen")
-    device, _ = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-t", name="t")
+    device, _ = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-t", name="t")
     quiet_terminal = Terminal.objects.create(device=device, merchant=quiet)
     from campuscard.cards.services import nfc_bind
 
-    nfc_bind(actor="t", card=card, uid="04:AA:BB:CC")
+    nfc_bind(actor=Actor.system("t"), card=card, uid="04:AA:BB:CC")
     now = noon() + dt.timedelta(minutes=10)
     working = {True: [], False: []}
     from campuscard.cards.workdays import is_working_day

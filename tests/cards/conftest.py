@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campuscard.cards import services
 from campuscard.cards.models import Card, Photo
+from campuscard.core.actors import Actor
 from campuscard.identity.models import Person
 from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account
@@ -74,12 +75,12 @@ def approve_photo(operator):
     """approve_photo(person) → an approved certificate photo, uploaded and reviewed via the services."""
 
     def approve(person: Person) -> Photo:
-        photo = services.photo_upload(actor=operator, person=person, upload=upload(image_bytes()))
-        return services.photo_review(actor=operator, photo=photo, approve=True)
+        photo = services.photo_upload(actor=Actor.by_user(operator), person=person, upload=upload(image_bytes()))
+        return services.photo_review(actor=Actor.by_user(operator), photo=photo, approve=True)
 
     return approve
 
 
 @pytest.fixture
 def staff_card(staff_member) -> Card:
-    return services.card_issue(actor="test", person=staff_member)
+    return services.card_issue(actor=Actor.system("test"), person=staff_member)

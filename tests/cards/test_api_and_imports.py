@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from campuscard.cards import codes
 from campuscard.cards.imports import graduation_run, legacy_import
 from campuscard.cards.models import Card, DenyListVersion, LegacyMealCard
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
@@ -57,7 +58,7 @@ def test_offline_codes_work_once(holder_client, card):
 
 
 def test_device_deny_list_follows_loss_reports(client, institution, card):
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.GATE, code="g1", name="G")
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.GATE, code="g1", name="G")
 
     def fetch(since=0, tamper=False):
         path = f"/api/v1/devices/deny-list?since={since}"  # the query string is signed too
@@ -67,7 +68,7 @@ def test_device_deny_list_follows_loss_reports(client, institution, card):
     empty = fetch()
     from campuscard.cards.services import card_report_lost
 
-    card_report_lost(actor="t", card=card, channel="window")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="window")
     listed = fetch(since=empty["version"])
     assert listed["version"] == empty["version"] + 1 and card.number in listed["cards"]
     assert fetch(since=listed["version"])["cards"] == []
@@ -78,16 +79,16 @@ def test_legacy_import_is_all_or_nothing(institution, student):
     good = b"old_number,number,balance\nM1,2024000001,34.80\n"
     bad = b"old_number,number,balance\nM2,2024000001,1.00\nM3,nobody,2\nM4,2024000001,abc\n"
     with pytest.raises(DomainError) as refused:
-        legacy_import(actor="t", institution=institution, name="x.csv", stream=io.BytesIO(bad))
+        legacy_import(actor=Actor.system("t"), institution=institution, name="x.csv", stream=io.BytesIO(bad))
     lines = {(e["line"], e["column"]) for e in refused.value.details["errors"]}
     assert lines == {(3, "number"), (4, "balance")}
     assert LegacyMealCard.objects.count() == 0
-    legacy_import(actor="t", institution=institution, name="x.csv", stream=io.BytesIO(good))
+    legacy_import(actor=Actor.system("t"), institution=institution, name="x.csv", stream=io.BytesIO(good))
     assert LegacyMealCard.objects.get().balance == 3_480
 
 
 def test_legacy_migration_through_the_api_once(holder_client, institution, student, card):
-    legacy_import(actor="t", institution=institution, name="x.csv",
+    legacy_import(actor=Actor.system("t"), institution=institution, name="x.csv",
                   stream=io.BytesIO(b"old_number,number,balance\nM1,2024000001,34.80\n"))
     first = holder_client.post("/api/v1/cards/migrate")
     assert first.json() == {"amount": 3_480}
@@ -111,7 +112,7 @@ def test_graduation_list_turns_student_cards_into_alumni_cards(tmp_path, institu
     with pytest.raises(CommandError):
         call_command("graduate", str(bad), institution="uni")
     with pytest.raises(DomainError):
-        graduation_run(actor="t", institution=institution, name="x.csv", stream=io.BytesIO(b"number\nnobody\n"))
+        graduation_run(actor=Actor.system("t"), institution=institution, name="x.csv", stream=io.BytesIO(b"number\nnobody\n"))
 
 
 def test_replacement_through_the_api(holder_client, card):
@@ -139,7 +140,7 @@ def test_balance_move_waits_for_money_still_on_its_way(institution, student, car
 
     recharge_cash(channel="window", person=student, amount=5_000, key="cash")
     recharge_online_start(person=student, amount=2_000, key="online")
-    new = card_replace(actor="t", card=card, physical=False, channel="kiosk")
+    new = card_replace(actor=Actor.system("t"), card=card, physical=False, channel="kiosk")
     with clock.frozen_at(clock.now() + timedelta(hours=49)):
         balance_moves_run()
         move = BalanceMove.objects.get(old_card=card)
@@ -152,12 +153,12 @@ def test_frozen_card_is_replaced_only_at_the_window(institution, student, card):
     from campuscard.payments.services import recharge_cash
 
     recharge_cash(channel="window", person=student, amount=5_000, key="cash")
-    card_freeze(actor="t", card=card)
+    card_freeze(actor=Actor.system("t"), card=card)
     with pytest.raises(DomainError) as refused:
-        card_replace(actor="t", card=card, physical=False, channel="kiosk")
+        card_replace(actor=Actor.system("t"), card=card, physical=False, channel="kiosk")
     assert refused.value.code == "card_state_invalid"
     assert Card.objects.get(pk=card.pk).state == "frozen"
-    assert card_replace(actor="t", card=card, physical=False, channel="window").state == "active"
+    assert card_replace(actor=Actor.system("t"), card=card, physical=False, channel="window").state == "active"
 
 
 def test_kiosk_needs_the_query_password_and_throttles_guesses(client, institution, student, card):
@@ -167,7 +168,7 @@ def test_kiosk_needs_the_query_password_and_throttles_guesses(client, institutio
     from campuscard.terminals.web import COOKIE, SALT
     from tests.conftest import ID_ALICE
 
-    device, _secret = device_register(actor="t", institution=institution, kind=Device.Kind.KIOSK, code="kx",
+    device, _secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.KIOSK, code="kx",
                                       name="K")
     client.cookies[COOKIE] = get_cookie_signer(salt=COOKIE + SALT).sign(str(device.pk))
 

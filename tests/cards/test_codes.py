@@ -17,6 +17,7 @@ from PIL import Image
 
 from campuscard.cards import codes, services
 from campuscard.cards.models import Card, Credential, OfflineCode, UsedCode
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from tests.cards.conftest import make_person
@@ -173,10 +174,10 @@ def test_a_stopped_card_is_refused_with_its_own_code(card, institution, state, e
 def test_refusals_use_nothing_so_the_code_still_works_after(card, institution):
     with frozen_at(T0):
         code = codes.current_code(qr_of(card))
-        services.card_report_lost(actor="test", card=card, channel="portal")
+        services.card_report_lost(actor=Actor.system("test"), card=card, channel="portal")
         refused("card_lost", accept, institution, code)
         assert UsedCode.objects.count() == 0
-        services.card_unreport(actor="test", card=card)
+        services.card_unreport(actor=Actor.system("test"), card=card)
         assert accept(institution, code).card == card
 
 
@@ -252,17 +253,17 @@ def test_offline_code_refusals_use_nothing(card, institution, other_institution)
         refused("qr_invalid", accept, institution, f"CC1.{hce.token}.O{raw}")  # not this credential's code
         refused("qr_invalid", accept, institution, f"CC1.{qr.token}.O{'A' * 16}")
         refused("credential_other_institution", accept, other_institution, code)
-        services.card_report_lost(actor="test", card=card, channel="kiosk")
+        services.card_report_lost(actor=Actor.system("test"), card=card, channel="kiosk")
         refused("card_lost", accept, institution, code)
         assert not OfflineCode.objects.filter(used_at__isnull=False).exists()
-        services.card_unreport(actor="test", card=card)
+        services.card_unreport(actor=Actor.system("test"), card=card)
         assert accept(institution, code).offline
 
 
 # --- NFC -------------------------------------------------------------------------------------------
 
 def test_nfc_bound_uid_is_accepted(card, institution, other_institution):
-    credential = services.nfc_bind(actor="test", card=card, uid="04:a1:b2:c3:d4:e5:f6")
+    credential = services.nfc_bind(actor=Actor.system("test"), card=card, uid="04:a1:b2:c3:d4:e5:f6")
     assert credential.uid == "04A1B2C3D4E5F6" and credential.kind == Credential.Kind.NFC
     for spelling in ("04A1B2C3D4E5F6", "04a1b2c3d4e5f6 ", "04:A1:B2:C3:D4:E5:F6"):
         presented = codes.nfc_accept(institution_id=institution.pk, uid=spelling)
@@ -270,18 +271,18 @@ def test_nfc_bound_uid_is_accepted(card, institution, other_institution):
     refused("credential_unknown", codes.nfc_accept, institution_id=institution.pk, uid="04FFFFFFFFFFFF")
     refused("credential_other_institution", codes.nfc_accept, institution_id=other_institution.pk,
             uid="04A1B2C3D4E5F6")
-    services.card_report_lost(actor="test", card=card, channel="window")
+    services.card_report_lost(actor=Actor.system("test"), card=card, channel="window")
     refused("card_lost", codes.nfc_accept, institution_id=institution.pk, uid="04A1B2C3D4E5F6")
 
 
 def test_nfc_uid_binds_to_one_card_and_rebinding_replaces_it(card, institution):
-    other = services.card_issue(actor="test", person=make_person(institution))
-    services.nfc_bind(actor="test", card=card, uid="04AA")
-    refused("nfc_uid_taken", services.nfc_bind, actor="test", card=other, uid="04:aa")
-    services.nfc_bind(actor="test", card=card, uid="04BB")
+    other = services.card_issue(actor=Actor.system("test"), person=make_person(institution))
+    services.nfc_bind(actor=Actor.system("test"), card=card, uid="04AA")
+    refused("nfc_uid_taken", services.nfc_bind, actor=Actor.system("test"), card=other, uid="04:aa")
+    services.nfc_bind(actor=Actor.system("test"), card=card, uid="04BB")
     refused("credential_unknown", codes.nfc_accept, institution_id=institution.pk, uid="04AA")
     assert codes.nfc_accept(institution_id=institution.pk, uid="04BB").card == card
-    services.nfc_bind(actor="test", card=other, uid="04AA")  # released by the rebinding
+    services.nfc_bind(actor=Actor.system("test"), card=other, uid="04AA")  # released by the rebinding
     assert codes.nfc_accept(institution_id=institution.pk, uid="04AA").card == other
 
 

@@ -22,6 +22,7 @@ from campuscard.cards.models import (
     Photo,
     Production,
 )
+from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Area, ServicePoint
@@ -81,7 +82,7 @@ def test_issue_gives_a_luhn_numbered_active_card_with_its_own_wallet(card, stude
     wallet = Account.objects.get(pk=card.wallet_account_id)
     assert (wallet.kind, wallet.floor, wallet.owner) == (Account.Kind.WALLET, 0, f"person:{student.pk}")
     assert wallet_of(student) == wallet
-    others = [services.card_issue(actor="test", person=make_person(institution, kind))
+    others = [services.card_issue(actor=Actor.system("test"), person=make_person(institution, kind))
               for kind in (Person.Kind.STAFF, Person.Kind.TEMPORARY, Person.Kind.VISITOR, Person.Kind.GRADUATE)]
     assert [c.kind for c in others] == ["staff", "temporary", "visitor", "student"]
     numbers = [card.number, *(c.number for c in others)]
@@ -91,21 +92,21 @@ def test_issue_gives_a_luhn_numbered_active_card_with_its_own_wallet(card, stude
 
 def test_one_live_card_per_kind(card, student):
     before = snapshot(student)
-    refused("card_kind_exists", services.card_issue, actor="test", person=student)
+    refused("card_kind_exists", services.card_issue, actor=Actor.system("test"), person=student)
     assert snapshot(student) == before
-    temporary = services.card_issue(actor="test", person=student, kind=Card.Kind.TEMPORARY)  # another kind
+    temporary = services.card_issue(actor=Actor.system("test"), person=student, kind=Card.Kind.TEMPORARY)  # another kind
     assert temporary.state == Card.State.ACTIVE
-    services.card_report_lost(actor="test", card=card, channel="portal")
-    refused("card_kind_exists", services.card_issue, actor="test", person=student)  # a lost card is still live
+    services.card_report_lost(actor=Actor.system("test"), card=card, channel="portal")
+    refused("card_kind_exists", services.card_issue, actor=Actor.system("test"), person=student)  # a lost card is still live
 
 
 def test_physical_card_needs_an_approved_photo(student, operator):
     before = snapshot(student)
-    refused("photo_missing", services.card_issue, actor="test", person=student, physical=True)
-    pending = services.photo_upload(actor=student, person=student, upload=upload(image_bytes()))
-    refused("photo_missing", services.card_issue, actor="test", person=student, physical=True)
-    services.photo_review(actor=operator, photo=pending, approve=False, reason="背景不是白色")
-    refused("photo_missing", services.card_issue, actor="test", person=student, physical=True)
+    refused("photo_missing", services.card_issue, actor=Actor.system("test"), person=student, physical=True)
+    pending = services.photo_upload(actor=Actor.system("holder"), person=student, upload=upload(image_bytes()))
+    refused("photo_missing", services.card_issue, actor=Actor.system("test"), person=student, physical=True)
+    services.photo_review(actor=Actor.by_user(operator), photo=pending, approve=False, reason="背景不是白色")
+    refused("photo_missing", services.card_issue, actor=Actor.system("test"), person=student, physical=True)
     assert snapshot(student) == before
 
 
@@ -137,7 +138,7 @@ def test_physical_card_production_is_due_in_three_working_days(student, institut
     kiosk = ServicePoint.objects.create(area=area, code="lib-kiosk", kind=ServicePoint.Kind.KIOSK, name="图书馆一楼")
     approve_photo(student)
     with frozen_at(moment):
-        card = services.card_issue(actor="test", person=student, physical=True)
+        card = services.card_issue(actor=Actor.system("test"), person=student, physical=True)
     production = card.production
     assert card.physical and card.state == Card.State.ACTIVE  # the virtual card works meanwhile (APP-5)
     assert (production.state, production.due_date, production.kiosk) == (Production.State.REQUESTED, due, kiosk)
@@ -146,34 +147,34 @@ def test_physical_card_production_is_due_in_three_working_days(student, institut
 # --- loss report (CARD-4) ------------------------------------------------------------------------
 
 def test_loss_report_is_immediate_and_unreport_restores(card, institution):
-    services.nfc_bind(actor="test", card=card, uid="04:11:22:33")
+    services.nfc_bind(actor=Actor.system("test"), card=card, uid="04:11:22:33")
     hce = card.credentials.get(kind=Credential.Kind.HCE)
     with frozen_at(T):
         qr, hce_code = qr_code(card), codes.current_code(hce)
         assert deny_version(institution) == 0
-        lost = services.card_report_lost(actor="test", card=card, channel="portal")
+        lost = services.card_report_lost(actor=Actor.system("test"), card=card, channel="portal")
         assert lost.state == Card.State.LOST
         assert deny_version(institution) == 1
         for code in (qr, hce_code):
             refused("card_lost", accept, card=card, code=code)
         refused("card_lost", codes.nfc_accept, institution_id=institution.pk, uid="04112233")
-        refused("card_state_invalid", services.card_report_lost, actor="test", card=card, channel="kiosk")
+        refused("card_state_invalid", services.card_report_lost, actor=Actor.system("test"), card=card, channel="kiosk")
 
-        found = services.card_unreport(actor="test", card=card)
+        found = services.card_unreport(actor=Actor.system("test"), card=card)
         assert found.state == Card.State.ACTIVE and deny_version(institution) == 2
         assert accept(card, qr).card == card
         assert codes.nfc_accept(institution_id=institution.pk, uid="04112233").card == card
-        refused("card_not_lost", services.card_unreport, actor="test", card=card)
+        refused("card_not_lost", services.card_unreport, actor=Actor.system("test"), card=card)
         assert deny_version(institution) == 2
 
 
 def test_freeze_and_unfreeze_bump_the_deny_list(card, institution):
-    services.card_freeze(actor="test", card=card)
+    services.card_freeze(actor=Actor.system("test"), card=card)
     with frozen_at(T):
         refused("card_frozen", accept, card=card, code=qr_code(card))
-    services.card_freeze(actor="test", card=card, frozen=False)
+    services.card_freeze(actor=Actor.system("test"), card=card, frozen=False)
     assert deny_version(institution) == 2
-    refused("card_state_invalid", services.card_freeze, actor="test", card=card, frozen=False)
+    refused("card_state_invalid", services.card_freeze, actor=Actor.system("test"), card=card, frozen=False)
 
 
 # --- replacement (CARD-5) and balance move (CARD-6) -----------------------------------------------
@@ -182,8 +183,8 @@ def test_student_replaces_at_kiosk_fee_taken_new_card_works_at_once(card, studen
     fund(card, 10_000)
     with frozen_at(T):
         old_code = qr_code(card)
-        services.card_report_lost(actor="student", card=card, channel="kiosk")
-        new = services.card_replace(actor="kiosk", card=card, physical=False, channel="kiosk")
+        services.card_report_lost(actor=Actor.system("student"), card=card, channel="kiosk")
+        new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=False, channel="kiosk")
         card.refresh_from_db()
         assert card.state == Card.State.REPLACED
         assert (new.state, new.kind, new.physical, new.replaces_id) == ("active", "student", False, card.pk)
@@ -206,20 +207,20 @@ def test_student_replaces_at_kiosk_fee_taken_new_card_works_at_once(card, studen
 
 def test_replacement_of_an_active_card_at_the_window(card, student):
     fund(card, 2_000)
-    new = services.card_replace(actor="operator", card=card, physical=False, channel="window")
+    new = services.card_replace(actor=Actor.system("operator"), card=card, physical=False, channel="window")
     assert new.state == Card.State.ACTIVE and balance(card) == 0
-    refused("card_state_invalid", services.card_replace, actor="operator", card=card, physical=False,
+    refused("card_state_invalid", services.card_replace, actor=Actor.system("operator"), card=card, physical=False,
             channel="window")
 
 
 def test_staff_replace_at_the_window_not_the_kiosk(staff_card, staff_member):
     fund(staff_card, 500)
     before = snapshot(staff_member)
-    error = refused("card_wrong_channel", services.card_replace, actor="kiosk", card=staff_card, physical=False,
+    error = refused("card_wrong_channel", services.card_replace, actor=Actor.system("kiosk"), card=staff_card, physical=False,
                     channel="kiosk")
     assert error.status == 403
     assert snapshot(staff_member) == before
-    new = services.card_replace(actor="operator", card=staff_card, physical=False, channel="window")
+    new = services.card_replace(actor=Actor.system("operator"), card=staff_card, physical=False, channel="window")
     assert new.kind == Card.Kind.STAFF and not Transfer.objects.filter(kind="fee").exists()  # ¥0 for staff
     assert balance(staff_card) == 500
     assert ledger_check().ok
@@ -227,9 +228,9 @@ def test_staff_replace_at_the_window_not_the_kiosk(staff_card, staff_member):
 
 def test_fee_more_than_balance_changes_nothing(card, student):
     fund(card, 1_999)
-    services.card_report_lost(actor="student", card=card, channel="kiosk")
+    services.card_report_lost(actor=Actor.system("student"), card=card, channel="kiosk")
     before = snapshot(student)
-    error = refused("card_fee_unpaid", services.card_replace, actor="kiosk", card=card, physical=False,
+    error = refused("card_fee_unpaid", services.card_replace, actor=Actor.system("kiosk"), card=card, physical=False,
                     channel="kiosk")
     assert set(error.params) == {"fee", "balance"}
     assert snapshot(student) == before
@@ -241,7 +242,7 @@ def test_fee_more_than_balance_changes_nothing(card, student):
 def test_physical_replacement_without_photo_changes_nothing(card, student):
     fund(card, 10_000)
     before = snapshot(student)
-    refused("photo_missing", services.card_replace, actor="kiosk", card=card, physical=True, channel="kiosk")
+    refused("photo_missing", services.card_replace, actor=Actor.system("kiosk"), card=card, physical=True, channel="kiosk")
     assert snapshot(student) == before
 
 
@@ -249,7 +250,7 @@ def test_physical_replacement_goes_to_production(card, student, approve_photo):
     fund(card, 3_000)
     approve_photo(student)
     with frozen_at(local(2026, 9, 29, 10, 0)):
-        new = services.card_replace(actor="kiosk", card=card, physical=True, channel="kiosk")
+        new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=True, channel="kiosk")
     assert new.physical and new.state == Card.State.ACTIVE
     assert new.production.due_date == dt.date(2026, 10, 9)
     assert balance(card) == 1_000
@@ -259,7 +260,7 @@ def test_balance_moves_after_48_hours_with_late_offline_transactions(card, stude
     fund(card, 10_000)
     transit = system(institution, "transit_clearing")
     with frozen_at(T):
-        new = services.card_replace(actor="kiosk", card=card, physical=False, channel="kiosk")
+        new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=False, channel="kiosk")
     old_wallet = Account.objects.get(pk=card.wallet_account_id)
     with frozen_at(T + dt.timedelta(hours=3)):  # a bus validator uploads yesterday's taps late
         ledger.transfer_create(key="bus:tap:1", debit=old_wallet, credit=transit, amount=300, kind="transit_fare")
@@ -289,7 +290,7 @@ def test_balance_moves_after_48_hours_with_late_offline_transactions(card, stude
 def test_balance_move_of_an_empty_wallet_just_closes_it(card):
     fund(card, 2_000)  # exactly the fee
     with frozen_at(T):
-        new = services.card_replace(actor="kiosk", card=card, physical=False, channel="kiosk")
+        new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=False, channel="kiosk")
     with frozen_at(T + WINDOW):
         assert services.balance_moves_run() == 1
     assert BalanceMove.objects.get().amount == 0 and balance(new) == 0
@@ -304,7 +305,7 @@ def test_legacy_meal_card_moves_once_in_full(card, student, institution, staff_c
     legacy = LegacyMealCard.objects.create(institution=institution, person=student, old_number="M-0001",
                                            balance=12_345, imported_at=T)
     with frozen_at(T):
-        assert services.legacy_migrate(actor=student, person=student) == 12_345
+        assert services.legacy_migrate(actor=Actor.system("holder"), person=student) == 12_345
     assert balance(card) == 12_345
     moved = Transfer.objects.get(kind="migration")
     assert (moved.debit_id, moved.credit_id) == (system(institution, "legacy_meal").pk, card.wallet_account_id)
@@ -312,10 +313,10 @@ def test_legacy_meal_card_moves_once_in_full(card, student, institution, staff_c
     assert legacy.migrated_at == T and legacy.transfer_id == moved.pk
 
     before = snapshot(student)
-    error = refused("migration_done", services.legacy_migrate, actor=student, person=student)
+    error = refused("migration_done", services.legacy_migrate, actor=Actor.system("holder"), person=student)
     assert error.params["when"] == "2026-03-10"
     assert snapshot(student) == before
-    refused("migration_none", services.legacy_migrate, actor=staff_member, person=staff_member)
+    refused("migration_none", services.legacy_migrate, actor=Actor.system("holder"), person=staff_member)
     assert balance(card) == 12_345 and Transfer.objects.filter(kind="migration").count() == 1
     assert ledger_check().ok
 
@@ -323,7 +324,7 @@ def test_legacy_meal_card_moves_once_in_full(card, student, institution, staff_c
 # --- staff department change (CARD-8) ----------------------------------------------------------------
 
 def test_department_change_without_reissue_keeps_the_card(staff_card, staff_member):
-    assert services.staff_department_change(actor="hr", person=staff_member, department="数学学院",
+    assert services.staff_department_change(actor=Actor.system("hr"), person=staff_member, department="数学学院",
                                             reissue=False) is None
     staff_member.refresh_from_db()
     staff_card.refresh_from_db()
@@ -334,7 +335,7 @@ def test_department_change_without_reissue_keeps_the_card(staff_card, staff_memb
 def test_department_change_with_free_reissue_wallet_follows(staff_card, staff_member):
     fund(staff_card, 5_000)
     with frozen_at(T):
-        new = services.staff_department_change(actor="operator", person=staff_member, department="物理学院",
+        new = services.staff_department_change(actor=Actor.system("operator"), person=staff_member, department="物理学院",
                                                reissue=True)
     assert new.kind == Card.Kind.STAFF and new.state == Card.State.ACTIVE and new.replaces_id == staff_card.pk
     assert not Transfer.objects.filter(kind="fee").exists()
@@ -348,7 +349,7 @@ def test_department_change_with_free_reissue_wallet_follows(staff_card, staff_me
 def test_department_change_reissue_without_a_card_changes_nothing(staff_member):
     staff_member.department = "化学学院"
     staff_member.save()
-    refused("card_missing", services.staff_department_change, actor="operator", person=staff_member,
+    refused("card_missing", services.staff_department_change, actor=Actor.system("operator"), person=staff_member,
             department="物理学院", reissue=True)
     staff_member.refresh_from_db()
     assert staff_member.department == "化学学院"
@@ -358,24 +359,24 @@ def test_department_change_reissue_without_a_card_changes_nothing(staff_member):
 
 def test_graduation_makes_an_alumni_card_and_the_balance_can_be_refunded(card, student, institution):
     fund(card, 4_321)
-    alumni = services.graduate(actor="registrar", person=student)
+    alumni = services.graduate(actor=Actor.system("registrar"), person=student)
     assert alumni.pk == card.pk and alumni.kind == Card.Kind.ALUMNI and alumni.state == Card.State.ACTIVE
     student.refresh_from_db()
     assert (student.kind, student.status) == (Person.Kind.ALUMNUS, Person.Status.GRADUATED)
     assert balance(alumni) == 4_321  # same wallet, nothing moved by graduating
 
-    assert services.balance_refund(actor="operator", card=alumni) == 4_321
+    assert services.balance_refund(actor=Actor.system("operator"), card=alumni) == 4_321
     refund = Transfer.objects.get(kind="refund")
     refunds = system(institution, "refunds_payable")
     assert (refund.debit_id, refund.credit_id, refund.amount) == (alumni.wallet_account_id, refunds.pk, 4_321)
     assert balance(alumni) == 0 and balance(refunds.pk) == 4_321
-    assert services.balance_refund(actor="operator", card=alumni) == 0
+    assert services.balance_refund(actor=Actor.system("operator"), card=alumni) == 0
     assert Transfer.objects.filter(kind="refund").count() == 1
     assert ledger_check().ok
 
 
 def test_graduating_without_a_student_card(staff_card, staff_member):
-    assert services.graduate(actor="registrar", person=staff_member) is None
+    assert services.graduate(actor=Actor.system("registrar"), person=staff_member) is None
     staff_card.refresh_from_db()
     assert staff_card.kind == Card.Kind.STAFF
 
@@ -398,13 +399,13 @@ def bomb_png(side: int = 30_000) -> bytes:
     bomb_png(),
 ], ids=["text", "gif", "over-5mb", "bomb"])
 def test_photo_upload_rejects_non_images_and_big_files(student, data):
-    refused("photo_invalid", services.photo_upload, actor=student, person=student, upload=upload(data))
+    refused("photo_invalid", services.photo_upload, actor=Actor.system("holder"), person=student, upload=upload(data))
     assert not Photo.objects.exists()
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_photo_upload_stores_a_pending_photo(student, fmt):
-    photo = services.photo_upload(actor=student, person=student,
+    photo = services.photo_upload(actor=Actor.system("holder"), person=student,
                                   upload=upload(image_bytes(fmt), name=f"me.{fmt.lower()}"))
     assert photo.state == Photo.State.PENDING and photo.image.size > 0
 
@@ -414,45 +415,45 @@ def test_photo_upload_stores_a_pending_photo(student, fmt):
     (local(2026, 3, 11, 0, 30), dt.date(2026, 3, 12)),  # still 10 March in UTC
 ])
 def test_approved_photo_takes_effect_the_next_local_day(student, operator, moment, effective):
-    photo = services.photo_upload(actor=student, person=student, upload=upload(image_bytes()))
+    photo = services.photo_upload(actor=Actor.system("holder"), person=student, upload=upload(image_bytes()))
     with frozen_at(moment):
-        reviewed = services.photo_review(actor=operator, photo=photo, approve=True)
+        reviewed = services.photo_review(actor=Actor.by_user(operator), photo=photo, approve=True)
     assert (reviewed.state, reviewed.effective_from) == (Photo.State.APPROVED, effective)
     assert reviewed.reviewed_by == operator and reviewed.reviewed_at == moment
-    refused("photo_not_pending", services.photo_review, actor=operator, photo=photo, approve=False, reason="重复")
+    refused("photo_not_pending", services.photo_review, actor=Actor.by_user(operator), photo=photo, approve=False, reason="重复")
 
 
 def test_photo_rejection_needs_a_reason(student, operator):
-    photo = services.photo_upload(actor=student, person=student, upload=upload(image_bytes()))
+    photo = services.photo_upload(actor=Actor.system("holder"), person=student, upload=upload(image_bytes()))
     for reason in ("", "   "):
-        refused("reject_reason_required", services.photo_review, actor=operator, photo=photo, approve=False,
+        refused("reject_reason_required", services.photo_review, actor=Actor.by_user(operator), photo=photo, approve=False,
                 reason=reason)
     photo.refresh_from_db()
     assert photo.state == Photo.State.PENDING and photo.reviewed_at is None
-    rejected = services.photo_review(actor=operator, photo=photo, approve=False, reason=" 照片模糊 ")
+    rejected = services.photo_review(actor=Actor.by_user(operator), photo=photo, approve=False, reason=" 照片模糊 ")
     assert (rejected.state, rejected.reason, rejected.effective_from) == (Photo.State.REJECTED, "照片模糊", None)
-    refused("photo_not_pending", services.photo_review, actor=operator, photo=photo, approve=True)
+    refused("photo_not_pending", services.photo_review, actor=Actor.by_user(operator), photo=photo, approve=True)
 
 
 # --- production (APP-5) ---------------------------------------------------------------------------------
 
 def test_production_moves_only_forward_one_step_at_a_time(student, approve_photo):
     approve_photo(student)
-    production = services.card_issue(actor="test", person=student, physical=True).production
+    production = services.card_issue(actor=Actor.system("test"), person=student, physical=True).production
     S = Production.State
-    refused("production_state_invalid", services.production_advance, actor="op", production=production,
+    refused("production_state_invalid", services.production_advance, actor=Actor.system("op"), production=production,
             target=S.AT_KIOSK)
-    refused("production_state_invalid", services.production_advance, actor="op", production=production,
+    refused("production_state_invalid", services.production_advance, actor=Actor.system("op"), production=production,
             target=S.REQUESTED)
     steps = [(S.PRINTED, "printed_at"), (S.AT_KIOSK, "ready_at"), (S.COLLECTED, "collected_at")]
     for target, stamp in steps:
         with frozen_at(T):
-            production = services.production_advance(actor="op", production=production, target=target)
+            production = services.production_advance(actor=Actor.system("op"), production=production, target=target)
         assert production.state == target and getattr(production, stamp) == T
-        refused("production_state_invalid", services.production_advance, actor="op", production=production,
+        refused("production_state_invalid", services.production_advance, actor=Actor.system("op"), production=production,
                 target=target)
     for target in (S.REQUESTED, S.PRINTED, S.AT_KIOSK):
-        refused("production_state_invalid", services.production_advance, actor="op", production=production,
+        refused("production_state_invalid", services.production_advance, actor=Actor.system("op"), production=production,
                 target=target)
     production.refresh_from_db()
     assert production.state == S.COLLECTED

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.idempotency import params_hash, run_once
@@ -25,7 +26,7 @@ class Work:
     def __call__(self):
         with self._lock:
             self.calls += 1
-        audit_record(actor="test", action="idempotent_work", object_type="test", object_id="1")
+        audit_record(actor=Actor.system("test"), action="idempotent_work", object_type="test", object_id="1")
         if self.delay:
             time.sleep(self.delay)
         if self.fail is not None:

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Area, AuditLog, Campus, Institution
@@ -87,8 +88,8 @@ def test_institution_path_reaches_through_relations(people, make_operator, insti
 
 
 def test_audit_rows_are_scoped_too(people, make_operator, institution, other_institution):
-    audit_record(actor="test", action="a", object_type="x", object_id="1", institution_id=institution.pk)
-    audit_record(actor="test", action="b", object_type="x", object_id="2", institution_id=other_institution.pk)
+    audit_record(actor=Actor.system("test"), action="a", object_type="x", object_id="1", institution_id=institution.pk)
+    audit_record(actor=Actor.system("test"), action="b", object_type="x", object_id="2", institution_id=other_institution.pk)
     auditor = make_operator(institution, "auditor")
     assert list(restrict(AuditLog.objects.all(), auditor).values_list("action", flat=True)) == ["a"]
 

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import AuditLog, Campus
 from campuscard.identity.documents import IdType
@@ -26,10 +27,11 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.django_db
 
+TESTER = Actor.system("test")
 CHINESE_HEADERS = ["学号", "姓名", "类别", "学籍状态", "证件号码", "校区"]
 
 
-def run(institution, data: bytes, *, source="registrar", name="roster.csv", actor="test", **kwargs):
+def run(institution, data: bytes, *, source="registrar", name="roster.csv", actor=TESTER, **kwargs):
     return roster_import(institution=institution, source=source, name=name, stream=io.BytesIO(data),
                          actor=actor, **kwargs)
 
@@ -181,7 +183,7 @@ def test_rosters_of_two_institutions_do_not_touch_each_other(institution, other_
 
 def test_audit_row_is_written_on_success(institution, make_operator):
     operator = make_operator(institution, "card_center_operator")
-    run(institution, csv_bytes(table([student_row(1), student_row(2)])), actor=operator)
+    run(institution, csv_bytes(table([student_row(1), student_row(2)])), actor=Actor.by_user(operator))
     row = AuditLog.objects.get(action="roster_imported_registrar")
     assert row.institution_id == institution.pk
     assert row.actor == operator
@@ -190,7 +192,7 @@ def test_audit_row_is_written_on_success(institution, make_operator):
 
 
 def test_audit_names_a_system_actor(institution):
-    run(institution, csv_bytes(table([staff_row(1)], HR_COLUMNS)), source="hr", actor="cli:import_roster")
+    run(institution, csv_bytes(table([staff_row(1)], HR_COLUMNS)), source="hr", actor=Actor.system("cli:import_roster"))
     row = AuditLog.objects.get(action="roster_imported_hr")
     assert (row.actor, row.actor_label, row.institution_id) == (None, "cli:import_roster", institution.pk)
 

@@ -1,6 +1,7 @@
 import pytest
 
 from campuscard.cards.services import nfc_bind
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.identity.models import Person
@@ -18,7 +19,7 @@ def staff(institution) -> Person:
 
 @pytest.fixture
 def kiosk(institution):
-    device, secret = device_register(actor="test", institution=institution, kind=Device.Kind.KIOSK,
+    device, secret = device_register(actor=Actor.system("test"), institution=institution, kind=Device.Kind.KIOSK,
                                      code="kiosk-1", name="Kiosk 1")
     return device, secret
 
@@ -28,12 +29,12 @@ def kiosk(institution):
 
 @pytest.fixture
 def canteen(institution):
-    return pos.merchant_open(actor="t", institution=institution, code="xueyuan", name="学苑餐厅", category="canteen")
+    return pos.merchant_open(actor=Actor.system("t"), institution=institution, code="xueyuan", name="学苑餐厅", category="canteen")
 
 
 @pytest.fixture
 def terminal(institution, canteen):
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-1",
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-1",
                                      name="Window 3")
     return Terminal.objects.create(device=device, merchant=canteen, counter="3号窗口"), secret
 
@@ -42,5 +43,5 @@ def terminal(institution, canteen):
 def funded(student, card):
     """The student's card with ¥500 and a physical card (NFC) to tap: a QR code works once per 30 s."""
     recharge_cash(channel="window", person=student, amount=50_000, key="fund")
-    nfc_bind(actor="t", card=card, uid="04:A1:B2:C3")
+    nfc_bind(actor=Actor.system("t"), card=card, uid="04:A1:B2:C3")
     return card

@@ -10,6 +10,7 @@ from django.test import Client
 from campuscard.cards.selectors import live_wallet
 from campuscard.cards.services import balance_moves_run, card_replace
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.devices.signing import sign_headers
@@ -37,7 +38,7 @@ def pay(terminal, secret, body):
 
 @pytest.fixture
 def second_terminal(institution, canteen):
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-4",
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-4",
                                      name="Window 4")
     return Terminal.objects.create(device=device, merchant=canteen, counter="4号窗口"), secret
 
@@ -86,13 +87,13 @@ def test_an_accepted_appeal_after_a_replacement_refunds_into_the_new_card(termin
     term, secret = terminal
     assert pay(term, secret, {"txn_id": "m1", "amount": 1_500, **TAP}).status_code == 201
     payment = Payment.objects.get()
-    appeal = pos.appeal_open(actor="holder", person=student, payment=payment, reason="not my lunch")
-    new_card = card_replace(actor="t", card=funded, physical=False, channel="window", fee=0)
+    appeal = pos.appeal_open(actor=Actor.system("holder"), person=student, payment=payment, reason="not my lunch")
+    new_card = card_replace(actor=Actor.system("t"), card=funded, physical=False, channel="window", fee=0)
     with clock.frozen_at(clock.now() + timedelta(hours=49)):
         balance_moves_run()  # the old wallet's balance moved on, the old wallet closed
     assert Account.objects.get(pk=funded.wallet_account_id).status == Account.Status.CLOSED
     operator = make_operator(institution, "card_center_operator")
-    pos.appeal_decide(actor=operator, appeal=appeal, accept=True)
+    pos.appeal_decide(actor=Actor.by_user(operator), appeal=appeal, accept=True)
     assert Appeal.objects.get().state == Appeal.State.ACCEPTED
     assert Payment.objects.get().refunded == 1_500
     assert live_wallet(funded).pk == new_card.wallet_account_id
@@ -111,5 +112,5 @@ def test_an_appeal_that_cannot_refund_is_not_accepted(terminal, funded, student,
 
     monkeypatch.setattr(pos.ledger, "transfer_reverse", broken)
     with pytest.raises(RuntimeError):
-        pos.appeal_decide(actor=make_operator(institution, "card_center_operator"), appeal=appeal, accept=True)
+        pos.appeal_decide(actor=Actor.by_user(make_operator(institution, "card_center_operator")), appeal=appeal, accept=True)
     assert Appeal.objects.get().state == Appeal.State.OPEN and Payment.objects.get().refunded == 0

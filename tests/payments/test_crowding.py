@@ -9,6 +9,7 @@ import pytest
 from campuscard.cards.services import nfc_bind
 from campuscard.cards.workdays import is_working_day
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.payments import crowding, pos
@@ -35,7 +36,7 @@ def days_ago(n: int) -> dt.date:
 def holder_card(student, card):
     with clock.frozen_at(at(days_ago(40), 8, 0)):
         recharge_cash(channel="window", person=student, amount=100_000, key="crowd-fund")
-        nfc_bind(actor="t", card=card, uid=UID)
+        nfc_bind(actor=Actor.system("t"), card=card, uid=UID)
     return card
 
 
@@ -43,8 +44,8 @@ def holder_card(student, card):
 def open_canteen(institution):
     def make(code: str, category: str = "canteen", inst=None) -> Terminal:
         inst = inst or institution
-        merchant = pos.merchant_open(actor="t", institution=inst, code=code, name=f"餐厅{code}", category=category)
-        device, _secret = device_register(actor="t", institution=inst, kind=Device.Kind.POS, code=f"pos-{code}",
+        merchant = pos.merchant_open(actor=Actor.system("t"), institution=inst, code=code, name=f"餐厅{code}", category=category)
+        device, _secret = device_register(actor=Actor.system("t"), institution=inst, kind=Device.Kind.POS, code=f"pos-{code}",
                                           name=code)
         return Terminal.objects.create(device=device, merchant=merchant)
 

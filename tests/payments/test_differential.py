@@ -25,6 +25,7 @@ from campuscard.cards import codes
 from campuscard.cards.models import Card, Credential, OfflineCode, UsedCode
 from campuscard.cards.services import card_issue, nfc_bind
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
@@ -107,14 +108,14 @@ class World:
 
 
 def world(name: str, institution, fast: bool) -> World:
-    merchant = pos.merchant_open(actor="t", institution=institution, code=f"m-{name}", name=f"食堂{name}",
+    merchant = pos.merchant_open(actor=Actor.system("t"), institution=institution, code=f"m-{name}", name=f"食堂{name}",
                                  category="canteen")
     terminals = []
     for role in ("live", "revoked"):
-        device, _secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS,
+        device, _secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS,
                                           code=f"pos-{name}-{role}", name=role)
         terminals.append(Terminal.objects.create(device=device, merchant=merchant))
-    device_revoke(actor="t", device=terminals[1].device)
+    device_revoke(actor=Actor.system("t"), device=terminals[1].device)
     return World(name, fast, terminals[0], terminals[1], merchant.account_id)
 
 
@@ -152,7 +153,7 @@ def prepare(w: World, index: int, case: dict, institution, other_institution) ->
     Person.objects.filter(pk=person.pk).update(payment_password=make_password(PASSWORD),
                                                payment_password_changed_at=MOMENT - dt.timedelta(days=1))
     person.refresh_from_db()
-    card = card_issue(actor="t", person=person)
+    card = card_issue(actor=Actor.system("t"), person=person)
     Card.objects.filter(pk=card.pk).update(kind=case["kind"])
     card.refresh_from_db()
     terminal = w.live if case["device"] == "live" else w.revoked
@@ -175,7 +176,7 @@ def prepare(w: World, index: int, case: dict, institution, other_institution) ->
             institution_id=home.pk, kind=Account.Kind.SUSPENSE), amount=spendable - balance, kind="adjustment")
     if case["credential"] == "nfc":
         presented, nfc = f"04{w.name.encode().hex()}{index:08X}", True
-        nfc_bind(actor="t", card=card, uid=presented)
+        nfc_bind(actor=Actor.system("t"), card=card, uid=presented)
         credential = card.credentials.get(kind=Credential.Kind.NFC)
     elif case["credential"] == "offline":
         presented, nfc, credential = codes.offline_codes_issue(credential=qr, count=2)[0], False, qr
@@ -190,7 +191,7 @@ def prepare(w: World, index: int, case: dict, institution, other_institution) ->
                 credential.secret, presented.rsplit(".", 1)[1]), defaults={"used_at": MOMENT})
     day = clock.local_date(home)
     room = {"plenty": DAILY_LIMIT, "amount": amount, "amount-1": amount - 1}[case["room"]]
-    pos.daily_limit_set(actor="t", person=person, limit=DAILY_LIMIT)
+    pos.daily_limit_set(actor=Actor.system("t"), person=person, limit=DAILY_LIMIT)
     DailyUsage.objects.update_or_create(person=person, day=day, defaults={
         "spent": DAILY_LIMIT - room, "wrong_passwords": 5 if case["password"] == "locked" else 0})
     password = {"right": PASSWORD, "none": None, "wrong": "000000", "locked": PASSWORD, "expired": PASSWORD,

@@ -9,6 +9,7 @@ from django.test import Client
 
 from campuscard.cards.services import card_issue, nfc_bind
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.identity.services import holder_user_ensure, payment_password_set
 from campuscard.payments import pos
 from campuscard.payments.models import Appeal, DailyUsage, Payment, SpendingLimit
@@ -41,9 +42,9 @@ def term(terminal):
 
 
 def test_my_payments_lists_only_my_own(term, funded, student, staff_member):
-    other_card = card_issue(actor="t", person=staff_member)
+    other_card = card_issue(actor=Actor.system("t"), person=staff_member)
     recharge_cash(channel="window", person=staff_member, amount=10_000, key="fund-staff")
-    nfc_bind(actor="t", card=other_card, uid="04:99:88:77")
+    nfc_bind(actor=Actor.system("t"), card=other_card, uid="04:99:88:77")
     mine = pay(term, 1_250)
     theirs = pay(term, 3_300, uid="04998877")
     client = portal(student)
@@ -71,7 +72,7 @@ def test_appeal_within_72_hours_and_its_decision(term, funded, student, make_ope
     again = client.post(f"/payments/{payment.pk}/appeal/", {"reason": "again"}).content.decode()
     assert 'id="appeal-exists"' in again and Appeal.objects.count() == 1
     operator = make_operator(institution, "card_center_operator")
-    pos.appeal_decide(actor=operator, appeal=appeal, accept=False, reason="The tray was collected.")
+    pos.appeal_decide(actor=Actor.by_user(operator), appeal=appeal, accept=False, reason="The tray was collected.")
     page = client.get("/payments/").content.decode()
     assert 'data-appeal="rejected"' in page and "The tray was collected." in page
 

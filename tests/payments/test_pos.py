@@ -10,6 +10,7 @@ from campuscard.cards import codes
 from campuscard.cards.selectors import qr_credential
 from campuscard.cards.services import card_report_lost
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
 from campuscard.devices.signing import sign_headers
@@ -68,7 +69,7 @@ def test_nfc_payment_and_refusals_change_nothing(terminal, funded, student, othe
     for body, code in cases:
         response = pay(term, secret, body)
         assert response.json()["code"] == code
-    card_report_lost(actor="t", card=funded, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=funded, channel="portal")
     assert pay(term, secret, {"txn_id": "x3", "amount": 500, "code": qr(funded)}).json()["code"] == "card_lost"
     assert pay(term, secret, {"txn_id": "x4", "amount": 500, "nfc_uid": "04A1B2C3"}).json()["code"] == "card_lost"
     assert available(student) == 49_500 and Payment.objects.count() == 1
@@ -77,7 +78,7 @@ def test_nfc_payment_and_refusals_change_nothing(terminal, funded, student, othe
 def test_daily_limit_shows_what_remains(terminal, funded, student):
     term, secret = terminal
     assert pay(term, secret, {"txn_id": "a", "amount": 4_900, **TAP}).status_code == 201
-    pos.daily_limit_set(actor="t", person=student, limit=6_000)
+    pos.daily_limit_set(actor=Actor.system("t"), person=student, limit=6_000)
     refused = pay(term, secret, {"txn_id": "b", "amount": 1_200, **TAP})
     assert refused.status_code == 403 and refused.json()["code"] == "daily_limit_exceeded"
     assert "¥11.00" in refused.json()["message"]
@@ -102,7 +103,7 @@ def test_payment_password_rules(terminal, funded, student):
     assert locked.json()["code"] == "payment_password_locked"
     small = pay(term, secret, {"txn_id": "p4", "amount": 800, **TAP})
     assert small.status_code == 201  # password-free payments go on
-    pos.payment_password_unlock(actor="t", person=student)
+    pos.payment_password_unlock(actor=Actor.system("t"), person=student)
     assert pay(term, secret, {"txn_id": "p5", **big, **TAP, "password": "135790"}).status_code == 201
     with clock.frozen_at(clock.now() + timedelta(days=31)):
         due = pay(term, secret, {"txn_id": "p6", **big, **TAP, "password": "135790"})
@@ -122,10 +123,10 @@ def test_device_signature_refusals(terminal, funded, institution):
     term, secret = terminal
     body = {"txn_id": "s1", "amount": 100, **TAP}
     assert pay(term, "f" * 64, body).json()["code"] == "device_auth_failed"
-    kiosk, kiosk_secret = device_register(actor="t", institution=institution, kind=Device.Kind.KIOSK, code="k",
+    kiosk, kiosk_secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.KIOSK, code="k",
                                           name="k")
     assert pay(Terminal(device=kiosk), kiosk_secret, body).json()["code"] == "terminal_unknown"
-    device_revoke(actor="t", device=term.device)
+    device_revoke(actor=Actor.system("t"), device=term.device)
     assert pay(term, secret, body).json()["code"] == "device_revoked"
     assert Payment.objects.count() == 0
 
@@ -134,15 +135,15 @@ def test_refund_same_day_partial_then_full(terminal, funded, student):
     term, secret = terminal
     pay(term, secret, {"txn_id": "r1", "amount": 2_000, **TAP})
     payment = Payment.objects.get()
-    pos.payment_refund(actor="t", payment=payment, amount=500)
+    pos.payment_refund(actor=Actor.system("t"), payment=payment, amount=500)
     with pytest.raises(Exception, match="refund_exceeds_payment"):
-        pos.payment_refund(actor="t", payment=payment, amount=1_501)
-    pos.payment_refund(actor="t", payment=payment)
+        pos.payment_refund(actor=Actor.system("t"), payment=payment, amount=1_501)
+    pos.payment_refund(actor=Actor.system("t"), payment=payment)
     assert available(student) == 50_000 and Payment.objects.get().refunded == 2_000
     pay(term, secret, {"txn_id": "r2", "amount": 700, **TAP})
     later = Payment.objects.get(txn_id="r2")
     with clock.frozen_at(clock.now() + timedelta(days=1)), pytest.raises(Exception, match="refund_window_closed"):
-        pos.payment_refund(actor="t", payment=later)
+        pos.payment_refund(actor=Actor.system("t"), payment=later)
     assert ledger_check().ok
 
 
@@ -151,16 +152,16 @@ def test_appeal_within_72_hours(terminal, funded, student, make_operator, instit
     pay(term, secret, {"txn_id": "m1", "amount": 1_500, **TAP})
     pay(term, secret, {"txn_id": "m2", "amount": 1_000, **TAP})
     first, second = Payment.objects.order_by("txn_id")
-    appeal = pos.appeal_open(actor="holder", person=student, payment=first, reason="charged twice")
+    appeal = pos.appeal_open(actor=Actor.system("holder"), person=student, payment=first, reason="charged twice")
     with pytest.raises(Exception, match="appeal_exists"):
-        pos.appeal_open(actor="holder", person=student, payment=first, reason="again")
+        pos.appeal_open(actor=Actor.system("holder"), person=student, payment=first, reason="again")
     operator = make_operator(institution, "card_center_operator")
     with pytest.raises(Exception, match="decision_reason_required"):
-        pos.appeal_decide(actor=operator, appeal=appeal, accept=False)
-    pos.appeal_decide(actor=operator, appeal=appeal, accept=True)
+        pos.appeal_decide(actor=Actor.by_user(operator), appeal=appeal, accept=False)
+    pos.appeal_decide(actor=Actor.by_user(operator), appeal=appeal, accept=True)
     assert Appeal.objects.get().state == "accepted" and available(student) == 50_000 - 1_000
     with clock.frozen_at(clock.now() + timedelta(hours=73)), pytest.raises(Exception, match="appeal_window_closed"):
-        pos.appeal_open(actor="holder", person=student, payment=second, reason="late")
+        pos.appeal_open(actor=Actor.system("holder"), person=student, payment=second, reason="late")
     assert DailyUsage.objects.get(person=student).spent == 2_500
     assert ledger_check().ok
 
@@ -169,9 +170,9 @@ def test_refund_resend_with_the_same_key_refunds_once(terminal, funded, student)
     term, secret = terminal
     pay(term, secret, {"txn_id": "k1", "amount": 2_000, **TAP})
     payment = Payment.objects.get()
-    first = pos.payment_refund(actor="t", payment=payment, amount=500, key="r-1")
-    again = pos.payment_refund(actor="t", payment=payment, amount=500, key="r-1")
+    first = pos.payment_refund(actor=Actor.system("t"), payment=payment, amount=500, key="r-1")
+    again = pos.payment_refund(actor=Actor.system("t"), payment=payment, amount=500, key="r-1")
     assert first.pk == again.pk and Payment.objects.get().refunded == 500
     with pytest.raises(Exception, match="idempotency_key_reused"):
-        pos.payment_refund(actor="t", payment=payment, amount=600, key="r-1")
+        pos.payment_refund(actor=Actor.system("t"), payment=payment, amount=600, key="r-1")
     assert available(student) == 48_500 and ledger_check().ok

@@ -9,6 +9,7 @@ from django.test import Client
 from campuscard.cards import codes
 from campuscard.cards.selectors import qr_credential
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
 from campuscard.identity.services import holder_user_ensure, payment_password_set
@@ -76,7 +77,7 @@ def test_password_prompt_then_paid(cashier, funded, student):
 def test_refusals_show_the_message(cashier, funded, student):
     from campuscard.payments import pos
 
-    pos.daily_limit_set(actor="t", person=student, limit=1_000)
+    pos.daily_limit_set(actor=Actor.system("t"), person=student, limit=1_000)
     over = sale(cashier, amount="12", code="04A1B2C3", txn_id="r1")
     assert over.status_code == 403 and 'data-outcome="refused"' in over.content.decode()
     assert "Over today&#x27;s spending limit: ¥10.00 left today." in over.content.decode()
@@ -108,7 +109,7 @@ def test_refund_from_todays_list(cashier, funded, student):
 def test_another_terminals_payment_cannot_be_refunded_here(cashier, funded, institution, canteen):
     from campuscard.payments.models import Terminal
 
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-2",
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-2",
                                      name="Window 4")
     Terminal.objects.create(device=device, merchant=canteen, counter="4号窗口")
     other = Client()
@@ -120,7 +121,7 @@ def test_another_terminals_payment_cannot_be_refunded_here(cashier, funded, inst
 
 
 def test_a_pos_device_without_terminal_and_a_revoked_one(institution, terminal, funded):
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-9",
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-9",
                                      name="Spare")
     client = Client()
     client.cookies["django_language"] = "en"
@@ -130,6 +131,6 @@ def test_a_pos_device_without_terminal_and_a_revoked_one(institution, terminal, 
     term, term_secret = terminal
     cashier = Client()
     cashier.post("/devices/enrol/pos/", {"code": term.device.code, "secret": term_secret})
-    device_revoke(actor="t", device=term.device)
+    device_revoke(actor=Actor.system("t"), device=term.device)
     assert cashier.post("/devices/pos/pay/", {"amount": "1", "code": "04A1B2C3", "txn_id": "z"}).status_code == 302
     assert Payment.objects.count() == 0

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.test import Client
 
+from campuscard.core.actors import Actor
 from campuscard.core.money import yuan
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
@@ -89,10 +90,10 @@ def test_kiosk_refusals_change_nothing(client, institution, student, kiosk):
     replay = kiosk_post(client, device, secret, body, key="c", **replay_headers)
     assert (bad_sig.json()["code"], old.json()["code"]) == ("device_auth_failed", "device_request_expired")
     assert first.status_code == 201 and replay.json()["code"] == "device_request_replayed"
-    device_revoke(actor="test", device=device)
+    device_revoke(actor=Actor.system("test"), device=device)
     revoked = kiosk_post(client, device, secret, body, key="d")
     assert revoked.status_code == 401 and revoked.json()["code"] == "device_revoked"
-    pos, pos_secret = device_register(actor="test", institution=institution, kind=Device.Kind.POS, code="pos-1",
+    pos, pos_secret = device_register(actor=Actor.system("test"), institution=institution, kind=Device.Kind.POS, code="pos-1",
                                       name="POS")
     assert kiosk_post(client, pos, pos_secret, body, key="e").json()["code"] == "device_wrong_kind"
     assert RechargeOrder.objects.count() == 1 and balances(student).available == yuan(20)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from openpyxl import load_workbook
 
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import AuditLog
 from campuscard.devices.models import Device
@@ -57,7 +58,7 @@ def tap(terminal: Terminal, txn: str, amount: int, when: dt.datetime) -> Payment
 
 @pytest.fixture
 def shop(institution):
-    return pos.merchant_open(actor="t", institution=institution, code="market", name="教育超市",
+    return pos.merchant_open(actor=Actor.system("t"), institution=institution, code="market", name="教育超市",
                              category="supermarket")
 
 
@@ -65,14 +66,14 @@ def shop(institution):
 def shop_terminal(institution, shop):
     from campuscard.devices.services import device_register
 
-    device, _secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-shop",
+    device, _secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-shop",
                                       name="Till 1")
     return Terminal.objects.create(device=device, merchant=shop, counter="1号收银台")
 
 
 @pytest.fixture
 def other_canteen(other_institution):
-    return pos.merchant_open(actor="t", institution=other_institution, code="other-canteen", name="外校食堂",
+    return pos.merchant_open(actor=Actor.system("t"), institution=other_institution, code="other-canteen", name="外校食堂",
                              category="canteen")
 
 
@@ -106,10 +107,10 @@ def trading_day(day, terminal, shop_terminal, funded, student):
     double = tap(term, "c3", 1_500, at(day, 12, 30))
     tap(shop_terminal, "s1", 3_000, at(day, 18))
     with clock.frozen_at(at(day, 12, 40)):
-        pos.payment_refund(actor="cashier", payment=lunch, amount=300, reason="少打了一个菜")
-        appeal = pos.appeal_open(actor="holder", person=student, payment=double, reason="刷了两次")
+        pos.payment_refund(actor=Actor.system("cashier"), payment=lunch, amount=300, reason="少打了一个菜")
+        appeal = pos.appeal_open(actor=Actor.system("holder"), person=student, payment=double, reason="刷了两次")
     with clock.frozen_at(at(day, 15)):
-        pos.appeal_decide(actor="center", appeal=appeal, accept=True)
+        pos.appeal_decide(actor=Actor.system("center"), appeal=appeal, accept=True)
     return SimpleNamespace(breakfast=breakfast, lunch=lunch, double=double)
 
 
@@ -147,8 +148,8 @@ def test_a_day_is_the_institutions_local_day(day, terminal, funded, student, use
     early = tap(term, "early", 700, at(day + dt.timedelta(days=1), 0, 1))
     assert late.created_at.astimezone(dt.UTC).date() == early.created_at.astimezone(dt.UTC).date()
     with clock.frozen_at(at(day + dt.timedelta(days=1), 9)):
-        appeal = pos.appeal_open(actor="holder", person=student, payment=late, reason="不是我")
-        pos.appeal_decide(actor="center", appeal=appeal, accept=True)
+        appeal = pos.appeal_open(actor=Actor.system("holder"), person=student, payment=late, reason="不是我")
+        pos.appeal_decide(actor=Actor.system("center"), appeal=appeal, accept=True)
 
     first = report(users.operator, institution, day, merchant=canteen)
     assert (first.total.count, first.total.takings, first.total.appeals, first.total.net) == (1, 1_000, 0, 1_000)
@@ -380,18 +381,18 @@ def appeal(day, terminal, funded, student):
     term, _secret = terminal
     payment = tap(term, "a1", 1_800, at(day, 12))
     with clock.frozen_at(at(day, 13)):
-        return pos.appeal_open(actor="holder", person=student, payment=payment, reason="我没有消费")
+        return pos.appeal_open(actor=Actor.system("holder"), person=student, payment=payment, reason="我没有消费")
 
 
 def test_appeals_are_listed_open_first(client, users, day, terminal, funded, student, appeal):
     term, _secret = terminal
     earlier = tap(term, "a0", 900, at(day, 11))
     with clock.frozen_at(at(day, 14)):
-        decided = pos.appeal_open(actor="holder", person=student, payment=earlier, reason="x")
-        pos.appeal_decide(actor="center", appeal=decided, accept=False, reason="已核实")
+        decided = pos.appeal_open(actor=Actor.system("holder"), person=student, payment=earlier, reason="x")
+        pos.appeal_decide(actor=Actor.system("center"), appeal=decided, accept=False, reason="已核实")
     newest = tap(term, "a2", 700, at(day, 16))
     with clock.frozen_at(at(day, 16, 30)):
-        pos.appeal_open(actor="holder", person=student, payment=newest, reason="y")
+        pos.appeal_open(actor=Actor.system("holder"), person=student, payment=newest, reason="y")
     client.force_login(users.operator)
     listed = [a.payment.txn_id for a in client.get(APPEALS).context["cl"].result_list]
     assert listed == ["a2", "a1", "a0"]

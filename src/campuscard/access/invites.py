@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from campuscard.access import services
 from campuscard.access.models import VisitorInvite, VisitorRequest, Zone
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
@@ -32,7 +33,7 @@ from campuscard.support.services import notify
 LINK_HOURS = ((24, _("1 day")), (72, _("3 days")), (168, _("7 days")))
 
 
-def invite_create(*, actor, host: Person, purpose: str, zones: list[Zone], hours: int, max_visitors: int = 1,
+def invite_create(*, actor: Actor, host: Person, purpose: str, zones: list[Zone], hours: int, max_visitors: int = 1,
                   needs_approval: bool = True) -> VisitorInvite:
     longest = getattr(settings, "VISITOR_INVITE_MAX_HOURS", 168)
     if not purpose.strip() or not 1 <= max_visitors <= 50:
@@ -54,7 +55,7 @@ def invite_create(*, actor, host: Person, purpose: str, zones: list[Zone], hours
     return invite
 
 
-def invite_revoke(*, actor, invite: VisitorInvite) -> None:
+def invite_revoke(*, actor: Actor, invite: VisitorInvite) -> None:
     """The link stops working; passes already granted through it stay (revoke those one by one)."""
     if not VisitorInvite.objects.filter(pk=invite.pk, revoked_at=None).update(revoked_at=clock.now()):
         raise DomainError("visitor_invite_invalid")
@@ -88,17 +89,17 @@ def request_submit(*, token: str, visitor_name: str, visitor_phone: str, valid_f
         request = VisitorRequest.objects.create(
             invite=invite, token=secrets.token_urlsafe(32), visitor_name=name[:100], visitor_phone=phone[:20],
             valid_from=valid_from, valid_to=valid_to, requested_at=clock.now())
-        audit_record(actor=f"visitor:{name[:40]}", action="visitor_requested", obj=request,
+        audit_record(actor=Actor.system(f"visitor:{name[:40]}"), action="visitor_requested", obj=request,
                      institution_id=invite.institution_id)
         if not invite.needs_approval:
-            return _approve(request, actor=f"invite:{invite.pk}", user=None)
+            return _approve(request, actor=Actor.system(f"invite:{invite.pk}"), user=None)
     notify(person=invite.host, kind=Notification.Kind.APPLICATION, title=_("A visitor asks for a pass"),
            body=_("%(name)s asks to visit (%(purpose)s). Approve or decline it under Access → Visitors."),
            params={"name": name, "purpose": invite.purpose}, link="/access/visitors/")
     return request
 
 
-def request_decide(*, actor, host: Person, request: VisitorRequest, approve: bool, note: str = "") -> VisitorRequest:
+def request_decide(*, actor: Actor, host: Person, request: VisitorRequest, approve: bool, note: str = "") -> VisitorRequest:
     """The inviting host approves (the pass is made now) or declines with an optional reason."""
     if request.invite.host_id != host.pk:
         raise DomainError("forbidden")
@@ -117,7 +118,7 @@ def request_decide(*, actor, host: Person, request: VisitorRequest, approve: boo
     return locked
 
 
-def _approve(request: VisitorRequest, *, actor, user, note: str = "") -> VisitorRequest:
+def _approve(request: VisitorRequest, *, actor: Actor, user, note: str = "") -> VisitorRequest:
     now = clock.now()
     invite = request.invite
     if request.valid_to <= now:

@@ -37,6 +37,7 @@ from django.db import IntegrityError, transaction
 
 from campuscard.access.models import AccessSigningKey
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import authorize
@@ -73,14 +74,14 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text))
 
 
-def _authorize(actor, institution_id: int) -> None:
+def _authorize(actor: Actor, institution_id: int) -> None:
     """Users need ``access.add_accesssigningkey`` in that institution; named components (the CLI, the
     system creating a first key) are trusted callers."""
-    if hasattr(actor, "is_authenticated"):
-        authorize(actor, MANAGE_PERMISSION, institution_id)
+    if actor.kind != "system":
+        authorize(actor.user, MANAGE_PERMISSION, institution_id)
 
 
-def signing_key_rotate(*, actor, institution_id: int) -> AccessSigningKey:
+def signing_key_rotate(*, actor: Actor, institution_id: int) -> AccessSigningKey:
     """Create the institution's next key and make it the one that signs; older keys keep verifying."""
     _authorize(actor, institution_id)
     private = Ed25519PrivateKey.generate()
@@ -104,7 +105,7 @@ def signing_key_rotate(*, actor, institution_id: int) -> AccessSigningKey:
     raise DomainError("access_key_missing")
 
 
-def signing_key_retire(*, actor, institution_id: int, key_id: int) -> AccessSigningKey:
+def signing_key_retire(*, actor: Actor, institution_id: int, key_id: int) -> AccessSigningKey:
     """Retire an older key: passes it signed are refused from now on, online (within the public-key cache
     time in other processes) and offline from the next snapshot, which it no longer signs. The active key
     cannot be retired; retiring a retired key changes nothing."""
@@ -133,7 +134,7 @@ def active_key(institution_id: int, *, create: bool = True) -> AccessSigningKey:
     if key is None:
         if not create:
             raise DomainError("access_key_missing")
-        key = signing_key_rotate(actor="system", institution_id=institution_id)
+        key = signing_key_rotate(actor=Actor.system("system"), institution_id=institution_id)
     return key
 
 

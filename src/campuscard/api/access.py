@@ -16,6 +16,7 @@ from campuscard.access.errors import rule_message
 from campuscard.access.models import AccessEvent, Zone
 from campuscard.api import lane
 from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity import selectors as identity_selectors
 
@@ -170,7 +171,7 @@ def _zone(person, code: str) -> Zone:
 
 @router.post("/access/campus-entry", response={201: ApplicationOut}, summary="Apply for campus entry (ACC-2)")
 def campus_entry_apply(request, payload: CampusEntryIn):
-    approval = services.campus_entry_apply(actor=request.auth, person=_holder(request), reason=payload.reason)
+    approval = services.campus_entry_apply(actor=Actor.by_user(request.auth), person=_holder(request), reason=payload.reason)
     return Status(201, {"id": approval.pk, "state": approval.state})
 
 
@@ -180,13 +181,13 @@ class AddonOut(Schema):
 
 @router.post("/access/lab-addon", response=AddonOut, summary="Add the lab add-on to my card package (APP-4)")
 def lab_addon_add(request):
-    services.access_addon_grant(actor=request.auth, person=_holder(request))
+    services.access_addon_grant(actor=Actor.by_user(request.auth), person=_holder(request))
     return {"lab": True}
 
 
 @router.delete("/access/lab-addon", response=AddonOut, summary="Remove the lab add-on from my card package")
 def lab_addon_remove(request):
-    services.access_addon_revoke(actor=request.auth, person=_holder(request))
+    services.access_addon_revoke(actor=Actor.by_user(request.auth), person=_holder(request))
     return {"lab": False}
 
 
@@ -197,7 +198,7 @@ def lab_permit_apply(request, payload: LabPermitIn):
     dated = [{"date": s.date.isoformat(), "start": s.start, "end": s.end} for s in payload.slots if s.date]
     if any(s.date is None and s.weekday is None for s in payload.slots):
         raise DomainError("lab_slots_invalid", reason=_("each slot needs a start, an end and a weekday or a date"))
-    permit = services.lab_permit_apply(actor=request.auth, person=person, zone=_zone(person, payload.zone),
+    permit = services.lab_permit_apply(actor=Actor.by_user(request.auth), person=person, zone=_zone(person, payload.zone),
                                        valid_from=payload.valid_from, valid_to=payload.valid_to, weekly_slots=weekly,
                                        dated_slots=dated, purpose=payload.purpose)
     return Status(201, {"id": permit.pk, "state": permit.state})
@@ -207,7 +208,7 @@ def lab_permit_apply(request, payload: LabPermitIn):
 def visitor_pass_create(request, payload: VisitorPassIn):
     person = _holder(request)
     visitor_pass, code = services.visitor_pass_create(
-        actor=request.auth, host=person, visitor_name=payload.visitor_name, visitor_phone=payload.visitor_phone,
+        actor=Actor.by_user(request.auth), host=person, visitor_name=payload.visitor_name, visitor_phone=payload.visitor_phone,
         zones=[_zone(person, code) for code in payload.zones], valid_from=payload.valid_from,
         valid_to=payload.valid_to)
     return Status(201, {"id": visitor_pass.pk, "code": code, "valid_from": visitor_pass.valid_from,
@@ -249,7 +250,7 @@ class VisitorDecisionIn(Schema):
              summary="Create an invitation link: visitors ask for their own pass (ACC-3)")
 def visitor_invite_create(request, payload: VisitorInviteIn):
     person = _holder(request)
-    invite = invites.invite_create(actor=request.auth, host=person, purpose=payload.purpose,
+    invite = invites.invite_create(actor=Actor.by_user(request.auth), host=person, purpose=payload.purpose,
                                    zones=[_zone(person, code) for code in payload.zones], hours=payload.hours,
                                    max_visitors=payload.max_visitors, needs_approval=payload.needs_approval)
     return Status(201, {"id": invite.pk, "url": request.build_absolute_uri(reverse("portal:visit", args=[
@@ -273,7 +274,7 @@ def visitor_request_decide(request, request_id: int, payload: VisitorDecisionIn)
     visitor_request = pages.request_of(person, request_id)
     if visitor_request is None:
         raise DomainError("not_found")
-    decided = invites.request_decide(actor=request.auth, host=person, request=visitor_request,
+    decided = invites.request_decide(actor=Actor.by_user(request.auth), host=person, request=visitor_request,
                                      approve=payload.approve, note=payload.note)
     return {"state": decided.state, "status_url": request.build_absolute_uri(
         reverse("portal:visit_status", args=[decided.token]))}

@@ -9,6 +9,7 @@ from ninja import Field, Router, Schema, Status
 from campuscard.api.auth import DeviceSignature
 from campuscard.cards import codes, selectors, services
 from campuscard.cards.models import Card, DenyListVersion
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity import selectors as identity_selectors
 
@@ -92,28 +93,28 @@ def offline_codes(request, number: str):
 @router.post("/cards/{number}/lost", response=CardOut, summary="Report lost — immediate (CARD-4)")
 def report_lost(request, number: str):
     person = _holder(request)
-    services.card_report_lost(actor=request.auth, card=selectors.card_of(person, number), channel="api")
+    services.card_report_lost(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number), channel="api")
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
 
 
 @router.post("/cards/{number}/found", response=CardOut, summary="Take a loss report back")
 def found(request, number: str):
     person = _holder(request)
-    services.card_unreport(actor=request.auth, card=selectors.card_of(person, number))
+    services.card_unreport(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number))
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
 
 
 @router.post("/cards/{number}/replace", response={201: CardOut}, summary="Replace the card (CARD-5)")
 def replace(request, number: str, payload: ReplaceIn):
     person = _holder(request)
-    new = services.card_replace(actor=request.auth, card=selectors.card_of(person, number),
+    new = services.card_replace(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number),
                                 physical=payload.physical, channel="portal")
     return Status(201, _card_out(next(v for v in selectors.cards_of(person) if v.card.pk == new.pk)))
 
 
 @router.post("/cards/migrate", summary="Move the old meal-card balance, once (CARD-7)")
 def migrate(request):
-    return {"amount": services.legacy_migrate(actor=request.auth, person=_holder(request))}
+    return {"amount": services.legacy_migrate(actor=Actor.by_user(request.auth), person=_holder(request))}
 
 
 @router.post("/cards/{number}/hce", response=HceOut,
@@ -121,7 +122,7 @@ def migrate(request):
 def hce_provision(request, number: str):
     card = selectors.card_of(_holder(request), number)
     codes.ensure_usable(card)
-    credential = services.hce_rotate(actor=request.auth, card=card)
+    credential = services.hce_rotate(actor=Actor.by_user(request.auth), card=card)
     uri = codes.totp(credential.secret).provisioning_uri(name=card.number, issuer_name="CampusCard")
     return {"token": credential.token, "otpauth_uri": uri, "code_format": f"CC1.{credential.token}.<8 digits>"}
 

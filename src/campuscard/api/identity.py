@@ -7,6 +7,7 @@ from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import authorize
 from campuscard.core.selectors import institutions_visible
@@ -150,5 +151,5 @@ def import_roster(request, code: str, source: str, file: File[UploadedFile]):
     authorize(request.auth, "identity.add_person", institution.pk)
     authorize(request.auth, "identity.change_person", institution.pk)
     report = roster.roster_import(institution=institution, source=source, name=file.name or "roster.csv",
-                                  stream=file.file, actor=request.auth)
+                                  stream=file.file, actor=Actor.by_user(request.auth))
     return Status(201, report.as_dict())

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from campuscard.api import lane
 from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.payments import fastpath, pos
 from campuscard.payments.models import Payment, Terminal
@@ -94,7 +95,7 @@ def refund(request, txn_id: str, payload: RefundIn):
     payment = Payment.objects.filter(terminal=terminal, txn_id=txn_id).first()  # txn ids are per terminal
     if payment is None:
         raise DomainError("payment_not_found")
-    pos.payment_refund(actor=f"device:{terminal.device.code}", payment=payment, amount=payload.amount,
+    pos.payment_refund(actor=Actor.by_device(terminal.device), payment=payment, amount=payload.amount,
                        reason=payload.reason, key=payload.refund_id)
     payment.refresh_from_db()
     return pos.payment_receipt(payment)

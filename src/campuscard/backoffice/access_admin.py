@@ -40,6 +40,7 @@ from campuscard.access.models import (
 )
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import restrict
 
@@ -101,7 +102,7 @@ class ZoneAdmin(ScopedAdmin):
             days = services.exception_days(picked[0].institution if picked else None, data["first"], data["last"],
                                            holidays_only=data["holidays_only"])
             try:
-                count = services.zone_exceptions_set(actor=request.user, zones=picked, days=days,
+                count = services.zone_exceptions_set(actor=Actor.by_user(request.user), zones=picked, days=days,
                                                      closed=data["closed"], open_from=data["open_from"],
                                                      open_to=data["open_to"], note=data["note"])
             except DomainError as refused:
@@ -229,7 +230,7 @@ def _each(admin_obj, request, queryset, act) -> None:
 
 def _decide(admin_obj, request, queryset, decide, approve: bool) -> None:
     _each(admin_obj, request, queryset,
-          lambda obj: decide(actor=request.user, approve=approve, **{admin_obj.decide_arg: obj}))
+          lambda obj: decide(actor=Actor.by_user(request.user), approve=approve, **{admin_obj.decide_arg: obj}))
 
 
 @admin.register(CampusEntryApproval)
@@ -255,7 +256,7 @@ class CampusEntryApprovalAdmin(ScopedAdmin):
     @admin.action(description=_("Revoke selected approved entries (online gates at once, offline at their next sync)"),
                   permissions=["change"])
     def revoke(self, request, queryset):
-        _each(self, request, queryset, lambda approval: services.campus_entry_revoke(actor=request.user,
+        _each(self, request, queryset, lambda approval: services.campus_entry_revoke(actor=Actor.by_user(request.user),
                                                                                     approval=approval))
 
 
@@ -288,7 +289,7 @@ class LabPermitAdmin(ScopedAdmin):
     @admin.action(description=_("Revoke selected approved permits (online gates at once, offline at their next sync)"),
                   permissions=["change"])
     def revoke(self, request, queryset):
-        _each(self, request, queryset, lambda permit: services.lab_permit_revoke(actor=request.user, permit=permit))
+        _each(self, request, queryset, lambda permit: services.lab_permit_revoke(actor=Actor.by_user(request.user), permit=permit))
 
 
 @admin.register(AccessAddon)
@@ -308,13 +309,13 @@ class AccessAddonAdmin(ScopedAdmin):
         return obj is None and super().has_change_permission(request, obj)  # the action only: rows stay as granted
 
     def save_model(self, request, obj, form, change):
-        granted = services.access_addon_grant(actor=request.user, person=obj.person, addon=obj.addon)
+        granted = services.access_addon_grant(actor=Actor.by_user(request.user), person=obj.person, addon=obj.addon)
         obj.pk, obj.granted_at = granted.pk, granted.granted_at
 
     @admin.action(description=_("Revoke selected add-ons"), permissions=["change"])
     def revoke(self, request, queryset):
         for grant in queryset.filter(revoked_at=None).select_related("person"):
-            services.access_addon_revoke(actor=request.user, person=grant.person, addon=grant.addon)
+            services.access_addon_revoke(actor=Actor.by_user(request.user), person=grant.person, addon=grant.addon)
         self.message_user(request, _("Revoked."), messages.SUCCESS)
 
 
@@ -331,7 +332,7 @@ class VisitorPassAdmin(ReadOnlyAdmin):
             self.message_user(request, _("You are not allowed to do this."), messages.ERROR)
             return
         for visitor_pass in queryset.filter(revoked_at=None):
-            services.visitor_pass_revoke(actor=request.user, visitor_pass=visitor_pass)
+            services.visitor_pass_revoke(actor=Actor.by_user(request.user), visitor_pass=visitor_pass)
 
 
 @admin.register(VisitorInvite)
@@ -395,7 +396,7 @@ class AccessSigningKeyAdmin(ReadOnlyAdmin):
             institution = form.cleaned_data.get("institution")
             institution_id = institution.pk if institution else request.user.institution_id
             try:
-                key = keys.signing_key_rotate(actor=request.user, institution_id=institution_id)
+                key = keys.signing_key_rotate(actor=Actor.by_user(request.user), institution_id=institution_id)
             except DomainError as refused:
                 form.add_error(None, refused.message)
             else:
@@ -412,7 +413,7 @@ class AccessSigningKeyAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Retire selected keys"), permissions=["manage"])
     def retire(self, request, queryset):
         _each(self, request, queryset.filter(retired_at=None), lambda key: keys.signing_key_retire(
-            actor=request.user, institution_id=key.institution_id, key_id=key.key_id))
+            actor=Actor.by_user(request.user), institution_id=key.institution_id, key_id=key.key_id))
 
 
 @admin.register(AccessEvent)

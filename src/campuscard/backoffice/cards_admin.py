@@ -16,6 +16,7 @@ from unfold.admin import TabularInline
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
 from campuscard.cards import imports, selectors, services
 from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, Photo, Production
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.ledger.selectors import account_balances
@@ -26,7 +27,7 @@ def _each(request, queryset, fn, done_message, **kwargs) -> None:
     done = 0
     for obj in queryset:
         try:
-            fn(actor=request.user, **{kwargs.pop("as_", "card"): obj}, **kwargs)
+            fn(actor=Actor.by_user(request.user), **{kwargs.pop("as_", "card"): obj}, **kwargs)
             done += 1
         except DomainError as error:
             messages.error(request, f"{obj}: {error.message}")
@@ -131,7 +132,7 @@ class CardAdmin(ScopedAdmin):
         form = DepartmentForm(request.POST or None, initial={"department": card.person.department})
         if request.method == "POST" and form.is_valid():
             try:
-                new = services.staff_department_change(actor=request.user, person=card.person,
+                new = services.staff_department_change(actor=Actor.by_user(request.user), person=card.person,
                                                        department=form.cleaned_data["department"],
                                                        reissue=form.cleaned_data["reissue"])
             except DomainError as error:
@@ -153,7 +154,7 @@ class CardAdmin(ScopedAdmin):
         form = NfcBindForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.nfc_bind(actor=request.user, card=card, uid=form.cleaned_data["uid"])
+                services.nfc_bind(actor=Actor.by_user(request.user), card=card, uid=form.cleaned_data["uid"])
             except DomainError as error:
                 form.add_error("uid", error.message)
             else:
@@ -192,7 +193,7 @@ class PhotoAdmin(ScopedAdmin):
     def save_model(self, request, obj, form, change):
         """Saving the form with a reason rejects the photo; the reason is what the holder reads."""
         try:
-            services.photo_review(actor=request.user, photo=obj, approve=False, reason=obj.reason)
+            services.photo_review(actor=Actor.by_user(request.user), photo=obj, approve=False, reason=obj.reason)
         except DomainError as error:
             messages.error(request, error.message)
 
@@ -284,7 +285,7 @@ class LegacyMealCardAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                summary = run(actor=request.user, institution=request.user.institution, name=upload.name,
+                summary = run(actor=Actor.by_user(request.user), institution=request.user.institution, name=upload.name,
                               stream=upload.file)
             except DomainError as error:
                 form.add_error(None, error.message)

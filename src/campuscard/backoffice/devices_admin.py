@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.backoffice.scoped import ScopedAdmin
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
 
@@ -21,7 +22,7 @@ class DeviceAdmin(ScopedAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         institution = obj.institution if request.user.is_superuser else request.user.institution
-        device, secret = device_register(actor=request.user, institution=institution, kind=obj.kind,
+        device, secret = device_register(actor=Actor.by_user(request.user), institution=institution, kind=obj.kind,
                                          code=obj.code, name=obj.name, service_point=obj.service_point)
         obj.pk = device.pk
         messages.warning(request, _("Device secret (shown once, provision it on the device now): %(secret)s")
@@ -30,4 +31,4 @@ class DeviceAdmin(ScopedAdmin):
     @admin.action(description=_("Revoke selected devices (takes effect at once)"), permissions=["change"])
     def revoke(self, request, queryset):
         for device in queryset:
-            device_revoke(actor=request.user, device=device)
+            device_revoke(actor=Actor.by_user(request.user), device=device)

@@ -30,6 +30,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution, ServicePoint
@@ -137,7 +138,7 @@ class MerchantAdmin(MerchantScoped, ScopedAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         institution = obj.institution if request.user.is_superuser else request.user.institution
-        merchant = pos.merchant_open(actor=request.user, institution=institution, code=obj.code, name=obj.name,
+        merchant = pos.merchant_open(actor=Actor.by_user(request.user), institution=institution, code=obj.code, name=obj.name,
                                      category=obj.category, building=obj.building, name_en=obj.name_en)
         if not obj.active:
             Merchant.objects.filter(pk=merchant.pk).update(active=False)
@@ -361,13 +362,13 @@ class TerminalAdmin(MerchantScoped, ScopedAdmin):
             return super().save_model(request, obj, form, change)
         merchant = obj.merchant
         with transaction.atomic():
-            device, secret = device_register(actor=request.user, institution=merchant.institution,
+            device, secret = device_register(actor=Actor.by_user(request.user), institution=merchant.institution,
                                              kind=Device.Kind.POS, code=form.cleaned_data["device_code"],
                                              name=form.cleaned_data["device_name"],
                                              service_point=form.cleaned_data.get("service_point"))
             obj.device = device
             obj.save()
-            audit_record(actor=request.user, action="terminal_registered", obj=obj,
+            audit_record(actor=Actor.by_user(request.user), action="terminal_registered", obj=obj,
                          institution_id=merchant.institution_id, after={"device": device.code,
                                                                         "merchant": merchant.code})
         messages.warning(request, _("Device secret (shown once, provision it on the terminal now): %(secret)s")
@@ -376,7 +377,7 @@ class TerminalAdmin(MerchantScoped, ScopedAdmin):
     @admin.action(description=_("Revoke the selected terminals (takes effect at once)"), permissions=["change"])
     def revoke(self, request, queryset):
         for terminal in queryset.select_related("device"):
-            device_revoke(actor=request.user, device=terminal.device)
+            device_revoke(actor=Actor.by_user(request.user), device=terminal.device)
         messages.success(request, _("%(count)s terminal(s) revoked.") % {"count": len(queryset)})
 
 
@@ -476,7 +477,7 @@ class PaymentAdmin(MerchantScoped, ReadOnlyAdmin):
         done = 0
         for payment in queryset.select_related("merchant"):
             try:
-                pos.payment_refund(actor=request.user, payment=payment)
+                pos.payment_refund(actor=Actor.by_user(request.user), payment=payment)
                 done += 1
             except DomainError as error:
                 _refused(request, _label(payment), error)
@@ -500,7 +501,7 @@ class PaymentAdmin(MerchantScoped, ReadOnlyAdmin):
                 messages.error(request, " ".join(errors))
             return redirect("admin:payments_payment_change", pk)
         try:
-            refund = pos.payment_refund(actor=request.user, payment=payment, amount=form.cleaned_data["amount"],
+            refund = pos.payment_refund(actor=Actor.by_user(request.user), payment=payment, amount=form.cleaned_data["amount"],
                                         reason=form.cleaned_data["reason"])
         except DomainError as error:
             _refused(request, _label(payment), error)
@@ -620,7 +621,7 @@ class AppealAdmin(MerchantScoped, ScopedAdmin):
     def save_model(self, request, obj, form, change):
         """Saving the change form rejects with the given reason (accepting refunds: see ``accept_view``)."""
         try:
-            pos.appeal_decide(actor=request.user, appeal=obj, accept=False, reason=form.cleaned_data["decision"])
+            pos.appeal_decide(actor=Actor.by_user(request.user), appeal=obj, accept=False, reason=form.cleaned_data["decision"])
         except DomainError as error:
             request._appeal_refused = error
             _refused(request, _label(obj.payment), error)
@@ -654,7 +655,7 @@ class AppealAdmin(MerchantScoped, ScopedAdmin):
         done = 0
         for appeal in appeals:
             try:
-                pos.appeal_decide(actor=request.user, appeal=appeal, accept=True)
+                pos.appeal_decide(actor=Actor.by_user(request.user), appeal=appeal, accept=True)
                 done += 1
             except DomainError as error:
                 _refused(request, _label(appeal.payment), error)

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from unfold.admin import ModelAdmin
 
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.permissions import can, restrict
 
@@ -102,7 +103,7 @@ class ScopedAdmin(ModelAdmin):
         if not request.user.is_superuser and hasattr(obj, "institution_id") and not obj.institution_id:
             obj.institution_id = request.user.institution_id
         super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action="changed" if change else "created", obj=obj,
+        audit_record(actor=Actor.by_user(request.user), action="changed" if change else "created", obj=obj,
                      institution_id=getattr(obj, "institution_id", None) or request.user.institution_id,
                      after={"fields": sorted(form.changed_data)})
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from campuscard.cards.models import LegacyMealCard
 from campuscard.cards.services import graduate
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution
@@ -30,7 +31,7 @@ def _refuse(errors: list[RowError], rows: int) -> None:
                       details={"rows": rows, "errors": [e.as_dict() for e in errors]})
 
 
-def legacy_import(*, actor, institution: Institution, name: str, stream: IO[bytes]) -> str:
+def legacy_import(*, actor: Actor, institution: Institution, name: str, stream: IO[bytes]) -> str:
     rows = list(read_rows(name, stream))
     people = {p.number: p for p in Person.objects.filter(institution=institution,
                                                          number__in=[r.get("number", "") for _l, r in rows])}
@@ -69,7 +70,7 @@ def legacy_import(*, actor, institution: Institution, name: str, stream: IO[byte
     return _("%(n)s old meal cards imported.") % {"n": len(records)}
 
 
-def graduation_run(*, actor, institution: Institution, name: str, stream: IO[bytes],
+def graduation_run(*, actor: Actor, institution: Institution, name: str, stream: IO[bytes],
                    progress: Progress | None = None) -> str:
     rows = list(read_rows(name, stream))
     numbers = [row.get("number", "") for _line, row in rows]

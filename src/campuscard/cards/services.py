@@ -26,12 +26,14 @@ from campuscard.cards.models import (
 from campuscard.cards.selectors import live_wallet
 from campuscard.cards.workdays import add_working_days
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
 from campuscard.core.models import ServicePoint
 from campuscard.core.money import format_fen
 from campuscard.identity.models import Person
+from campuscard.identity.selectors import acting_user
 from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account, Transfer
 from campuscard.ledger.selectors import account_balances
@@ -68,7 +70,7 @@ def _bump_deny_list(institution_id: int) -> None:
                                                                          changed_at=clock.now())
 
 
-def _set_state(card: Card, state: str, *, actor, action: str, extra: dict | None = None) -> None:
+def _set_state(card: Card, state: str, *, actor: Actor, action: str, extra: dict | None = None) -> None:
     before = card.state
     card.state, card.state_changed_at = state, clock.now()
     card.save(update_fields=["state", "state_changed_at"])
@@ -81,7 +83,7 @@ def _default_kiosk(person: Person) -> ServicePoint | None:
     return (kiosks.filter(area__campus=person.campus_id).first() if person.campus_id else None) or kiosks.first()
 
 
-def card_issue(*, actor, person: Person, physical: bool = False, replaces: Card | None = None,
+def card_issue(*, actor: Actor, person: Person, physical: bool = False, replaces: Card | None = None,
                kind: str | None = None) -> Card:
     """A new card with its own wallet; the virtual card works at once (APP-5, CARD-3).
 
@@ -117,7 +119,7 @@ def card_issue(*, actor, person: Person, physical: bool = False, replaces: Card 
     return card
 
 
-def card_report_lost(*, actor, card: Card, channel: str) -> Card:
+def card_report_lost(*, actor: Actor, card: Card, channel: str) -> Card:
     """CARD-4: immediate — every credential stops; the deny list changes for offline devices."""
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
@@ -132,7 +134,7 @@ def card_report_lost(*, actor, card: Card, channel: str) -> Card:
     return card
 
 
-def card_unreport(*, actor, card: Card) -> Card:
+def card_unreport(*, actor: Actor, card: Card) -> Card:
     """A found card: the holder takes the loss report back."""
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
@@ -143,7 +145,7 @@ def card_unreport(*, actor, card: Card) -> Card:
     return card
 
 
-def card_freeze(*, actor, card: Card, frozen: bool = True) -> Card:
+def card_freeze(*, actor: Actor, card: Card, frozen: bool = True) -> Card:
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=card.pk)
         if card.state not in ((State.ACTIVE, State.LOST) if frozen else (State.FROZEN,)):
@@ -166,7 +168,7 @@ REPLACE_CHANNELS = {
 
 
 @money_transaction
-def card_replace(*, actor, card: Card, physical: bool, channel: str, fee: int | None = None) -> Card:
+def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee: int | None = None) -> Card:
     """CARD-5/6: a new card (virtual at once, or physical in N working days); the fee is taken from
     the old card's balance; the rest moves to the new card after the settlement window."""
     card = Card.objects.select_for_update().select_related("person__institution").get(pk=card.pk)
@@ -229,11 +231,11 @@ def _move_one(pk: int) -> None:
     ledger.account_set_status(account=old_account, status=Account.Status.CLOSED)
     move.state, move.amount, move.done_at = BalanceMove.State.DONE, amount, clock.now()
     move.save(update_fields=["state", "amount", "done_at"])
-    audit_record(actor="job:balance_move", action="balance_moved", obj=move, institution_id=move.old_card.institution_id,
+    audit_record(actor=Actor.system("job:balance_move"), action="balance_moved", obj=move, institution_id=move.old_card.institution_id,
                  after={"amount": amount, "from": move.old_card.number, "to": move.new_card.number})
 
 
-def staff_department_change(*, actor, person: Person, department: str, reissue: bool) -> Card | None:
+def staff_department_change(*, actor: Actor, person: Person, department: str, reissue: bool) -> Card | None:
     """CARD-8: free, optional re-issue ("no need, no change"); the wallet follows the person."""
     card = Card.objects.filter(person=person, kind=Card.Kind.STAFF, state=State.ACTIVE).first()
     if reissue and card is None:  # refuse before changing anything
@@ -255,7 +257,7 @@ def staff_department_change(*, actor, person: Person, department: str, reissue: 
 
 
 @transaction.atomic
-def graduate(*, actor, person: Person) -> Card | None:
+def graduate(*, actor: Actor, person: Person) -> Card | None:
     """CARD-9: the student card becomes an alumni card: payments and dorm access end, library stays.
     (No money moves; a graduation list runs all of its people in one transaction.)"""
     person = Person.objects.select_for_update().get(pk=person.pk)
@@ -274,7 +276,7 @@ def graduate(*, actor, person: Person) -> Card | None:
 
 
 @money_transaction
-def balance_refund(*, actor, card: Card) -> int:
+def balance_refund(*, actor: Actor, card: Card) -> int:
     """Pay the whole remaining balance out to the holder (e.g. an alumnus), as a recorded transfer."""
     card = Card.objects.select_for_update().get(pk=card.pk)  # one refund at a time per card
     account = Account.objects.get(pk=card.wallet_account_id)
@@ -290,7 +292,7 @@ def balance_refund(*, actor, card: Card) -> int:
 
 
 @money_transaction
-def legacy_migrate(*, actor, person: Person) -> int:
+def legacy_migrate(*, actor: Actor, person: Person) -> int:
     """CARD-7: the whole old meal-card balance moves once; the old accounts are then frozen.
     (Several old cards of one holder move together.)"""
     legacies = list(LegacyMealCard.objects.select_for_update().filter(person=person).order_by("pk"))
@@ -323,7 +325,7 @@ def current_card(person: Person) -> Card:
     return card
 
 
-def nfc_bind(*, actor, card: Card, uid: str) -> Credential:
+def nfc_bind(*, actor: Actor, card: Card, uid: str) -> Credential:
     uid = codes.normalize_uid(uid)
     try:
         with transaction.atomic():
@@ -337,7 +339,7 @@ def nfc_bind(*, actor, card: Card, uid: str) -> Credential:
     return credential
 
 
-def hce_rotate(*, actor, card: Card) -> Credential:
+def hce_rotate(*, actor: Actor, card: Card) -> Credential:
     """A fresh HCE secret for the holder's phone; the previous phone's secret stops working at once."""
     with transaction.atomic():
         Credential.objects.filter(card=card, kind=Credential.Kind.HCE, active=True).update(active=False)
@@ -352,7 +354,7 @@ def hce_rotate(*, actor, card: Card) -> Credential:
 PHOTO_TYPES = {"JPEG", "PNG"}
 
 
-def photo_upload(*, actor, person: Person, upload) -> Photo:
+def photo_upload(*, actor: Actor, person: Person, upload) -> Photo:
     from PIL import Image, UnidentifiedImageError
 
     if upload.size > 5 * 1024 * 1024:
@@ -370,7 +372,7 @@ def photo_upload(*, actor, person: Person, upload) -> Photo:
     return photo
 
 
-def photo_review(*, actor, photo: Photo, approve: bool, reason: str = "") -> Photo:
+def photo_review(*, actor: Actor, photo: Photo, approve: bool, reason: str = "") -> Photo:
     """Approve (effective the next day, after the overnight sync) or reject with a reason."""
     with transaction.atomic():
         photo = Photo.objects.select_for_update().select_related("person__institution").get(pk=photo.pk)
@@ -380,7 +382,7 @@ def photo_review(*, actor, photo: Photo, approve: bool, reason: str = "") -> Pho
             raise DomainError("reject_reason_required")
         photo.state = Photo.State.APPROVED if approve else Photo.State.REJECTED
         photo.reason, photo.reviewed_at = reason.strip(), clock.now()
-        photo.reviewed_by = actor if hasattr(actor, "is_authenticated") else None
+        photo.reviewed_by = acting_user(actor)
         if approve:
             photo.effective_from = clock.local_date(photo.person.institution) + dt.timedelta(days=1)
         photo.save()
@@ -393,7 +395,7 @@ def photo_review(*, actor, photo: Photo, approve: bool, reason: str = "") -> Pho
     return photo
 
 
-def production_advance(*, actor, production: Production, target: str) -> Production:
+def production_advance(*, actor: Actor, production: Production, target: str) -> Production:
     with transaction.atomic():
         production = Production.objects.select_for_update().select_related("card").get(pk=production.pk)
         if Production.NEXT.get(production.state) != target:

@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from stdnum.cn import ric
 
+from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
@@ -276,7 +277,7 @@ def _merchants(institution: Institution) -> list:
     terminals = []
     for building in Building.objects.filter(area__campus__institution=institution, kind__in=list(category)):
         merchant = Merchant.objects.filter(institution=institution, code=building.code).first() or pos.merchant_open(
-            actor="demo", institution=institution, code=building.code, name=building.name,
+            actor=Actor.system("demo"), institution=institution, code=building.code, name=building.name,
             name_en=building.name_en, category=category[building.kind], building=building)
         code = f"{institution.code}-pos-{building.code}"
         device, _created = Device.objects.get_or_create(code=code, defaults={
@@ -364,8 +365,8 @@ def _cards(institution: Institution, rng: random.Random) -> int:
         if physical and not Photo.objects.filter(person=person).exists():
             photo = Photo.objects.create(person=person, uploaded_at=clock_now(), image=SimpleUploadedFile(
                 f"{person.number}.png", _photo_png(rng), content_type="image/png"))
-            photo_review(actor=operator, photo=photo, approve=True)
-        card_issue(actor="demo", person=person, physical=physical)
+            photo_review(actor=Actor.by_user(operator), photo=photo, approve=True)
+        card_issue(actor=Actor.system("demo"), person=person, physical=physical)
         if physical:
             LegacyMealCard.objects.get_or_create(institution=institution, old_number=f"M{person.number}", defaults={
                 "person": person, "balance": rng.choice([1250, 3480, 8800]), "imported_at": clock_now()})
@@ -482,14 +483,14 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
             "number").first()
         visiting = [z for z, _g in zones if z.level in ("campus_gate", "teaching")][:2]
         if host and visiting:
-            access.visitor_pass_create(actor="demo", host=host, visitor_name="王访客", visitor_phone="13800000000",
+            access.visitor_pass_create(actor=Actor.system("demo"), host=host, visitor_name="王访客", visitor_phone="13800000000",
                                        zones=visiting, valid_from=now, valid_to=now + dt.timedelta(hours=6))
     cards = list(Card.objects.filter(institution=institution, state="active", person__kind=Person.Kind.UNDERGRADUATE)
                  .order_by("number")[:300])
     uids = []
     for i, card in enumerate(cards):
         uid = f"D{institution.pk:02X}{i:011X}"
-        nfc_bind(actor="demo", card=card, uid=uid)
+        nfc_bind(actor=Actor.system("demo"), card=card, uid=uid)
         uids.append(uid)
     # spread over the day so far from 06:30 (yesterday's day when it is earlier than 07:30 now)
     day = today if (now.astimezone(clock.zone(institution.time_zone)).time() >= dt.time(7, 30)) else (
@@ -525,13 +526,13 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         registrar, hr, temporaries = _rosters(institution, [c[0] for c in campuses], rng)
         for source, data in (("registrar", registrar), ("hr", hr)):
             report = roster_import(institution=institution, source=source, name=f"{source}.csv",
-                                   stream=io.BytesIO(data), actor="demo")
+                                   stream=io.BytesIO(data), actor=Actor.system("demo"))
             progress(f"{code}: {source} roster — {report.rows} rows, {report.created} new, "
                      f"{report.updated} updated, {report.unchanged} unchanged")
         campus_by_code = {c.code: c for c in institution.campuses.all()}
         for temp in temporaries:
             if not Person.objects.filter(institution=institution, number=temp["number"]).exists():
-                person_create(actor="demo", institution=institution, number=temp["number"], name=temp["name"],
+                person_create(actor=Actor.system("demo"), institution=institution, number=temp["number"], name=temp["name"],
                               kind=Person.Kind.TEMPORARY, id_number=temp["id_number"],
                               campus=campus_by_code[temp["campus"]], department=temp["department"])
         logins += _operators(institution)

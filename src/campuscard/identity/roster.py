@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Campus, Institution
@@ -149,7 +150,7 @@ def _column(header: str) -> str:
     return HEADER_ALIASES.get(key, key.lower().replace(" ", "_"))
 
 
-def roster_import(*, institution: Institution, source: str, name: str, stream: IO[bytes], actor: Any,
+def roster_import(*, institution: Institution, source: str, name: str, stream: IO[bytes], actor: Actor,
                   progress: Progress | None = None) -> RosterReport:
     """Validate the whole file, then write it in one transaction — or raise with every bad row."""
     if source not in SOURCES:
@@ -278,7 +279,7 @@ def _check_against_existing(institution, people, source, report) -> None:
     report.errors.sort(key=lambda e: e.line)
 
 
-def _write(institution, people, report, actor, progress) -> None:
+def _write(institution, people, report, actor: Actor, progress) -> None:
     records = [record for _line, record in people.values()]
     total = len(records)
     done = 0
@@ -311,7 +312,7 @@ def _write(institution, people, report, actor, progress) -> None:
                      after={k: v for k, v in report.as_dict().items() if k != "errors"})
 
 
-def roster_import_path(*, institution: Institution, source: str, path: Path, actor: Any,
+def roster_import_path(*, institution: Institution, source: str, path: Path, actor: Actor,
                        progress: Progress | None = None) -> RosterReport:
     with path.open("rb") as stream:
         return roster_import(institution=institution, source=source, name=path.name, stream=stream,

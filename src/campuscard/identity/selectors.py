@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution
 from campuscard.core.permissions import restrict
 from campuscard.identity.models import Person, User
+
+
+def acting_user(actor: Actor) -> User | None:
+    """The project's ``User`` behind a user actor (for a ``decided_by``-style link); None for a device or job."""
+    return actor.user if isinstance(actor.user, User) else None
 
 
 def person_of_user(user: User) -> Person | None:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Campus, Institution
@@ -40,7 +41,7 @@ def holder_user_ensure(*, person: Person) -> User:
         user.save()
         locked.user = user
         locked.save(update_fields=["user", "updated_at"])
-        audit_record(actor=user, action="holder_login_created", obj=user)
+        audit_record(actor=Actor.by_user(user), action="holder_login_created", obj=user)
     person.user = user
     return user
 
@@ -71,7 +72,7 @@ def password_change(*, user: User, old_password: str, new_password: str, new_pas
         user.set_password(new_password)
         user.must_change_password = False
         user.save(update_fields=["password", "must_change_password"])
-        audit_record(actor=user, action="login_password_changed", obj=user)
+        audit_record(actor=Actor.by_user(user), action="login_password_changed", obj=user)
 
 
 def _login_password_matches(user: User, person: Person, secret: str) -> bool:
@@ -98,7 +99,7 @@ def payment_password_set(*, user: User, login_password: str, current_payment_pas
         person.payment_password = make_password(new_payment_password)
         person.payment_password_changed_at = clock.now()
         person.save(update_fields=["payment_password", "payment_password_changed_at", "updated_at"])
-        audit_record(actor=user, action="payment_password_set" if first_time else "payment_password_changed",
+        audit_record(actor=Actor.by_user(user), action="payment_password_set" if first_time else "payment_password_changed",
                      obj=person)
 
 
@@ -116,7 +117,7 @@ def query_password_set(*, user: User, login_password: str, new_query_password: s
     with transaction.atomic():
         person.query_password = make_password(new_query_password)
         person.save(update_fields=["query_password", "updated_at"])
-        audit_record(actor=user, action="query_password_changed", obj=person)
+        audit_record(actor=Actor.by_user(user), action="query_password_changed", obj=person)
 
 
 def query_password_verify(*, person: Person, secret: str) -> bool:
@@ -132,7 +133,7 @@ def _require_person(user: User) -> Person:
     return person
 
 
-def person_create(*, actor: User | str, institution: Institution, number: str, name: str, kind: str,
+def person_create(*, actor: Actor, institution: Institution, number: str, name: str, kind: str,
                   id_type: str = IdType.RESIDENT, id_number: str, campus: Campus | None = None,
                   status: str = Person.Status.ACTIVE, department: str = "", phone: str = "",
                   email: str = "", source: str = Person.Source.MANUAL) -> Person:

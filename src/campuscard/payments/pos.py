@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from campuscard.cards import codes
 from campuscard.cards.selectors import live_wallet
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
@@ -31,6 +32,7 @@ from campuscard.core.privacy import mask_name, mask_number
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_is_revoked
 from campuscard.identity.models import Person
+from campuscard.identity.selectors import acting_user
 from campuscard.identity.services import payment_password_verify
 from campuscard.ledger import selectors as ledger_selectors
 from campuscard.ledger import services as ledger
@@ -86,7 +88,7 @@ def daily_limit_of(person: Person) -> int:
     return settings.DAILY_LIMIT_DEFAULT_FEN if limit is None else limit
 
 
-def daily_limit_set(*, actor, person: Person, limit: int) -> int:
+def daily_limit_set(*, actor: Actor, person: Person, limit: int) -> int:
     """PAY-2: the holder changes their own limit at any time, within the institution maximum."""
     if not is_fen(limit) or not 1 <= limit <= settings.DAILY_LIMIT_MAX_FEN:
         raise DomainError("daily_limit_invalid", max=format_fen(settings.DAILY_LIMIT_MAX_FEN))
@@ -213,13 +215,13 @@ def _merchant_ref(merchant: Merchant) -> ledger.AccountRef:
     return ledger.AccountRef.of(merchant.account)
 
 
-def payment_password_unlock(*, actor, person: Person) -> None:
+def payment_password_unlock(*, actor: Actor, person: Person) -> None:
     """At the service window: clear today's wrong-password count (PAY-3)."""
     DailyUsage.objects.filter(person=person, day=clock.local_date(person.institution)).update(wrong_passwords=0)
     audit_record(actor=actor, action="payment_password_unlocked", obj=person, institution_id=person.institution_id)
 
 
-def merchant_open(*, actor, institution, code: str, name: str, category: str, building=None,
+def merchant_open(*, actor: Actor, institution, code: str, name: str, category: str, building=None,
                   name_en: str = "") -> Merchant:
     with transaction.atomic():
         account = ledger.account_open(institution_id=institution.pk, kind=Account.Kind.MERCHANT,
@@ -234,13 +236,13 @@ def merchant_open(*, actor, institution, code: str, name: str, category: str, bu
 # --- refunds and appeals (PAY-4) -----------------------------------------------------------------
 
 @money_transaction
-def payment_refund(*, actor, payment: Payment, amount: int | None = None, reason: str = "",
+def payment_refund(*, actor: Actor, payment: Payment, amount: int | None = None, reason: str = "",
                    kind: str = Refund.Kind.REFUND, key: str = "") -> Refund:
     """``key`` makes a resend (double click, network retry) return the first refund instead of a second."""
     return _refund(actor=actor, payment=payment, amount=amount, reason=reason, kind=kind, key=key)
 
 
-def _refund(*, actor, payment: Payment, amount: int | None, reason: str, kind: str, key: str) -> Refund:
+def _refund(*, actor: Actor, payment: Payment, amount: int | None, reason: str, kind: str, key: str) -> Refund:
     reason = str(reason)
     payment = Payment.objects.select_for_update().select_related("institution", "person", "card").get(pk=payment.pk)
     if key:
@@ -273,7 +275,7 @@ def _refund(*, actor, payment: Payment, amount: int | None, reason: str, kind: s
     return refund
 
 
-def appeal_open(*, actor, person: Person, payment: Payment, reason: str) -> Appeal:
+def appeal_open(*, actor: Actor, person: Person, payment: Payment, reason: str) -> Appeal:
     if payment.person_id != person.pk:
         raise DomainError("payment_not_found")
     if clock.now() - payment.created_at > dt.timedelta(hours=settings.APPEAL_WINDOW_HOURS):
@@ -290,7 +292,7 @@ def appeal_open(*, actor, person: Person, payment: Payment, reason: str) -> Appe
 
 
 @transaction.atomic  # not durable: the back office's change form runs inside its own transaction
-def appeal_decide(*, actor, appeal: Appeal, accept: bool, reason: str = "") -> Appeal:
+def appeal_decide(*, actor: Actor, appeal: Appeal, accept: bool, reason: str = "") -> Appeal:
     """The merchant or the Card Center decides; an accepted appeal refunds by a reversing transfer, in the
     same transaction as the decision (an acceptance that could not refund is not recorded)."""
     if not accept and not reason.strip():
@@ -300,7 +302,7 @@ def appeal_decide(*, actor, appeal: Appeal, accept: bool, reason: str = "") -> A
         raise DomainError("appeal_not_open")
     appeal.state = Appeal.State.ACCEPTED if accept else Appeal.State.REJECTED
     appeal.decision, appeal.decided_at = reason.strip()[:300], clock.now()
-    appeal.decided_by = actor if hasattr(actor, "is_authenticated") else None
+    appeal.decided_by = acting_user(actor)
     appeal.save()
     audit_record(actor=actor, action="appeal_accepted" if accept else "appeal_rejected", obj=appeal,
                  institution_id=appeal.payment.institution_id, after={"reason": appeal.decision})

@@ -17,11 +17,13 @@ from django.db import DatabaseError, IntegrityError
 
 from campuscard.cards.services import current_card
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
-from campuscard.identity.models import Person
+from campuscard.devices.models import Device
+from campuscard.identity.models import Person, User
 from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account, Transfer
 from campuscard.payments.gateways.base import GatewayEvent, gateway
@@ -55,8 +57,8 @@ def _existing(person: Person, key: str, amount: int, channel: str) -> RechargeOr
     return order
 
 
-def recharge_cash(*, channel: str, person: Person, amount: int, key: str, operator=None, device=None,
-                  note: str = "") -> RechargeOrder:
+def recharge_cash(*, channel: str, person: Person, amount: int, key: str, operator: User | None = None,
+                  device: Device | None = None, note: str = "") -> RechargeOrder:
     """Cash handed in at the service window (operator) or fed into a kiosk (device)."""
     if channel not in CASH_ACCOUNT:
         raise ValueError(channel)
@@ -77,6 +79,12 @@ def _raise_busy():
     raise DomainError("ledger_busy")
 
 
+def _cash_actor(operator: User | None, device: Device | None) -> Actor:
+    if operator is not None:
+        return Actor.by_user(operator)
+    return Actor.by_device(device) if device is not None else Actor.system("system")
+
+
 @money_transaction
 def _recharge_cash(*, channel, person, amount, key, operator, device, note) -> RechargeOrder:
     now = clock.now()
@@ -90,7 +98,7 @@ def _recharge_cash(*, channel, person, amount, key, operator, device, note) -> R
                                     metadata={"channel": channel})
     order.transfer_id = result.id
     order.save(update_fields=["transfer_id"])
-    audit_record(actor=operator or (f"device:{device.code}" if device else "system"), action="recharge_cash",
+    audit_record(actor=_cash_actor(operator, device), action="recharge_cash",
                  obj=order, institution_id=person.institution_id,
                  after={"amount": amount, "channel": channel, "person": person.number})
     return order
@@ -126,7 +134,7 @@ def _recharge_online_create(*, person, amount, key, provider) -> RechargeOrder:
                                   expires_at=expires + timedelta(minutes=10))
     order.hold_transfer_id = hold.id
     order.save(update_fields=["hold_transfer_id"])
-    audit_record(actor=person.user or "portal", action="recharge_online_started", obj=order,
+    audit_record(actor=Actor.by_user(person.user) if person.user else Actor.system("portal"), action="recharge_online_started", obj=order,
                  institution_id=person.institution_id, after={"amount": amount, "provider": provider})
     return order
 
@@ -193,7 +201,7 @@ def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
         order.state, order.transfer_id, order.completed_at = State.PAID, result.id, now
         order.provider_txn = event.provider_txn
         order.save(update_fields=["state", "transfer_id", "completed_at", "provider_txn"])
-        audit_record(actor=f"gateway:{order.provider}", action="recharge_online_paid", obj=order,
+        audit_record(actor=Actor.system(f"gateway:{order.provider}"), action="recharge_online_paid", obj=order,
                      institution_id=order.institution_id, after={"amount": order.amount, "outcome": outcome})
         return outcome
     if event.status == "failed" and order.state == State.PENDING:

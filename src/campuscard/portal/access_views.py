@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from campuscard.access import invites, pages, services
 from campuscard.cards.selectors import qr_svg
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.portal.card_views import _person
 
@@ -40,7 +41,7 @@ def access(request):
 def campus_entry(request):
     person = _person(request)
     try:
-        services.campus_entry_apply(actor=request.user, person=person, reason=request.POST.get("reason", ""))
+        services.campus_entry_apply(actor=Actor.by_user(request.user), person=person, reason=request.POST.get("reason", ""))
         messages.success(request, _("Applied for campus entry. You will be notified when it is decided."))
     except DomainError as error:
         messages.error(request, error.message)
@@ -53,10 +54,10 @@ def lab_addon(request):
     """The holder adds the optional lab add-on to their card package, or drops it (APP-4)."""
     person = _person(request)
     if request.POST.get("on") == "1":
-        services.access_addon_grant(actor=request.user, person=person)
+        services.access_addon_grant(actor=Actor.by_user(request.user), person=person)
         messages.success(request, _("The lab add-on is now part of your card package. You can apply for lab permits."))
     else:
-        services.access_addon_revoke(actor=request.user, person=person)
+        services.access_addon_revoke(actor=Actor.by_user(request.user), person=person)
         messages.success(request, _("The lab add-on was removed. Laboratories refuse your card until you add it again."))
     return redirect("portal:access_permits" if request.POST.get("next") == "permits" else "portal:access")
 
@@ -114,7 +115,7 @@ def permits(request):
             zone = zones.filter(pk=values["zone"] or 0).first() if values["zone"].isdigit() else None
             if zone is None:
                 raise DomainError("lab_zone_required")
-            services.lab_permit_apply(actor=request.user, person=person, zone=zone,
+            services.lab_permit_apply(actor=Actor.by_user(request.user), person=person, zone=zone,
                                       valid_from=_date(values["valid_from"]), valid_to=_date(values["valid_to"]),
                                       weekly_slots=weekly, dated_slots=dated, purpose=values["purpose"])
         except DomainError as refused:
@@ -154,7 +155,7 @@ def visitors(request):
                 raise DomainError("validation_error")
             picked = list(zones.filter(pk__in=[z for z in chosen if z.isdigit()]))
             visitor_pass, _code = services.visitor_pass_create(
-                actor=request.user, host=person, visitor_name=values["visitor_name"],
+                actor=Actor.by_user(request.user), host=person, visitor_name=values["visitor_name"],
                 visitor_phone=values["visitor_phone"], zones=picked,
                 valid_from=_local_datetime(values["valid_from"], time_zone),
                 valid_to=_local_datetime(values["valid_to"], time_zone))
@@ -195,7 +196,7 @@ def visitor_revoke(request, pk: int):
     if visitor_pass is None:
         raise Http404
     try:
-        services.visitor_pass_revoke(actor=request.user, visitor_pass=visitor_pass)
+        services.visitor_pass_revoke(actor=Actor.by_user(request.user), visitor_pass=visitor_pass)
         messages.success(request, _("Visitor pass revoked. Gates refuse it from now on."))
     except DomainError as error:
         messages.error(request, error.message)
@@ -212,7 +213,7 @@ def invite_create(request):
         hours, most = int(request.POST.get("hours", "")), int(request.POST.get("max_visitors", "1") or 1)
         picked = list(pages.visitor_zones(person).filter(pk__in=[z for z in request.POST.getlist("zones")
                                                                  if z.isdigit()]))
-        invites.invite_create(actor=request.user, host=person, purpose=request.POST.get("purpose", ""), zones=picked,
+        invites.invite_create(actor=Actor.by_user(request.user), host=person, purpose=request.POST.get("purpose", ""), zones=picked,
                               hours=hours, max_visitors=most, needs_approval=bool(request.POST.get("needs_approval")))
         messages.success(request, _("Invitation link created. Send it to your visitors."))
     except ValueError:
@@ -230,7 +231,7 @@ def invite_revoke(request, pk: int):
     if invite is None:
         raise Http404
     try:
-        invites.invite_revoke(actor=request.user, invite=invite)
+        invites.invite_revoke(actor=Actor.by_user(request.user), invite=invite)
         messages.success(request, _("The link no longer works. Passes already granted through it stay valid."))
     except DomainError as error:
         messages.error(request, error.message)
@@ -246,7 +247,7 @@ def visitor_request_decide(request, pk: int):
         raise Http404
     approve = request.POST.get("decision") == "approve"
     try:
-        invites.request_decide(actor=request.user, host=person, request=visitor_request, approve=approve,
+        invites.request_decide(actor=Actor.by_user(request.user), host=person, request=visitor_request, approve=approve,
                                note=request.POST.get("note", "").strip())
         messages.success(request, _("Approved: your visitor sees the code on their page.") if approve
                          else _("Declined: your visitor sees your answer on their page."))

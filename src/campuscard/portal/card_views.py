@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campuscard.cards import codes, selectors, services
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.identity import selectors as identity_selectors
@@ -79,7 +80,7 @@ def offline_codes(request, number: str):
 def report_lost(request, number: str):
     person = _person(request)
     _run(request, services.card_report_lost, _("Reported lost. The card is stopped everywhere."),
-         actor=request.user, card=_card(person, number), channel="portal")
+         actor=Actor.by_user(request.user), card=_card(person, number), channel="portal")
     return redirect("portal:cards")
 
 
@@ -87,7 +88,7 @@ def report_lost(request, number: str):
 @require_POST
 def unreport(request, number: str):
     person = _person(request)
-    _run(request, services.card_unreport, _("Welcome back — the card works again."), actor=request.user,
+    _run(request, services.card_unreport, _("Welcome back — the card works again."), actor=Actor.by_user(request.user),
          card=_card(person, number))
     return redirect("portal:cards")
 
@@ -97,7 +98,7 @@ def replace(request, number: str):
     person = _person(request)
     card = _card(person, number)
     if request.method == "POST":
-        new = _run(request, services.card_replace, _("Your new card is ready."), actor=request.user, card=card,
+        new = _run(request, services.card_replace, _("Your new card is ready."), actor=Actor.by_user(request.user), card=card,
                    physical=request.POST.get("form") == "physical", channel="portal")
         if new is not None:
             return redirect("portal:cards")
@@ -113,7 +114,7 @@ def migrate(request):
     legacy = selectors.legacy_of(person)
     if request.method == "POST" and request.POST.get("confirm") == "yes":
         amount = _run(request, services.legacy_migrate, _("The old meal-card balance is now on your campus card."),
-                      actor=request.user, person=person)
+                      actor=Actor.by_user(request.user), person=person)
         if amount is not None:
             return redirect("portal:cards")
     return render(request, "portal/migrate.html", {"person": person, "legacy": legacy})
@@ -124,7 +125,7 @@ def photo(request):
     person = _person(request)
     uploaded = request.method == "POST" and request.FILES.get("photo")
     if uploaded and _run(request, services.photo_upload, _("Photo uploaded. An operator will review it."),
-                         actor=request.user, person=person, upload=uploaded):
+                         actor=Actor.by_user(request.user), person=person, upload=uploaded):
         return redirect("portal:photo")
     return render(request, "portal/photo.html", {"person": person, "photo": selectors.photo_status(person)})
 

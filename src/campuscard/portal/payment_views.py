@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen, parse_yuan
 from campuscard.identity import selectors as identity_selectors
@@ -94,7 +95,7 @@ def appeal(request, pk: int):
     form = AppealForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            pos.appeal_open(actor=request.user, person=person, payment=payment, reason=form.cleaned_data["reason"])
+            pos.appeal_open(actor=Actor.by_user(request.user), person=person, payment=payment, reason=form.cleaned_data["reason"])
         except DomainError as error:
             form.add_error(None, error.message)
         else:
@@ -112,7 +113,7 @@ def limits(request):
     form = LimitForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            limit = pos.daily_limit_set(actor=request.user, person=person, limit=form.cleaned_data["daily_limit"])
+            limit = pos.daily_limit_set(actor=Actor.by_user(request.user), person=person, limit=form.cleaned_data["daily_limit"])
         except DomainError as error:
             form.add_error(None, error.message)
         else:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from campuscard.cards import services as card_services
 from campuscard.cards.models import Card, Production
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_enrol
@@ -90,7 +91,7 @@ def action(request):
     if person is None:
         return redirect("devices:kiosk")
     what = request.POST.get("action")
-    actor = f"device:{request.device.code}"
+    actor = Actor.by_device(request.device)
     try:
         if what == "done":
             request.session.pop(SESSION_KEY, None)

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen, parse_yuan
 from campuscard.devices.models import Device
@@ -154,7 +155,7 @@ def refund(request):
             amount = parse_yuan(raw) if raw else None
         except (ValueError, TypeError):
             raise DomainError("refund_exceeds_payment", left=format_fen(payment.amount - payment.refunded))
-        done = pos.payment_refund(actor=f"device:{request.device.code}", payment=payment, amount=amount,
+        done = pos.payment_refund(actor=Actor.by_device(request.device), payment=payment, amount=amount,
                                   reason=request.POST.get("reason", ""), key=request.POST.get("refund_key", ""))
         notice = _("Refunded %(amount)s to card ****%(card)s.") % {"amount": format_fen(done.amount),
                                                                    "card": payment.card.number[-4:]}

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from campuscard.access import keys
 from campuscard.access.models import AccessSigningKey
 from campuscard.core import clock
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity.selectors import institution_by_code
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, action: str, institution: str, key_id: int | None = None, json: bool = False,
                **options):
-        actor = "cli:access_keys"
+        actor = Actor.system("cli:access_keys")
         try:
             inst = institution_by_code(institution)
             if action == "rotate":

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from campuscard.cards.imports import graduation_run
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity.selectors import institution_by_code
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
 
         try:
             with path.open("rb") as stream:
-                summary = graduation_run(actor="cli:graduate", institution=institution_by_code(institution),
+                summary = graduation_run(actor=Actor.system("cli:graduate"), institution=institution_by_code(institution),
                                          name=path.name, stream=stream, progress=progress)
         except DomainError as error:
             self.stderr.write(self.style.ERROR(error.message))

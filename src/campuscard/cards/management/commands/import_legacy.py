@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campuscard.cards.imports import legacy_import
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity.selectors import institution_by_code
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, path: Path, institution: str, **options):
         try:
             with path.open("rb") as stream:
-                summary = legacy_import(actor="cli:import_legacy", institution=institution_by_code(institution),
+                summary = legacy_import(actor=Actor.system("cli:import_legacy"), institution=institution_by_code(institution),
                                         name=path.name, stream=stream)
         except DomainError as error:
             self.stderr.write(self.style.ERROR(error.message))

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity.roster import roster_import_path
 from campuscard.identity.selectors import institution_by_code
@@ -29,7 +30,7 @@ class Command(BaseCommand):
 
         try:
             report = roster_import_path(institution=institution_by_code(institution), source=source, path=path,
-                                        actor="cli:import_roster", progress=progress)
+                                        actor=Actor.system("cli:import_roster"), progress=progress)
         except DomainError as error:
             for bar in bars.values():
                 bar.close()
