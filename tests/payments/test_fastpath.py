@@ -10,6 +10,7 @@ from django.test import Client
 from campuscard.cards import codes
 from campuscard.cards.selectors import qr_credential
 from campuscard.cards.services import card_issue, card_report_lost
+from campuscard.core.actors import Actor
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register, device_revoke
 from campuscard.devices.signing import sign_headers
@@ -31,11 +32,11 @@ def postgres_only():
 
 @pytest.fixture
 def setup(institution, student):
-    canteen = pos.merchant_open(actor="t", institution=institution, code="c", name="食堂", category="canteen")
-    device, secret = device_register(actor="t", institution=institution, kind=Device.Kind.POS, code="pos-f",
+    canteen = pos.merchant_open(actor=Actor.system("t"), institution=institution, code="c", name="食堂", category="canteen")
+    device, secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS, code="pos-f",
                                      name="POS")
     terminal = Terminal.objects.create(device=device, merchant=canteen)
-    card = card_issue(actor="t", person=student)
+    card = card_issue(actor=Actor.system("t"), person=student)
     recharge_cash(channel="window", person=student, amount=10_000, key="fund")
     fastpath.stats.update(hits=0, handovers=0)
     return terminal, secret, card
@@ -81,10 +82,10 @@ def test_fast_payment_writes_everything_once(setup, student):
 
 def test_fast_path_hands_refusals_to_the_ordinary_path(setup, student):
     terminal, secret, card = setup
-    pos.daily_limit_set(actor="t", person=student, limit=500)
+    pos.daily_limit_set(actor=Actor.system("t"), person=student, limit=500)
     over = pay(terminal, secret, {"txn_id": "l1", "amount": 600, "code": codes.current_code(qr_credential(card))})
     assert over.json()["code"] == "daily_limit_exceeded"
-    card_report_lost(actor="t", card=card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     lost = pay(terminal, secret, {"txn_id": "l2", "amount": 100, "code": codes.current_code(qr_credential(card))})
     assert lost.json()["code"] == "card_lost"
     assert fastpath.stats["hits"] == 0 and Payment.objects.count() == 0
@@ -94,7 +95,7 @@ def test_fast_path_hands_refusals_to_the_ordinary_path(setup, student):
 def test_revoked_terminal_is_refused_even_with_cached_facts(setup):
     terminal, secret, card = setup
     fastpath.terminal_facts(terminal.device.code)  # cached
-    device_revoke(actor="t", device=terminal.device)
+    device_revoke(actor=Actor.system("t"), device=terminal.device)
     response = pay(terminal, secret, {"txn_id": "r1", "amount": 100, "code": codes.current_code(qr_credential(card))})
     assert response.status_code == 401 and response.json()["code"] == "device_revoked"
     assert Payment.objects.count() == 0
