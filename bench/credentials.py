@@ -67,6 +67,7 @@ def main() -> None:
     from campuscard.cards import codes
     from campuscard.cards.models import Credential, UsedCode
     from campuscard.cards.services import card_issue
+    from campuscard.core.actors import Actor
     from campuscard.core.clock import frozen_at
     from campuscard.core.errors import DomainError
     from campuscard.core.models import Campus, Institution
@@ -77,7 +78,7 @@ def main() -> None:
 
     start = time.perf_counter()
     for person in people:
-        card_issue(actor="bench", person=person)
+        card_issue(actor=Actor.system("bench"), person=person)
     issue_cards_s = time.perf_counter() - start
     credentials = list(Credential.objects.filter(card__institution=institution)
                        .exclude(kind=Credential.Kind.NFC).order_by("pk"))
