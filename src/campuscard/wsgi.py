@@ -13,11 +13,11 @@ from campuscard.api.main import lane_routes, lane_warm  # noqa: E402  (Django is
 # The two rush endpoints (POS payment, gate decision) are answered in front of Django (api.lane).
 application = DeviceLane(django_application, lane_routes())
 lane_warm()
-# What start-up loaded (Django, the warmed fast-path caches: ~200,000 objects for 10,000 holders) lives
-# as long as the process; frozen, the cyclic collector no longer walks it. Unfrozen, each full collection
-# held the GIL ~100 ms at 10,000 holders (it grows with them): a stall of every request of the worker.
+# What start-up loaded (Django, the warmed fast-path caches) lives as long as the process; frozen, the
+# cyclic collector no longer walks it, and a full collection no longer stalls every request of the worker
+# (docs/decisions.md).
 gc.freeze()
 # A request thread that gets its batch's answer back waits for the GIL while another thread parses the
-# next request; by default it may wait the whole 5 ms switch interval, a batch's worth of latency.
-# Measured at the gate rush: 1 ms answered 8-15 % more decisions at a lower p99 (docs/benchmarks.md).
+# next request; by default it may wait the whole 5 ms switch interval, a batch's worth of latency
+# (docs/decisions.md).
 sys.setswitchinterval(float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.001")))

@@ -54,9 +54,8 @@ _PARAMETER = re.compile(r"%\((\w+)\)s")
 
 class Prepared:
     """One SQL statement with ``%(name)s`` parameters, PREPAREd by name once per PostgreSQL connection and
-    EXECUTEd after that. Parsing and planning a long CTE on every call cost more server CPU than running
-    it (measured: a ledger transfer ~0.65 → ~0.38 ms; a POS payment spent 1.3 ms planning; see
-    docs/benchmarks.md). Django leaves psycopg's own prepared statements off (connection poolers), so we
+    EXECUTEd after that: parsing and planning a long CTE on every call cost more server CPU than running
+    it (docs/decisions.md). Django leaves psycopg's own prepared statements off (connection poolers), so we
     PREPARE ourselves; the name carries a digest of the text, so a changed statement is never confused
     with an old one. A parameter without a declared type takes the type of its first use."""
 
@@ -85,8 +84,7 @@ class Prepared:
         """The statement's first row on Django's ``connection`` (write its columns cast to text). Run by
         libpq's own PQexecPrepared (the GIL released while it waits): the statement's arguments travel as protocol
         parameters, so nothing is quoted here nor parsed by the server, and neither Django's nor psycopg's
-        cursor is involved — at a gate batch those were two thirds of the Python around the statement
-        (docs/benchmarks.md, "Access"). Errors are Django's database errors, as from a cursor."""
+        cursor is involved (docs/decisions.md). Errors are Django's database errors, as from a cursor."""
         connection.ensure_connection()
         session = connection.connection
         if not _prepare_allowed(session):
@@ -110,7 +108,7 @@ class Prepared:
         prepared = getattr(session, "_campuscard_prepared", None)
         if prepared is None:
             # Planned once: left to itself PostgreSQL may re-plan a statement over arrays on every call
-            # (a "custom plan", 0.5 ms of a 0.6 ms gate read). Only our statements are prepared, so
+            # (a "custom plan", most of a gate read's time). Only our statements are prepared, so
             # Django's own queries are unaffected; ours are written to have good generic plans.
             cursor.execute("SET plan_cache_mode = force_generic_plan")
             prepared = session._campuscard_prepared = set()
@@ -118,7 +116,7 @@ class Prepared:
             # The one generic plan is made once and kept for the connection's life (until a table's
             # statistics change). Our statements read and write by key, but a table that happens to be
             # empty at that moment (the used codes after their purge, a new database) would be planned as
-            # a sequential scan, read whole by every later execution as it grows (seen: cards_usedcode in
+            # a sequential scan, read whole by every later execution as it grows (seen: the used codes in
             # the gate write). So the plan is made here, by EXPLAIN, with sequential scans priced out.
             cursor.execute(self._prepare)  # a prepared statement outlives a rollback of this transaction
             cursor.execute("SET enable_seqscan = off")
@@ -129,8 +127,8 @@ class Prepared:
 
 def _array_literal(values: list) -> str:
     """A PostgreSQL array literal (``{1,NULL,"a"}``) for a list of scalars: the parameter's declared type
-    reads it. psycopg's client-side quoting of a list, element by element, cost a gate batch more than
-    its read (0.36 ms)."""
+    reads it (psycopg's client-side quoting of a list, element by element, cost a gate batch more than
+    its read: docs/decisions.md)."""
     return "{" + ",".join(map(_array_item, values)) + "}"
 
 
