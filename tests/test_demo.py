@@ -146,7 +146,7 @@ def check_access(logins: list[demo.DemoLogin]):
     zone = visitor.zones.order_by("pk").first()
     with clock.frozen_at(DAY_ONE + dt.timedelta(minutes=30)):
         outcome = services.gate_decide(device=zone.gates.first(), zone_code=zone.code,
-                                       visitor_code=services.visitor_code(visitor))
+                                       visitor_code=services.visitor_code(visitor_pass=visitor))
     assert outcome.decision.rule == "admit_visitor"
 
 

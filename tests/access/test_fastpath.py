@@ -241,7 +241,7 @@ def test_no_event_lost_with_many_requests_in_flight(institution, place, gate):
     lost_uid = holder(institution)[2]
     from campuscard.cards.models import Credential
 
-    card_report_lost(actor="t", card=Credential.objects.get(uid=lost_uid).card, channel="portal")
+    card_report_lost(actor=Actor.system("t"), card=Credential.objects.get(uid=lost_uid).card, channel="portal")
     answers, errors, barrier = [], [], threading.Barrier(24)
 
     def run(n: int):
@@ -353,8 +353,8 @@ def test_a_batch_of_nonces_is_claimed_once_each_with_its_expiry(nonce_store, set
 
     from campuscard.devices.services import nonce_claim_many
 
-    assert nonce_claim_many(["n:a", "n:b", "n:a"]) == [True, True, False]  # a repeat inside one batch too
-    assert nonce_claim_many(["n:b", "n:c"]) == [False, True]
+    assert nonce_claim_many(keys=["n:a", "n:b", "n:a"]) == [True, True, False]  # a repeat inside one batch too
+    assert nonce_claim_many(keys=["n:b", "n:c"]) == [False, True]
     if nonce_store == "redis":
         import redis
 

@@ -52,7 +52,7 @@ def test_a_request_waits_for_the_host_who_is_told_then_approval_makes_a_verifiab
     visitor_pass = request.visitor_pass
     assert request.state == "approved" and visitor_pass.host == host[0] and visitor_pass.visitor_name == "王访客"
     assert set(visitor_pass.zones.all()) == {place["zones"]["gate"], place["zones"]["teaching"]}
-    claims = keys.verify_visitor_code(services.visitor_code(visitor_pass),
+    claims = keys.verify_visitor_code(services.visitor_code(visitor_pass=visitor_pass),
                                       lambda key_id: keys.public_key(institution.pk, key_id))
     assert claims.pass_id == visitor_pass.pk
     with pytest.raises(DomainError) as again:
@@ -97,7 +97,7 @@ def test_expired_revoked_and_unknown_links_look_the_same(host, place):
     with pytest.raises(DomainError) as revoked:
         submit(invite)
     with pytest.raises(DomainError) as unknown:
-        invites.invite_open("no-such-token")
+        invites.invite_open(token="no-such-token")
     assert expired.value.code == revoked.value.code == unknown.value.code == "visitor_invite_invalid"
 
 
@@ -160,7 +160,7 @@ def test_the_journey_through_the_pages(host, place, gate):
     request.refresh_from_db()
     with frozen_at(local(2026, 11, 30, 14, 30)):
         outcome = services.gate_decide(device=gate[0], zone_code="teach-1",
-                                       visitor_code=services.visitor_code(request.visitor_pass))
+                                       visitor_code=services.visitor_code(visitor_pass=request.visitor_pass))
     assert outcome.decision.admitted and AccessEvent.objects.get().visitor_pass == request.visitor_pass
     assert Client().get("/visit/status/not-a-token/").status_code == 404
 

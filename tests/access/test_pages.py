@@ -114,7 +114,7 @@ def test_visitor_pass_created_shown_as_a_verifiable_code_and_revoked(me, place, 
     with frozen_at(NOON):
         page = client.get(f"/access/visitors/{visitor_pass.pk}/").content.decode()
     assert 'id="visitor-qr"' in page and "<svg" in page and 'data-status="upcoming"' in page
-    claims = keys.verify_visitor_code(services.visitor_code(visitor_pass),
+    claims = keys.verify_visitor_code(services.visitor_code(visitor_pass=visitor_pass),
                                       lambda key_id: keys.public_key(institution.pk, key_id))
     assert claims.pass_id == visitor_pass.pk and set(claims.zone_ids) == {z.pk for z in zones}
     with frozen_at(NOON):

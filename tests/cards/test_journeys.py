@@ -81,7 +81,7 @@ def test_issue_gives_a_luhn_numbered_active_card_with_its_own_wallet(card, stude
     assert (card.kind, card.state, card.physical) == (Card.Kind.STUDENT, Card.State.ACTIVE, False)
     wallet = Account.objects.get(pk=card.wallet_account_id)
     assert (wallet.kind, wallet.floor, wallet.owner) == (Account.Kind.WALLET, 0, f"person:{student.pk}")
-    assert wallet_of(student) == wallet
+    assert wallet_of(person=student) == wallet
     others = [services.card_issue(actor=Actor.system("test"), person=make_person(institution, kind))
               for kind in (Person.Kind.STAFF, Person.Kind.TEMPORARY, Person.Kind.VISITOR, Person.Kind.GRADUATE)]
     assert [c.kind for c in others] == ["staff", "temporary", "visitor", "student"]
@@ -194,7 +194,7 @@ def test_student_replaces_at_kiosk_fee_taken_new_card_works_at_once(card, studen
         assert (fee.debit_id, fee.credit_id, fee.amount) == (card.wallet_account_id,
                                                              system(institution, "fee_income").pk, 2_000)
         assert balance(card) == 8_000 and balance(new) == 0
-        assert wallet_of(student).pk == new.wallet_account_id
+        assert wallet_of(person=student).pk == new.wallet_account_id
         assert deny_version(institution) == 2  # lost, then replaced
 
         assert accept(new, qr_code(new)).card == new  # at once
@@ -339,7 +339,7 @@ def test_department_change_with_free_reissue_wallet_follows(staff_card, staff_me
                                                reissue=True)
     assert new.kind == Card.Kind.STAFF and new.state == Card.State.ACTIVE and new.replaces_id == staff_card.pk
     assert not Transfer.objects.filter(kind="fee").exists()
-    assert wallet_of(staff_member).pk == new.wallet_account_id
+    assert wallet_of(person=staff_member).pk == new.wallet_account_id
     with frozen_at(T + WINDOW):
         services.balance_moves_run()
     assert balance(new) == 5_000 and balance(staff_card) == 0

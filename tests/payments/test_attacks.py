@@ -105,7 +105,7 @@ def test_an_appeal_that_cannot_refund_is_not_accepted(terminal, funded, student,
                                                       monkeypatch):
     term, secret = terminal
     assert pay(term, secret, {"txn_id": "m2", "amount": 900, **TAP}).status_code == 201
-    appeal = pos.appeal_open(actor="holder", person=student, payment=Payment.objects.get(), reason="twice")
+    appeal = pos.appeal_open(actor=Actor.system("holder"), person=student, payment=Payment.objects.get(), reason="twice")
 
     def broken(**_kwargs):
         raise RuntimeError("the ledger is down")

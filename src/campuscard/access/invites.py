@@ -41,7 +41,7 @@ def invite_create(*, actor: Actor, host: Person, purpose: str, zones: list[Zone]
     if not 1 <= hours <= longest:
         raise DomainError("visitor_invite_hours", hours=longest)
     zones = list(zones)
-    services.visitor_host_check(host, zones)
+    services.visitor_host_check(host=host, zones=zones)
     now = clock.now()
     with transaction.atomic():
         invite = VisitorInvite.objects.create(
@@ -62,7 +62,7 @@ def invite_revoke(*, actor: Actor, invite: VisitorInvite) -> None:
     audit_record(actor=actor, action="visitor_invite_revoked", obj=invite, institution_id=invite.institution_id)
 
 
-def invite_open(token: str) -> VisitorInvite:
+def invite_open(*, token: str) -> VisitorInvite:
     """The link a visitor opened, if it still works (unknown, revoked and expired links look the same)."""
     invite = VisitorInvite.objects.select_related("host", "institution").filter(token=token).first()
     if invite is None or invite.revoked_at is not None or invite.expires_at <= clock.now():
@@ -70,7 +70,7 @@ def invite_open(token: str) -> VisitorInvite:
     return invite
 
 
-def places_left(invite: VisitorInvite) -> int:
+def places_left(*, invite: VisitorInvite) -> int:
     taken = invite.requests.exclude(state=VisitorRequest.State.REJECTED).count()
     return max(0, invite.max_visitors - taken)
 
@@ -81,11 +81,11 @@ def request_submit(*, token: str, visitor_name: str, visitor_phone: str, valid_f
     if not name or not 5 <= len(phone) <= 20:
         raise DomainError("validation_error")
     with transaction.atomic():
-        invite = invite_open(token)
+        invite = invite_open(token=token)
         VisitorInvite.objects.select_for_update().filter(pk=invite.pk).first()  # places are counted one by one
-        if places_left(invite) == 0:
+        if places_left(invite=invite) == 0:
             raise DomainError("visitor_invite_used_up")
-        services.visitor_window_check(valid_from, valid_to)
+        services.visitor_window_check(valid_from=valid_from, valid_to=valid_to)
         request = VisitorRequest.objects.create(
             invite=invite, token=secrets.token_urlsafe(32), visitor_name=name[:100], visitor_phone=phone[:20],
             valid_from=valid_from, valid_to=valid_to, requested_at=clock.now())
@@ -132,7 +132,7 @@ def _approve(request: VisitorRequest, *, actor: Actor, user, note: str = "") -> 
     return request
 
 
-def request_view(token: str) -> VisitorRequest:
+def request_view(*, token: str) -> VisitorRequest:
     """A visitor's own page: by its secret token only."""
     request = (VisitorRequest.objects.select_related("invite__institution", "invite__host", "visitor_pass")
                .filter(token=token).first())

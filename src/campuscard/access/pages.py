@@ -110,7 +110,7 @@ def invites_of(person: Person) -> list[InviteView]:
         requests = sorted(invite.requests.all(), key=lambda r: r.requested_at, reverse=True)
         waiting = [r for r in requests if r.state == VisitorRequest.State.REQUESTED]
         if invite.revoked_at is None and invite.expires_at > now or waiting:
-            views.append(InviteView(invite, [z.name for z in invite.zones.all()], places_left(invite), waiting,
+            views.append(InviteView(invite, [z.name for z in invite.zones.all()], places_left(invite=invite), waiting,
                                     [r for r in requests if r.state != VisitorRequest.State.REQUESTED]))
     return views
 
@@ -157,7 +157,7 @@ def managed_only(queryset: QuerySet, user, path: str = "") -> QuerySet:
     """What a zone manager may see and change: the zones they manage and zones with no named managers
     (``path`` leads from the rows to their zone, e.g. ``"zone__"``); the same zones the services let them
     act on. Anyone else: the queryset as it is."""
-    if not is_zone_manager(user):
+    if not is_zone_manager(user=user):
         return queryset
     return queryset.filter(Q(**{f"{path}managers": user}) | Q(**{f"{path}managers": None})).distinct()
 

@@ -101,8 +101,8 @@ def gate_decide(*, device: Device | GateFacts, zone_code: str, code: str = "", n
             return outcome
     if isinstance(device, GateFacts):
         device = device_require_active(device_id=device.device_id)
-        device_touch(device)
-    elif device_is_revoked(device):
+        device_touch(device=device)
+    elif device_is_revoked(device=device):
         raise DomainError("device_revoked")
     if nonce is not None and not nonce.spent:  # the fast path did not claim it: claimed in the same record
         if not gate_nonce_claim(device_id=device.pk, nonce=nonce.key):
@@ -277,7 +277,7 @@ def _event_problem(event, zones: dict[str, int]) -> str:
 EXCEPTION_DAYS_MAX = 366
 
 
-def exception_days(institution, first: dt.date, last: dt.date, *, holidays_only: bool = False) -> list[dt.date]:
+def exception_days(*, institution, first: dt.date, last: dt.date, holidays_only: bool = False) -> list[dt.date]:
     """The days from ``first`` to ``last``, or only the public holidays of the institution's country among
     them; at most ``EXCEPTION_DAYS_MAX`` days apart (longer: none, which ``zone_exceptions_set`` refuses)."""
     if institution is None or not 0 <= (last - first).days < EXCEPTION_DAYS_MAX:
@@ -456,7 +456,7 @@ def lab_permit_apply(*, actor: Actor, person: Person, zone: Zone, valid_from: dt
     return permit
 
 
-def is_zone_manager(user) -> bool:
+def is_zone_manager(*, user) -> bool:
     return (not user.is_superuser and user.is_authenticated
             and user.groups.filter(name="zone_manager").exists())
 
@@ -465,7 +465,7 @@ def _authorize_zone_manager(actor: Actor, zone: Zone, permission: str) -> None:
     """``permission`` in the zone's institution and, for a zone manager, a zone they manage (or one with
     no named managers)."""
     authorize(actor.user, permission, zone.institution_id)
-    if (actor.user is not None and is_zone_manager(actor.user) and zone.managers.exists()
+    if (actor.user is not None and is_zone_manager(user=actor.user) and zone.managers.exists()
             and not zone.managers.filter(pk=actor.user.pk).exists()):
         raise DomainError("forbidden")
 
@@ -498,7 +498,7 @@ def _minute(moment: dt.datetime) -> int:
     return math.floor(moment.timestamp() / 60)
 
 
-def visitor_window_check(valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[int, int]:
+def visitor_window_check(*, valid_from: dt.datetime, valid_to: dt.datetime) -> tuple[int, int]:
     """The visit's start and end minute, if the window keeps the pass rules (ACC-3) now."""
     now = clock.now()
     ahead = getattr(settings, "VISITOR_PASS_MAX_AHEAD_HOURS", 6)
@@ -515,7 +515,7 @@ def visitor_window_check(valid_from: dt.datetime, valid_to: dt.datetime) -> tupl
     return start, end
 
 
-def visitor_host_check(host: Person, zones: list[Zone]) -> None:
+def visitor_host_check(*, host: Person, zones: list[Zone]) -> None:
     """Visitors only into zones open to them, and only on the invitation of a holder with an active card."""
     if not zones or len(zones) > 20 or any(z.institution_id != host.institution_id or not z.active
                                            or z.level not in VISITOR_ZONE_LEVELS for z in zones):
@@ -530,9 +530,9 @@ def visitor_pass_create(*, actor: Actor, host: Person, visitor_name: str, visito
     """A pass for a visitor starting at most ``VISITOR_PASS_MAX_AHEAD_HOURS`` (6) ahead; returns the pass
     and its code. The window is kept in whole minutes (start and end rounded down)."""
     now = clock.now()
-    start, end = visitor_window_check(valid_from, valid_to)
+    start, end = visitor_window_check(valid_from=valid_from, valid_to=valid_to)
     zones = list(zones)
-    visitor_host_check(host, zones)
+    visitor_host_check(host=host, zones=zones)
     key = keys.active_key(host.institution_id)
     with transaction.atomic():
         visitor_pass = VisitorPass.objects.create(
@@ -542,10 +542,10 @@ def visitor_pass_create(*, actor: Actor, host: Person, visitor_name: str, visito
         visitor_pass.zones.set(zones)
         audit_record(actor=actor, action="visitor_pass_created", obj=visitor_pass,
                      institution_id=host.institution_id, after={"zones": [z.code for z in zones]})
-    return visitor_pass, visitor_code(visitor_pass)
+    return visitor_pass, visitor_code(visitor_pass=visitor_pass)
 
 
-def visitor_code(visitor_pass: VisitorPass) -> str:
+def visitor_code(*, visitor_pass: VisitorPass) -> str:
     """The pass's QR text (Ed25519 is deterministic: the same pass always gives the same code)."""
     from campuscard.access.models import AccessSigningKey
 

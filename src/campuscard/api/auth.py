@@ -36,7 +36,7 @@ class PortalSession(SessionAuth):
 
 class IntegrationToken(HttpBearer):
     def authenticate(self, request, token):
-        row = (APIToken.objects.select_related("user").filter(token_hash=token_hash(token), revoked_at=None)
+        row = (APIToken.objects.select_related("user").filter(token_hash=token_hash(token=token), revoked_at=None)
                .first())
         if row is None or not row.user.is_active:
             return None
@@ -57,7 +57,7 @@ class DeviceSignature:
 
         device = device_authenticate(method=request.method, path=request.get_full_path(), headers=request.headers,
                                      body=request.body)
-        device_touch(device)
+        device_touch(device=device)
         request.device = device
         return device
 

@@ -56,7 +56,7 @@ def verify_deferring_nonce(request: WSGIRequest, *, load, forget) -> tuple[objec
     from campuscard.devices.services import NonceClaim, device_verify_cached, signed_headers
 
     found = device_verify_cached(request=request, load=load, forget=forget, claim_nonce=False)
-    return found, NonceClaim(signed_headers(request).get("X-Nonce"))
+    return found, NonceClaim(signed_headers(request=request).get("X-Nonce"))
 
 
 def mark_spent(request: WSGIRequest, found, claim) -> None:

@@ -98,7 +98,7 @@ def refund(request, txn_id: str, payload: RefundIn):
     pos.payment_refund(actor=Actor.by_device(terminal.device), payment=payment, amount=payload.amount,
                        reason=payload.reason, key=payload.refund_id)
     payment.refresh_from_db()
-    return pos.payment_receipt(payment)
+    return pos.payment_receipt(payment=payment)
 
 
 @router.get("/pos/today", response=TodayOut, summary="This terminal's takings today")

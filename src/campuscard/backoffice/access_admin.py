@@ -99,7 +99,8 @@ class ZoneAdmin(ScopedAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             picked = list(data["zones"])
-            days = services.exception_days(picked[0].institution if picked else None, data["first"], data["last"],
+            days = services.exception_days(institution=picked[0].institution if picked else None,
+                                           first=data["first"], last=data["last"],
                                            holidays_only=data["holidays_only"])
             try:
                 count = services.zone_exceptions_set(actor=Actor.by_user(request.user), zones=picked, days=days,

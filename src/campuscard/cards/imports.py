@@ -32,7 +32,7 @@ def _refuse(errors: list[RowError], rows: int) -> None:
 
 
 def legacy_import(*, actor: Actor, institution: Institution, name: str, stream: IO[bytes]) -> str:
-    rows = list(read_rows(name, stream))
+    rows = list(read_rows(name=name, stream=stream))
     people = {p.number: p for p in Person.objects.filter(institution=institution,
                                                          number__in=[r.get("number", "") for _l, r in rows])}
     errors: list[RowError] = []
@@ -72,7 +72,7 @@ def legacy_import(*, actor: Actor, institution: Institution, name: str, stream: 
 
 def graduation_run(*, actor: Actor, institution: Institution, name: str, stream: IO[bytes],
                    progress: Progress | None = None) -> str:
-    rows = list(read_rows(name, stream))
+    rows = list(read_rows(name=name, stream=stream))
     numbers = [row.get("number", "") for _line, row in rows]
     people = {p.number: p for p in Person.objects.filter(institution=institution, number__in=numbers)}
     errors = [RowError(line, "number", _("no student with number %(n)s") % {"n": row.get("number", "")})

@@ -42,7 +42,7 @@ from campuscard.support.services import notify
 
 log = logging.getLogger(__name__)
 State = Card.State
-KIND_FOR_PERSON = {
+KIND_FOR_PERSON: dict[str, str] = {
     Person.Kind.UNDERGRADUATE: Card.Kind.STUDENT, Person.Kind.GRADUATE: Card.Kind.STUDENT,
     Person.Kind.EXCHANGE: Card.Kind.STUDENT, Person.Kind.STAFF: Card.Kind.STAFF,
     Person.Kind.TEMPORARY: Card.Kind.TEMPORARY, Person.Kind.VISITOR: Card.Kind.VISITOR,
@@ -50,7 +50,7 @@ KIND_FOR_PERSON = {
 }
 
 
-def card_kind_for(person: Person) -> str:
+def card_kind_for(*, person: Person) -> str:
     return KIND_FOR_PERSON[person.kind]
 
 
@@ -88,7 +88,7 @@ def card_issue(*, actor: Actor, person: Person, physical: bool = False, replaces
     """A new card with its own wallet; the virtual card works at once (APP-5, CARD-3).
 
     A physical card needs an approved photo (ID-7) and is ready in N working days (APP-5)."""
-    kind = kind or card_kind_for(person)
+    kind = kind or card_kind_for(person=person)
     if physical and not Photo.objects.filter(person=person, state=Photo.State.APPROVED).exists():
         raise DomainError("photo_missing")
     now = clock.now()
@@ -156,7 +156,7 @@ def card_freeze(*, actor: Actor, card: Card, frozen: bool = True) -> Card:
     return card
 
 
-def replacement_fee(card: Card) -> int:
+def replacement_fee(*, card: Card) -> int:
     return settings.CARD_REPLACEMENT_FEE_FEN.get(card.kind, 0)
 
 
@@ -172,12 +172,12 @@ def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee:
     """CARD-5/6: a new card (virtual at once, or physical in N working days); the fee is taken from
     the old card's balance; the rest moves to the new card after the settlement window."""
     card = Card.objects.select_for_update().select_related("person__institution").get(pk=card.pk)
-    if channel not in REPLACE_CHANNELS[card.kind]:
+    if channel not in REPLACE_CHANNELS[Card.Kind(card.kind)]:
         raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
     if card.state not in (State.ACTIVE, State.LOST, State.FROZEN) or (
             card.state == State.FROZEN and channel != "window"):  # a freeze is lifted only at the window
         raise DomainError("card_state_invalid", state=card.get_state_display())
-    fee = replacement_fee(card) if fee is None else fee
+    fee = replacement_fee(card=card) if fee is None else fee
     if fee:
         balance = account_balances(account_id=card.wallet_account_id).available
         if balance < fee:
@@ -246,7 +246,7 @@ def staff_department_change(*, actor: Actor, person: Person, department: str, re
         person.save(update_fields=["department", "updated_at"])
         audit_record(actor=actor, action="department_changed", obj=person, institution_id=person.institution_id,
                      before={"department": before}, after={"department": department, "reissue": reissue})
-    if not reissue:
+    if not reissue or card is None:  # (reissuing without a card was refused above)
         return None
     new = card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
     notify(person=person, kind=Notification.Kind.SECURITY, title=_("Your staff card was re-issued"),
@@ -302,7 +302,7 @@ def legacy_migrate(*, actor: Actor, person: Person) -> int:
     if not pending:
         raise DomainError("migration_done",
                           when=clock.local_date(person.institution, legacies[-1].migrated_at).isoformat())
-    card = current_card(person)
+    card = current_card(person=person)
     source = ledger.system_account(institution_id=person.institution_id, kind=Account.Kind.LEGACY_MEAL)
     wallet = Account.objects.get(pk=card.wallet_account_id)
     now = clock.now()
@@ -318,7 +318,7 @@ def legacy_migrate(*, actor: Actor, person: Person) -> int:
     return sum(legacy.balance for legacy in pending)
 
 
-def current_card(person: Person) -> Card:
+def current_card(*, person: Person) -> Card:
     card = (Card.objects.filter(person=person, state=State.ACTIVE).order_by("-issued_at").first())
     if card is None:
         raise DomainError("card_missing")
@@ -398,13 +398,13 @@ def photo_review(*, actor: Actor, photo: Photo, approve: bool, reason: str = "")
 def production_advance(*, actor: Actor, production: Production, target: str) -> Production:
     with transaction.atomic():
         production = Production.objects.select_for_update().select_related("card").get(pk=production.pk)
-        if Production.NEXT.get(production.state) != target:
+        if Production.NEXT.get(Production.State(production.state)) != target:
             raise DomainError("production_state_invalid", state=production.get_state_display(),
                               target=Production.State(target).label)
         now = clock.now()
         production.state = target
         field = {Production.State.PRINTED: "printed_at", Production.State.AT_KIOSK: "ready_at",
-                 Production.State.COLLECTED: "collected_at"}[target]
+                 Production.State.COLLECTED: "collected_at"}[Production.State(target)]
         setattr(production, field, now)
         production.save(update_fields=["state", field])
         audit_record(actor=actor, action=f"card_production_{target}", obj=production.card,

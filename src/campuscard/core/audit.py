@@ -21,6 +21,7 @@ def audit_record(*, actor: Actor, action: str, obj: models.Model | None = None, 
     if institution_id is None:
         institution_id = getattr(actor.user, "institution_id", None)
     return AuditLog.objects.create(
-        institution_id=institution_id, at=clock.now(), actor=actor.user, actor_label=actor.label, action=action,
+        institution_id=institution_id, at=clock.now(), actor_id=actor.user.pk if actor.user else None,
+        actor_label=actor.label, action=action,
         object_type=object_type, object_id=object_id, before=before, after=after,
     )

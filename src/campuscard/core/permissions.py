@@ -11,18 +11,18 @@ Every model that belongs to an institution names the lookup to it in ``instituti
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import models
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 ACTIONS = ("view", "add", "change", "delete")
+_QS = TypeVar("_QS", bound=models.QuerySet)
 
 
-def restrict(queryset: models.QuerySet, user: AbstractBaseUser | AnonymousUser | None,
-             action: str = "view") -> models.QuerySet:
+def restrict(queryset: _QS, user: AbstractUser | AnonymousUser | None, action: str = "view") -> _QS:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     if user is None or not user.is_authenticated or not user.is_active:

@@ -37,7 +37,7 @@ def device_revoke(*, actor: Actor, device: Device) -> None:
     audit_record(actor=actor, action="device_revoked", obj=device, institution_id=device.institution_id)
 
 
-def device_is_revoked(device: Device) -> bool:
+def device_is_revoked(*, device: Device) -> bool:
     """The one revocation check of the Python paths (signed requests, device pages, the rush endpoints'
     ordinary path); the fast paths' statements say the same in SQL (``revoked_at IS NULL``)."""
     return device.revoked_at is not None
@@ -47,7 +47,7 @@ def device_require_active(*, device_id: int) -> Device:
     """The device row, re-read now, or ``device_revoked``: for callers that verified the signature from
     cached facts (``device_verify_cached``) and must still refuse a revocation at once."""
     device = Device.objects.get(pk=device_id)
-    if device_is_revoked(device):
+    if device_is_revoked(device=device):
         raise DomainError("device_revoked")
     return device
 
@@ -55,7 +55,7 @@ def device_require_active(*, device_id: int) -> Device:
 def device_enrol(*, code: str, secret: str) -> Device | None:
     """The device a browser page is being enrolled as, if the id and secret match an unrevoked device."""
     device = Device.objects.filter(code=code.strip()).first()
-    if device is None or not hmac.compare_digest(device.secret, secret.strip()) or device_is_revoked(device):
+    if device is None or not hmac.compare_digest(device.secret, secret.strip()) or device_is_revoked(device=device):
         return None
     return device
 
@@ -64,7 +64,7 @@ def device_for_page(*, pk, kind: str) -> Device | None:
     """The enrolled device behind a device page's cookie, re-read on every request so a revocation applies
     at the next click; None when it is gone, revoked or of another kind."""
     device = Device.objects.select_related("institution", "service_point").filter(pk=pk).first()
-    if device is None or device_is_revoked(device) or device.kind != kind:
+    if device is None or device_is_revoked(device=device) or device.kind != kind:
         return None
     return device
 
@@ -73,7 +73,9 @@ def device_authenticate(*, method: str, path: str, headers, body: bytes) -> Devi
     """Verify a signed device request; refuse bad signatures, stale timestamps, replays and revoked devices."""
     device = Device.objects.select_related("institution").filter(code=headers.get("X-Device-Id", "")).first()
     _verify(method=method, path=path, headers=headers, body=body, secret=device.secret if device else None,
-            revoked=device is not None and device_is_revoked(device))
+            revoked=device is not None and device_is_revoked(device=device))
+    if device is None:  # _verify refused it already (no secret to check against)
+        raise DomainError("device_auth_failed")
     return device
 
 
@@ -83,7 +85,7 @@ def device_verify_cached(*, request, load, forget, claim_nonce: bool = True):
     device row before the ordinary path), so it still applies at once. A wrong signature reloads the facts
     once: the cached secret may be stale (a re-registered device works at once). With ``claim_nonce``
     False the caller claims the nonce itself (``nonce_key``, ``nonce_claim_many``) before acting."""
-    code = signed_headers(request).get("X-Device-Id", "")
+    code = signed_headers(request=request).get("X-Device-Id", "")
     found = load(code) if code else None
     try:
         verify_signed_request(request=request, secret=found.secret if found else None, claim_nonce=claim_nonce)
@@ -117,17 +119,17 @@ class _SignedHeaders:
         return self.meta.get("HTTP_" + name.upper().replace("-", "_"), default)
 
 
-def signed_headers(request) -> _SignedHeaders:
+def signed_headers(*, request) -> _SignedHeaders:
     return _SignedHeaders(request.META)
 
 
 def verify_signed_request(*, request, secret: str | None, claim_nonce: bool = True) -> None:
     """The signature checks alone, for callers that know the secret already (revocation is theirs)."""
-    _verify(method=request.method, path=request.get_full_path(), headers=signed_headers(request), body=request.body,
+    _verify(method=request.method, path=request.get_full_path(), headers=signed_headers(request=request), body=request.body,
             secret=secret, revoked=False, claim_nonce=claim_nonce)
 
 
-def nonce_key(headers) -> str:
+def nonce_key(*, headers) -> str:
     return f"device-nonce:{headers.get('X-Device-Id', '')}:{headers.get('X-Nonce', '')}"
 
 
@@ -147,7 +149,7 @@ def _verify(*, method: str, path: str, headers, body: bytes, secret: str | None,
     if abs(clock.now().timestamp() - int(ts)) > window:
         raise DomainError("device_request_expired")
     # A nonce is accepted once within twice the window (after that the timestamp check refuses it).
-    if claim_nonce and not nonce_claim_many([nonce_key(headers)])[0]:
+    if claim_nonce and not nonce_claim_many(keys=[nonce_key(headers=headers)])[0]:
         raise DomainError("device_request_replayed")
 
 
@@ -165,7 +167,7 @@ return claimed
 """
 
 
-def nonce_claim_many(keys: list[str]) -> list[bool]:
+def nonce_claim_many(*, keys: list[str]) -> list[bool]:
     """For each key, True the first time it is claimed within twice the request window (the cache's
     ``add``). With Redis: one script call for all of them, on a client kept per thread (Django's cache
     builds a new client per call: docs/decisions.md, "Payments")."""
@@ -200,7 +202,7 @@ def gate_nonce_claim(*, device_id: int, nonce: str) -> bool:
     return True
 
 
-def device_touch(device: Device) -> None:
+def device_touch(*, device: Device) -> None:
     now = clock.now()
     if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 60:
         Device.objects.filter(pk=device.pk).update(last_seen_at=now)

@@ -47,7 +47,7 @@ HEADER_ALIASES = {
     "邮箱": "email", "职称": "title", "专业": "title",
 }
 
-VALUE_ALIASES = {
+VALUE_ALIASES: dict[str, dict[str, str]] = {
     "category": {
         "undergraduate": Person.Kind.UNDERGRADUATE, "本科": Person.Kind.UNDERGRADUATE,
         "本科生": Person.Kind.UNDERGRADUATE, "graduate": Person.Kind.GRADUATE, "研究生": Person.Kind.GRADUATE,
@@ -98,7 +98,7 @@ class RosterReport:
                 "unchanged": self.unchanged, "errors": [e.as_dict() for e in self.errors]}
 
 
-def read_rows(name: str, stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
+def read_rows(*, name: str, stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row) from CSV (UTF-8 or GB18030) or XLSX, with headers normalised."""
     data = stream.read()
     if name.lower().endswith((".xlsx", ".xlsm")):
@@ -156,7 +156,7 @@ def roster_import(*, institution: Institution, source: str, name: str, stream: I
     if source not in SOURCES:
         raise DomainError("roster_unknown_source", source=source)
     report = RosterReport(source=source)
-    rows = list(read_rows(name, stream))
+    rows = list(read_rows(name=name, stream=stream))
     report.rows = len(rows)
     campuses = {c.code: c.pk for c in Campus.objects.filter(institution=institution)}
     people = _validate(rows, source, campuses, report, progress)

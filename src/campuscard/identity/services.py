@@ -23,19 +23,19 @@ from campuscard.identity.models import APIToken, Person, User
 PAYMENT_PASSWORD = re.compile(r"[0-9]{6}")  # ASCII digits only: POS and kiosk keypads have no others
 
 
-def holder_username(person: Person) -> str:
+def holder_username(*, person: Person) -> str:
     return f"{person.institution.code}.{person.number}"
 
 
 def holder_user_ensure(*, person: Person) -> User:
     """The login of a holder, created at their first login with the initial password (ID-3)."""
-    if person.user_id:
+    if person.user_id and person.user is not None:
         return person.user
     with transaction.atomic():
         locked = Person.objects.select_for_update().select_related("institution").get(pk=person.pk)
-        if locked.user_id:
+        if locked.user_id and locked.user is not None:
             return locked.user
-        user = User(username=holder_username(locked), institution=locked.institution,
+        user = User(username=holder_username(person=locked), institution=locked.institution,
                     first_name=locked.name[:150], email=locked.email, must_change_password=True)
         user.set_unusable_password()
         user.save()
@@ -157,12 +157,12 @@ def person_create(*, actor: Actor, institution: Institution, number: str, name: 
     return person
 
 
-def token_hash(token: str) -> str:
+def token_hash(*, token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def token_issue(*, user: User, name: str) -> tuple[APIToken, str]:
     """Create an integration's API token; the plain value is shown once and only its hash is stored."""
     plain = "cc_" + secrets.token_urlsafe(32)
-    token = APIToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=token_hash(plain))
+    token = APIToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=token_hash(token=plain))
     return token, plain

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Case, F, Q, Sum, When, Window
 from django.db.models.functions import Coalesce
 
 from campuscard.ledger.models import Account, Balance, CheckRun, Transfer
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class JournalFields(TypedDict):
+    """What ``journal`` adds to each transfer: signed for the account (+ in, − out) and the running balance."""
+
+    signed: int
+    window: int
+    running: int
+
 
 Phase = Transfer.Phase
 MOVES_MONEY = (Phase.POSTED, Phase.POST)
@@ -55,7 +68,7 @@ def _moves(account_id: int):
 
 
 def journal(*, account_id: int, since: datetime | None = None, until: datetime | None = None,
-            limit: int | None = None) -> list[Transfer]:
+            limit: int | None = None) -> list[WithAnnotations[Transfer, JournalFields]]:
     """Money-moving rows of one account, newest first, each with ``signed`` and ``running`` balance.
 
     The running balance is the opening balance (everything before ``since``) plus a window sum.

@@ -71,7 +71,7 @@ class Receipt:
         return asdict(self)
 
 
-def payment_receipt(payment: Payment) -> dict:
+def payment_receipt(*, payment: Payment) -> dict:
     return receipt(payment.txn_id, payment.amount, payment.merchant.name, payment.person.name, payment.card.number,
                    payment.method, payment.balance_after, payment.refunded, payment.created_at, payment.pk).as_dict()
 
@@ -83,7 +83,7 @@ def receipt(txn_id, amount, merchant, holder, card_number, method, balance_after
                    at=at, payment_id=payment_id)
 
 
-def daily_limit_of(person: Person) -> int:
+def daily_limit_of(*, person: Person) -> int:
     limit = SpendingLimit.objects.filter(person=person).values_list("daily_limit", flat=True).first()
     return settings.DAILY_LIMIT_DEFAULT_FEN if limit is None else limit
 
@@ -98,7 +98,7 @@ def daily_limit_set(*, actor: Actor, person: Person, limit: int) -> int:
     return limit
 
 
-def password_due(person: Person) -> bool:
+def password_due(*, person: Person) -> bool:
     """PAY-3: the payment password must be changed every month."""
     return rules.password_due(person.payment_password_changed_at, clock.now())
 
@@ -153,7 +153,7 @@ def _replay(terminal: Terminal, txn_id: str, amount: int) -> Receipt | None:
         return None
     if payment.amount != amount:
         raise DomainError("payment_txn_reused")
-    if device_is_revoked(Device.objects.get(pk=terminal.device_id)):  # as the first answer would say now
+    if device_is_revoked(device=Device.objects.get(pk=terminal.device_id)):  # as the first answer would say now
         raise DomainError("device_revoked")
     return receipt(payment.txn_id, payment.amount, payment.merchant.name, payment.person.name, payment.card.number,
                    payment.method, payment.balance_after, payment.refunded, payment.created_at, payment.pk)
@@ -183,10 +183,10 @@ def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_u
     usage, _created = DailyUsage.objects.select_for_update().get_or_create(person=person, day=today)
     wallet = ledger_selectors.account_state(account_id=card.wallet_account_id)
     decision = rules.authorize(rules.PaymentFacts(
-        amount=amount, now=clock.now(), device_live=not device_is_revoked(Device.objects.get(pk=terminal.device_id)),
+        amount=amount, now=clock.now(), device_live=not device_is_revoked(device=Device.objects.get(pk=terminal.device_id)),
         credential_active=presented.credential.active, same_institution=card.institution_id == institution.pk,
         card_state=card.state, card_kind=card.kind, offline_code=presented.offline, spent_today=usage.spent,
-        daily_limit=daily_limit_of(person), wrong_passwords_today=usage.wrong_passwords,
+        daily_limit=daily_limit_of(person=person), wrong_passwords_today=usage.wrong_passwords,
         password_set=bool(person.payment_password), password_changed_at=person.payment_password_changed_at,
         password_given=bool(password), wallet_open=wallet.open, available=wallet.spendable,
         password_ok=lambda: payment_password_verify(person=person, secret=password or "")))

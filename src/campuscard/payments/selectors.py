@@ -86,8 +86,9 @@ def statement(person: Person, month: str) -> dict:
     money_in = sum(r.signed for r in rows if r.signed > 0)
     money_out = -sum(r.signed for r in rows if r.signed < 0)
     for row in rows:
-        row.label = kind_label(row.kind)
-        row.counterparty = row.debit if row.credit_id == account.pk else row.credit
+        # The page's two columns, set on the rows it shows (plain attributes, not query annotations).
+        row.label = kind_label(row.kind)  # type: ignore[attr-defined]
+        row.counterparty = row.debit if account and row.credit_id == account.pk else row.credit  # type: ignore[attr-defined]
     return {"month": month, "start": start, "end": end, "rows": rows, "opening": opening,
             "closing": opening + money_in - money_out, "money_in": money_in, "money_out": money_out}
 

@@ -35,9 +35,9 @@ Channel = RechargeOrder.Channel
 CASH_ACCOUNT = {Channel.WINDOW: Account.Kind.CASH_WINDOW, Channel.KIOSK: Account.Kind.CASH_KIOSK}
 
 
-def wallet_of(person: Person) -> Account:
+def wallet_of(*, person: Person) -> Account:
     """The wallet of the holder's current card (CARD-6/8 move it to a new card). Never below zero."""
-    return Account.objects.get(pk=current_card(person).wallet_account_id)
+    return Account.objects.get(pk=current_card(person=person).wallet_account_id)
 
 
 def _new_order_no() -> str:
@@ -93,7 +93,7 @@ def _recharge_cash(*, channel, person, amount, key, operator, device, note) -> R
         channel=channel, state=State.PAID, operator=operator, device=device, note=note, created_at=now,
         completed_at=now)
     cash = ledger.system_account(institution_id=person.institution_id, kind=CASH_ACCOUNT[channel])
-    result = ledger.transfer_create(key=f"recharge:{order.order_no}", debit=cash, credit=wallet_of(person),
+    result = ledger.transfer_create(key=f"recharge:{order.order_no}", debit=cash, credit=wallet_of(person=person),
                                     amount=amount, kind=f"recharge_{channel}", reference=order.order_no,
                                     metadata={"channel": channel})
     order.transfer_id = result.id
@@ -129,7 +129,7 @@ def _recharge_online_create(*, person, amount, key, provider) -> RechargeOrder:
         institution_id=person.institution_id, order_no=_new_order_no(), key=key, person=person, amount=amount,
         channel=Channel.ONLINE, provider=provider, state=State.PENDING, created_at=now, expires_at=expires)
     clearing = ledger.system_account(institution_id=person.institution_id, kind=Account.Kind.GATEWAY_CLEARING)
-    hold = ledger.transfer_create(key=f"recharge:{order.order_no}:hold", debit=clearing, credit=wallet_of(person),
+    hold = ledger.transfer_create(key=f"recharge:{order.order_no}:hold", debit=clearing, credit=wallet_of(person=person),
                                   amount=amount, kind="recharge_online", reference=order.order_no, pending=True,
                                   expires_at=expires + timedelta(minutes=10))
     order.hold_transfer_id = hold.id
@@ -176,7 +176,7 @@ def _hold_open(order: RechargeOrder) -> bool:
 def _late_credit_account(order: RechargeOrder) -> Account:
     """The wallet the hold was for; if that card's balance has since moved on, the holder's current one."""
     account = Account.objects.get(pk=Transfer.objects.get(pk=order.hold_transfer_id).credit_id)
-    return account if account.status == Account.Status.OPEN else wallet_of(order.person)
+    return account if account.status == Account.Status.OPEN else wallet_of(person=order.person)
 
 
 def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:

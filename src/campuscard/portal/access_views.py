@@ -183,7 +183,7 @@ def visitor(request, pk: int):
     context = {"person": person, "pass": visitor_pass, "status": status, "tz": person.institution.time_zone,
                "zones": [z.name for z in visitor_pass.zones.all()]}
     if status in ("valid", "upcoming"):
-        context["code"] = services.visitor_code(visitor_pass)
+        context["code"] = services.visitor_code(visitor_pass=visitor_pass)
         context["svg"] = qr_svg(context["code"], scale=4)
     return render(request, "portal/access_visitor.html", context)
 
@@ -261,7 +261,7 @@ def visitor_request_decide(request, pk: int):
 def visit(request, token: str):
     """The page a host's link opens: the visitor asks for a pass."""
     try:
-        invite = invites.invite_open(token)
+        invite = invites.invite_open(token=token)
     except DomainError as error:
         return render(request, "portal/visit_closed.html", {"error": error}, status=error.status)
     time_zone = invite.institution.time_zone
@@ -291,7 +291,7 @@ def visit(request, token: str):
 def visit_status(request, token: str):
     """The visitor's own page: waiting, the code once approved, or the host's answer."""
     try:
-        visitor_request = invites.request_view(token)
+        visitor_request = invites.request_view(token=token)
     except DomainError as error:
         return render(request, "portal/visit_closed.html", {"error": error}, status=error.status)
     context = {"req": visitor_request, "tz": visitor_request.invite.institution.time_zone}
@@ -300,6 +300,6 @@ def visit_status(request, token: str):
         context["status"] = pages.pass_status(visitor_pass)
         context["zones"] = [z.name for z in visitor_pass.zones.all()]
         if context["status"] in ("valid", "upcoming"):
-            context["code"] = services.visitor_code(visitor_pass)
+            context["code"] = services.visitor_code(visitor_pass=visitor_pass)
             context["svg"] = qr_svg(context["code"], scale=4)
     return render(request, "portal/visit_status.html", context)

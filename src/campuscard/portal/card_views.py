@@ -103,7 +103,7 @@ def replace(request, number: str):
         if new is not None:
             return redirect("portal:cards")
     return render(request, "portal/card_replace.html", {
-        "person": person, "card": card, "fee": services.replacement_fee(card),
+        "person": person, "card": card, "fee": services.replacement_fee(card=card),
         "hours": settings.BALANCE_MOVE_AFTER_SECONDS // 3600, "days": settings.CARD_PRODUCTION_WORKING_DAYS,
         "window_only": "portal" not in services.REPLACE_CHANNELS[card.kind]})
 

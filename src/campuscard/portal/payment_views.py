@@ -123,7 +123,7 @@ def limits(request):
     usage = DailyUsage.objects.filter(person=person, day=today).first()
     spent = usage.spent if usage else 0
     wrong = usage.wrong_passwords if usage else 0
-    limit = pos.daily_limit_of(person)
+    limit = pos.daily_limit_of(person=person)
     changed = person.payment_password_changed_at
     return render(request, "portal/payments_limits.html", {
         "person": person, "form": form, "limit": limit, "spent": spent, "remaining": max(0, limit - spent),
@@ -131,7 +131,7 @@ def limits(request):
         "max_limit": settings.DAILY_LIMIT_MAX_FEN, "default_limit": settings.DAILY_LIMIT_DEFAULT_FEN,
         "password_free": settings.PASSWORD_FREE_LIMIT_FEN,
         "password_set": person.has_payment_password, "password_changed": changed,
-        "password_due": person.has_payment_password and pos.password_due(person),
+        "password_due": person.has_payment_password and pos.password_due(person=person),
         "password_due_at": changed + dt.timedelta(days=settings.PAYMENT_PASSWORD_MAX_AGE_DAYS) if changed else None,
         "wrong": wrong, "max_wrong": settings.PAYMENT_PASSWORD_MAX_WRONG,
         "locked": wrong >= settings.PAYMENT_PASSWORD_MAX_WRONG, "tz": person.institution.time_zone})

@@ -15,7 +15,8 @@ def notify(*, person: Person, kind: str, title, body="", params: dict | None = N
            link: str = "") -> Notification:
     """``title``/``body`` are lazy translations with ``%(name)s`` placeholders filled from ``params``,
     rendered in the holder's language (not the operator's)."""
-    language = (person.user.language if person.user_id and person.user.language else settings.LANGUAGE_CODE)
+    user = person.user if person.user_id else None
+    language = user.language if user is not None and user.language else settings.LANGUAGE_CODE
     params = params or {}
     with translation.override(language):
         title, body = str(title) % params, str(body) % params

@@ -55,7 +55,7 @@ def kiosk(request):
     cards = list(Card.objects.filter(person=person, state__in=[Card.State.ACTIVE, Card.State.LOST, Card.State.FROZEN])
                  .select_related("production"))
     for card in cards:
-        card.fee = card_services.replacement_fee(card)
+        card.fee = card_services.replacement_fee(card=card)
     ready = Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
     return render(request, "terminals/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
                                                         "ready": ready})

@@ -70,7 +70,7 @@ def _today(terminal: Terminal) -> dict:
 
 
 def _view(payment: Payment) -> dict:
-    view = pos.payment_receipt(payment)
+    view = pos.payment_receipt(payment=payment)
     view.update(pk=payment.pk, method_label=Payment.Method(payment.method).label, merchant_en=payment.merchant.name_en,
                 refundable=payment.amount - payment.refunded, counter=payment.terminal.counter,
                 refund_key=uuid.uuid4().hex)  # a resend of this form refunds once
