@@ -122,25 +122,24 @@ def payment_authorize(*, terminal: Terminal | fastpath.TerminalFacts, txn_id: st
         fast = fastpath.try_pay(terminal=facts, txn_id=txn_id, amount=amount, code=code)
         if fast is not None:
             return receipt(*fast)
-    if isinstance(terminal, fastpath.TerminalFacts):
-        terminal = Terminal.objects.select_related("merchant__institution", "merchant__account", "device") \
-            .get(pk=facts.terminal_id)
-    replay = _replay(terminal, txn_id, amount)
+    row: Terminal = terminal if isinstance(terminal, Terminal) else (
+        Terminal.objects.select_related("merchant__institution", "merchant__account", "device").get(pk=facts.terminal_id))
+    replay = _replay(row, txn_id, amount)
     if replay is not None:
         return replay
     try:
-        return _authorize(terminal=terminal, txn_id=txn_id, amount=amount, code=code, nfc_uid=nfc_uid,
+        return _authorize(terminal=row, txn_id=txn_id, amount=amount, code=code, nfc_uid=nfc_uid,
                           password=password)
     except _WrongPassword as wrong:
         raise DomainError("payment_password_incorrect", left=_count_wrong_password(wrong.person_id, wrong.day))
     except DomainError:
         # A concurrent duplicate of this txn may have won the one-time code: answer with its payment.
-        replay = _replay(terminal, txn_id, amount)
+        replay = _replay(row, txn_id, amount)
         if replay is None:
             raise
         return replay
     except IntegrityError:  # the same transaction id committed concurrently
-        replay = _replay(terminal, txn_id, amount)
+        replay = _replay(row, txn_id, amount)
         if replay is None:
             raise
         return replay
@@ -192,7 +191,7 @@ def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_u
         password_ok=lambda: payment_password_verify(person=person, secret=password or "")))
     if decision.code == "payment_password_incorrect":
         raise _WrongPassword(person.pk, usage.day)  # counted outside this transaction, which rolls back
-    if not decision.ok:
+    if decision.code is not None:  # not decision.ok
         raise DomainError(decision.code, **decision.params)
     usage.spent += amount
     if decision.password_checked:
@@ -307,7 +306,7 @@ def appeal_decide(*, actor: Actor, appeal: Appeal, accept: bool, reason: str = "
     audit_record(actor=actor, action="appeal_accepted" if accept else "appeal_rejected", obj=appeal,
                  institution_id=appeal.payment.institution_id, after={"reason": appeal.decision})
     if accept and appeal.payment.amount > appeal.payment.refunded:
-        _refund(actor=actor, payment=appeal.payment, amount=None, reason=_("appeal accepted"),
+        _refund(actor=actor, payment=appeal.payment, amount=None, reason=str(_("appeal accepted")),
                 kind=Refund.Kind.APPEAL, key="")
     payment = appeal.payment
     notify(person=payment.person, kind=Notification.Kind.APPEAL, title=_("Your appeal was decided"),

@@ -168,14 +168,21 @@ def _apply_gateway_event(*, provider: str, event: GatewayEvent, body: str) -> st
     return outcome
 
 
+def _hold_id(order: RechargeOrder) -> int:
+    """An online order's hold on the wallet: every online order has one, made with the order."""
+    if order.hold_transfer_id is None:
+        raise ValueError(f"recharge order {order.order_no} has no hold")
+    return order.hold_transfer_id
+
+
 def _hold_open(order: RechargeOrder) -> bool:
-    return not Transfer.objects.filter(pending_id=order.hold_transfer_id,
+    return not Transfer.objects.filter(pending_id=_hold_id(order),
                                        phase__in=[Transfer.Phase.POST, Transfer.Phase.VOID]).exists()
 
 
 def _late_credit_account(order: RechargeOrder) -> Account:
     """The wallet the hold was for; if that card's balance has since moved on, the holder's current one."""
-    account = Account.objects.get(pk=Transfer.objects.get(pk=order.hold_transfer_id).credit_id)
+    account = Account.objects.get(pk=Transfer.objects.get(pk=_hold_id(order)).credit_id)
     return account if account.status == Account.Status.OPEN else wallet_of(person=order.person)
 
 
@@ -189,7 +196,7 @@ def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
             order.save(update_fields=["state", "note"])
             return "amount_mismatch"
         if order.state == State.PENDING and _hold_open(order):
-            result = ledger.transfer_post(key=f"recharge:{order.order_no}:post", pending_id=order.hold_transfer_id)
+            result = ledger.transfer_post(key=f"recharge:{order.order_no}:post", pending_id=_hold_id(order))
             outcome = "credited"
         else:  # paid after the hold was released (expired or failed): credit directly, once
             clearing = ledger.system_account(institution_id=order.institution_id,
@@ -206,7 +213,7 @@ def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
         return outcome
     if event.status == "failed" and order.state == State.PENDING:
         if _hold_open(order):
-            ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=order.hold_transfer_id)
+            ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=_hold_id(order))
         order.state, order.completed_at = State.FAILED, now
         order.save(update_fields=["state", "completed_at"])
         return "failed"
@@ -231,6 +238,6 @@ def _expire_one(pk: int) -> None:
     if order.state != State.PENDING:
         return
     if _hold_open(order):  # the ledger's own hold expiry may have released it already
-        ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=order.hold_transfer_id)
+        ledger.transfer_void(key=f"recharge:{order.order_no}:void", pending_id=_hold_id(order))
     order.state, order.completed_at = State.EXPIRED, clock.now()
     order.save(update_fields=["state", "completed_at"])
