@@ -255,7 +255,7 @@ def test_holder_appeals_a_payment_from_the_phone(live_server, phone, screenshot,
     page.wait_for_url(f"{live_server.url}/payments/")
     page.wait_for_selector(f'#payment-{wrong.payment_id}[data-appeal="open"]')
     screenshot(page, "portal-payments-appealed-zh")
-    appeal = Appeal.objects.get(payment=wrong)
+    appeal = Appeal.objects.get(payment_id=wrong.payment_id)
     pos.appeal_decide(actor=Actor.by_user(make_operator(institution, "card_center_operator")), appeal=appeal, accept=True)
     page.click("button[data-lang=en]")
     page.wait_for_selector(f'#payment-{wrong.payment_id}[data-appeal="accepted"]')
