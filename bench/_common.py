@@ -86,8 +86,24 @@ def pgbench_tps(db_url: str, clients: int, seconds: int) -> float:
 SERVERS = ["gunicorn-sync", "gunicorn-gthread", "granian"]
 
 
-def start_server(env: dict, port: int, server: str, workers: int, threads: int = 1):
-    """The real server (``SERVERS``) with production settings; returns once it answers."""
+def free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens on it, else a free port the system picks (another engineer's
+    run of the same benchmark may hold the usual one)."""
+    import socket
+
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def start_server(env: dict, port: int, server: str, workers: int, threads: int = 1, timeout: float = 120):
+    """The real server (``SERVERS``) with production settings; returns once it answers (its workers
+    warm their caches first: with a million holders that takes a while, hence ``timeout``)."""
     import http.client
     import subprocess
     import time
@@ -103,7 +119,8 @@ def start_server(env: dict, port: int, server: str, workers: int, threads: int =
                    "--workers", str(workers), "--worker-class", worker_class, *extra, "--log-level", "warning",
                    "--backlog", "2048", "--keep-alive", "30"]
     server = subprocess.Popen([sys.executable, "-m", *command], env=env, cwd=ROOT)
-    for _ in range(100):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", "/api/v1/openapi.json")
@@ -207,3 +224,120 @@ def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, cli
             totals["refused"][code] = totals["refused"].get(code, 0) + n
         left -= span
     return totals
+
+
+# --- history: a database that has been in service for a while ------------------------------------
+# Set-based SQL (INSERT … SELECT over generate_series), in batches with progress, never row by row in
+# Python: ten million rows take minutes this way. bench/access.py and bench/lunch_rush.py use these.
+
+def run_in_batches(cursor, label: str, total: int, sql: str, params: dict | None = None, *, batch: int = 1_000_000,
+                   first: int = 1) -> float:
+    """Run ``sql`` once per range ``%(lo)s``…``%(hi)s`` (inclusive) of ``first``…``first + total - 1``, each
+    batch its own transaction (autocommit), printing rows done, rate and time left. Returns the seconds."""
+    import time
+
+    started = time.perf_counter()
+    done = 0
+    while done < total:
+        n = min(batch, total - done)
+        cursor.execute(sql, {**(params or {}), "lo": first + done, "hi": first + done + n - 1})
+        done += n
+        spent = time.perf_counter() - started
+        if total > batch:
+            print(f"  {label}: {done:,} / {total:,} ({done / total:.0%}) in {spent:.0f} s, "
+                  f"{done / spent:,.0f} rows/s, ~{spent / done * (total - done):.0f} s left", flush=True)
+    spent = time.perf_counter() - started
+    print(f"  {label}: {total:,} rows in {spent:.1f} s", flush=True)
+    return spent
+
+
+def clone_sql(cursor, table: str, template_id: int, source: str, overrides: dict[str, str]) -> str:
+    """``INSERT INTO table … SELECT`` one row per row of ``source`` (a FROM clause), each a copy of the
+    template row ``template_id`` but for the ``overrides`` (column -> SQL expression over ``source``).
+    Columns are read from the catalogue, so a column added later is copied from the template rather
+    than breaking the benchmark. Data-modifying CTEs may follow it (``RETURNING``: add it yourself)."""
+    cursor.execute("""SELECT column_name FROM information_schema.columns
+                       WHERE table_schema = current_schema() AND table_name = %s AND column_name <> 'id'
+                       ORDER BY ordinal_position""", [table])
+    columns = [row[0] for row in cursor.fetchall()]
+    unknown = set(overrides) - set(columns)
+    if unknown:
+        raise ValueError(f"{table} has no column {sorted(unknown)}")
+    exprs = ", ".join(overrides.get(c, f"tpl.{c}") for c in columns)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {exprs} FROM {source} "
+            f"CROSS JOIN (SELECT * FROM {table} WHERE id = {int(template_id)}) tpl")
+
+
+def table_sizes(cursor, tables: list[str]) -> dict[str, dict]:
+    """Rows (estimated after ANALYZE) and MB of heap and of indexes, per table."""
+    out = {}
+    for table in tables:
+        cursor.execute("""SELECT c.reltuples::bigint, pg_table_size(c.oid), pg_indexes_size(c.oid)
+                            FROM pg_class c WHERE c.oid = %s::regclass""", [table])
+        rows, heap, indexes = cursor.fetchone()
+        out[table] = {"rows": max(rows, 0), "heap_mb": round(heap / 2**20), "index_mb": round(indexes / 2**20)}
+    return out
+
+
+class without_indexes:
+    """``with without_indexes(cursor, tables):`` drops the tables' secondary indexes and unique constraints
+    (primary keys stay) and builds them again on leaving, one by one with their time: loading millions of
+    rows and then building each index once is several times faster than maintaining them row by row. The
+    built indexes are packed (fill factor 90 %) where grown ones are ~70 % full: a little smaller."""
+
+    def __init__(self, cursor, tables: list[str]):
+        self.cursor, self.tables, self.constraints, self.indexes = cursor, tables, [], []
+
+    def __enter__(self):
+        cursor = self.cursor
+        for table in self.tables:
+            cursor.execute("""SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                               WHERE conrelid = %s::regclass AND contype = 'u'""", [table])
+            self.constraints += [(table, name, definition) for name, definition in cursor.fetchall()]
+            cursor.execute("""SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                               WHERE x.indrelid = %s::regclass AND NOT x.indisprimary
+                                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)""",
+                           [table])
+            self.indexes += [(table, name, definition) for name, definition in cursor.fetchall()]
+        for table, name, _definition in self.constraints:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for _table, name, _definition in self.indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        return self
+
+    def __exit__(self, kind, error, trace):
+        import time
+
+        if kind is not None:
+            return False
+        started = time.perf_counter()
+        for table, name, definition in self.constraints + self.indexes:
+            t0 = time.perf_counter()
+            if definition.startswith("CREATE"):
+                self.cursor.execute(definition)
+            else:
+                self.cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            print(f"  index {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+        print(f"  {len(self.constraints) + len(self.indexes)} indexes built in {time.perf_counter() - started:.1f} s",
+              flush=True)
+        return False
+
+
+def db_counters() -> dict:
+    """The database's WAL position and block reads/hits: taken before and after a run, the difference per
+    operation shows what it cost PostgreSQL (a miss in shared_buffers, a full page image after a checkpoint)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()") if connection.pg_version >= 150000 else None
+        cursor.execute("""SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, blks_read, blks_hit
+                            FROM pg_stat_database WHERE datname = current_database()""")
+        wal, read, hit = cursor.fetchone()
+    return {"wal": wal, "read": read, "hit": hit}
+
+
+def counters_per(before: dict, after: dict, n: int) -> dict:
+    n = max(n, 1)
+    read, hit = after["read"] - before["read"], after["hit"] - before["hit"]
+    return {"wal_kb": round((after["wal"] - before["wal"]) / 1024 / n, 2), "blocks_read": round(read / n, 2),
+            "blocks_hit": round(hit / n, 1), "hit_ratio": round(hit / max(hit + read, 1), 4)}

@@ -37,6 +37,7 @@ from _common import (
     parse_args,
     pgbench_tps,
     replay_in_segments,
+    run_in_batches,
     settle_database,
     start_server,
     wrk_replay,
@@ -82,6 +83,7 @@ def populate(holders: int, gates: int) -> dict:
     from campuscard.cards import codes
     from campuscard.cards.models import Card, Credential
     from campuscard.core import clock
+    from campuscard.core.actors import Actor
     from campuscard.core.models import Area, Building, Campus, Institution
     from campuscard.devices.models import Device
     from campuscard.devices.services import device_register
@@ -133,7 +135,7 @@ def populate(holders: int, gates: int) -> dict:
             for i, p in enumerate(chemists) if i % 2 == 0], batch_size=5000)
     devices = {}
     for g in range(gates):
-        device, secret = device_register(actor="bench", institution=institution, kind=Device.Kind.GATE,
+        device, secret = device_register(actor=Actor.system("bench"), institution=institution, kind=Device.Kind.GATE,
                                          code=f"gate-{g:03d}", name=f"Gate {g}")
         devices[device.code] = secret
         for zone in zones.values():
@@ -143,21 +145,22 @@ def populate(holders: int, gates: int) -> dict:
 
 
 def fill_history(events: int, institution_id: int) -> None:
-    """``events`` past decisions (the last 30 days) for the log to hold, as a log in service does."""
+    """``events`` past decisions (the last 30 days) for the log to hold, as a log in service does;
+    set-based, in batches with progress (``run_in_batches``)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("""
+        run_in_batches(cursor, "history: access events", events, """
             INSERT INTO access_accessevent (institution_id, zone_id, device_id, person_id, card_id, credential_kind,
                                             decided_at, admitted, rule, source, received_at)
-            SELECT %s, z.ids[1 + g %% array_length(z.ids, 1)], d.ids[1 + g %% array_length(d.ids, 1)],
+            SELECT %(inst)s, z.ids[1 + g %% array_length(z.ids, 1)], d.ids[1 + g %% array_length(d.ids, 1)],
                    c.person_id, c.id, 'nfc', now() - (g %% 2592000) * interval '1 second', true, 'admit_teaching',
                    'online', now() - (g %% 2592000) * interval '1 second'
-              FROM generate_series(1, %s) g
-              CROSS JOIN (SELECT array_agg(id) AS ids FROM access_zone WHERE institution_id = %s) z
-              CROSS JOIN (SELECT array_agg(id) AS ids FROM devices_device WHERE institution_id = %s) d
+              FROM generate_series(%(lo)s, %(hi)s) g
+              CROSS JOIN (SELECT array_agg(id) AS ids FROM access_zone WHERE institution_id = %(inst)s) z
+              CROSS JOIN (SELECT array_agg(id) AS ids FROM devices_device WHERE institution_id = %(inst)s) d
               JOIN cards_card c ON c.id = (SELECT min(id) FROM cards_card) + g %% (SELECT count(*) FROM cards_card)
-        """, [institution_id, events, institution_id, institution_id])
+        """, {"inst": institution_id})
 
 
 def signed_decisions(data: dict, count: int, step: int, step_seconds: int, qr_share: float,

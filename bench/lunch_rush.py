@@ -2,15 +2,26 @@
 one-time QR codes over HTTP, a share of retries of the same transaction id — then a check that no
 payment was lost or doubled, no wallet went negative and the ledger reconciles.
 
-    python bench/lunch_rush.py [--quick] [--holders N] [--terminals M] [--seconds S] [--clients C]
+    python bench/lunch_rush.py [--quick] [--holders N] [--payers P] [--history H] [--terminals M]
+                               [--seconds S] [--clients C]
                                [--server granian|gunicorn-sync|gunicorn-gthread] [--workers W] [--threads T]
 
 The load generator is wrk replaying pre-signed requests (bench/replay.lua), so it leaves the CPU to the
 server. Compared in the same run with raw `pgbench` (simple-update, same database, same client count).
+
+``--holders`` is how many holders the database has (each a person, a wallet with its balance, a card and
+a QR credential); ``--payers`` how many of them pay in the rush (default: all, at most 20,000 quick /
+50,000 full), drawn at random across them. ``--history H`` first writes H past journal rows (a year
+back to yesterday: 90 % QR payments at the terminals, each with its Payment row and the holder's daily
+total, 10 % cash recharges), opening balances so that no wallet ends below ¥500, and every balance stripe
+recomputed from the journal, so ``ledger check`` is clean and row MACs are real. Everything is written
+set-based in SQL, in batches with progress. A run with history uses its own database
+(``campuscard_bench_lunch_history``), so it can run beside an ordinary one.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -22,23 +33,39 @@ import uuid
 from _common import (
     ROOT,
     SERVERS,
+    clone_sql,
+    counters_per,
+    db_counters,
     emit,
+    free_port,
     fresh_database,
     merged_percentiles,
     parse_args,
     pgbench_tps,
     replay_in_segments,
+    run_in_batches,
     settle_database,
     start_server,
+    table_sizes,
+    without_indexes,
 )
 
 PORT = 8765
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_DB = 7  # with --history: 10 (its own database too), so the two can run side by side
 PATH = "/api/v1/pos/payments"
+FUNDING = 50_000  # ¥500: every wallet's balance when the rush starts (at least, with history)
+AMOUNTS = [650, 800, 1200, 1550, 2200]
+HISTORY_DAYS = 365
+TABLES = ["identity_person", "ledger_account", "ledger_balance", "cards_card", "cards_credential", "ledger_transfer",
+          "payments_payment", "payments_dailyusage"]
 
 
 def extra_args(parser):
-    parser.add_argument("--holders", type=int, default=None)
+    parser.add_argument("--holders", type=int, default=None,
+                        help="holders in the database (default: 20,000 quick / 50,000 full)")
+    parser.add_argument("--payers", type=int, default=None,
+                        help="holders who pay in the rush, drawn across all (default: all, at most 20,000 / 50,000)")
+    parser.add_argument("--history", type=int, default=0, help="past journal rows before the run (a year of them)")
     parser.add_argument("--terminals", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections of the load generator")
@@ -48,64 +75,256 @@ def extra_args(parser):
     parser.add_argument("--retry-share", type=float, default=0.05)
 
 
-def populate(holders: int, terminals: int) -> dict:
-    """Bulk set-up through the same tables the services write (balances match the journal)."""
-    from django.db import transaction
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+# SQL of a row's MAC, as ledger.mac.transfer_mac computes it (pgcrypto's hmac; checked on a sample).
+_ISO = ("to_char({t} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {t})::int"
+        " %% 1000000 = 0 THEN '' ELSE '.' || to_char({t} AT TIME ZONE 'UTC', 'US') END || '+00:00'")
+_MAC = ("encode(hmac(convert_to(concat_ws(chr(31), {inst}, {key}, {phase}, {kind}, {debit}, {credit}, {amount}, '', '', "
+        + _ISO.format(t="{at}") + ", {reference}), 'UTF8'), %(mac_key)s::bytea, 'sha256'), 'hex')")
+
+
+def populate(holders: int, terminals: int, history: int) -> dict:
+    """The institution, merchants and terminals through the services; one holder through the models
+    (the template), the other ``holders - 1`` copied from it set-based in SQL; then ``history`` past
+    journal rows, the opening balances and every balance stripe from the journal (``fill_history``)."""
+    from django.db import connection, transaction
     from stdnum import luhn
 
     from campuscard.cards import codes
     from campuscard.cards.models import Card, Credential
     from campuscard.core import clock
+    from campuscard.core.actors import Actor
     from campuscard.core.models import Campus, Institution
     from campuscard.devices.models import Device
     from campuscard.devices.services import device_register
     from campuscard.identity.models import Person
     from campuscard.ledger import services as ledger
-    from campuscard.ledger.mac import transfer_mac
-    from campuscard.ledger.models import Account, Balance, Transfer
+    from campuscard.ledger.models import Account, Balance
     from campuscard.payments import pos
     from campuscard.payments.models import Terminal
 
     institution = Institution.objects.create(code="rush", name="午高峰大学", name_en="Lunch Rush University")
     Campus.objects.create(institution=institution, code="main", name="Main")
     now = clock.now()
-    funding = 50_000  # ¥500 each
-    with transaction.atomic():
-        people = Person.objects.bulk_create([Person(
-            institution=institution, number=f"R{i:07d}", name=f"学生{i}", kind="undergraduate", status="full_time",
-            id_number=f"P{i:09d}", id_type="passport") for i in range(holders)], batch_size=5000)
-        wallets = Account.objects.bulk_create([Account(
-            institution=institution, kind="wallet", code=f"wallet:rush:{p.pk}", name=p.number,
-            owner=f"person:{p.pk}", floor=0) for p in people], batch_size=5000)
-        Balance.objects.bulk_create([Balance(account=w, stripe=0, floor=0, credits_posted=funding) for w in wallets],
-                                    batch_size=5000)
-        cards = Card.objects.bulk_create([Card(
-            institution=institution, person=p, kind="student", number=f"77{i:09d}" + luhn.calc_check_digit(
-                f"77{i:09d}"), state="active", wallet_account_id=w.pk, issued_at=now, state_changed_at=now)
-            for i, (p, w) in enumerate(zip(people, wallets, strict=True))], batch_size=5000)
-        credentials = Credential.objects.bulk_create([Credential(
-            card=c, kind="qr", token=codes.new_token(), secret=codes.new_secret(), created_at=now) for c in cards],
-            batch_size=5000)
-        cash = ledger.system_account(institution_id=institution.pk, kind=Account.Kind.CASH_WINDOW)
-        iso = now.isoformat()
-        Transfer.objects.bulk_create([Transfer(
-            institution=institution, key=f"fund:{w.pk}", request_hash="bench", phase="posted", kind="recharge_window",
-            debit=cash, debit_stripe=0, credit=w, credit_stripe=0, amount=funding, created_at=now,
-            mac=transfer_mac(institution_id=institution.pk, key=f"fund:{w.pk}", phase="posted",
-                             kind="recharge_window", debit_id=cash.pk, credit_id=w.pk, amount=funding,
-                             pending_id=None, reverses_id=None, created_at_iso=iso, reference=""))
-            for w in wallets], batch_size=5000)
-        Balance.objects.filter(account=cash, stripe=0).update(debits_posted=funding * holders)
-    merchants = [pos.merchant_open(actor="bench", institution=institution, code=f"canteen{i}", name=f"食堂{i}",
+    merchants = [pos.merchant_open(actor=Actor.system("bench"), institution=institution, code=f"canteen{i}", name=f"食堂{i}",
                                    category="canteen") for i in range(5)]
     secrets_by_code = {}
     for i in range(terminals):
-        device, secret = device_register(actor="bench", institution=institution, kind=Device.Kind.POS,
+        device, secret = device_register(actor=Actor.system("bench"), institution=institution, kind=Device.Kind.POS,
                                          code=f"pos-{i:03d}", name=f"POS {i}")
         Terminal.objects.create(device=device, merchant=merchants[i % len(merchants)], counter=f"{i}")
         secrets_by_code[device.code] = secret
-    return {"holders": [(c.token, c.secret) for c in credentials], "terminals": secrets_by_code,
-            "institution_id": institution.pk, "funding": funding}
+    cash = ledger.system_account(institution_id=institution.pk, kind=Account.Kind.CASH_WINDOW)
+    with transaction.atomic():
+        person = Person.objects.create(institution=institution, number="R0000000", name="学生0", kind="undergraduate",
+                                       status="full_time", id_number="P000000000", id_type="passport")
+        wallet = Account.objects.create(institution=institution, kind="wallet", code=f"wallet:rush:{person.pk}",
+                                        name=person.number, owner=f"person:{person.pk}", floor=0)
+        Balance.objects.create(account=wallet, stripe=0, floor=0)
+        card = Card.objects.create(institution=institution, person=person, kind="student",
+                                   number="77000000000" + luhn.calc_check_digit("77000000000"), state="active",
+                                   wallet_account_id=wallet.pk, issued_at=now, state_changed_at=now)
+        credential = Credential.objects.create(card=card, kind="qr", token=codes.new_token(),
+                                               secret=codes.new_secret(), created_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute("SET work_mem = '256MB'")
+        cursor.execute("SET maintenance_work_mem = '512MB'")
+        cursor.execute("SET synchronous_commit = off")  # the set-up only: the rush's sessions are untouched
+        cursor.execute("SET jit = off")  # compiling the history statement cost more than running it
+        # Foreign keys are deferred triggers, checked row by row at commit: off while the set-up writes rows
+        # whose ids it has just read (the rows are the same, the checks only cost minutes).
+        cursor.execute("SET session_replication_role = replica")
+        # Balance rows are upserted from the journal: their unique index stays.
+        with without_indexes(cursor, [t for t in TABLES if t != "ledger_balance"]):
+            holders_s = copy_holders(cursor, holders, person, wallet, card, credential)
+            history_s = fill_history(cursor, history, institution.pk, cash.pk, now)
+            t0 = time.perf_counter()
+        history_s += time.perf_counter() - t0
+        for setting in ("work_mem", "maintenance_work_mem", "synchronous_commit", "jit", "session_replication_role"):
+            cursor.execute(f"RESET {setting}")
+    return {"terminals": secrets_by_code, "institution_id": institution.pk, "funding": FUNDING,
+            "holders_s": holders_s, "history_s": history_s}
+
+
+def copy_holders(cursor, holders: int, person, wallet, card, credential) -> float:
+    """Holders 1 … ``holders - 1`` as copies of holder 0, each with its own number, wallet, card number,
+    token and TOTP secret; ``bench_holder`` (n → ids) is kept for the history and the payers."""
+    import secrets as random_secrets
+
+    t0 = time.perf_counter()
+    cursor.execute("""
+        CREATE UNLOGGED TABLE bench_holder (n integer PRIMARY KEY, person_id bigint NOT NULL, wallet_id bigint,
+                                            card_id bigint, credential_id bigint);
+        CREATE FUNCTION pg_temp.luhn(s text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+            SELECT ((10 - sum(CASE WHEN (length(s) - i) % 2 = 0
+                                   THEN (2 * d) - CASE WHEN d > 4 THEN 9 ELSE 0 END ELSE d END) % 10) % 10)::text
+              FROM (SELECT i, substr(s, i, 1)::int AS d FROM generate_series(1, length(s)) i) x $$;
+        CREATE FUNCTION pg_temp.b32(v bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+            SELECT string_agg(substr('""" + _B32 + """', ((v >> (5 * k)) & 31)::int + 1, 1), '' ORDER BY k DESC)
+              FROM generate_series(0, 9) k $$;
+    """)
+    cursor.execute("INSERT INTO bench_holder VALUES (0, %s, %s, %s, %s)", [person.pk, wallet.pk, card.pk, credential.pk])
+    if holders <= 1:
+        return time.perf_counter() - t0
+    batch = 250_000
+    people = clone_sql(cursor, "identity_person", person.pk, "generate_series(%(lo)s, %(hi)s) g", {
+        "number": "'R' || lpad(g::text, 7, '0')", "name": "'学生' || g", "id_number": "'P' || lpad(g::text, 9, '0')"})
+    run_in_batches(cursor, "holders: people", holders - 1, f"""
+        WITH p AS ({people} RETURNING id, number)
+        INSERT INTO bench_holder (n, person_id) SELECT substr(number, 2)::int, id FROM p""", batch=batch)
+    wallets = clone_sql(cursor, "ledger_account", wallet.pk, "bench_holder h", {
+        "code": "'wallet:rush:' || h.person_id", "name": "'R' || lpad(h.n::text, 7, '0')",
+        "owner": "'person:' || h.person_id"})
+    run_in_batches(cursor, "holders: wallets", holders - 1, f"""
+        WITH a AS ({wallets} WHERE h.n BETWEEN %(lo)s AND %(hi)s RETURNING id, owner)
+        UPDATE bench_holder h SET wallet_id = a.id FROM a WHERE a.owner = 'person:' || h.person_id""", batch=batch)
+    cards = clone_sql(cursor, "cards_card", card.pk, "bench_holder h", {
+        "person_id": "h.person_id", "wallet_account_id": "h.wallet_id",
+        "number": "'77' || lpad(h.n::text, 9, '0') || pg_temp.luhn('77' || lpad(h.n::text, 9, '0'))"})
+    run_in_batches(cursor, "holders: cards", holders - 1, f"""
+        WITH c AS ({cards} WHERE h.n BETWEEN %(lo)s AND %(hi)s RETURNING id, person_id)
+        UPDATE bench_holder h SET card_id = c.id FROM c WHERE c.person_id = h.person_id""", batch=batch)
+    credentials = clone_sql(cursor, "cards_credential", credential.pk, "bench_holder h", {
+        "card_id": "h.card_id", "token": "pg_temp.b32(h.n + (1::bigint << 45))",
+        "secret": "translate(md5('s:' || h.n || %(salt)s), '0123456789abcdef', 'ABCDEFGHIJKLMNOP')"})
+    run_in_batches(cursor, "holders: QR credentials", holders - 1, f"""
+        WITH c AS ({credentials} WHERE h.n BETWEEN %(lo)s AND %(hi)s RETURNING id, card_id)
+        UPDATE bench_holder h SET credential_id = c.id FROM c WHERE c.card_id = h.card_id""",
+                   {"salt": random_secrets.token_hex(8)}, batch=batch)
+    return time.perf_counter() - t0
+
+
+def fill_history(cursor, history: int, institution_id: int, cash_id: int, now) -> float:
+    """``history`` past journal rows, one every (a year / history) up to yesterday, in id order as time
+    goes: of every ten, nine QR payments of a holder (picked by a hash of the row number) at a terminal in
+    turn — the journal row, its Payment row and the holder's daily total — and one ¥200 cash recharge.
+    Then each wallet's opening balance (dated before the history: at least ¥500 left at the end), and
+    every balance stripe set from the journal, as the services would have left them."""
+    from django.conf import settings
+
+    from campuscard.ledger.mac import _key
+
+    t0 = time.perf_counter()
+    cursor.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+    cursor.execute("SELECT count(*) FROM bench_holder")
+    holders = cursor.fetchone()[0]
+    cursor.execute("""
+        CREATE UNLOGGED TABLE bench_terminal AS
+        SELECT row_number() OVER (ORDER BY t.id) - 1 AS k, t.id AS terminal_id, m.id AS merchant_id, m.name,
+               m.account_id, a.stripes
+          FROM payments_terminal t JOIN payments_merchant m ON m.id = t.merchant_id
+          JOIN ledger_account a ON a.id = m.account_id""")
+    cursor.execute("SELECT count(*) FROM bench_terminal")
+    terminals = cursor.fetchone()[0]
+    start = now.replace(microsecond=0) - dt.timedelta(days=HISTORY_DAYS)
+    params = {"inst": institution_id, "cash": cash_id, "holders": holders, "terminals": terminals,
+              "start": start, "every": dt.timedelta(days=HISTORY_DAYS - 1) / max(history, 1),
+              "mac_key": _key(), "tz": settings.TIME_ZONE, "funding": FUNDING}
+    if history:
+        mac = _MAC.format(inst="%(inst)s", key="s.key", phase="'posted'", kind="s.kind", debit="s.debit",
+                          credit="s.credit", amount="s.amount", at="s.at", reference="s.reference")
+        run_in_batches(cursor, "history: journal and payments", history, f"""
+            WITH s AS (
+                SELECT g, h.person_id, h.card_id, t.terminal_id, t.merchant_id, g %% 10 = 0 AS recharge,
+                       date_trunc('second', %(start)s::timestamptz + (g - 1) * %(every)s::interval) AS at,
+                       md5('txn:' || g) AS txn,
+                       CASE WHEN g %% 10 = 0 THEN 'recharge_window' ELSE 'payment' END AS kind,
+                       CASE WHEN g %% 10 = 0 THEN 'recharge:' || md5('r:' || g)
+                            ELSE 'pos:' || t.terminal_id || ':' || md5('txn:' || g) END AS key,
+                       CASE WHEN g %% 10 = 0 THEN %(cash)s::bigint ELSE h.wallet_id END AS debit,
+                       0 AS debit_stripe,
+                       CASE WHEN g %% 10 = 0 THEN h.wallet_id ELSE t.account_id END AS credit,
+                       CASE WHEN g %% 10 = 0 THEN 0 ELSE (g / 10 %% t.stripes)::int END AS credit_stripe,
+                       CASE WHEN g %% 10 = 0 THEN 20000
+                            ELSE (ARRAY{AMOUNTS})[1 + (hashint8(g + 1) & 2147483647) %% {len(AMOUNTS)}] END AS amount,
+                       CASE WHEN g %% 10 = 0 THEN '' ELSE t.name || ' ' || md5('txn:' || g) END AS reference
+                  FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) g
+                  JOIN bench_holder h ON h.n = (hashint8(g) & 2147483647) %% %(holders)s
+                  JOIN bench_terminal t ON t.k = (hashint8(-g) & 2147483647) %% %(terminals)s
+            ), j AS (
+                INSERT INTO ledger_transfer (institution_id, key, request_hash, phase, kind, debit_id, debit_stripe,
+                                             credit_id, credit_stripe, amount, pending_id, reverses_id, reference,
+                                             metadata, expires_at, created_at, mac)
+                SELECT %(inst)s, s.key, left(md5('req:' || s.g), 32), 'posted', s.kind, s.debit, s.debit_stripe,
+                       s.credit, s.credit_stripe, s.amount, NULL, NULL, s.reference,
+                       CASE WHEN s.recharge THEN '{{}}'::jsonb
+                            ELSE jsonb_build_object('merchant', s.merchant_id, 'terminal', s.terminal_id) END,
+                       NULL, s.at, {mac}
+                  FROM s ORDER BY s.g
+                RETURNING id, key
+            )
+            INSERT INTO payments_payment (institution_id, terminal_id, merchant_id, person_id, card_id, txn_id,
+                                          amount, method, transfer_id, balance_after, refunded, created_at)
+            SELECT %(inst)s, s.terminal_id, s.merchant_id, s.person_id, s.card_id, s.txn, s.amount, 'qr', j.id,
+                   %(funding)s, 0, s.at
+              FROM s JOIN j ON j.key = s.key WHERE NOT s.recharge ORDER BY s.g
+        """, params)
+        t1 = time.perf_counter()
+        cursor.execute("""
+            INSERT INTO payments_dailyusage (person_id, day, spent, wrong_passwords)
+            SELECT person_id, (created_at AT TIME ZONE %(tz)s)::date, sum(amount), 0 FROM payments_payment
+             GROUP BY 1, 2 ORDER BY 2, 1""", params)
+        print(f"  history: daily totals ({cursor.rowcount:,} rows) {time.perf_counter() - t1:.1f} s", flush=True)
+    # Opening balances: what each wallet had before the history, so that every one ends with ≥ ¥500.
+    cursor.execute("""
+        CREATE UNLOGGED TABLE bench_net AS
+        SELECT h.n, h.wallet_id, coalesce(d.spent, 0) - coalesce(c.got, 0) AS net
+          FROM bench_holder h
+          LEFT JOIN (SELECT debit_id, sum(amount) AS spent FROM ledger_transfer WHERE kind = 'payment'
+                      GROUP BY 1) d ON d.debit_id = h.wallet_id
+          LEFT JOIN (SELECT credit_id, sum(amount) AS got FROM ledger_transfer WHERE kind = 'recharge_window'
+                      GROUP BY 1) c ON c.credit_id = h.wallet_id""")
+    opening = "%(start)s::timestamptz" if history else "date_trunc('second', now())"
+    mac = _MAC.format(inst="%(inst)s", key="'fund:' || b.wallet_id", phase="'posted'", kind="'recharge_window'",
+                      debit="%(cash)s", credit="b.wallet_id", amount="%(funding)s + greatest(b.net, 0)", at=opening,
+                      reference="''")
+    run_in_batches(cursor, "opening balances", holders, f"""
+        INSERT INTO ledger_transfer (institution_id, key, request_hash, phase, kind, debit_id, debit_stripe, credit_id,
+                                     credit_stripe, amount, reference, metadata, created_at, mac)
+        SELECT %(inst)s, 'fund:' || b.wallet_id, 'bench', 'posted', 'recharge_window', %(cash)s, 0, b.wallet_id, 0,
+               %(funding)s + greatest(b.net, 0), '', '{{}}'::jsonb, {opening}, {mac}
+          FROM bench_net b WHERE b.n BETWEEN %(lo)s AND %(hi)s ORDER BY b.n""", params, batch=500_000, first=0)
+    # Every stripe's running sums from the journal (wallets get their row here, the template's is updated).
+    t1 = time.perf_counter()
+    cursor.execute("""
+        INSERT INTO ledger_balance (account_id, stripe, floor, debits_posted, credits_posted, debits_pending,
+                                    credits_pending)
+        SELECT j.account_id, j.stripe, a.floor, sum(j.dp), sum(j.cp), 0, 0
+          FROM (SELECT debit_id AS account_id, debit_stripe AS stripe, sum(amount) AS dp, 0 AS cp
+                  FROM ledger_transfer GROUP BY 1, 2
+                UNION ALL
+                SELECT credit_id, credit_stripe, 0, sum(amount) FROM ledger_transfer GROUP BY 1, 2) j
+          JOIN ledger_account a ON a.id = j.account_id
+         GROUP BY j.account_id, j.stripe, a.floor
+         ORDER BY j.account_id, j.stripe
+        ON CONFLICT (account_id, stripe) DO UPDATE SET debits_posted = EXCLUDED.debits_posted,
+                                                       credits_posted = EXCLUDED.credits_posted""")
+    print(f"  balances from the journal: {time.perf_counter() - t1:.1f} s", flush=True)
+    return time.perf_counter() - t0
+
+
+def mac_sample_ok(institution_id: int, n: int = 200) -> bool:
+    """The SQL-written MACs are what ``ledger verify`` recomputes (a random sample)."""
+    from campuscard.ledger.mac import transfer_mac
+    from campuscard.ledger.models import Transfer
+
+    rows = Transfer.objects.filter(institution_id=institution_id).order_by("?")[:n]
+    return all(t.mac == transfer_mac(institution_id=t.institution_id, key=t.key, phase=t.phase, kind=t.kind,
+                                     debit_id=t.debit_id, credit_id=t.credit_id, amount=t.amount,
+                                     pending_id=t.pending_id, reverses_id=t.reverses_id,
+                                     created_at_iso=t.created_at.astimezone(dt.UTC).isoformat(),
+                                     reference=t.reference) for t in rows)
+
+
+def pick_payers(payers: int, holders: int) -> list[tuple[str, str]]:
+    """(token, secret) of ``payers`` holders drawn at random across all of them."""
+    from django.db import connection
+
+    chosen = sorted(random.Random(5).sample(range(holders), payers))
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT c.token, c.secret FROM bench_holder h JOIN cards_credential c ON c.id = h.credential_id
+                           WHERE h.n = ANY(%s) ORDER BY h.n""", [chosen])
+        return cursor.fetchall()
 
 
 def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int, retry_share: float,
@@ -135,7 +354,7 @@ def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int
     return requests, amounts
 
 
-def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int) -> dict:
+def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int, port: int) -> dict:
     """Every holder pays at most once per segment (see ``replay_in_segments``)."""
     rng = random.Random(5)
     amounts: dict = {}
@@ -146,7 +365,7 @@ def rush(data: dict, seconds: int, clients: int, retry_share: float, step_second
         amounts.update(segment_amounts)
         return requests
 
-    totals = replay_in_segments(seconds, step_seconds, build, port=PORT, clients=clients,
+    totals = replay_in_segments(seconds, step_seconds, build, port=port, clients=clients,
                                 id_pattern='"txn_id":%s*"(%w+)"')
     totals["acked"] = {txn: amounts[txn] for txn in totals["ids"] if txn in amounts}
     return totals
@@ -155,72 +374,116 @@ def rush(data: dict, seconds: int, clients: int, retry_share: float, step_second
 def main() -> None:
     args = parse_args(__doc__, extra_args)
     holders = args.holders or (20_000 if args.quick else 50_000)
+    payers = min(holders, args.payers or (20_000 if args.quick else 50_000))
     seconds = args.seconds or (12 if args.quick else 45)
-    db_url = fresh_database("postgres", "lunch")
+    name = "lunch_history" if args.history else "lunch"
+    redis_db = 10 if args.history else REDIS_DB
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.split("load average:")[-1].strip()
+    db_url = fresh_database("postgres", name)
     from django.conf import settings
     from django.db import connection
 
     t0 = time.perf_counter()
-    data = populate(holders, args.terminals)
+    data = populate(holders, args.terminals, args.history)
+    data["holders"] = pick_payers(payers, holders)
     setup_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
     settle_database()
+    settle_s = time.perf_counter() - t1
+    print(f"set-up {setup_s:.0f} s (holders {data['holders_s']:.0f} s, history, balances, indexes {data['history_s']:.0f} s),"
+          f" VACUUM ANALYZE + CHECKPOINT {settle_s:.0f} s", flush=True)
+    macs_ok = mac_sample_ok(data["institution_id"])
+    with connection.cursor() as cursor:
+        sizes = table_sizes(cursor, TABLES)
+        cursor.execute("SELECT pg_database_size(current_database())")
+        db_mb = round(cursor.fetchone()[0] / 2**20)
+        cursor.execute("SELECT coalesce(max(id), 0) FROM payments_payment")
+        before_id = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM ledger_transfer")
+        journal_rows = cursor.fetchone()[0]
     connection.close()
-    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "DEBUG": "false",
+    env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "DEBUG": "false",
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="lunch-"), "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], capture_output=True)
-    server = start_server(env, PORT, args.server, args.workers, args.threads)
+    subprocess.run(["redis-cli", "-n", str(redis_db), "FLUSHDB"], capture_output=True)
+    port = free_port(PORT + (2 if args.history else 0))
+    t2 = time.perf_counter()
+    server = start_server(env, port, args.server, args.workers, args.threads, timeout=60 + holders / 2000)
+    start_s = time.perf_counter() - t2
+    print(f"server answering after {start_s:.1f} s (its workers warm their caches first)", flush=True)
+    before = db_counters()
     try:
-        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS)
+        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS, port)
     finally:
         server.terminate()
         server.wait(10)
+    time.sleep(1)  # the server's statistics reach pg_stat_database when its sessions end
+    cost = counters_per(before, db_counters(), len(totals["acked"]))
     acked = [(code, txn, amount) for txn, (code, amount) in totals["acked"].items()]
-    verify = verify_outcome(acked, data)
+    t3 = time.perf_counter()
+    verify = verify_outcome(acked, data, before_id)
+    check_s = time.perf_counter() - t3
     tps = pgbench_tps(db_url, args.clients, 10 if args.quick else 20)
     rate = len(acked) / totals["seconds"]
     p50, p95, p99 = merged_percentiles(totals["latencies"])
     refused = totals["refused"]
     server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
                                                              f" × {args.threads} threads")
-    emit("lunch_rush", [
-        ("holders / terminals", f"{holders:,} / {args.terminals}"),
+    emit("lunch_rush_history" if args.history else "lunch_rush", [
+        ("machine load before the run", load),
+        ("holders (paying in the rush) / terminals", f"{holders:,} ({payers:,}) / {args.terminals}"),
+        ("past journal rows (history)", f"{args.history:,}" if args.history else "none (fresh database)"),
+        ("journal / payments / daily totals (rows ≈, MB heap + indexes)",
+         " / ".join(f"{sizes[t]['rows']:,} ({sizes[t]['heap_mb']:,} + {sizes[t]['index_mb']:,})"
+                    for t in ("ledger_transfer", "payments_payment", "payments_dailyusage"))),
+        ("database size", f"{db_mb:,} MB"),
         ("server", server_kind),
         ("load", f"wrk, {args.clients} connections, {seconds} s, {args.retry_share:.0%} sent twice (same txn id)"),
-        ("set-up", f"{setup_s:.1f} s"),
+        ("set-up", f"{setup_s:.1f} s (holders {data['holders_s']:.1f} s, history, balances, indexes {data['history_s']:.1f} s)"
+                   f", VACUUM ANALYZE {settle_s:.1f} s"),
+        ("server start-up (cache warm-up)", f"{start_s:.1f} s"),
         ("requests answered", f"{totals['requests']:,}"),
         ("payments acknowledged", f"{len(acked):,}"),
         ("payments / s", f"{rate:,.0f}"),
         ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
         ("refused (by code)", json.dumps(refused) if refused else "none"),
         ("transport errors", f"{totals['errors']}"),
+        ("PostgreSQL per payment: WAL / blocks read / blocks hit",
+         f"{cost['wal_kb']} kB / {cost['blocks_read']} / {cost['blocks_hit']} (hit ratio {cost['hit_ratio']:.2%})"),
         ("pgbench simple-update tps (same DB, same clients)", f"{tps:,.0f}"),
         ("payments / pgbench", f"{rate / tps:.2f}"),
         ("lost / doubled / negative wallets", f"{verify['lost']} / {verify['doubled']} / {verify['negative']}"),
-        ("ledger check", "clean" if verify["ledger_ok"] else "DIFFERENCES"),
+        ("ledger check (whole journal)", ("clean" if verify["ledger_ok"] else "DIFFERENCES") + f", {check_s:.0f} s"),
+        ("row MACs written in SQL (sample)", "match" if macs_ok else "DIFFER"),
     ], {"payments_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
         "p99_ms": round(p99, 1), "pgbench_tps": round(tps), "ratio_to_pgbench": round(rate / tps, 3),
-        "holders": holders, "terminals": args.terminals, "clients": args.clients, "server": server_kind,
+        "history_rows": args.history, "holders": holders, "payers": payers, "journal_rows": journal_rows,
+        "db_mb": db_mb, "setup_s": round(setup_s, 1), "history_setup_s": round(data["history_s"], 1),
+        "server_start_s": round(start_s, 1), "wal_kb_per_payment": cost["wal_kb"],
+        "blocks_read_per_payment": cost["blocks_read"], "blocks_hit_per_payment": cost["blocks_hit"],
+        "terminals": args.terminals, "clients": args.clients, "server": server_kind,
         "payments": len(acked),
         "requests": totals["requests"], "refused": sum(refused.values()), "transport_errors": totals["errors"],
         "lost": verify["lost"], "doubled": verify["doubled"], "negative_wallets": verify["negative"],
-        "ledger_check_ok": verify["ledger_ok"]})
+        "ledger_check_ok": verify["ledger_ok"], "macs_ok": macs_ok, "load_before": load})
 
 
-def verify_outcome(acked: list, data: dict) -> dict:
+def verify_outcome(acked: list, data: dict, before_id: int) -> dict:
+    """Only the rush's payments (ids above ``before_id``) are compared; the ledger check reads everything."""
     from django.db.models import Count, Sum
 
     from campuscard.ledger.checks import ledger_check
     from campuscard.ledger.models import Balance
     from campuscard.payments.models import Payment
 
+    new = Payment.objects.filter(id__gt=before_id)
     rows = {(code, txn): amount for code, txn, amount in
-            Payment.objects.values_list("terminal__device__code", "txn_id", "amount")}
+            new.values_list("terminal__device__code", "txn_id", "amount")}
     lost = sum(1 for code, txn, amount in acked if rows.get((code, txn)) != amount)
-    doubled = (Payment.objects.values("terminal", "txn_id").annotate(n=Count("id")).filter(n__gt=1).count())
+    doubled = (new.values("terminal", "txn_id").annotate(n=Count("id")).filter(n__gt=1).count())
     negative = Balance.objects.filter(floor__isnull=False).extra(
         where=["credits_posted - debits_posted - debits_pending < 0"]).count()
-    total = Payment.objects.aggregate(s=Sum("amount"))["s"] or 0
+    total = new.aggregate(s=Sum("amount"))["s"] or 0
     assert total >= sum(a for _c, _t, a in acked)
     return {"lost": lost, "doubled": doubled, "negative": negative, "ledger_ok": ledger_check().ok}
 
