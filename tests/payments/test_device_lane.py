@@ -30,6 +30,7 @@ def test_a_lane_receipt_is_the_receipt_django_gives(terminal, funded, student):
     terminal, secret = terminal
     raw, headers = signed(terminal, secret, {"txn_id": "a1", "amount": 800, "code": codes.current_code(
         qr_credential(funded))})
+    hits = fastpath.stats["hits"]
     served = served_post(PATH, raw, headers)
     assert served.status_code == 201
     # The same request again: a spent nonce is refused, whoever answers.
@@ -42,7 +43,7 @@ def test_a_lane_receipt_is_the_receipt_django_gives(terminal, funded, student):
     assert served.headers["Content-Type"].startswith("application/json")
     assert Payment.objects.count() == 1
     if connection.vendor == "postgresql":
-        assert fastpath.stats["hits"] == 1  # answered by the lane's fast path, not handed over
+        assert fastpath.stats["hits"] == hits + 1  # answered by the fast path, not handed over
 
 
 def test_refusals_are_django_s_in_the_holder_s_language(terminal, funded):
