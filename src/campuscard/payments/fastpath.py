@@ -212,10 +212,8 @@ def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> 
         "default_limit": settings.DAILY_LIMIT_DEFAULT_FEN, "terminal_id": terminal.terminal_id,
         "merchant_id": terminal.merchant_id, "txn_id": txn_id, "method": facts.kind,
     }
-    try:
-        with connection.cursor() as cursor:  # autocommit: the statement is its own transaction
-            _PAY.execute(cursor, params)
-            balance_after, payment_id, _one = cursor.fetchone()
+    try:  # autocommit: the statement is its own transaction, its arguments protocol parameters
+        balance_after, payment_id, _one = _PAY.first_row(connection, params)
     except DatabaseError as error:
         if not _refused(error):
             log.warning("payment fast path failed unexpectedly: %s", error)
@@ -226,7 +224,7 @@ def try_pay(*, terminal: TerminalFacts, txn_id: str, amount: int, code: str) -> 
         return replayed
     stats["hits"] += 1
     return (txn_id, amount, terminal.merchant_name, facts.person_name, facts.card_number, facts.kind,
-            balance_after, 0, now, payment_id)
+            int(balance_after or 0), 0, now, int(payment_id or 0))
 
 
 _REPLAY = Prepared("pos_replay", f"""
