@@ -21,6 +21,7 @@ set-based in SQL, in batches with progress. A run with history uses its own data
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
@@ -73,6 +74,9 @@ def extra_args(parser):
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (granian, gunicorn-gthread)")
     parser.add_argument("--retry-share", type=float, default=0.05)
+    parser.add_argument("--tuned", action="store_true",
+                        help="for the run, the PostgreSQL settings docs/operations.md recommends once history has "
+                             "accumulated (ALTER SYSTEM, reset at exit): " + ", ".join(f"{k}={v}" for k, v in TUNED))
 
 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -371,6 +375,25 @@ def rush(data: dict, seconds: int, clients: int, retry_share: float, step_second
     return totals
 
 
+# Reloadable server settings (no restart): fewer and smaller full-page writes after a checkpoint.
+TUNED = (("wal_compression", "lz4"), ("max_wal_size", "8GB"), ("checkpoint_timeout", "15min"))
+SHOWN = ("shared_buffers", "wal_compression", "max_wal_size", "checkpoint_timeout")
+
+
+def server_settings(db_url: str, tuned: bool) -> dict[str, str]:
+    """Apply the tuned settings for this run (the server's, so they are reset when the bench exits, however
+    it exits) and return the ones that shape the result."""
+    def psql(*commands: str) -> str:
+        argv = ["psql", db_url, "-Atq"] + [part for c in commands for part in ("-c", c)]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+    if tuned:
+        atexit.register(psql, *[f"ALTER SYSTEM RESET {name}" for name, _ in TUNED], "SELECT pg_reload_conf()")
+        psql(*[f"ALTER SYSTEM SET {name} = '{value}'" for name, value in TUNED], "SELECT pg_reload_conf()")
+        time.sleep(1)
+    return dict(zip(SHOWN, psql(*[f"SHOW {name}" for name in SHOWN]).split(), strict=True))
+
+
 def main() -> None:
     args = parse_args(__doc__, extra_args)
     holders = args.holders or (20_000 if args.quick else 50_000)
@@ -380,6 +403,7 @@ def main() -> None:
     redis_db = 10 if args.history else REDIS_DB
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.split("load average:")[-1].strip()
     db_url = fresh_database("postgres", name)
+    pg = server_settings(db_url, args.tuned)
     from django.conf import settings
     from django.db import connection
 
@@ -437,6 +461,7 @@ def main() -> None:
          " / ".join(f"{sizes[t]['rows']:,} ({sizes[t]['heap_mb']:,} + {sizes[t]['index_mb']:,})"
                     for t in ("ledger_transfer", "payments_payment", "payments_dailyusage"))),
         ("database size", f"{db_mb:,} MB"),
+        ("PostgreSQL settings" + (" (--tuned)" if args.tuned else ""), ", ".join(f"{k} {v}" for k, v in pg.items())),
         ("server", server_kind),
         ("load", f"wrk, {args.clients} connections, {seconds} s, {args.retry_share:.0%} sent twice (same txn id)"),
         ("set-up", f"{setup_s:.1f} s (holders {data['holders_s']:.1f} s, history, balances, indexes {data['history_s']:.1f} s)"
@@ -465,7 +490,8 @@ def main() -> None:
         "payments": len(acked),
         "requests": totals["requests"], "refused": sum(refused.values()), "transport_errors": totals["errors"],
         "lost": verify["lost"], "doubled": verify["doubled"], "negative_wallets": verify["negative"],
-        "ledger_check_ok": verify["ledger_ok"], "macs_ok": macs_ok, "load_before": load})
+        "ledger_check_ok": verify["ledger_ok"], "macs_ok": macs_ok, "load_before": load, "pg_settings": pg,
+        "tuned": args.tuned})
 
 
 def verify_outcome(acked: list, data: dict, before_id: int) -> dict:
