@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "campuscard.payments",
     "campuscard.access",
     "campuscard.support",
+    "campuscard.enrollment",
     "campuscard.portal",
     "campuscard.terminals",
     "campuscard.api",

@@ -33,6 +33,7 @@ NOT_TENANT = {
     "payments.SandboxPayment": "the sandbox gateway's own side of a payment, outside every institution",
     "ledger.Seal": "one digest chain of each day's journal across the deployment",
     "ledger.CheckRun": "reconciliation spans institutions; its admin is platform admins' only",
+    "enrollment.SeenFrame": "a replay record keyed by frame hash across the deployment; never listed or shown",
 }
 
 # Registered admins whose model has no institution: they must keep institution users out entirely.
