@@ -6,3 +6,6 @@ class EnrollmentConfig(AppConfig):
     name = "campuscard.enrollment"
     label = "enrollment"
     verbose_name = _("Card applications")
+
+    def ready(self) -> None:
+        from campuscard.enrollment import errors  # noqa: F401

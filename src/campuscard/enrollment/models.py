@@ -60,6 +60,8 @@ class Application(models.Model):
                                   default=FaceState.NOT_STARTED)
     face_distance = models.FloatField(_("face distance"), null=True, blank=True)
     face_reason = models.CharField(_("face-check reason"), max_length=200, blank=True)
+    checks_passed = models.BooleanField(_("all automatic checks passed"), null=True, blank=True)
+    checks_failed = models.JSONField(_("automatic checks not passed"), default=list, blank=True)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
