@@ -134,3 +134,55 @@ class APIToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ChannelBinding(models.Model):
+    """An outside channel (a messaging mini-program, an app) bound to a holder's card (ID-6).
+
+    The channel holds a bearer token good for exactly ``scopes``; only its hash is kept, the plain value
+    is shown once. Revoking takes effect at the next request."""
+
+    institution_path = "person__institution"
+
+    class Scope(models.TextChoices):
+        RECHARGE = "recharge", _("recharge")
+        BALANCE = "balance", _("balance")
+        TRANSACTIONS = "transactions", _("transactions")
+        LOSS_REPORT = "loss_report", _("loss report")
+        NOTIFICATIONS = "notifications", _("notifications")
+
+    class Via(models.TextChoices):
+        QUERY_PASSWORD = "query_password", _("ID number and query password")
+        PORTAL = "portal", _("portal login (password or single sign-on)")
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="channel_bindings",
+                               verbose_name=_("holder"))
+    channel = models.CharField(_("channel"), max_length=64)
+    scopes = models.JSONField(_("scopes"), default=list)
+    via = models.CharField(_("bound with"), max_length=20, choices=Via.choices)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                   editable=False, verbose_name=_("revoked by"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("channel binding")
+        verbose_name_plural = _("channel bindings")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["person", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
+
+    def scope_labels(self) -> list[str]:
+        labels = dict(self.Scope.choices)
+        return [str(labels.get(scope, scope)) for scope in self.scopes]
