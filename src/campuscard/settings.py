@@ -5,7 +5,16 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from campuscard.env import env_bool, env_choices, env_int, env_list, env_str, load_or_create_secret
+from campuscard.env import (
+    ConfigError,
+    env_bool,
+    env_choices,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    load_or_create_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -101,6 +110,38 @@ AUTH_USER_MODEL = "identity.User"
 AUTHENTICATION_BACKENDS = ["campuscard.identity.backends.InstitutionNumberBackend"]
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
+
+# Single sign-on, "统一身份认证" (ID-4): OpenID Connect, off unless SSO_CLIENT_ID is set; the login page
+# shows its button only then (docs/operations.md, "Single sign-on"). The provider's SSO_NUMBER_CLAIM is
+# the roster's number in SSO_INSTITUTIONS (one, or the one SSO_INSTITUTION_CLAIM names).
+SSO_CLIENT_ID = env_str("SSO_CLIENT_ID", "")
+SSO_ENABLED = bool(SSO_CLIENT_ID)
+SSO_INSTITUTIONS = env_list("SSO_INSTITUTIONS", [])
+SSO_INSTITUTION_CLAIM = env_str("SSO_INSTITUTION_CLAIM", "")
+SSO_NUMBER_CLAIM = env_str("SSO_NUMBER_CLAIM", "sub")
+SSO_ISSUER = env_str("SSO_ISSUER", "")  # when set, the ID token's iss must be exactly this
+# mozilla-django-oidc reads these names.
+OIDC_RP_CLIENT_ID = SSO_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = env_str("SSO_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("SSO_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("SSO_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("SSO_USERINFO_ENDPOINT", "")  # optional: claims from the ID token alone
+OIDC_OP_JWKS_ENDPOINT = env_str("SSO_JWKS_ENDPOINT", "") or None
+OIDC_RP_SIGN_ALGO = env_str("SSO_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("SSO_SCOPES", "openid profile")
+OIDC_USE_PKCE = env_bool("SSO_USE_PKCE", True)
+OIDC_TIMEOUT = env_int("SSO_TIMEOUT_SECONDS", 10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "portal:sso_callback"
+if SSO_ENABLED:
+    _sso_missing = [name for name, value in [
+        ("SSO_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET), ("SSO_AUTHORIZATION_ENDPOINT", OIDC_OP_AUTHORIZATION_ENDPOINT),
+        ("SSO_TOKEN_ENDPOINT", OIDC_OP_TOKEN_ENDPOINT), ("SSO_INSTITUTIONS", SSO_INSTITUTIONS),
+        ("SSO_JWKS_ENDPOINT", OIDC_OP_JWKS_ENDPOINT or not OIDC_RP_SIGN_ALGO.startswith(("RS", "ES")))] if not value]
+    if _sso_missing:
+        raise ConfigError(f"SSO_CLIENT_ID is set, so single sign-on also needs {', '.join(_sso_missing)}")
+    if len(SSO_INSTITUTIONS) > 1 and not SSO_INSTITUTION_CLAIM:
+        raise ConfigError("SSO_INSTITUTIONS names several institutions: set SSO_INSTITUTION_CLAIM to tell them apart")
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "campuscard.identity.sso.RosterOIDCBackend"]
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -227,9 +268,37 @@ PG_PREPARE = env_bool("PG_PREPARE", True)
 # Device requests: signed timestamp must be within this many seconds of the server clock.
 DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)
 
+# Card applications (APP-1 … APP-5): the SMS code, its limits, uploaded documents.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "console")  # console (log only) | http (enrollment.sms.HttpProvider)
+if SMS_PROVIDER not in {"console", "http"}:
+    raise ConfigError(f"environment variable SMS_PROVIDER={SMS_PROVIDER!r} is not one of console, http")
+SMS_HTTP_URL = env_str("SMS_HTTP_URL", "")  # the gateway's send endpoint (JSON POST)
+SMS_HTTP_TOKEN = env_str("SMS_HTTP_TOKEN", "")  # sent as "Authorization: Bearer …"
+SMS_HTTP_SIGN = env_str("SMS_HTTP_SIGN", "CampusCard")  # the registered SMS signature (短信签名)
+SMS_HTTP_TIMEOUT_SECONDS = env_int("SMS_HTTP_TIMEOUT_SECONDS", 5)
+SMS_CODE_TTL_SECONDS = env_int("SMS_CODE_TTL_SECONDS", 5 * 60)  # a code works this long
+SMS_CODE_MAX_WRONG = env_int("SMS_CODE_MAX_WRONG", 5)  # wrong guesses before a code is dead
+SMS_RESEND_SECONDS = env_int("SMS_RESEND_SECONDS", 60)  # one code per number (and per address) this often
+SMS_MAX_PER_HOUR = env_int("SMS_MAX_PER_HOUR", 5)  # codes per number an hour
+SMS_ADDRESS_MAX_PER_HOUR = env_int("SMS_ADDRESS_MAX_PER_HOUR", 20)  # codes per client address an hour
+SMS_ADDRESS_MAX_WRONG = env_int("SMS_ADDRESS_MAX_WRONG", 10)  # wrong codes per client address an hour
+APPLICATION_DOCUMENT_MAX_BYTES = env_int("APPLICATION_DOCUMENT_MAX_BYTES", 5 * 1024 * 1024)
+
 # Key of the ledger's row MACs and day seals (tamper evidence). Keep it stable: rotating it makes
 # `campuscard ledger verify` report every older row. Defaults to one derived from SECRET_KEY.
 LEDGER_MAC_KEY = env_str("LEDGER_MAC_KEY", "") or f"derived:{SECRET_KEY}"
+
+# Face checks (APP-3) and the face terminals' feed (ID-7). Biometric data is encrypted at rest under keys
+# derived (HKDF) from BIOMETRIC_KEY: comma-separated, the first encrypts, all decrypt (rotation; see
+# docs/operations.md). Defaults to one derived from SECRET_KEY.
+BIOMETRIC_KEY = env_str("BIOMETRIC_KEY", "") or f"derived:{SECRET_KEY}"
+FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.6)  # embedding distance: at or below, one person
+FACE_EAR_CLOSED = env_float("FACE_EAR_CLOSED", 0.7)  # eyes closed below this share of their open EAR
+FACE_EAR_OPEN = env_float("FACE_EAR_OPEN", 0.85)  # and open again at or above this share
+FACE_NOD_CHANGE = env_float("FACE_NOD_CHANGE", 0.06)  # a nod moves the pitch ratio by this share
+FACE_STILL_DIFF = env_float("FACE_STILL_DIFF", 1.5)  # grey levels under which a sequence is one still image
+FACE_ATTEMPT_SECONDS = env_int("FACE_ATTEMPT_SECONDS", 120)  # an attempt's frames must arrive within this
+FACE_ATTEMPTS_MAX = env_int("FACE_ATTEMPTS_MAX", 5)  # attempts per application
 
 UNFOLD = {
     "SITE_TITLE": _("CampusCard back office"),

@@ -10,12 +10,13 @@ from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import APIToken, User
 from campuscard.identity.services import token_hash
+from campuscard.identity.sso import password_change_forced
 
 PASSWORD_CHANGE_PATHS = ("/api/v1/me/password", "/api/v1/me")
 
 
 def _check_password_state(request, user: User) -> None:
-    if user.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+    if password_change_forced(request, user) and request.path not in PASSWORD_CHANGE_PATHS:
         raise DomainError("password_change_required")
 
 

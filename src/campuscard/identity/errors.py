@@ -20,3 +20,12 @@ register("roster_unreadable", 422, _("The roster file cannot be read: %(reason)s
 register("roster_unknown_source", 400, _("Unknown roster source: %(source)s"))
 register("institution_unknown", 404, _("Unknown institution: %(code)s"))
 register("person_invalid", 422, _("The person's data is not valid: %(reason)s"))
+register("sso_failed", 401, _("Unified identity authentication did not complete. Please try again."))
+register("sso_claim_missing", 401,
+         _("Unified identity authentication sent no %(claim)s; the Card Center cannot tell who you are."))
+register("sso_wrong_institution", 403,
+         _("Your unified identity account belongs to an institution this platform does not serve here."))
+register("sso_not_on_roster", 403,
+         _("Your unified identity account (%(number)s) is not on the roster of %(institution)s. "
+           "Please contact the Card Center."))
+register("sso_account_disabled", 403, _("This login has been disabled. Please contact the Card Center."))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
@@ -43,6 +46,36 @@ def holder_user_ensure(*, person: Person) -> User:
         locked.save(update_fields=["user", "updated_at"])
         audit_record(actor=Actor.by_user(user), action="holder_login_created", obj=user)
     person.user = user
+    return user
+
+
+def holder_sso_login(*, claims: Mapping[str, Any]) -> User:
+    """ID-4: the holder an OpenID Connect provider vouched for, by the roster's number in an institution
+    this deployment serves through it (``SSO_*`` settings). Their login is created or linked like at a
+    first password login; the login is audited. Refusals name the reason and change nothing."""
+    claim = settings.SSO_NUMBER_CLAIM
+    number = str(claims.get(claim) or "").strip()
+    if not number:
+        raise DomainError("sso_claim_missing", claim=claim)
+    served = list(settings.SSO_INSTITUTIONS)
+    if settings.SSO_INSTITUTION_CLAIM:
+        code = str(claims.get(settings.SSO_INSTITUTION_CLAIM) or "").strip()
+    else:
+        code = served[0] if len(served) == 1 else ""
+    if code not in served:
+        raise DomainError("sso_wrong_institution")
+    person = (Person.objects.select_related("institution", "user")
+              .filter(institution__code=code, number=number).first())
+    if person is None:
+        institution = Institution.objects.filter(code=code).first()
+        raise DomainError("sso_not_on_roster", number=number,
+                          institution=institution.name if institution is not None else code)
+    user = holder_user_ensure(person=person)
+    if not user.is_active:
+        raise DomainError("sso_account_disabled")
+    with transaction.atomic():
+        audit_record(actor=Actor.by_user(user), action="sso_login", obj=user, institution_id=person.institution_id,
+                     after={"subject": str(claims.get("sub", "")), "number": number})
     return user
 
 

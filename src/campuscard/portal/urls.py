@@ -1,6 +1,15 @@
 from django.urls import path
 
-from campuscard.portal import access_views, card_views, payment_views, views, wallet_views
+from campuscard.portal import (
+    access_views,
+    apply_views,
+    card_views,
+    package_views,
+    payment_views,
+    sso_views,
+    views,
+    wallet_views,
+)
 
 app_name = "portal"
 
@@ -8,18 +17,30 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("sso/start/", sso_views.start, name="sso_start"),
+    path("sso/callback/", sso_views.callback, name="sso_callback"),
     path("password/", views.password_change, name="password_change"),
     path("security/", views.security, name="security"),
     path("language/", views.language, name="language"),
     path("cards/", card_views.cards, name="cards"),
     path("cards/migrate/", card_views.migrate, name="migrate"),
     path("cards/photo/", card_views.photo, name="photo"),
+    path("cards/package/", package_views.package, name="package"),
     path("cards/<str:number>/code/", card_views.pay_code, name="pay_code"),
+    path("cards/<str:number>/code/status/", card_views.pay_code_status, name="pay_code_status"),
     path("cards/<str:number>/offline-codes/", card_views.offline_codes, name="offline_codes"),
     path("cards/<str:number>/lost/", card_views.report_lost, name="report_lost"),
     path("cards/<str:number>/found/", card_views.unreport, name="unreport"),
     path("cards/<str:number>/replace/", card_views.replace, name="replace"),
     path("notifications/", card_views.notifications, name="notifications"),
+    path("apply/", apply_views.status, name="apply"),
+    path("apply/start/", apply_views.start, name="apply_start"),
+    path("apply/materials/", apply_views.materials, name="apply_materials"),
+    path("apply/package/", apply_views.package, name="apply_package"),
+    path("apply/consent/", apply_views.consent, name="apply_consent"),
+    path("apply/submit/", apply_views.submit, name="apply_submit"),
+    path("apply/withdraw/", apply_views.withdraw, name="apply_withdraw"),
+    path("apply/documents/<int:pk>/", apply_views.document, name="apply_document"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("sw.js", views.service_worker, name="service_worker"),
     path("wallet/", wallet_views.wallet, name="wallet"),

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from campuscard.core.errors import DomainError
 from campuscard.identity import selectors, services, throttle
 from campuscard.identity.backends import account_key
+from campuscard.identity.sso import sso_enabled
 from campuscard.portal.forms import LoginForm, PasswordChangeForm, PaymentPasswordForm, QueryPasswordForm
 
 
@@ -36,7 +37,7 @@ def login_view(request):
         minutes = minutes or throttle.locked_for_minutes(account_key(number, code))
         error = DomainError("login_locked", minutes=minutes) if minutes else DomainError("login_failed")
         form.add_error(None, error.message)
-    return render(request, "portal/login.html", {"form": form})
+    return render(request, "portal/login.html", {"form": form, "sso_enabled": sso_enabled()})
 
 
 def _safe_next(request) -> str | None:
