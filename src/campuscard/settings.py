@@ -205,6 +205,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
 ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)
+# Outside channels (ID-6): wrong query passwords per ID number and per client address within the window
+# block binding for the rest of it, before anything is checked.
+CHANNEL_BIND_MAX_WRONG_PER_ID = env_int("CHANNEL_BIND_MAX_WRONG_PER_ID", 5)
+CHANNEL_BIND_MAX_WRONG_PER_ADDRESS = env_int("CHANNEL_BIND_MAX_WRONG_PER_ADDRESS", 20)
+CHANNEL_BIND_LOCK_SECONDS = env_int("CHANNEL_BIND_LOCK_SECONDS", 15 * 60)
 
 NINJA_PAGINATION_PER_PAGE = 50
 
