@@ -79,9 +79,9 @@ def populate(holders: int, gates: int) -> dict:
     from django.db import transaction
     from stdnum import luhn
 
-    from campuscard.access.models import AccessAddon, CampusEntryApproval, DormResidence, LabPermit, Zone
+    from campuscard.access.models import CampusEntryApproval, DormResidence, LabPermit, Zone
     from campuscard.cards import codes
-    from campuscard.cards.models import Card, Credential
+    from campuscard.cards.models import Card, Credential, PackageAddon
     from campuscard.core import clock
     from campuscard.core.actors import Actor
     from campuscard.core.models import Area, Building, Campus, Institution
@@ -126,8 +126,8 @@ def populate(holders: int, gates: int) -> dict:
             institution=institution, person=p, state="approved", requested_at=now, decided_at=now)
             for i, p in enumerate(people) if i % 4 != 0], batch_size=5000)
         chemists = [p for i, p in enumerate(people) if i % 10 == 1]
-        AccessAddon.objects.bulk_create([AccessAddon(person=p, addon="lab", granted_at=now) for p in chemists],
-                                        batch_size=5000)
+        PackageAddon.objects.bulk_create([PackageAddon(person=p, addon="lab", granted_at=now) for p in chemists],
+                                         batch_size=5000)
         LabPermit.objects.bulk_create([LabPermit(
             institution=institution, person=p, zone=zones["lab-1"], state="approved",
             weekly_slots=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)],

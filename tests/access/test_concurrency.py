@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 
 from campuscard.access import services
-from campuscard.access.models import AccessAddon, AccessEvent
+from campuscard.access.models import AccessEvent
+from campuscard.cards.models import PackageAddon
 from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.models import AuditLog
@@ -47,8 +48,8 @@ def test_the_lab_add_on_added_by_many_clicks_at_once_is_one_add_on(institution):
     person, _card, _uid = holder(institution)
     results, errors = at_once(8, lambda _n: services.access_addon_grant(actor=Actor.system("portal"), person=person).pk)
     assert not errors and len(set(results)) == 1
-    assert AccessAddon.objects.filter(person=person, revoked_at=None).count() == 1
-    assert AuditLog.objects.filter(action="access_addon_granted").count() == 1
+    assert PackageAddon.objects.filter(person=person, revoked_at=None).count() == 1
+    assert AuditLog.objects.filter(action="card_package_changed").count() == 1
 
 
 def test_one_offline_buffer_uploaded_twice_at_once_is_stored_once(institution, place, gate):

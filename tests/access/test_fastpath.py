@@ -10,9 +10,9 @@ from django.db import connection
 from django.test import override_settings
 
 from campuscard.access import fastpath, services
-from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApproval, LabPermit, ZoneException
+from campuscard.access.models import AccessEvent, CampusEntryApproval, LabPermit, ZoneException
 from campuscard.cards import codes
-from campuscard.cards.models import Credential, UsedCode
+from campuscard.cards.models import Credential, PackageAddon, UsedCode
 from campuscard.cards.services import card_report_lost
 from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
@@ -63,12 +63,12 @@ def people(institution, place):
     CampusEntryApproval.objects.create(institution=institution, person=entering, state="approved",
                                        requested_at=NOON)
     chemist, _c, chemist_uid = holder(institution, kind=Person.Kind.GRADUATE)
-    AccessAddon.objects.create(person=chemist, addon="lab", granted_at=NOON)
+    PackageAddon.objects.create(person=chemist, addon="lab", granted_at=NOON)
     LabPermit.objects.create(institution=institution, person=chemist, zone=lab, state="approved",
                              weekly_slots=[{"weekday": 0, "start": "08:00", "end": "12:30"}],
                              valid_from=MONDAY, valid_to=MONDAY + dt.timedelta(days=30), requested_at=NOON)
     addon_only, _c, addon_uid = holder(institution)
-    AccessAddon.objects.create(person=addon_only, addon="lab", granted_at=NOON)
+    PackageAddon.objects.create(person=addon_only, addon="lab", granted_at=NOON)
     staff, _c, staff_uid = holder(institution, kind=Person.Kind.STAFF)
     alumnus, _c, alumnus_uid = holder(institution, kind=Person.Kind.ALUMNUS)
     lost, lost_card, lost_uid = holder(institution)
@@ -210,7 +210,7 @@ def test_held_facts_never_decide_after_they_changed(institution, place, gate):
         ("south-gate", lambda: None, "refuse_no_campus_entry"),
         ("south-gate", lambda: CampusEntryApproval.objects.create(
             institution=institution, person=person, state="approved", requested_at=NOON), "admit_campus_entry"),
-        ("lab-1", lambda: AccessAddon.objects.create(person=person, addon="lab", granted_at=NOON),
+        ("lab-1", lambda: PackageAddon.objects.create(person=person, addon="lab", granted_at=NOON),
          "refuse_lab_no_permit"),
         ("lab-1", lambda: LabPermit.objects.create(
             institution=institution, person=person, zone=lab, state="approved",

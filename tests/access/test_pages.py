@@ -10,7 +10,8 @@ from django.conf import settings
 from django.test import Client
 
 from campuscard.access import keys, pages, services
-from campuscard.access.models import AccessAddon, AccessEvent, CampusEntryApproval, LabPermit, VisitorPass
+from campuscard.access.models import AccessEvent, CampusEntryApproval, LabPermit, VisitorPass
+from campuscard.cards.models import PackageAddon
 from campuscard.cards.services import card_report_lost
 from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
@@ -302,7 +303,7 @@ def test_holder_removes_the_lab_add_on_and_the_lab_refuses_again(me, place, gate
         decision = services.gate_decide(device=gate[0], zone_code="lab-1", nfc_uid=uid).decision
     assert 'id="lab-addon-add"' in page and decision.rule == "refuse_lab_no_addon"
     assert not pages.has_lab_addon(person)
-    assert AuditLog.objects.filter(action="access_addon_revoked").count() == 1
+    assert AuditLog.objects.filter(action="card_package_changed", after__removed=["lab"]).count() == 1
 
 
 def test_card_center_grants_and_revokes_the_lab_add_on_in_the_back_office(make_operator, institution,
@@ -312,18 +313,18 @@ def test_card_center_grants_and_revokes_the_lab_add_on_in_the_back_office(make_o
     client = Client()
     client.force_login(make_operator(institution, "card_center_operator"))
     with frozen_at(NOON):
-        assert client.get("/backoffice/access/accessaddon/add/").status_code == 200
-        added = client.post("/backoffice/access/accessaddon/add/", {"person": person.pk, "addon": "lab"})
+        assert client.get("/backoffice/cards/packageaddon/add/").status_code == 200
+        added = client.post("/backoffice/cards/packageaddon/add/", {"person": person.pk, "addon": "lab"})
         assert added.status_code == 302 and pages.has_lab_addon(person)
-        again = client.post("/backoffice/access/accessaddon/add/", {"person": person.pk, "addon": "lab"})
+        again = client.post("/backoffice/cards/packageaddon/add/", {"person": person.pk, "addon": "lab"})
         assert again.status_code == 302  # granted already: still one active add-on
-        foreign = client.post("/backoffice/access/accessaddon/add/", {"person": stranger.pk, "addon": "lab"})
+        foreign = client.post("/backoffice/cards/packageaddon/add/", {"person": stranger.pk, "addon": "lab"})
         assert foreign.status_code == 200 and not pages.has_lab_addon(stranger)  # not one of ours: a form error
-        grant = AccessAddon.objects.get(person=person)
-        client.post("/backoffice/access/accessaddon/", {"action": "revoke", "_selected_action": [grant.pk]})
-    assert not pages.has_lab_addon(person) and AccessAddon.objects.filter(person=person).count() == 1
+        grant = PackageAddon.objects.get(person=person)
+        client.post("/backoffice/cards/packageaddon/", {"action": "revoke", "_selected_action": [grant.pk]})
+    assert not pages.has_lab_addon(person) and PackageAddon.objects.filter(person=person).count() == 1
     client.force_login(make_operator(institution, "zone_manager", "zm"))  # zone managers only look
-    assert client.get("/backoffice/access/accessaddon/add/").status_code == 403
+    assert client.get("/backoffice/cards/packageaddon/add/").status_code == 403
 
 
 def test_holder_is_notified_of_decisions_in_their_language(make_operator, institution, permits):

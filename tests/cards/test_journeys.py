@@ -141,7 +141,7 @@ def test_physical_card_production_is_due_in_three_working_days(student, institut
         card = services.card_issue(actor=Actor.system("test"), person=student, physical=True)
     production = card.production
     assert card.physical and card.state == Card.State.ACTIVE  # the virtual card works meanwhile (APP-5)
-    assert (production.state, production.due_date, production.kiosk) == (Production.State.REQUESTED, due, kiosk)
+    assert (production.state, production.due_date, production.collect_point) == (Production.State.REQUESTED, due, kiosk)
 
 
 # --- loss report (CARD-4) ------------------------------------------------------------------------

@@ -38,14 +38,13 @@ from django.db.models import Exists, OuterRef, Q
 
 from campuscard.access import keys, rules
 from campuscard.access.models import (
-    AccessAddon,
     CampusEntryApproval,
     DormResidence,
     LabPermit,
     Zone,
     ZoneException,
 )
-from campuscard.cards.models import Credential
+from campuscard.cards.models import Credential, PackageAddon
 from campuscard.core import clock
 
 _lock = threading.Lock()
@@ -199,8 +198,8 @@ def holder_facts(ref: CredentialRef, zone: rules.ZoneFacts, day: dt.date) -> rul
         extra["entry"] = Exists(CampusEntryApproval.objects.filter(person_id=person,
                                                                    state=CampusEntryApproval.State.APPROVED))
     if rules.reads(zone.level, "lab_addon"):
-        extra["addon"] = Exists(AccessAddon.objects.filter(person_id=person, addon=AccessAddon.Addon.LAB,
-                                                           revoked_at=None))
+        extra["addon"] = Exists(PackageAddon.objects.filter(person_id=person, addon=PackageAddon.Addon.LAB,
+                                                            revoked_at=None))
     row = (Credential.objects.filter(pk=ref.credential_id).annotate(**extra)
            .values("active", "card__state", "card__kind", "card__person__kind", "card__person__status", *extra)
            .first())

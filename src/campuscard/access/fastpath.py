@@ -342,7 +342,7 @@ _PERSON = cards_sql.card_holder_id(card="c")
 # for EXISTS PostgreSQL may pick a hashed plan that reads the whole table on every execution.
 _ENTRY = (f"((SELECT 1 FROM access_campusentryapproval a WHERE a.person_id = {_PERSON} "
           "AND a.state = 'approved' LIMIT 1) IS NOT NULL)")
-_ADDON = (f"((SELECT 1 FROM access_accessaddon x WHERE x.person_id = {_PERSON} AND x.addon = 'lab' "
+_ADDON = (f"((SELECT 1 FROM cards_packageaddon x WHERE x.person_id = {_PERSON} AND x.addon = 'lab' "
           "AND x.revoked_at IS NULL LIMIT 1) IS NOT NULL)")
 _RESIDENCES = ("(SELECT json_agg(json_build_array(r.building_id, r.valid_from, r.valid_to) ORDER BY r.id)::text "
                f"FROM access_dormresidence r WHERE r.person_id = {_PERSON})")

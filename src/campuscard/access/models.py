@@ -1,8 +1,8 @@
 """Access control (ACC-1 … ACC-5): zones, who may enter them, visitor passes and the decision log.
 
 Rules themselves live in ``rules.decide`` (pure, shared by online and offline gates); these models are
-the facts it reads. The lab add-on of the card package (APP-4) has no package model yet, so it is the
-small ``AccessAddon`` grant below; when enrollment grows packages it can feed these rows.
+the facts it reads. The lab add-on is part of the holder's card package (APP-4), kept by the cards app
+(``cards.models.PackageAddon``, read through ``cards.selectors``).
 """
 
 from __future__ import annotations
@@ -155,32 +155,6 @@ class CampusEntryApproval(Reviewed):
 
     def __str__(self) -> str:
         return f"{self.person} {self.get_state_display()}"
-
-
-class AccessAddon(models.Model):
-    """An optional add-on of the card package (APP-4) that access rules need: ``lab`` for laboratories."""
-
-    institution_path = "person__institution"
-
-    class Addon(models.TextChoices):
-        LAB = "lab", _("laboratory access")
-
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="access_addons",
-                               verbose_name=_("holder"))
-    addon = models.CharField(_("add-on"), max_length=10, choices=Addon.choices)
-    granted_at = models.DateTimeField(_("granted at"))
-    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
-
-    objects = RestrictedQuerySet.as_manager()
-
-    class Meta:
-        verbose_name = _("package add-on")
-        verbose_name_plural = _("package add-ons")
-        constraints = [models.UniqueConstraint(fields=["person", "addon"], condition=Q(revoked_at=None),
-                                               name="access_addon_once")]
-
-    def __str__(self) -> str:
-        return f"{self.person} {self.get_addon_display()}"
 
 
 class LabPermit(Reviewed):

@@ -66,7 +66,6 @@ from django.db.models import F, Q
 
 from campuscard.access import facts, keys, rules
 from campuscard.access.models import (
-    AccessAddon,
     AccessSigningKey,
     CampusEntryApproval,
     DormResidence,
@@ -77,7 +76,7 @@ from campuscard.access.models import (
     ZoneException,
 )
 from campuscard.cards import codes
-from campuscard.cards.models import Card, Credential, DenyListVersion
+from campuscard.cards.models import Card, Credential, DenyListVersion, PackageAddon
 from campuscard.cards.policy import STATE_REFUSALS
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
@@ -152,8 +151,8 @@ def snapshot_build(*, device: Device) -> dict[str, Any]:
          "to": p["valid_to"].isoformat(), "weekly": p["weekly_slots"], "dated": p["dated_slots"]}
         for p in LabPermit.objects.filter(zone_id__in=labs, state=LabPermit.State.APPROVED, valid_to__gte=since)
         .values("person_id", "zone_id", "valid_from", "valid_to", "weekly_slots", "dated_slots")]
-    lab_addons = sorted(AccessAddon.objects.filter(addon=AccessAddon.Addon.LAB, revoked_at=None,
-                                                   person__institution=institution)
+    lab_addons = sorted(PackageAddon.objects.filter(addon=PackageAddon.Addon.LAB, revoked_at=None,
+                                                    person__institution=institution)
                         .values_list("person_id", flat=True)) if with_addons else []
     entries = sorted(CampusEntryApproval.objects.filter(institution=institution,
                                                         state=CampusEntryApproval.State.APPROVED)

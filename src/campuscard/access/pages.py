@@ -17,7 +17,6 @@ from django.db.models.functions import ExtractHour
 
 from campuscard.access.errors import rule_message
 from campuscard.access.models import (
-    AccessAddon,
     AccessEvent,
     CampusEntryApproval,
     LabPermit,
@@ -27,6 +26,8 @@ from campuscard.access.models import (
     Zone,
 )
 from campuscard.access.services import VISITOR_ZONE_LEVELS, is_zone_manager
+from campuscard.cards.models import PackageAddon
+from campuscard.cards.selectors import has_addon
 from campuscard.core import clock
 from campuscard.core.permissions import restrict
 from campuscard.devices.models import Device
@@ -44,7 +45,7 @@ def campus_entry_of(person: Person) -> CampusEntryApproval | None:
 
 
 def has_lab_addon(person: Person) -> bool:
-    return AccessAddon.objects.filter(person=person, addon=AccessAddon.Addon.LAB, revoked_at=None).exists()
+    return has_addon(person=person, addon=PackageAddon.Addon.LAB)
 
 
 def lab_zones(person: Person) -> QuerySet[Zone]:

@@ -23,7 +23,6 @@ from django.utils.translation import gettext_lazy
 from campuscard.access import facts, fastpath, keys, offline, rules
 from campuscard.access.facts import GateFacts, GateOutcome, visitor_from_claims
 from campuscard.access.models import (
-    AccessAddon,
     AccessEvent,
     CampusEntryApproval,
     LabPermit,
@@ -32,7 +31,9 @@ from campuscard.access.models import (
     ZoneException,
 )
 from campuscard.cards import codes
-from campuscard.cards.models import Card, Credential
+from campuscard.cards.models import Card, Credential, PackageAddon
+from campuscard.cards.selectors import has_addon
+from campuscard.cards.services import package_addon_grant, package_addon_revoke
 from campuscard.cards.workdays import public_holidays
 from campuscard.core import clock
 from campuscard.core.actors import Actor
@@ -385,36 +386,13 @@ def _notify_decided(person: Person, approve: bool, what, note: str, link: str) -
 
 # --- the lab add-on (APP-4) and lab permits (ACC-1) -------------------------------------------------
 
-def _authorize_addon(actor: Actor, person: Person, permission: str) -> None:
-    """The holder chooses their own package (APP-4); otherwise a Card Center operator of their institution.
-    Named components (the demo, jobs) are trusted callers."""
-    user = actor.user
-    if actor.kind == "system" or (user is not None and person.user_id and user.pk == person.user_id):
-        return
-    authorize(user, permission, person.institution_id)
+def access_addon_grant(*, actor: Actor, person: Person, addon: str = PackageAddon.Addon.LAB) -> PackageAddon:
+    """The lab add-on of the holder's card package (APP-4): kept by the cards app, named here for access."""
+    return package_addon_grant(actor=actor, person=person, addon=addon)
 
 
-def access_addon_grant(*, actor: Actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> AccessAddon:
-    _authorize_addon(actor, person, "access.add_accessaddon")
-    existing = AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).first()
-    if existing:
-        return existing
-    try:
-        with transaction.atomic():
-            grant = AccessAddon.objects.create(person=person, addon=addon, granted_at=clock.now())
-            audit_record(actor=actor, action="access_addon_granted", obj=grant, institution_id=person.institution_id,
-                         after={"addon": addon})
-    except IntegrityError:  # granted at the same moment by another request (a double click, a retry)
-        return AccessAddon.objects.get(person=person, addon=addon, revoked_at=None)
-    return grant
-
-
-def access_addon_revoke(*, actor: Actor, person: Person, addon: str = AccessAddon.Addon.LAB) -> None:
-    _authorize_addon(actor, person, "access.change_accessaddon")
-    with transaction.atomic():
-        if AccessAddon.objects.filter(person=person, addon=addon, revoked_at=None).update(revoked_at=clock.now()):
-            audit_record(actor=actor, action="access_addon_revoked", object_type="access.accessaddon",
-                         object_id=str(person.pk), institution_id=person.institution_id, after={"addon": addon})
+def access_addon_revoke(*, actor: Actor, person: Person, addon: str = PackageAddon.Addon.LAB) -> None:
+    package_addon_revoke(actor=actor, person=person, addon=addon)
 
 
 def _check_slots(weekly: list, dated: list, valid_from: dt.date, valid_to: dt.date) -> None:
@@ -445,7 +423,7 @@ def lab_permit_apply(*, actor: Actor, person: Person, zone: Zone, valid_from: dt
                      purpose: str = "") -> LabPermit:
     if zone.level != Zone.Level.LABORATORY or zone.institution_id != person.institution_id:
         raise DomainError("lab_zone_required")
-    if not AccessAddon.objects.filter(person=person, addon=AccessAddon.Addon.LAB, revoked_at=None).exists():
+    if not has_addon(person=person, addon=PackageAddon.Addon.LAB):
         raise DomainError("lab_addon_required")
     weekly, dated = list(weekly_slots or []), list(dated_slots or [])
     _check_slots(weekly, dated, valid_from, valid_to)

@@ -26,7 +26,6 @@ from unfold.widgets import (
 from campuscard.access import keys, pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.models import (
-    AccessAddon,
     AccessEvent,
     AccessSigningKey,
     CampusEntryApproval,
@@ -291,33 +290,6 @@ class LabPermitAdmin(ScopedAdmin):
                   permissions=["change"])
     def revoke(self, request, queryset):
         _each(self, request, queryset, lambda permit: services.lab_permit_revoke(actor=Actor.by_user(request.user), permit=permit))
-
-
-@admin.register(AccessAddon)
-class AccessAddonAdmin(ScopedAdmin):
-    """Card Center operators add the lab add-on to a holder's package (APP-4) or take it away; holders do
-    the same in the portal. Through the services: one active add-on per holder, audited."""
-
-    list_display = ["person", "addon", "granted_at", "revoked_at"]
-    list_filter = ["addon", ("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["person__number", "person__name"]
-    raw_id_fields = ["person"]
-    fields = ["person", "addon"]
-    actions = ["revoke"]
-    list_select_related = ["person"]
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)  # the action only: rows stay as granted
-
-    def save_model(self, request, obj, form, change):
-        granted = services.access_addon_grant(actor=Actor.by_user(request.user), person=obj.person, addon=obj.addon)
-        obj.pk, obj.granted_at = granted.pk, granted.granted_at
-
-    @admin.action(description=_("Revoke selected add-ons"), permissions=["change"])
-    def revoke(self, request, queryset):
-        for grant in queryset.filter(revoked_at=None).select_related("person"):
-            services.access_addon_revoke(actor=Actor.by_user(request.user), person=grant.person, addon=grant.addon)
-        self.message_user(request, _("Revoked."), messages.SUCCESS)
 
 
 @admin.register(VisitorPass)

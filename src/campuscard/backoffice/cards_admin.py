@@ -15,7 +15,15 @@ from unfold.admin import TabularInline
 
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
 from campuscard.cards import imports, selectors, services
-from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, Photo, Production
+from campuscard.cards.models import (
+    BalanceMove,
+    Card,
+    Credential,
+    LegacyMealCard,
+    PackageAddon,
+    Photo,
+    Production,
+)
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
@@ -200,12 +208,13 @@ class PhotoAdmin(ScopedAdmin):
 
 @admin.register(Production)
 class ProductionAdmin(ScopedAdmin):
-    list_display = ["card", "holder", "state", "due_date", "kiosk", "face_link"]
-    list_filter = ["state", "kiosk"]
+    list_display = ["card", "holder", "state", "due_date", "collect_where", "batch", "face_link"]
+    list_filter = ["state", "collect_point", "batch"]
     search_fields = ["card__number", "card__person__name", "card__person__number"]
-    readonly_fields = ["card", "state", "due_date", "kiosk", "requested_at", "printed_at", "ready_at", "collected_at"]
+    readonly_fields = ["card", "state", "due_date", "collect_where", "batch", "requested_at", "printed_at", "ready_at",
+                       "collected_at", "signed_by"]
     fields = readonly_fields
-    list_select_related = ["card__person", "kiosk"]
+    list_select_related = ["card__person", "collect_point", "batch"]
     actions = ["mark_printed", "mark_at_kiosk", "mark_collected"]
 
     def has_add_permission(self, request):
@@ -214,6 +223,10 @@ class ProductionAdmin(ScopedAdmin):
     @admin.display(description=_("holder"))
     def holder(self, obj):
         return obj.card.person
+
+    @admin.display(description=_("collect at"))
+    def collect_where(self, obj):
+        return obj.collect_where or "—"
 
     @admin.display(description=_("card face"))
     def face_link(self, obj):
@@ -310,3 +323,30 @@ class LegacyMealCardAdmin(ReadOnlyAdmin):
 class BalanceMoveAdmin(ReadOnlyAdmin):
     list_display = ["old_card", "new_card", "state", "due_at", "amount", "done_at"]
     list_filter = ["state"]
+
+
+@admin.register(PackageAddon)
+class PackageAddonAdmin(ScopedAdmin):
+    """Card Center operators add an add-on to a holder's card package (APP-4) or take it away; holders do
+    the same in the portal and the API. Through the services: one active row per add-on, audited."""
+
+    list_display = ["person", "addon", "granted_at", "revoked_at"]
+    list_filter = ["addon", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["person__number", "person__name"]
+    raw_id_fields = ["person"]
+    fields = ["person", "addon"]
+    actions = ["revoke"]
+    list_select_related = ["person"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)  # the action only: rows stay as granted
+
+    def save_model(self, request, obj, form, change):
+        granted = services.package_addon_grant(actor=Actor.by_user(request.user), person=obj.person, addon=obj.addon)
+        obj.pk, obj.granted_at = granted.pk, granted.granted_at
+
+    @admin.action(description=_("Revoke selected add-ons"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for grant in queryset.filter(revoked_at=None).select_related("person"):
+            services.package_addon_revoke(actor=Actor.by_user(request.user), person=grant.person, addon=grant.addon)
+        self.message_user(request, _("Revoked."), messages.SUCCESS)

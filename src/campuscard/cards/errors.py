@@ -28,3 +28,6 @@ register("photo_invalid", 422, _("The photo must be a JPEG or PNG image under 5 
 register("photo_not_pending", 409, _("This photo has already been reviewed."))
 register("reject_reason_required", 422, _("Say why the photo is rejected."))
 register("production_state_invalid", 409, _("The card cannot move from %(state)s to %(target)s."))
+register("package_addon_unknown", 422, _("No such add-on: %(addon)s. The add-ons are: %(known)s."))
+register("collect_place_invalid", 422, _("A card is collected at one kiosk or service window of your institution, or at your unit."))
+register("collect_elsewhere", 409, _("This card is not handed out here: collect it at %(where)s."))

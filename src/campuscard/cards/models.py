@@ -230,6 +230,85 @@ class Photo(models.Model):
         return f"{self.person} {self.get_state_display()}"
 
 
+class IssueRun(models.Model):
+    """One bulk-issuing selection of the roster (APP-7): who was chosen, how far the run is, who had no photo."""
+
+    institution_path = "institution"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("institution"))
+    department = models.CharField(_("department"), max_length=100, blank=True)
+    title = models.CharField(_("class / programme"), max_length=100, blank=True)
+    enrollment_year = models.PositiveSmallIntegerField(_("enrolment year"), null=True, blank=True)
+    person_kind = models.CharField(_("kind of person"), max_length=20, blank=True)
+    physical = models.BooleanField(_("physical cards"), default=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(_("people selected"), default=0)
+    done = models.PositiveIntegerField(_("people processed"), default=0)
+    issued = models.PositiveIntegerField(_("cards issued"), default=0)
+    already = models.PositiveIntegerField(_("already had a card"), default=0)
+    # [{"id": person pk, "number": …, "name": …, "department": …}] — listed and told to upload a photo
+    missing_photo = models.JSONField(_("without an approved photo"), default=list, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("started by"))
+    created_at = models.DateTimeField(_("created at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("bulk issuing run")
+        verbose_name_plural = _("bulk issuing runs")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        parts = [self.department, self.title, str(self.enrollment_year or "")]
+        return " · ".join(p for p in parts if p) or str(self.pk)
+
+
+class IssueBatch(models.Model):
+    """The cards of one unit from a bulk-issuing run (APP-7, HIT FAQ §4): printed together on one sheet,
+    handed over to the unit (who received, when), then to each person there (their signature, when)."""
+
+    institution_path = "institution"
+
+    class State(models.TextChoices):
+        OPEN = "open", _("being made")
+        PRINTED = "printed", _("printed")
+        HANDED_OVER = "handed_over", _("handed over to the unit")
+        DONE = "done", _("all handed out")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("institution"))
+    run = models.ForeignKey(IssueRun, on_delete=models.PROTECT, related_name="batches", verbose_name=_("run"))
+    unit = models.CharField(_("unit"), max_length=100)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(_("created at"))
+    printed_at = models.DateTimeField(_("printed at"), null=True, blank=True)
+    handed_over_at = models.DateTimeField(_("handed over at"), null=True, blank=True)
+    received_by = models.CharField(_("received at the unit by"), max_length=100, blank=True)
+    handed_over_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="+", verbose_name=_("handed over by"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("issue batch")
+        verbose_name_plural = _("issue batches")
+        ordering = ["-created_at", "unit"]
+        constraints = [models.UniqueConstraint(fields=["run", "unit"], name="issue_batch_unit_once")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.unit}"
+
+
 class Production(models.Model):
     """A physical card being made (APP-5): requested → printed → at a kiosk → collected."""
 
@@ -246,8 +325,15 @@ class Production(models.Model):
     card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="production", verbose_name=_("card"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
     due_date = models.DateField(_("ready by"))
-    kiosk = models.ForeignKey(ServicePoint, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                              verbose_name=_("collect at"))
+    # The one place the holder collects the card (APP-5): a kiosk, the Card Center's window, or — for
+    # bulk issuing (APP-7) — their unit (``collect_unit``, then ``collect_point`` is empty).
+    collect_point = models.ForeignKey(ServicePoint, on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="+", verbose_name=_("collect at"))
+    collect_unit = models.CharField(_("collect at the unit"), max_length=100, blank=True)
+    batch = models.ForeignKey("IssueBatch", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="productions", verbose_name=_("issue batch"))
+    # Bulk issuing: the holder signs for the card at the unit (name as signed); collected_at is the time.
+    signed_by = models.CharField(_("signed for by"), max_length=100, blank=True)
     requested_at = models.DateTimeField(_("requested at"))
     printed_at = models.DateTimeField(_("printed at"), null=True, blank=True)
     ready_at = models.DateTimeField(_("ready at"), null=True, blank=True)
@@ -262,3 +348,40 @@ class Production(models.Model):
 
     def __str__(self) -> str:
         return f"{self.card} {self.get_state_display()}"
+
+    @property
+    def collect_where(self) -> str:
+        """Where the card is collected, as the holder reads it (every message and page use this)."""
+        if self.collect_point_id is not None:
+            point = self.collect_point
+            return f"{point.name} · {point.location}" if point.location else point.name
+        return self.collect_unit
+
+
+class PackageAddon(models.Model):
+    """An optional add-on of the holder's card package (APP-4); the base package (canteen, library,
+    door) is mandatory and not stored. Rows are never deleted: a removal sets ``revoked_at``."""
+
+    institution_path = "person__institution"
+
+    class Addon(models.TextChoices):
+        DORM_ELECTRICITY = "dorm_electricity", _("dorm electricity top-up")
+        LAUNDRY = "laundry", _("laundry booking")
+        LAB = "lab", _("laboratory access")
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="package_addons",
+                               verbose_name=_("holder"))
+    addon = models.CharField(_("add-on"), max_length=20, choices=Addon.choices)
+    granted_at = models.DateTimeField(_("granted at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("package add-on")
+        verbose_name_plural = _("package add-ons")
+        constraints = [models.UniqueConstraint(fields=["person", "addon"], condition=Q(revoked_at=None),
+                                               name="package_addon_once")]
+
+    def __str__(self) -> str:
+        return f"{self.person} {self.get_addon_display()}"

@@ -3,7 +3,14 @@ rulebook (payments, access, later transit and services) and every SQL guard is b
 
 from __future__ import annotations
 
-from campuscard.cards.models import Card
+from campuscard.cards.models import Card, PackageAddon
+
+# The card package (APP-4): the base is mandatory for every card; the add-ons are chosen by the holder
+# (in the application, later in the portal or the API) and read by the services that need them (the
+# laboratories read ``lab``).
+BASE_PACKAGE: tuple[str, ...] = ("canteen", "library", "door")
+ADDONS: tuple[str, ...] = tuple(str(addon) for addon in PackageAddon.Addon.values)
+assert ADDONS == ("dorm_electricity", "laundry", "lab")
 
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     # what each card kind can do (CARD-9: alumni keep only the library)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import segno
 
 from campuscard.cards import codes
-from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, Photo
+from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, PackageAddon, Photo
 from campuscard.cards.policy import CAPABILITIES
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
@@ -26,7 +26,7 @@ class CardView:
 
 def cards_of(person: Person) -> list[CardView]:
     views = []
-    for card in (Card.objects.filter(person=person).select_related("production__kiosk")
+    for card in (Card.objects.filter(person=person).select_related("production__collect_point")
                  .order_by("-issued_at")):
         move = BalanceMove.objects.filter(old_card=card).first()
         views.append(CardView(card=card, balance=account_balances(account_id=card.wallet_account_id).posted,
@@ -73,3 +73,12 @@ def live_wallet(card: Card) -> Account:
         card = card.replaced_by
         account = Account.objects.get(pk=card.wallet_account_id)
     return account
+
+
+def package_addons(*, person: Person) -> frozenset[str]:
+    """The holder's chosen add-ons (APP-4); the base package (``policy.BASE_PACKAGE``) is always there."""
+    return frozenset(PackageAddon.objects.filter(person=person, revoked_at=None).values_list("addon", flat=True))
+
+
+def has_addon(*, person: Person, addon: str) -> bool:
+    return PackageAddon.objects.filter(person=person, addon=addon, revoked_at=None).exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -20,9 +21,11 @@ from campuscard.cards.models import (
     Credential,
     DenyListVersion,
     LegacyMealCard,
+    PackageAddon,
     Photo,
     Production,
 )
+from campuscard.cards.policy import ADDONS
 from campuscard.cards.selectors import live_wallet
 from campuscard.cards.workdays import add_working_days
 from campuscard.core import clock
@@ -32,6 +35,7 @@ from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
 from campuscard.core.models import ServicePoint
 from campuscard.core.money import format_fen
+from campuscard.core.permissions import authorize
 from campuscard.identity.models import Person
 from campuscard.identity.selectors import acting_user
 from campuscard.ledger import services as ledger
@@ -83,12 +87,32 @@ def _default_kiosk(person: Person) -> ServicePoint | None:
     return (kiosks.filter(area__campus=person.campus_id).first() if person.campus_id else None) or kiosks.first()
 
 
+COLLECT_KINDS = (ServicePoint.Kind.KIOSK, ServicePoint.Kind.WINDOW)
+
+
+def _check_collect(person: Person, point: ServicePoint | None, unit: str) -> None:
+    """A physical card is collected at one place: a kiosk or a window of the holder's institution, or a unit."""
+    if point is not None and unit:
+        raise DomainError("collect_place_invalid")
+    if point is not None and (point.kind not in COLLECT_KINDS
+                              or not ServicePoint.objects.filter(pk=point.pk,
+                                                                 area__campus__institution_id=person.institution_id)
+                              .exists()):
+        raise DomainError("collect_place_invalid")
+
+
 def card_issue(*, actor: Actor, person: Person, physical: bool = False, replaces: Card | None = None,
-               kind: str | None = None) -> Card:
+               kind: str | None = None, collect_point: ServicePoint | None = None, collect_unit: str = "",
+               batch_id: int | None = None) -> Card:
     """A new card with its own wallet; the virtual card works at once (APP-5, CARD-3).
 
-    A physical card needs an approved photo (ID-7) and is ready in N working days (APP-5)."""
+    A physical card needs an approved photo (ID-7) and is ready in N working days (APP-5), to be
+    collected at one place: ``collect_point`` (a kiosk or the Card Center's window), ``collect_unit``
+    (bulk issuing, APP-7), or by default a kiosk of the holder's campus."""
     kind = kind or card_kind_for(person=person)
+    collect_unit = collect_unit.strip()[:100]
+    if physical:
+        _check_collect(person, collect_point, collect_unit)
     if physical and not Photo.objects.filter(person=person, state=Photo.State.APPROVED).exists():
         raise DomainError("photo_missing")
     now = clock.now()
@@ -108,12 +132,16 @@ def card_issue(*, actor: Actor, person: Person, physical: bool = False, replaces
                                           secret=codes.new_secret(), created_at=now)
             if physical:
                 today = clock.local_date(person.institution)
-                Production.objects.create(card=card, requested_at=now, kiosk=_default_kiosk(person),
+                point = collect_point or (None if collect_unit else _default_kiosk(person))
+                Production.objects.create(card=card, requested_at=now, collect_point=point, collect_unit=collect_unit,
+                                          batch_id=batch_id,
                                           due_date=add_working_days(person.institution.country, today,
                                                                     settings.CARD_PRODUCTION_WORKING_DAYS))
             audit_record(actor=actor, action="card_issued", obj=card, institution_id=card.institution_id,
                          after={"number": card.number, "kind": kind, "physical": physical,
-                                "replaces": replaces.number if replaces else None})
+                                "replaces": replaces.number if replaces else None,
+                                **({"collect_point": collect_point.pk if collect_point else None,
+                                    "collect_unit": collect_unit, "batch": batch_id} if physical else {})})
     except IntegrityError:
         raise DomainError("card_kind_exists", kind=Card.Kind(kind).label)
     return card
@@ -410,10 +438,75 @@ def production_advance(*, actor: Actor, production: Production, target: str) -> 
         audit_record(actor=actor, action=f"card_production_{target}", obj=production.card,
                      institution_id=production.card.institution_id)
         if target == Production.State.AT_KIOSK:
-            where = production.kiosk.location if production.kiosk else ""
-            notify(person=production.card.person, kind=Notification.Kind.CARD_READY,
-                   title=_("Your card is ready for collection"),
-                   body=_("Card %(number)s is ready at %(where)s. Collect it at the kiosk with your ID card."),
-                   params={"number": production.card.number, "where": where}, link="/cards/")
+            card_ready_notify(production=production)
     return production
 
+
+
+def card_ready_notify(*, production: Production) -> None:
+    """"Your card is ready", naming the one place the holder collects it (APP-5, APP-7)."""
+    point = production.collect_point
+    if point is not None and point.kind == ServicePoint.Kind.WINDOW:
+        body = _("Card %(number)s is ready at %(where)s. Collect it at the Card Center window with your ID card.")
+    elif point is None and production.collect_unit:
+        body = _("Card %(number)s is ready. Collect it from your unit (%(where)s); you sign for it there.")
+    else:
+        body = _("Card %(number)s is ready at %(where)s. Collect it at the kiosk with your ID card.")
+    notify(person=production.card.person, kind=Notification.Kind.CARD_READY,
+           title=_("Your card is ready for collection"), body=body,
+           params={"number": production.card.number, "where": production.collect_where}, link="/cards/")
+
+
+# --- the card package (APP-4) -------------------------------------------------------------------
+
+def _authorize_package(actor: Actor, person: Person) -> None:
+    """The holder chooses their own package; otherwise a Card Center operator of their institution.
+    Named components (the demo, jobs, the application flow) are trusted callers."""
+    user = actor.user
+    if actor.kind == "system" or (user is not None and person.user_id and user.pk == person.user_id):
+        return
+    authorize(user, "cards.change_packageaddon", person.institution_id)
+
+
+def _package_change(actor: Actor, person: Person, *, add: frozenset[str] = frozenset(),
+                    remove: frozenset[str] = frozenset(), exact: frozenset[str] | None = None) -> frozenset[str]:
+    unknown = sorted((add | remove | (exact or frozenset())) - set(ADDONS))
+    if unknown:
+        raise DomainError("package_addon_unknown", addon=", ".join(unknown), known=", ".join(ADDONS))
+    _authorize_package(actor, person)
+    with transaction.atomic():
+        # One change of a holder's package at a time (a double click, the portal and the API at once).
+        Person.objects.select_for_update().filter(pk=person.pk).values_list("pk").first()
+        current = frozenset(PackageAddon.objects.filter(person=person, revoked_at=None)
+                            .values_list("addon", flat=True))
+        wanted = exact if exact is not None else (current | add) - remove
+        now = clock.now()
+        gone, new = current - wanted, wanted - current
+        if gone:
+            PackageAddon.objects.filter(person=person, revoked_at=None, addon__in=gone).update(revoked_at=now)
+        if new:
+            PackageAddon.objects.bulk_create([PackageAddon(person=person, addon=addon, granted_at=now)
+                                              for addon in sorted(new)])
+        if gone or new:
+            audit_record(actor=actor, action="card_package_changed", obj=person,
+                         institution_id=person.institution_id, before={"addons": sorted(current)},
+                         after={"addons": sorted(wanted), "added": sorted(new), "removed": sorted(gone)})
+    return wanted
+
+
+def package_addons_set(*, actor: Actor, person: Person, addons: Iterable[str]) -> frozenset[str]:
+    """The holder's add-ons become exactly ``addons`` (APP-4); the base package is always included.
+    An unknown add-on is refused and nothing changes; a change is audited, no change is not."""
+    if isinstance(addons, str):  # "lab" would otherwise be read as the letters l, a, b
+        addons = [addons]
+    return _package_change(actor, person, exact=frozenset(addons))
+
+
+def package_addon_grant(*, actor: Actor, person: Person, addon: str) -> PackageAddon:
+    """Add one add-on (kept if already there); returns its active row."""
+    _package_change(actor, person, add=frozenset({addon}))
+    return PackageAddon.objects.get(person=person, addon=addon, revoked_at=None)
+
+
+def package_addon_revoke(*, actor: Actor, person: Person, addon: str) -> None:
+    _package_change(actor, person, remove=frozenset({addon}))

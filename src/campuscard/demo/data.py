@@ -422,14 +422,13 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
 
     from campuscard.access import services as access
     from campuscard.access.models import (
-        AccessAddon,
         AccessEvent,
         CampusEntryApproval,
         DormResidence,
         LabPermit,
         Zone,
     )
-    from campuscard.cards.models import Card
+    from campuscard.cards.models import Card, PackageAddon
     from campuscard.cards.services import nfc_bind
     from campuscard.core import clock
     from campuscard.devices.models import Device
@@ -467,7 +466,7 @@ def _access(institution: Institution, rng: random.Random, decisions: int = 400) 
             institution=institution, person=p, state="approved", reason="返校 / back to campus", requested_at=now,
             decided_at=now) for i, p in enumerate(students) if i % 5 != 4])
         chemists = students[1::12]
-        AccessAddon.objects.bulk_create([AccessAddon(person=p, addon="lab", granted_at=now) for p in chemists])
+        PackageAddon.objects.bulk_create([PackageAddon(person=p, addon="lab", granted_at=now) for p in chemists])
         # a third of the chemists still wait for their lab's manager, a few students for campus entry
         LabPermit.objects.bulk_create([LabPermit(
             institution=institution, person=p, zone=labs[i % len(labs)], state="approved" if i % 3 != 2 else "requested",

@@ -13,6 +13,7 @@ from campuscard.cards.models import Card, Production
 from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
+from campuscard.core.models import ServicePoint
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_enrol
 from campuscard.identity import throttle
@@ -56,9 +57,22 @@ def kiosk(request):
                  .select_related("production"))
     for card in cards:
         card.fee = card_services.replacement_fee(card=card)
-    ready = Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
+    waiting = list(Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
+                   .select_related("card", "collect_point"))
+    # The one place the holder chose (APP-5): only that card is handed out here; any other is named.
+    ready = [p for p in waiting if collectable_here(p, request.device)]
+    elsewhere = [p for p in waiting if not collectable_here(p, request.device)]
     return render(request, "terminals/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
-                                                        "ready": ready})
+                                                        "ready": ready, "elsewhere": elsewhere})
+
+
+def collectable_here(production: Production, device: Device) -> bool:
+    """A card waits for its holder at one kiosk (or at any kiosk, for a kiosk not tied to a service point);
+    a card for the window or a unit is never handed out by a kiosk."""
+    point = production.collect_point
+    if point is None or point.kind != ServicePoint.Kind.KIOSK:
+        return False
+    return device.service_point_id in (None, point.pk)
 
 
 @require_POST
@@ -106,7 +120,9 @@ def action(request):
                                              channel="kiosk")
             messages.success(request, _("New card %(number)s issued.") % {"number": new.number})
         elif what == "collect":
-            production = Production.objects.filter(card=card).first()
+            production = Production.objects.filter(card=card).select_related("collect_point").first()
+            if production is not None and not collectable_here(production, request.device):
+                raise DomainError("collect_elsewhere", where=production.collect_where)
             if production is None:
                 raise DomainError("production_state_invalid", state="—", target=Production.State.COLLECTED.label)
             card_services.production_advance(actor=actor, production=production, target=Production.State.COLLECTED)
