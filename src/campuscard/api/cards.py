@@ -7,7 +7,7 @@ from datetime import datetime
 from ninja import Field, Router, Schema, Status
 
 from campuscard.api.auth import DeviceSignature
-from campuscard.cards import codes, selectors, services
+from campuscard.cards import codes, policy, selectors, services
 from campuscard.cards.models import Card, DenyListVersion
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
@@ -66,6 +66,33 @@ def _card_out(view) -> dict:
             "physical": view.card.physical, "balance": view.balance, "capabilities": list(view.capabilities),
             "issued_at": view.card.issued_at,
             "balance_moves_at": move.due_at if move and move.state == move.State.SCHEDULED else None}
+
+
+class PackageOut(Schema):
+    base: list[str] = Field(description="always included: canteen payment, library, door access")
+    addons: list[str] = Field(description="the add-ons chosen")
+    available: list[str] = Field(description="every add-on there is")
+
+
+class PackageIn(Schema):
+    addons: list[str] = Field(description="the add-ons wanted, exactly (an empty list removes all)")
+
+
+def _package_out(addons) -> dict:
+    return {"base": list(policy.BASE_PACKAGE), "addons": [a for a in policy.ADDONS if a in addons],
+            "available": list(policy.ADDONS)}
+
+
+@router.get("/cards/package", response=PackageOut, summary="My card package: the base and my add-ons (APP-4)")
+def package_get(request):
+    return _package_out(selectors.package_addons(person=_holder(request)))
+
+
+@router.put("/cards/package", response=PackageOut, summary="Choose my add-ons (APP-4); an unknown one changes nothing")
+def package_set(request, payload: PackageIn):
+    addons = services.package_addons_set(actor=Actor.by_user(request.auth), person=_holder(request),
+                                         addons=payload.addons)
+    return _package_out(addons)
 
 
 @router.get("/cards", response=list[CardOut], summary="My cards")
