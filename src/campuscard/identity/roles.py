@@ -20,15 +20,18 @@ SEE_MONEY = ["ledger.view_account", "ledger.view_transfer", "payments.view_recha
 ROLES: dict[str, list[str]] = {
     "institution_admin": [
         "core.view_institution", "core.change_institution", *PLACES, "core.view_auditlog",
-        "identity.*_person", "identity.*_user", "identity.*_apitoken", "devices.*_device", *SEE_MONEY,
+        "identity.*_person", "identity.*_user", "identity.*_apitoken",
+        "identity.view_channelbinding", "identity.change_channelbinding", "devices.*_device", *SEE_MONEY,
         "cards.view_*", "payments.*_merchant", "payments.*_terminal", "payments.view_payment", "payments.view_appeal",
         "payments.change_appeal", "payments.view_refund", "payments.*_merchantstaff",
         "access.view_accesssigningkey", "access.add_accesssigningkey", "access.change_accesssigningkey",
         # zones, who manages them, their holidays and residents; approvals and the log to look at
         "access.*_zone", "access.*_zoneexception", "access.*_dormresidence", "access.view_campusentryapproval",
         "access.view_labpermit", "access.view_visitorpass", "access.view_accessevent",
+        "enrollment.view_application",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
+                             "identity.view_channelbinding", "identity.change_channelbinding",
                              *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device", "cards.view_*",
                              "cards.change_card", "cards.change_photo", "cards.change_production",
                              "cards.add_legacymealcard", "cards.view_credential", "payments.*_merchant",
@@ -37,7 +40,10 @@ ROLES: dict[str, list[str]] = {
                              "access.view_campusentryapproval", "access.change_campusentryapproval",
                              "cards.add_packageaddon", "cards.change_packageaddon",
                              "cards.view_issuerun", "cards.add_issuerun", "cards.view_issuebatch",
-                             "cards.change_issuebatch", "cards.add_card"],
+                             "cards.change_issuebatch", "cards.add_card",
+                             # card applications (APP-5): review with the evidence, approve / reject
+                             "enrollment.view_application", "enrollment.change_application",
+                             "enrollment.view_document", "enrollment.view_faceattempt"],
     # only their own merchant's rows (payments.MerchantStaff; payments.settlement.merchant_scope)
     "merchant_operator": [*SEE_PLACES, "payments.view_payment", "payments.view_appeal", "payments.change_appeal",
                           "payments.view_refund", "payments.add_refund", "payments.view_merchant",
