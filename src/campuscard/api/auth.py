@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from ninja.security import HttpBearer, SessionAuth
 
+from campuscard.cards.channels import TOKEN_PREFIX
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
-from campuscard.identity.models import APIToken, User
+from campuscard.identity.models import APIToken, ChannelBinding, User
+from campuscard.identity.selectors import channel_binding_for_token
 from campuscard.identity.services import token_hash
 from campuscard.identity.sso import password_change_forced
 
@@ -46,6 +48,40 @@ class IntegrationToken(HttpBearer):
             APIToken.objects.filter(pk=row.pk).update(last_used_at=now)
         request.user = row.user
         return row.user
+
+
+class ChannelToken(HttpBearer):
+    """An outside channel's token (ID-6): good for exactly its binding's scopes. On an endpoint that does
+    not name one of them it is refused with 403 ``channel_scope_missing``, revoked with 401. ``request.auth``
+    is the holder's login, so the holder endpoints run unchanged; ``request.channel`` is the binding."""
+
+    def __init__(self, *scopes: str) -> None:
+        super().__init__()
+        self.scopes = scopes
+
+    def authenticate(self, request, token):
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        binding = channel_binding_for_token(token_digest=token_hash(token=token))
+        if binding is None:
+            return None
+        if binding.revoked_at is not None:
+            raise DomainError("channel_token_revoked")
+        user = binding.person.user
+        if user is None or not user.is_active:
+            return None
+        if not set(self.scopes) & set(binding.scopes):
+            raise DomainError("channel_scope_missing")
+        now = clock.now()
+        if binding.last_used_at is None or now - binding.last_used_at > timedelta(minutes=1):
+            ChannelBinding.objects.filter(pk=binding.pk).update(last_used_at=now)
+        request.channel = binding
+        return user
+
+
+def holder_auth(*scopes: str) -> list:
+    """The auth of a holder endpoint an outside channel may call with any of ``scopes`` (ID-6)."""
+    return [PortalSession(), IntegrationToken(), ChannelToken(*scopes)]
 
 
 class DeviceSignature:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ninja import Field, Router, Schema, Status
 
-from campuscard.api.auth import DeviceSignature
+from campuscard.api.auth import DeviceSignature, holder_auth
 from campuscard.cards import codes, policy, selectors, services
 from campuscard.cards.models import Card, DenyListVersion
 from campuscard.core.actors import Actor
@@ -29,8 +29,13 @@ class CardOut(Schema):
 
 class CodeOut(Schema):
     code: str
+    digits: str = Field(description="the same code as 18 digits, for a cashier to type")
     valid_seconds: int
     refresh_seconds: int
+
+
+class CodeStatusOut(Schema):
+    used: bool
 
 
 class ReplaceIn(Schema):
@@ -95,7 +100,7 @@ def package_set(request, payload: PackageIn):
     return _package_out(addons)
 
 
-@router.get("/cards", response=list[CardOut], summary="My cards")
+@router.get("/cards", response=list[CardOut], summary="My cards", auth=holder_auth("balance", "loss_report"))
 def my_cards(request):
     return [_card_out(v) for v in selectors.cards_of(_holder(request))]
 
@@ -106,8 +111,18 @@ def pay_code(request, number: str):
 
     card = selectors.card_of(_holder(request), number)
     codes.ensure_usable(card)
-    return {"code": codes.current_code(selectors.qr_credential(card)), "valid_seconds": settings.QR_VALID_SECONDS,
+    credential = selectors.qr_credential(card)
+    code = codes.current_code(credential)
+    return {"code": code, "digits": codes.numeric(code, credential.pk), "valid_seconds": settings.QR_VALID_SECONDS,
             "refresh_seconds": settings.QR_STEP_SECONDS}
+
+
+@router.get("/cards/{number}/code/status", response=CodeStatusOut,
+            summary="Whether a shown pay code was used (then show the next one)")
+def pay_code_status(request, number: str, code: str):
+    card = selectors.card_of(_holder(request), number)
+    codes.ensure_usable(card)
+    return {"used": codes.code_was_used(credential=selectors.qr_credential(card), code=code)}
 
 
 @router.post("/cards/{number}/offline-codes", response=OfflineCodesOut, summary="A batch of one-time offline codes")
@@ -117,7 +132,8 @@ def offline_codes(request, number: str):
     return {"codes": codes.offline_codes_issue(credential=selectors.qr_credential(card))}
 
 
-@router.post("/cards/{number}/lost", response=CardOut, summary="Report lost — immediate (CARD-4)")
+@router.post("/cards/{number}/lost", response=CardOut, summary="Report lost — immediate (CARD-4)",
+             auth=holder_auth("loss_report"))
 def report_lost(request, number: str):
     person = _holder(request)
     services.card_report_lost(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number), channel="api")

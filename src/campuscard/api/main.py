@@ -9,7 +9,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
-from campuscard.api.auth import IntegrationToken, PortalSession
+from campuscard.api.auth import ChannelToken, IntegrationToken, PortalSession
 from campuscard.core.errors import REGISTRY, DomainError
 
 log = logging.getLogger(__name__)
@@ -21,10 +21,12 @@ api = NinjaAPI(
         "Smart campus card platform. Errors always look like "
         '`{"code": "…", "message": "…"}` with the message in the request\'s language '
         "(Accept-Language: zh-Hans default, en). Portal clients use the session cookie (with CSRF); "
-        "integrated systems send `Authorization: Bearer <token>`."
+        "integrated systems send `Authorization: Bearer <token>`; an outside channel bound to a card (ID-6) "
+        "sends its channel token the same way, on the endpoints its scopes name."
     ),
     urls_namespace="api-v1",
-    auth=[PortalSession(), IntegrationToken()],
+    # ChannelToken() without a scope: a channel token reaching any other endpoint gets 403, not 401.
+    auth=[PortalSession(), IntegrationToken(), ChannelToken()],
 )
 
 
@@ -82,13 +84,14 @@ def on_unexpected(request, exc: Exception):
 
 
 def _register_routers() -> None:
-    from campuscard.api import access, cards, identity, payments, pos
+    from campuscard.api import access, cards, channels, identity, payments, pos
 
     api.add_router("/", identity.router)
     api.add_router("/", payments.router)
     api.add_router("/", cards.router)
     api.add_router("/", pos.router)
     api.add_router("/", access.router)
+    api.add_router("/", channels.router)
 
 
 _register_routers()

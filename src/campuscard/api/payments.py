@@ -7,7 +7,7 @@ from datetime import datetime
 from django.http import HttpResponse
 from ninja import Field, Header, Router, Schema, Status
 
-from campuscard.api.auth import DeviceSignature
+from campuscard.api.auth import DeviceSignature, holder_auth
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import authorize
 from campuscard.identity import selectors as identity_selectors
@@ -67,13 +67,14 @@ def _order_out(order: RechargeOrder, pay_url: str | None = None) -> dict:
             "created_at": order.created_at, "completed_at": order.completed_at, "pay_url": pay_url}
 
 
-@router.get("/wallet", response=BalanceOut, summary="My wallet balance")
+@router.get("/wallet", response=BalanceOut, summary="My wallet balance", auth=holder_auth("balance"))
 def wallet(request):
     b = selectors.wallet_summary(_holder(request)).balances
     return {"available": b.available, "posted": b.posted, "pending_in": b.pending_credits, "held": b.pending_debits}
 
 
-@router.get("/wallet/transactions", response=list[TransactionOut], summary="My transactions in a month (YYYY-MM)")
+@router.get("/wallet/transactions", response=list[TransactionOut], summary="My transactions in a month (YYYY-MM)",
+            auth=holder_auth("transactions"))
 def transactions(request, month: str | None = None):
     person = _holder(request)
     from campuscard.core import clock
@@ -84,13 +85,15 @@ def transactions(request, month: str | None = None):
             for r in reversed(data["rows"])]
 
 
-@router.post("/wallet/recharges", response={201: RechargeOut}, summary="Start an online recharge (TOP-1)")
+@router.post("/wallet/recharges", response={201: RechargeOut}, summary="Start an online recharge (TOP-1)",
+             auth=holder_auth("recharge"))
 def recharge_online(request, payload: RechargeIn, idempotency_key: str = Header(..., alias="Idempotency-Key")):
     order, url = services.recharge_online_start(person=_holder(request), amount=payload.amount, key=idempotency_key)
     return Status(201, _order_out(order, request.build_absolute_uri(url)))
 
 
-@router.get("/wallet/recharges/{order_no}", response=RechargeOut, summary="One of my recharges")
+@router.get("/wallet/recharges/{order_no}", response=RechargeOut, summary="One of my recharges",
+            auth=holder_auth("recharge"))
 def recharge_get(request, order_no: str):
     order = RechargeOrder.objects.filter(order_no=order_no, person=_holder(request)).first()
     if order is None:

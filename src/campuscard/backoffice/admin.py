@@ -164,7 +164,9 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
 from campuscard.backoffice import (  # noqa: E402,F401
     access_admin,
     cards_admin,
+    channels_admin,
     devices_admin,
+    enrollment_admin,
     ledger_admin,
     merchant_admin,
     payments_admin,

@@ -29,3 +29,11 @@ register("sso_not_on_roster", 403,
          _("Your unified identity account (%(number)s) is not on the roster of %(institution)s. "
            "Please contact the Card Center."))
 register("sso_account_disabled", 403, _("This login has been disabled. Please contact the Card Center."))
+register("channel_bind_failed", 401, _("The ID number or the query password is wrong."))
+register("channel_bind_locked", 429,
+         _("Too many wrong query passwords. Binding is blocked for %(minutes)s minutes."))
+register("channel_scopes_invalid", 422, _("Choose one or more of these permissions: %(allowed)s."))
+register("channel_name_invalid", 422, _("The channel name must be 1 to 64 characters."))
+register("channel_token_revoked", 401, _("This channel binding has been revoked. Bind the channel again."))
+register("channel_scope_missing", 403, _("This channel binding does not allow this function."))
+register("channel_binding_not_live", 409, _("This channel binding has already been revoked."))

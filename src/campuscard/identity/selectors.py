@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution
 from campuscard.core.permissions import restrict
-from campuscard.identity.models import Person, User
+from campuscard.identity.models import ChannelBinding, Person, User
 
 
 def acting_user(actor: Actor) -> User | None:
@@ -42,3 +42,15 @@ def people_by_kind(*, user: User) -> list[dict]:
     """Counts per institution and kind, for the back-office dashboard chart."""
     return list(restrict(Person.objects.all(), user, "view").values("institution__code", "kind")
                 .annotate(n=Count("id")).order_by("institution__code", "kind"))
+
+
+def channel_binding_for_token(*, token_digest: str) -> ChannelBinding | None:
+    """The binding a channel token belongs to, revoked or not (the caller tells the two apart)."""
+    return (ChannelBinding.objects.select_related("person__user", "person__institution")
+            .filter(token_hash=token_digest).first())
+
+
+def channel_bindings_of(person: Person) -> QuerySet[ChannelBinding]:
+    """A holder's bindings, live ones first."""
+    return ChannelBinding.objects.filter(person=person).order_by(F("revoked_at").desc(nulls_first=True),
+                                                                 "-created_at")

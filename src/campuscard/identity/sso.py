@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend  # type: ignore[import-untyped]
 
 from campuscard.core.errors import DomainError
 

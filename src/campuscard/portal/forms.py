@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.core.models import Institution
+from campuscard.identity.models import ChannelBinding
 
 
 class LoginForm(forms.Form):
@@ -33,3 +34,12 @@ class QueryPasswordForm(forms.Form):
     login_password = forms.CharField(label=_("Login password"), widget=forms.PasswordInput)
     new_query_password = forms.CharField(label=_("New query password"), widget=forms.PasswordInput(
         attrs={"autocomplete": "off"}), help_text=_("6 to 20 characters. Default: last six of your ID number."))
+
+
+class ChannelBindForm(forms.Form):
+    """ID-6: bind an outside channel while signed in; the token is shown once."""
+
+    channel = forms.CharField(label=_("Channel name"), max_length=64,
+                              help_text=_("As you will recognise it later, e.g. 校园卡小程序 on my phone."))
+    scopes = forms.MultipleChoiceField(label=_("It may"), choices=ChannelBinding.Scope.choices,
+                                       widget=forms.CheckboxSelectMultiple)

@@ -15,7 +15,13 @@ from campuscard.core.errors import DomainError
 from campuscard.identity import selectors, services, throttle
 from campuscard.identity.backends import account_key
 from campuscard.identity.sso import sso_enabled
-from campuscard.portal.forms import LoginForm, PasswordChangeForm, PaymentPasswordForm, QueryPasswordForm
+from campuscard.portal.forms import (
+    ChannelBindForm,
+    LoginForm,
+    PasswordChangeForm,
+    PaymentPasswordForm,
+    QueryPasswordForm,
+)
 
 
 def login_view(request):
@@ -94,7 +100,8 @@ def security(request):
             messages.success(request, _("Saved."))
             return redirect("portal:security")
     return render(request, "portal/security.html",
-                  {"person": person, "payment_form": payment_form, "query_form": query_form})
+                  {"person": person, "payment_form": payment_form, "query_form": query_form,
+                   "bindings": selectors.channel_bindings_of(person), "channel_form": ChannelBindForm()})
 
 
 @require_POST

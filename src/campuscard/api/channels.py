@@ -1,0 +1,121 @@
+"""Outside channels (ID-6): bind with the ID number and the query password, list and revoke bindings,
+and the holder's notifications for a channel with that scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Router, Schema, Status
+
+from campuscard.api.auth import holder_auth
+from campuscard.cards import channels
+from campuscard.core.actors import Actor
+from campuscard.core.errors import DomainError
+from campuscard.identity import selectors
+from campuscard.identity.models import ChannelBinding
+from campuscard.support.models import Notification
+
+router = Router(tags=["channels"])
+
+
+class BindIn(Schema):
+    institution: str = Field(description="The institution's code")
+    channel: str = Field(description="The channel's name as the holder will see it, e.g. 校园卡小程序")
+    id_number: str
+    query_password: str = Field(description="Default: the last six characters of the ID number")
+    scopes: list[str] = Field(description="Any of recharge, balance, transactions, loss_report, notifications")
+
+
+class PortalBindIn(Schema):
+    channel: str
+    scopes: list[str]
+
+
+class HolderOut(Schema):
+    institution: str
+    number: str
+    name: str
+
+
+class BindingOut(Schema):
+    id: int
+    channel: str
+    scopes: list[str]
+    via: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class BoundOut(BindingOut):
+    token: str = Field(description="Shown once: send it as `Authorization: Bearer <token>`")
+    holder: HolderOut
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    title: str
+    body: str
+    link: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+
+
+def _bound(binding: ChannelBinding, token: str) -> dict:
+    person = binding.person
+    return {**BindingOut.model_validate(binding).model_dump(), "token": token,
+            "holder": {"institution": person.institution.code, "number": person.number, "name": person.name}}
+
+
+def _holder(request):
+    person = selectors.person_of_user(request.auth)
+    if person is None:
+        raise DomainError("forbidden")
+    return person
+
+
+@router.post("/channels/bind", auth=None, response={201: BoundOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+             summary="Bind an outside channel with the ID number and the query password (ID-6)")
+def bind(request, payload: BindIn):
+    institution = selectors.institution_by_code(payload.institution)
+    binding, token = channels.channel_bind(
+        actor=Actor.system(f"channel:{payload.channel.strip()[:60]}"), institution=institution,
+        id_number=payload.id_number, query_password=payload.query_password, channel=payload.channel,
+        scopes=payload.scopes, client_address=request.META.get("REMOTE_ADDR"))
+    return Status(201, _bound(binding, token))
+
+
+@router.get("/me/channels", response=list[BindingOut], summary="My channel bindings")
+def my_bindings(request):
+    return list(selectors.channel_bindings_of(_holder(request)))
+
+
+@router.post("/me/channels", response={201: BoundOut, 422: ErrorOut},
+             summary="Bind a channel while signed in (password or single sign-on)")
+def bind_signed_in(request, payload: PortalBindIn):
+    binding, token = channels.channel_binding_create(
+        actor=Actor.by_user(request.auth), person=_holder(request), channel=payload.channel, scopes=payload.scopes,
+        client_address=request.META.get("REMOTE_ADDR"))
+    return Status(201, _bound(binding, token))
+
+
+@router.delete("/me/channels/{binding_id}", response={200: BindingOut, 409: ErrorOut},
+               summary="Revoke one of my channel bindings (at once)")
+def revoke(request, binding_id: int):
+    binding = selectors.channel_bindings_of(_holder(request)).filter(pk=binding_id).first()
+    if binding is None:
+        raise DomainError("not_found")
+    return channels.channel_binding_revoke(actor=Actor.by_user(request.auth), binding=binding)
+
+
+@router.get("/me/notifications", response=list[NotificationOut], auth=holder_auth("notifications"),
+            summary="My latest notifications (SUP-4)")
+def notifications(request):
+    return list(Notification.objects.filter(person=_holder(request)).order_by("-created_at")[:50])
