@@ -1,0 +1,349 @@
+"""The face-check services (APP-3): attempts, frames, the worker's verdict, the registrar's photos.
+
+dlib is imported unconditionally (no skip). The frames are SYNTHESISED from the still test portraits
+(a blink painted over landmarks 36–47, a nod by a perspective warp; tests/enrollment/facegen.py).
+Huey runs immediately in tests, so the worker's check runs when the submit commits.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+from datetime import timedelta
+from functools import cache
+
+import dlib  # noqa: F401  (unconditional: no skip without the engine)
+import numpy as np
+import pytest
+from django.db import connection
+
+from campuscard.core import clock
+from campuscard.core.actors import Actor
+from campuscard.core.errors import DomainError
+from campuscard.core.models import AuditLog
+from campuscard.enrollment import crypto, face_checks, faces, registrar, services
+from campuscard.enrollment.models import Application, FaceAttempt, RegistrarPhoto, SeenFrame
+from tests.enrollment import facegen
+from tests.enrollment.apply_helpers import applicant, filled, places
+
+REGISTRAR = Actor.system("cli:registrar_photos")
+
+
+@cache
+def frames_for(name: str, actions: tuple[str, ...], seed: int = 7) -> tuple[bytes, ...]:
+    return tuple(facegen.encoded(facegen.sequence(name, list(actions), seed=seed)))
+
+
+def photo_bytes(name: str) -> bytes:
+    return (facegen.FACES_DIR / f"{name}.jpg").read_bytes()
+
+
+def code_of(call, **kwargs) -> str:
+    with pytest.raises(DomainError) as caught:
+        call(**kwargs)
+    return caught.value.code
+
+
+@pytest.fixture
+def person(institution):
+    return applicant(institution)
+
+
+@pytest.fixture
+def draft(person):
+    actor = Actor.by_user(person.user)
+    application = services.application_start(actor=actor, person=person)
+    services.application_consent_give(actor=actor, application=application)
+    return application
+
+
+def with_photo(person, name: str = "obama2"):
+    return registrar.registrar_photo_store(actor=REGISTRAR, institution=person.institution, number=person.number,
+                                           data=photo_bytes(name))
+
+
+def start(person, application) -> FaceAttempt:
+    return face_checks.face_attempt_start(actor=Actor.by_user(person.user), application=application)
+
+
+def submit(person, attempt, frames, nonce=None, capture=None):
+    call = dict(actor=Actor.by_user(person.user), attempt=attempt, nonce=nonce or attempt.nonce, frames=list(frames))
+    if capture is None:
+        return face_checks.face_attempt_submit(**call)
+    with capture(execute=True):
+        return face_checks.face_attempt_submit(**call)
+
+
+# --- starting ---------------------------------------------------------------------------------------
+
+def test_attempt_needs_the_biometric_consent(person):
+    application = services.application_start(actor=Actor.by_user(person.user), person=person)
+    assert code_of(face_checks.face_attempt_start, actor=Actor.by_user(person.user),
+                   application=application) == "face_consent_missing"
+    assert not FaceAttempt.objects.exists()
+
+
+def test_server_picks_the_order_nonce_and_window(person, draft):
+    orders = set()
+    with clock.frozen_at(clock.now()):
+        for _ in range(5):
+            attempt = start(person, draft)
+            assert sorted(attempt.actions) == ["blink", "nod"]
+            assert len(attempt.nonce) == 43
+            assert attempt.expires_at - attempt.created_at == timedelta(seconds=120)
+            orders.add(tuple(attempt.actions))
+    # the earlier open attempts expired when a new one started; the limit is reached
+    assert FaceAttempt.objects.filter(state=FaceAttempt.State.EXPIRED).count() == 4
+    assert code_of(face_checks.face_attempt_start, actor=Actor.by_user(person.user),
+                   application=draft) == "face_attempts_exhausted"
+    assert len({a.nonce for a in FaceAttempt.objects.all()}) == 5
+    assert AuditLog.objects.filter(action="face_attempt_started").count() == 5
+    # both orders occur (a 1/16 chance of a false alarm per run is too much: draw more, without the DB)
+    assert len(orders) == 2 or {tuple(face_checks.secrets.SystemRandom().sample(faces.ACTIONS, 2))
+                                for _ in range(50)} == {("blink", "nod"), ("nod", "blink")}
+
+
+# --- submitting: refusals change nothing --------------------------------------------------------------
+
+def test_submit_refusals(person, draft):
+    attempt = start(person, draft)
+    frames = frames_for("obama", tuple(attempt.actions))
+    assert code_of(submit, person=person, attempt=attempt, frames=frames, nonce="x" * 43) == "face_nonce_invalid"
+    assert code_of(submit, person=person, attempt=attempt, frames=frames[:3]) == "face_frames_count"
+    assert code_of(submit, person=person, attempt=attempt, frames=list(frames) * 3) == "face_frames_count"
+    bad = list(frames)
+    bad[4] = b"GIF89a" + bad[4]
+    assert code_of(submit, person=person, attempt=attempt, frames=bad) == "face_frame_invalid"
+    big = list(frames)
+    big[2] = facegen.jpeg(np.zeros((700, 500, 3), dtype=np.uint8))
+    assert code_of(submit, person=person, attempt=attempt, frames=big) == "face_frame_invalid"
+    with clock.frozen_at(attempt.expires_at + timedelta(seconds=1)):
+        assert code_of(submit, person=person, attempt=attempt, frames=frames) == "face_attempt_expired"
+    attempt.refresh_from_db()
+    draft.refresh_from_db()
+    assert attempt.state == FaceAttempt.State.OPEN and attempt.frames is None
+    assert draft.face_state == Application.FaceState.NOT_STARTED
+    assert not SeenFrame.objects.exists()
+
+
+def test_an_expired_attempt_is_refused_even_with_its_nonce(person, draft):
+    first = start(person, draft)
+    start(person, draft)  # a new attempt expires the first
+    assert code_of(submit, person=person, attempt=first,
+                   frames=frames_for("obama", tuple(first.actions))) == "face_attempt_closed"
+
+
+# --- the worker's verdict ---------------------------------------------------------------------------
+
+def test_live_sequence_matching_the_registrar_photo_passes(person, draft, django_capture_on_commit_callbacks):
+    with_photo(person, "obama2")
+    attempt = start(person, draft)
+    frames = frames_for("obama", tuple(attempt.actions))
+    submit(person, attempt, frames, capture=django_capture_on_commit_callbacks)
+    attempt.refresh_from_db()
+    draft.refresh_from_db()
+    assert attempt.state == FaceAttempt.State.PASSED, (attempt.reason, attempt.failed_action)
+    assert attempt.liveness_ok is True and attempt.failed_action == ""
+    assert 0.3 < attempt.distance < 0.6 and attempt.cpu_seconds > 0 and attempt.checked_at
+    assert attempt.frame_count == len(frames)
+    assert draft.face_state == Application.FaceState.PASSED and draft.face_distance == attempt.distance
+    assert draft.face_reason == ""
+    # encrypted at rest: the stored bytes are neither the JPEGs nor contain them
+    stored = bytes(FaceAttempt.objects.values_list("frames", flat=True).get(pk=attempt.pk))
+    assert not stored.startswith(b"\xff\xd8") and frames[0][:64] not in stored and b"JFIF" not in stored
+    assert crypto.unpack(crypto.decrypt(stored)) == list(frames)
+    assert SeenFrame.objects.count() == len(set(frames))
+    assert AuditLog.objects.filter(action="face_attempt_checked", object_id=str(attempt.pk)).exists()
+
+
+def test_a_frame_seen_before_is_refused(person, draft, django_capture_on_commit_callbacks):
+    with_photo(person, "obama2")
+    first = start(person, draft)
+    frames = frames_for("obama", tuple(first.actions))
+    submit(person, first, frames, capture=django_capture_on_commit_callbacks)
+    draft.refresh_from_db()
+    Application.objects.filter(pk=draft.pk).update(face_state=Application.FaceState.FAILED)  # may try again
+    second = start(person, draft)
+    replay = list(frames_for("obama", tuple(second.actions), seed=99))
+    replay[5] = frames[5]  # one old frame among new ones
+    seen = SeenFrame.objects.count()
+    assert code_of(submit, person=person, attempt=second, frames=replay) == "face_frame_replayed"
+    second.refresh_from_db()
+    assert second.state == FaceAttempt.State.OPEN and second.frames is None
+    assert SeenFrame.objects.count() == seen
+
+
+def test_wrong_order_fails_with_the_action_named(person, draft, django_capture_on_commit_callbacks):
+    with_photo(person, "obama2")
+    attempt = start(person, draft)
+    frames = frames_for("obama", tuple(reversed(attempt.actions)))
+    submit(person, attempt, frames, capture=django_capture_on_commit_callbacks)
+    attempt.refresh_from_db()
+    draft.refresh_from_db()
+    assert attempt.state == FaceAttempt.State.FAILED and attempt.liveness_ok is False
+    assert attempt.failed_action == attempt.actions[1] and attempt.reason == "action_failed"  # the first came late
+    assert attempt.distance is None
+    assert draft.face_state == Application.FaceState.FAILED
+    assert draft.face_reason == str(face_checks.REASON_ACTION)
+
+
+def test_still_photo_replay_fails(person, draft, django_capture_on_commit_callbacks):
+    with_photo(person, "obama2")
+    attempt = start(person, draft)
+    still = facegen.jpeg(facegen.selfie(facegen.still("obama")))
+    submit(person, attempt, [still] * 12, capture=django_capture_on_commit_callbacks)
+    attempt.refresh_from_db()
+    assert attempt.state == FaceAttempt.State.FAILED and attempt.reason == "still_image"
+    assert SeenFrame.objects.count() == 1
+
+
+def test_another_person_fails_as_a_mismatch(person, draft, django_capture_on_commit_callbacks):
+    with_photo(person, "biden")
+    attempt = start(person, draft)
+    submit(person, attempt, frames_for("obama", tuple(attempt.actions)), capture=django_capture_on_commit_callbacks)
+    attempt.refresh_from_db()
+    draft.refresh_from_db()
+    assert attempt.liveness_ok is True and attempt.state == FaceAttempt.State.FAILED
+    assert attempt.reason == "mismatch" and attempt.distance > 0.7
+    assert draft.face_state == Application.FaceState.FAILED
+    assert draft.face_reason == str(face_checks.REASON_MISMATCH)
+
+
+def test_no_registrar_photo_goes_to_manual_review(person, draft, django_capture_on_commit_callbacks):
+    attempt = start(person, draft)
+    submit(person, attempt, frames_for("obama", tuple(attempt.actions)), capture=django_capture_on_commit_callbacks)
+    attempt.refresh_from_db()
+    draft.refresh_from_db()
+    assert attempt.reason == "no_registrar_photo"
+    assert draft.face_state == Application.FaceState.MANUAL
+    assert draft.face_reason == str(face_checks.REASON_NO_PHOTO)
+
+
+def test_without_the_engine_the_application_goes_to_manual_review(person, draft, monkeypatch,
+                                                                  django_capture_on_commit_callbacks):
+    with_photo(person, "obama2")
+    monkeypatch.setattr(faces, "engine_available", lambda: False)
+    attempt = start(person, draft)
+    submit(person, attempt, frames_for("obama", tuple(attempt.actions)), capture=django_capture_on_commit_callbacks)
+    draft.refresh_from_db()
+    assert draft.face_state == Application.FaceState.MANUAL
+    assert draft.face_reason == str(face_checks.REASON_NO_ENGINE)
+
+
+def test_frames_are_deleted_once_the_application_is_decided(institution, person, make_operator,
+                                                            django_capture_on_commit_callbacks):
+    point = places(institution)["kiosk"]
+    application = filled(person, point, face=Application.FaceState.NOT_STARTED)
+    with_photo(person, "obama3")
+    attempt = start(person, application)
+    submit(person, attempt, frames_for("obama", tuple(attempt.actions)), capture=django_capture_on_commit_callbacks)
+    application.refresh_from_db()
+    assert application.face_state == Application.FaceState.PASSED
+    assert FaceAttempt.objects.get(pk=attempt.pk).frames is not None
+    application = services.application_submit(actor=Actor.by_user(person.user), application=application)
+    assert application.state == Application.State.REVIEW and application.checks_passed
+    reviewer = make_operator(institution, "card_center_operator")
+    services.application_reject(actor=Actor.by_user(reviewer), application=application, reason="测试")
+    attempt.refresh_from_db()
+    assert attempt.frames is None and attempt.distance is not None  # the result stays, the pictures go
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_submits_of_the_same_frames_cannot_both_pass(institution):
+    """Two attempts (two applicants) race with the same frames: the unique digest lets exactly one in."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: threads cannot share the in-memory SQLite test database")
+    people = [applicant(institution, serial) for serial in (1, 2)]
+    attempts = []
+    for someone in people:
+        actor = Actor.by_user(someone.user)
+        application = services.application_start(actor=actor, person=someone)
+        services.application_consent_give(actor=actor, application=application)
+        attempts.append(start(someone, application))
+    frames = frames_for("obama", ("blink", "nod"))
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def go(someone, attempt):
+        try:
+            barrier.wait()
+            results.append(submit(someone, attempt, frames).state)
+        except DomainError as exc:
+            results.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=go, args=pair) for pair in zip(people, attempts, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results.count("face_frame_replayed") == 1, results
+    assert FaceAttempt.objects.exclude(frames=None).count() == 1
+
+
+# --- the registrar's photos --------------------------------------------------------------------------
+
+def test_registrar_zip_import_reports_each_bad_file(institution):
+    people = [applicant(institution, serial) for serial in (1, 2, 3)]
+    two_faces = facegen.jpeg(np.concatenate([facegen.still("obama3"), facegen.still("biden")], axis=1))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"photos/{people[0].number}.jpg", photo_bytes("obama"))
+        archive.writestr(f"photos/{people[1].number}.JPG", photo_bytes("biden"))
+        archive.writestr("photos/2099999999.jpg", photo_bytes("obama2"))
+        archive.writestr(f"{people[2].number}.jpg", two_faces)
+        archive.writestr("blank.jpg", facegen.jpeg(np.full((100, 100, 3), 200, dtype=np.uint8)))
+        archive.writestr("notes.txt", b"hello")
+        archive.writestr("__MACOSX/._x.jpg", b"junk")
+    buffer.seek(0)
+    seen = []
+    report = registrar.registrar_photos_import(actor=REGISTRAR, institution=institution, file=buffer,
+                                               progress=lambda done, total: seen.append((done, total)))
+    assert report.imported == 2
+    assert sorted((name, code) for name, code, _message in report.errors) == [
+        ("2026000003.jpg", "registrar_photo_many_faces"),
+        ("blank.jpg", "registrar_photo_unknown_number"),
+        ("notes.txt", "registrar_photo_invalid"),
+        ("photos/2099999999.jpg", "registrar_photo_unknown_number"),
+    ]
+    assert seen[-1] == (6, 6)
+    assert RegistrarPhoto.objects.count() == 2 and not RegistrarPhoto.objects.filter(person=people[2]).exists()
+    photo = RegistrarPhoto.objects.get(person=people[0])
+    raw_image, raw_embedding = bytes(photo.image), bytes(photo.embedding)
+    assert not raw_image.startswith(b"\xff\xd8") and crypto.decrypt(raw_image) == photo_bytes("obama")
+    vector = faces.embedding_from_bytes(crypto.decrypt(raw_embedding))
+    assert faces.distance(vector, faces.embedding(facegen.still("obama"))) < 1e-6
+    assert AuditLog.objects.filter(action="registrar_photo_imported").count() == 2
+
+
+def test_registrar_photo_with_no_face_is_refused_and_a_bad_zip_too(institution, person):
+    blank = facegen.jpeg(np.full((100, 100, 3), 200, dtype=np.uint8))
+    assert code_of(registrar.registrar_photo_store, actor=REGISTRAR, institution=institution,
+                   number=person.number, data=blank) == "registrar_photo_no_face"
+    assert code_of(registrar.registrar_photo_store, actor=REGISTRAR, institution=institution,
+                   number=person.number, data=b"not a picture") == "registrar_photo_invalid"
+    assert code_of(registrar.registrar_photos_import, actor=REGISTRAR, institution=institution,
+                   file=io.BytesIO(b"not a zip")) == "registrar_photo_zip_invalid"
+    assert not RegistrarPhoto.objects.exists()
+
+
+def test_a_new_registrar_photo_replaces_the_old(institution, person):
+    first = with_photo(person, "biden")
+    second = with_photo(person, "obama")
+    assert first.pk == second.pk and RegistrarPhoto.objects.count() == 1
+    assert crypto.decrypt(RegistrarPhoto.objects.get().image) == photo_bytes("obama")
+
+
+def test_crypto_rotation(settings):
+    settings.BIOMETRIC_KEY = "old-key"
+    token = crypto.encrypt(b"face")
+    settings.BIOMETRIC_KEY = "new-key,old-key"
+    assert crypto.decrypt(token) == b"face"
+    rotated = crypto.reencrypt(token)
+    settings.BIOMETRIC_KEY = "new-key"
+    assert crypto.decrypt(rotated) == b"face"
+    with pytest.raises(crypto.InvalidToken):
+        crypto.decrypt(token)
