@@ -84,7 +84,7 @@ def on_unexpected(request, exc: Exception):
 
 
 def _register_routers() -> None:
-    from campuscard.api import access, cards, channels, identity, payments, pos
+    from campuscard.api import access, cards, channels, enrollment, identity, issuing, payments, pos
 
     api.add_router("/", identity.router)
     api.add_router("/", payments.router)
@@ -92,6 +92,8 @@ def _register_routers() -> None:
     api.add_router("/", pos.router)
     api.add_router("/", access.router)
     api.add_router("/", channels.router)
+    api.add_router("/", enrollment.router)
+    api.add_router("/", issuing.router)
 
 
 _register_routers()

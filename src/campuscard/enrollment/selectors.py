@@ -32,6 +32,16 @@ INELIGIBLE_REASONS: dict[str, Promise] = {
 }
 
 
+def face_check_url() -> str:
+    """The portal's face-check page (engineer faces' ``portal:apply_face``); '' while it is not installed."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("portal:apply_face")
+    except NoReverseMatch:
+        return ""
+
+
 def ensure_eligible(*, person: Person) -> None:
     """Raise the refusal (APP-1): staff → the HR path; others → not eligible, with the reason; a holder
     of an active card of that kind → they have one already."""

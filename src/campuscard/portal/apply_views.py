@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -65,12 +64,7 @@ def _run(request, fn, success: str = "", **kwargs):
     return result
 
 
-def face_url() -> str:
-    """The face-check page (engineer ``faces``' view); '' while it is not installed."""
-    try:
-        return reverse("portal:apply_face")
-    except NoReverseMatch:
-        return ""
+face_url = selectors.face_check_url
 
 
 @login_required
