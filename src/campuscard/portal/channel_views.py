@@ -41,7 +41,7 @@ def bind(request):
         messages.error(request, error.message)
         return redirect("portal:security")
     # The token exists in plain only in this response (never stored): shown once, as text and as a QR code.
-    qr = segno.make(token, error="m").svg_inline(scale=4, dark="#0b2545")
+    qr = segno.make(token, error="m").svg_inline(scale=4, border=2, omitsize=True, dark="#0b2545")
     return render(request, "portal/channel_bound.html", {"binding": binding, "token": token, "qr": qr})
 
 
