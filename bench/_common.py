@@ -202,18 +202,41 @@ def merged_percentiles(segments: list[tuple[int, float, float, float]]) -> tuple
 
 
 def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, clients: int, id_pattern: str,
-                       rate: float = 0, used: set | None = None) -> dict:
+                       rate: float = 0, used: set | None = None, beside=None) -> dict:
     """Replay with wrk in segments of at most 25 s, each in a fresh code step: ``build(step, span)`` signs
     that segment's requests (a one-time code of step S is accepted until S+1 ends, and used once).
     Returns the summed figures, every captured id, refusals by code and per-segment latencies. ``used``
-    carries the steps already used over several calls."""
+    carries the steps already used over several calls. ``beside(step, span)``, if given, returns a second
+    load — (requests, connections, rate) — replayed by another wrk at the same time; its figures are under
+    ``beside`` (requests, seconds, errors, latencies)."""
+    import threading
+
     used = set() if used is None else used
     totals = {"requests": 0, "seconds": 0.0, "errors": 0, "ids": [], "refused": {}, "latencies": []}
+    other = {"requests": 0, "seconds": 0.0, "errors": 0, "latencies": []}
     left = seconds
     while left > 0:
         span = min(left, 25)
-        out = wrk_replay(build(fresh_step(step_seconds, used), span), port=port, connections=clients, seconds=span,
+        step = fresh_step(step_seconds, used)
+        side: dict = {}
+        thread = None
+        if beside is not None:
+            requests, connections, side_rate = beside(step, span)
+
+            def run_beside(requests=requests, connections=connections, span=span, rate=side_rate, side=side):
+                side.update(wrk_replay(requests, port=port, connections=connections, seconds=span, id_pattern="",
+                                       rate=rate))
+
+            thread = threading.Thread(target=run_beside)
+            thread.start()
+        out = wrk_replay(build(step, span), port=port, connections=clients, seconds=span,
                          id_pattern=id_pattern, rate=rate)
+        if thread is not None:
+            thread.join()
+            for key in ("requests", "seconds", "errors"):
+                other[key] += side[key]
+            other["latencies"].append((side["requests"], side["p50_ms"], side["p95_ms"], side["p99_ms"]))
+            totals["beside"] = other
         print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
               f"p99 {out['p99_ms']:.1f} ms, refused {out['refused'] or 'none'}", flush=True)
         for key in ("requests", "seconds", "errors"):

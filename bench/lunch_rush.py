@@ -74,6 +74,9 @@ def extra_args(parser):
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (granian, gunicorn-gthread)")
     parser.add_argument("--retry-share", type=float, default=0.05)
+    parser.add_argument("--code-pages", type=int, default=None,
+                        help="pay-code pages open on phones in the queues, each asking every 2 s whether its code "
+                             "was used (default: 5 per terminal; 0: none)")
     parser.add_argument("--tuned", action="store_true",
                         help="for the run, the PostgreSQL settings docs/operations.md recommends once history has "
                              "accumulated (ALTER SYSTEM, reset at exit): " + ", ".join(f"{k}={v}" for k, v in TUNED))
@@ -358,8 +361,61 @@ def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int
     return requests, amounts
 
 
-def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int, port: int) -> dict:
-    """Every holder pays at most once per segment (see ``replay_in_segments``)."""
+POLL_SECONDS = 2  # portal/static/portal/paycode.js asks this often while the page is visible
+
+
+def open_code_pages(count: int) -> list[tuple[str, str, str, str]]:
+    """``count`` payers with the pay-code page open: a login and a session each (as the portal's login
+    makes), returned as (session cookie, card number, token, secret). The first payers are taken, so the
+    pages of those who pay see their code used, as at a real till."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+
+    from campuscard.identity.models import Person, User
+    from campuscard.identity.services import holder_username
+
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT h.person_id, c.number, k.token, k.secret FROM bench_holder h
+                            JOIN cards_card c ON c.id = h.card_id JOIN cards_credential k ON k.id = h.credential_id
+                           WHERE h.n = ANY(%s)""", [sorted(random.Random(5).sample(range(count * 4), count))])
+        rows = cursor.fetchall()
+    people = Person.objects.in_bulk([row[0] for row in rows])
+    pages = []
+    for person_id, number, token, secret in rows:
+        person = people[person_id]
+        user = User(username=holder_username(person=person), institution_id=person.institution_id)
+        user.set_unusable_password()
+        user.save()
+        Person.objects.filter(pk=person_id).update(user=user)
+        session = SessionStore()
+        session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+                        HASH_SESSION_KEY: user.get_session_auth_hash()})
+        session.create()
+        pages.append((session.session_key, number, token, secret))
+    return pages
+
+
+def code_polls(pages: list, step: int, step_seconds: int, span: float) -> tuple[list, int, float]:
+    """A segment of status requests: every page asks about the code of ``step`` every ``POLL_SECONDS``."""
+    import pyotp
+
+    requests = []
+    for _round in range(int(span / POLL_SECONDS) + 1):
+        for cookie, number, token, secret in pages:
+            digits = pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)
+            path = f"/cards/{number}/code/status/?code=CC1.{token}.{digits}"
+            requests.append(("GET", path, {"Cookie": f"sessionid={cookie}", "Accept": "application/json"}, b""))
+    return requests, min(len(pages), 32), len(pages) / POLL_SECONDS
+
+
+def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int, port: int,
+         pages: list) -> dict:
+    """Every holder pays at most once per segment (see ``replay_in_segments``); the open pay-code pages
+    ask about their codes at the same time."""
     rng = random.Random(5)
     amounts: dict = {}
 
@@ -370,7 +426,9 @@ def rush(data: dict, seconds: int, clients: int, retry_share: float, step_second
         return requests
 
     totals = replay_in_segments(seconds, step_seconds, build, port=port, clients=clients,
-                                id_pattern='"txn_id":%s*"(%w+)"')
+                                id_pattern='"txn_id":%s*"(%w+)"',
+                                beside=(lambda step, span: code_polls(pages, step, step_seconds, span))
+                                if pages else None)
     totals["acked"] = {txn: amounts[txn] for txn in totals["ids"] if txn in amounts}
     return totals
 
@@ -410,6 +468,8 @@ def main() -> None:
     t0 = time.perf_counter()
     data = populate(holders, args.terminals, args.history)
     data["holders"] = pick_payers(payers, holders)
+    code_pages = args.terminals * 5 if args.code_pages is None else min(args.code_pages, holders // 4)
+    pages = open_code_pages(code_pages)
     setup_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     settle_database()
@@ -437,7 +497,7 @@ def main() -> None:
     print(f"server answering after {start_s:.1f} s (its workers warm their caches first)", flush=True)
     before = db_counters()
     try:
-        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS, port)
+        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS, port, pages)
     finally:
         server.terminate()
         server.wait(10)
@@ -450,6 +510,9 @@ def main() -> None:
     tps = pgbench_tps(db_url, args.clients, 10 if args.quick else 20)
     rate = len(acked) / totals["seconds"]
     p50, p95, p99 = merged_percentiles(totals["latencies"])
+    polls = totals.get("beside", {"requests": 0, "seconds": 1.0, "errors": 0, "latencies": [(0, 0.0, 0.0, 0.0)]})
+    poll_rate = polls["requests"] / max(polls["seconds"], 1e-9)
+    poll_p99 = merged_percentiles(polls["latencies"])[2]
     refused = totals["refused"]
     server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
                                                              f" × {args.threads} threads")
@@ -472,6 +535,8 @@ def main() -> None:
         ("payments / s", f"{rate:,.0f}"),
         ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
         ("refused (by code)", json.dumps(refused) if refused else "none"),
+        ("open pay-code pages: status requests / s, p99", f"{len(pages):,} pages: {poll_rate:,.0f} / s, "
+                                                          f"p99 {poll_p99:.1f} ms, errors {polls['errors']}"),
         ("transport errors", f"{totals['errors']}"),
         ("PostgreSQL per payment: WAL / blocks read / blocks hit",
          f"{cost['wal_kb']} kB / {cost['blocks_read']} / {cost['blocks_hit']} (hit ratio {cost['hit_ratio']:.2%})"),
@@ -491,7 +556,8 @@ def main() -> None:
         "requests": totals["requests"], "refused": sum(refused.values()), "transport_errors": totals["errors"],
         "lost": verify["lost"], "doubled": verify["doubled"], "negative_wallets": verify["negative"],
         "ledger_check_ok": verify["ledger_ok"], "macs_ok": macs_ok, "load_before": load, "pg_settings": pg,
-        "tuned": args.tuned})
+        "tuned": args.tuned, "code_pages": len(pages), "code_status_per_s": round(poll_rate),
+        "code_status_p99_ms": round(poll_p99, 1)})
 
 
 def verify_outcome(acked: list, data: dict, before_id: int) -> dict:

@@ -325,3 +325,43 @@ def test_canteens_page_quietest_first(live_server, phone, screenshot, holder, ca
         page.click("button[data-lang=en]")
         page.wait_for_selector(".canteen >> text=Taoli Canteen")
         screenshot(page, "portal-canteens-en")
+
+
+def test_the_phone_sees_its_code_used_shows_the_payment_then_the_next_code(
+        live_server, browser, tablet, screenshot, holder, card, counter):
+    """#17 item 3: the cashier types the digits under the QR; the phone learns the code was used, shows the
+    payment as the big wallets do, then a new code (a reload used to show the used one again)."""
+    terminal, secret = counter
+    base = live_server.url
+    phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    phone.set_default_timeout(10_000)
+    phone.goto(f"{base}/login/")
+    phone.select_option("select[name=institution]", "uni")
+    phone.fill("input[name=number]", holder.number)
+    phone.fill("input[name=password]", PASSWORD)
+    phone.click("#login-form button[type=submit]")
+    phone.wait_for_url(f"{base}/")
+    phone.goto(f"{base}/cards/{card.number}/code/")
+    shown = phone.locator("#live-code").get_attribute("data-code")
+    typed = phone.locator("#live-code .digits").inner_text()
+    assert typed.replace(" ", "").startswith("8") and len(typed.replace(" ", "")) == 18
+    screenshot(phone, "portal-pay-code-digits-zh")
+
+    enrol(tablet, base, terminal, secret)
+    key_amount(tablet, "12.5")
+    scan(tablet, typed.replace(" ", ""))
+    tablet.wait_for_selector('.pos-result[data-outcome="paid"]')
+
+    phone.wait_for_selector("#paid:not([hidden])")
+    assert phone.locator("#paid .paid-amount").inner_text() == "¥12.50"
+    assert phone.locator("#paid .paid-merchant").inner_text() == "学苑餐厅"
+    assert phone.locator("#paid .paid-balance").inner_text() == "¥487.50"
+    screenshot(phone, "portal-pay-code-paid-zh")
+    phone.click("#next-code")
+    phone.wait_for_function(f"document.getElementById('live-code')?.dataset.code !== {shown!r}")
+    fresh = phone.locator("#live-code").get_attribute("data-code")
+    assert fresh != shown
+    phone.reload()
+    assert phone.locator("#live-code").get_attribute("data-code") not in (shown, None)
+    assert Payment.objects.filter(card=card).count() == 1
+    phone.context.close()

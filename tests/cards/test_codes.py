@@ -307,3 +307,56 @@ def test_qr_png_is_read_back_by_zxing_and_accepted(card, institution, offline):
         presented = accept(institution, results[0].text)
         assert presented.card == card and presented.offline == offline
         refused("qr_replayed", accept, institution, results[0].text)
+
+
+# --- the next code of a step, and the code typed as digits (#17 item 3) ---------------------------------------
+
+def test_a_used_code_is_replaced_at_once_by_the_steps_next_code(card, institution):
+    qr = qr_of(card)
+    with frozen_at(at(5)):
+        first = codes.current_code(qr)
+        assert codes.current_code(qr) == first  # a reload before it is used shows the same code
+        assert not codes.code_was_used(credential=qr, code=first)
+        accept(institution, first)
+        assert codes.code_was_used(credential=qr, code=first)
+        second = codes.current_code(qr)
+        assert second != first and ONLINE.match(second)
+        assert accept(institution, second).credential == qr
+        refused("qr_replayed", accept, institution, second)
+        refused("qr_replayed", accept, institution, first)
+        assert codes.current_code(qr) not in (first, second)
+    assert UsedCode.objects.filter(credential=qr).count() == 2
+
+
+def test_slot_zero_stays_the_plain_totp_and_each_slot_differs(card):
+    qr = qr_of(card)
+    with frozen_at(T0):
+        assert codes.current_code(qr).endswith(pyotp.TOTP(qr.secret, digits=8, interval=30).at(T0))
+    slots = {g.at(T0) for g in codes._slot_generators(qr.secret, 30)}
+    assert len(slots) == codes.SLOTS
+
+
+def test_the_typed_digits_pay_like_the_qr_and_only_once(card, institution):
+    qr = qr_of(card)
+    with frozen_at(at(5)):
+        code = codes.current_code(qr)
+        typed = codes.numeric(code, qr.pk)
+        assert re.fullmatch(r"8\d{17}", typed) and len(typed) >= 18
+        spaced = " ".join(typed[i:i + 4] for i in range(0, len(typed), 4))
+        assert accept(institution, spaced).credential == qr
+        refused("qr_replayed", accept, institution, typed)
+        refused("qr_replayed", accept, institution, code)  # the QR of the same code: used up too
+
+
+@pytest.mark.parametrize("kind", [Credential.Kind.QR, Credential.Kind.HCE])
+def test_typed_digits_are_checked_like_codes(card, institution, other_institution, kind):
+    credential = card.credentials.get(kind=kind)
+    with frozen_at(T0):
+        typed = codes.numeric(codes.current_code(credential), credential.pk)
+        wrong = typed[:-1] + str((int(typed[-1]) + 1) % 10)
+        refused("qr_invalid", accept, institution, wrong)
+        refused("credential_unknown", accept, institution, f"8{999999999:09d}{typed[-8:]}")
+        refused("credential_other_institution", accept, other_institution, typed)
+    with frozen_at(at(120)):
+        refused("qr_expired", accept, institution, typed)
+    assert UsedCode.objects.count() == 0

@@ -41,7 +41,7 @@ from campuscard.payments.services import recharge_cash
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.slow]
 
 FACTORS: dict[str, list] = {  # the first value of each factor: a payment that goes through
-    "credential": ["qr", "hce", "nfc", "offline"],
+    "credential": ["qr", "hce", "nfc", "offline", "numeric"],  # numeric: the QR's digits typed at the till
     "state": ["active", "applied", "lost", "frozen", "replaced", "cancelled"],
     "kind": ["student", "staff", "temporary", "visitor", "alumni"],
     "amount": ["free-1", "free", "free+1"],
@@ -163,7 +163,7 @@ def prepare(w: World, index: int, case: dict, institution, other_institution) ->
     hce = card.credentials.get(kind=Credential.Kind.HCE, active=True)
     txn_id = f"{w.name}-{index}"
     # A retried txn id: the same payment made once before, with the other dynamic credential.
-    earlier = hce if case["credential"] == "qr" else qr
+    earlier = qr if case["credential"] == "hce" else hce
     first = pay(World(w.name, False, w.live, w.revoked, 0), terminal, txn_id=txn_id, amount=amount,
                 presented=codes.current_code(earlier), nfc=False, password=PASSWORD)
     retried = case["txn"] == "retried" and first[0] == "ok"
@@ -184,11 +184,13 @@ def prepare(w: World, index: int, case: dict, institution, other_institution) ->
             first_code = OfflineCode.objects.filter(credential=qr).order_by("pk").values_list("pk", flat=True)[0]
             OfflineCode.objects.filter(pk=first_code).update(used_at=MOMENT)
     else:
-        credential = qr if case["credential"] == "qr" else hce
+        credential = hce if case["credential"] == "hce" else qr
         presented, nfc = codes.current_code(credential), False
         if case["code"] == "replayed":
             UsedCode.objects.get_or_create(credential=credential, step=codes.current_step(
                 credential.secret, presented.rsplit(".", 1)[1]), defaults={"used_at": MOMENT})
+        if case["credential"] == "numeric":
+            presented = codes.numeric(presented, credential.pk)
     day = clock.local_date(home)
     room = {"plenty": DAILY_LIMIT, "amount": amount, "amount-1": amount - 1}[case["room"]]
     pos.daily_limit_set(actor=Actor.system("t"), person=person, limit=DAILY_LIMIT)

@@ -16,7 +16,7 @@ from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
 from campuscard.ledger.models import Account, Transfer
 from campuscard.ledger.selectors import Balances, account_balances, journal, pending_holds
-from campuscard.payments.models import RechargeOrder
+from campuscard.payments.models import Payment, RechargeOrder
 
 KIND_LABELS = {
     "recharge_window": _("Recharge (service window)"), "recharge_kiosk": _("Recharge (kiosk)"),
@@ -24,6 +24,12 @@ KIND_LABELS = {
     "fee": _("Fee"), "transit": _("Bus"), "utilities": _("Dorm electricity"), "laundry": _("Laundry"),
     "balance_move": _("Balance moved"), "migration": _("Meal-card migration"),
 }
+
+
+def payment_since(*, card: Card, since: dt.datetime) -> Payment | None:
+    """The card's latest payment at or after ``since`` (the pay-code page shows it once its code was used)."""
+    return (Payment.objects.select_related("merchant").filter(card=card, created_at__gte=since)
+            .order_by("-created_at").first())
 
 
 def kind_label(kind: str) -> str:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from campuscard.access import pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.keys import PREFIX as VISITOR_PREFIX
+from campuscard.cards import codes
 from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
 from campuscard.terminals.web import device_page
@@ -29,7 +30,7 @@ def credential(presented: str) -> dict[str, str]:
     presented = presented.strip()
     if presented.upper().startswith(VISITOR_PREFIX):
         return {"visitor_code": presented}
-    if _CARD_UID.match(presented):
+    if _CARD_UID.match(presented) and not codes.is_numeric(presented):
         return {"nfc_uid": presented}
     return {"code": presented}
 

@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from campuscard.cards import codes
 from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
@@ -113,7 +114,7 @@ def pay(request):
         return _result(request, error=DomainError("qr_invalid"), time_zone=time_zone)
     if len(txn_id) > 64:
         return _result(request, error=DomainError("validation_error"), time_zone=time_zone)
-    card_uid = bool(_CARD_UID.match(presented))
+    card_uid = bool(_CARD_UID.match(presented)) and not codes.is_numeric(presented)
     try:
         receipt = pos.payment_authorize(terminal=terminal, txn_id=txn_id, amount=amount,
                                         code="" if card_uid else presented, nfc_uid=presented if card_uid else "",

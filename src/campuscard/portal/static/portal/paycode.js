@@ -38,6 +38,38 @@
     if (online) online.hidden = true;
   }
 
+  // The page learns that its code was used (a cheap status request every 2 s, only while visible), shows
+  // the payment like the big wallets do, then the step's next code.
+  const paid = document.getElementById("paid");
+  function nextCode() {
+    if (paid) paid.hidden = true;
+    const online = document.getElementById("online-code");
+    if (online) online.hidden = false;
+    const live = document.getElementById("live-code");
+    if (live && window.htmx) window.htmx.trigger(live, "paycode-next");
+  }
+  async function poll() {
+    const live = document.getElementById("live-code");
+    const online = document.getElementById("online-code");
+    if (document.hidden || !navigator.onLine || !live || !live.dataset.code || (online && online.hidden)) return;
+    try {
+      const response = await fetch(live.dataset.statusUrl + "?code=" + encodeURIComponent(live.dataset.code),
+                                   { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const status = await response.json();
+      if (!status.used || live.dataset.code !== document.getElementById("live-code")?.dataset.code) return;
+      if (status.payment && paid) {
+        for (const field of ["amount", "merchant", "at", "balance"]) paid.querySelector(".paid-" + field).textContent = status.payment[field];
+        paid.hidden = false;
+        online.hidden = true;
+        setTimeout(nextCode, 4000);
+      } else nextCode();
+    } catch (e) { /* offline for a moment: the next tick asks again */ }
+  }
+  document.getElementById("next-code")?.addEventListener("click", nextCode);
+  setInterval(poll, 2000);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
+
   window.addEventListener("offline", showOffline);
   document.getElementById("show-offline")?.addEventListener("click", showOffline);
   if (!navigator.onLine) showOffline(); else refill();
