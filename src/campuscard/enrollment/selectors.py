@@ -101,8 +101,9 @@ def collect_points(*, person: Person, collect: str) -> list[ServicePoint]:
 
 def collect_where(*, application: Application) -> str:
     """The one place, as the holder reads it (the same words as the card's production)."""
-    if application.card_id is not None and hasattr(application.card, "production"):
-        return application.card.production.collect_where
+    card = application.card if application.card_id is not None else None
+    if card is not None and hasattr(card, "production"):
+        return card.production.collect_where
     point = application.collect_point
     if point is not None:
         return f"{point.name} · {point.location}" if point.location else point.name
@@ -152,11 +153,12 @@ def steps(*, application: Application) -> list[Step]:
     gaps = {m.code for m in missing(application=application)}
     submitted = application.state != Application.State.DRAFT
     face = application.face_state
-    face_hint = {
+    face_hints: dict[str, Any] = {
         Application.FaceState.CHECKING: _("being checked — this page updates by itself"),
         Application.FaceState.FAILED: application.face_reason or _("did not pass"),
         Application.FaceState.MANUAL: application.face_reason or _("an operator will compare the photos"),
-    }.get(face, "")
+    }
+    face_hint = face_hints.get(face, "")
     decided = application.state in (Application.State.APPROVED, Application.State.REJECTED)
     return [
         Step("materials", _("Materials: ID document, proof of student status, mobile number"),

@@ -237,6 +237,11 @@ def sniff_document(*, head: bytes) -> tuple[str, str] | None:
     return next(((kind, ext) for magic, kind, ext in _SIGNATURES if head.startswith(magic)), None)
 
 
+def _file_remover(document: Document):
+    name, storage = document.file.name, document.file.storage
+    return lambda: storage.delete(name)
+
+
 def document_upload(*, actor: Actor, application: Application, kind: str, upload) -> Document:
     """An extra document (APP-2) for HK/Macau/Taiwan and international students: JPEG, PNG or PDF by
     content, at most APPLICATION_DOCUMENT_MAX_BYTES; a new upload of a kind replaces the old one."""
@@ -265,8 +270,7 @@ def document_upload(*, actor: Actor, application: Application, kind: str, upload
         document.save()
         for previous in old:
             previous.delete()
-            transaction.on_commit(lambda name=previous.file.name, storage=previous.file.storage:
-                                  storage.delete(name))
+            transaction.on_commit(_file_remover(previous))
         _audit(actor, "application_document_uploaded", application, kind=kind, content_type=content_type,
                size=len(data))
     return document
