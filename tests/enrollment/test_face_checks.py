@@ -347,3 +347,69 @@ def test_crypto_rotation(settings):
     assert crypto.decrypt(rotated) == b"face"
     with pytest.raises(crypto.InvalidToken):
         crypto.decrypt(token)
+
+
+# --- over the API ------------------------------------------------------------------------------------
+
+def _bearer(make_operator, institution, role: str, username: str):
+    from django.test import Client
+
+    from campuscard.identity.services import token_issue
+
+    user = make_operator(institution, role, username=username)
+    _token, plain = token_issue(user=user, name="registrar feed")
+    return Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {plain}"})
+
+
+def test_registrar_feed_over_the_api(institution, other_institution, person, make_operator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    feed = _bearer(make_operator, institution, "integration", "uni-registrar")
+    url = f"/api/v1/institutions/uni/registrar-photos/{person.number}"
+    response = feed.post(url, {"file": SimpleUploadedFile("p.jpg", photo_bytes("obama"), "image/jpeg")})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"number": person.number, "embedding": True}
+    blank = facegen.jpeg(np.full((100, 100, 3), 200, dtype=np.uint8))
+    response = feed.post(url, {"file": SimpleUploadedFile("p.jpg", blank, "image/jpeg")})
+    assert response.status_code == 422 and response.json()["code"] == "registrar_photo_no_face"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{person.number}.jpg", photo_bytes("obama2"))
+        archive.writestr("2099999999.jpg", photo_bytes("obama2"))
+    response = feed.post("/api/v1/institutions/uni/registrar-photos",
+                         {"file": SimpleUploadedFile("photos.zip", buffer.getvalue(), "application/zip")})
+    assert response.status_code == 200, response.content
+    assert response.json()["imported"] == 1
+    assert [e["code"] for e in response.json()["errors"]] == ["registrar_photo_unknown_number"]
+    # another institution's feed, and a role without the permission: refused, nothing changed
+    stored = bytes(RegistrarPhoto.objects.get().image)
+    for client in (_bearer(make_operator, other_institution, "integration", "other-registrar"),
+                   _bearer(make_operator, institution, "auditor", "uni-auditor")):
+        response = client.post(url, {"file": SimpleUploadedFile("p.jpg", photo_bytes("biden"), "image/jpeg")})
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    assert bytes(RegistrarPhoto.objects.get().image) == stored
+
+
+def test_holder_face_check_over_the_api(person, draft, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    with_photo(person, "obama3")
+    client = Client()
+    client.force_login(person.user)
+    status = client.get("/api/v1/applications/mine/face").json()
+    assert status["state"] == "not_started" and status["can_start"] and status["attempts_left"] == 5
+    attempt = client.post("/api/v1/applications/mine/face/attempts").json()
+    assert sorted(attempt["actions"]) == ["blink", "nod"] and attempt["max_frames"] == 30
+    frames = frames_for("obama", tuple(attempt["actions"]), seed=11)
+    url = f"/api/v1/applications/mine/face/attempts/{attempt['id']}/frames"
+    files = [SimpleUploadedFile(f"f{i}.jpg", frame, "image/jpeg") for i, frame in enumerate(frames)]
+    response = client.post(url, {"nonce": "wrong", "frames": files})
+    assert response.status_code == 403 and response.json()["code"] == "face_nonce_invalid"
+    files = [SimpleUploadedFile(f"f{i}.jpg", frame, "image/jpeg") for i, frame in enumerate(frames)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"nonce": attempt["nonce"], "frames": files})
+    assert response.status_code == 202, response.content
+    status = client.get("/api/v1/applications/mine/face").json()
+    assert status["state"] == "passed" and status["done"] and not status["can_start"]
+    assert 0.3 < status["distance"] < 0.6

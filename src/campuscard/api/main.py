@@ -84,7 +84,17 @@ def on_unexpected(request, exc: Exception):
 
 
 def _register_routers() -> None:
-    from campuscard.api import access, cards, channels, enrollment, identity, issuing, payments, pos
+    from campuscard.api import (
+        access,
+        cards,
+        channels,
+        enrollment,
+        enrollment_face,
+        identity,
+        issuing,
+        payments,
+        pos,
+    )
 
     api.add_router("/", identity.router)
     api.add_router("/", payments.router)
@@ -93,6 +103,7 @@ def _register_routers() -> None:
     api.add_router("/", access.router)
     api.add_router("/", channels.router)
     api.add_router("/", enrollment.router)
+    api.add_router("/", enrollment_face.router)
     api.add_router("/", issuing.router)
 
 

@@ -153,7 +153,8 @@ def face_attempt_check(*, actor: Actor = CHECK_JOB, attempt: FaceAttempt) -> Fac
     if attempt.state != FaceAttempt.State.CHECKING or attempt.frames is None:
         return attempt
     application = attempt.application
-    state, reason_code, message = FaceAttempt.State.FAILED, "", ""
+    state, reason_code = FaceAttempt.State.FAILED, ""
+    message: object = ""
     distance: float | None = None
     liveness_ok: bool | None = None
     failed_action = ""

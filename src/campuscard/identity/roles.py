@@ -28,7 +28,8 @@ ROLES: dict[str, list[str]] = {
         # zones, who manages them, their holidays and residents; approvals and the log to look at
         "access.*_zone", "access.*_zoneexception", "access.*_dormresidence", "access.view_campusentryapproval",
         "access.view_labpermit", "access.view_visitorpass", "access.view_accessevent",
-        "enrollment.view_application",
+        "enrollment.view_application", "enrollment.view_registrarphoto", "enrollment.add_registrarphoto",
+        "enrollment.change_registrarphoto",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              "identity.view_channelbinding", "identity.change_channelbinding",
@@ -43,7 +44,10 @@ ROLES: dict[str, list[str]] = {
                              "cards.change_issuebatch", "cards.add_card",
                              # card applications (APP-5): review with the evidence, approve / reject
                              "enrollment.view_application", "enrollment.change_application",
-                             "enrollment.view_document", "enrollment.view_faceattempt"],
+                             "enrollment.view_document", "enrollment.view_faceattempt",
+                             # the registrar's photos (APP-3): upload when the feed missed someone
+                             "enrollment.view_registrarphoto", "enrollment.add_registrarphoto",
+                             "enrollment.change_registrarphoto"],
     # only their own merchant's rows (payments.MerchantStaff; payments.settlement.merchant_scope)
     "merchant_operator": [*SEE_PLACES, "payments.view_payment", "payments.view_appeal", "payments.change_appeal",
                           "payments.view_refund", "payments.add_refund", "payments.view_merchant",
@@ -54,7 +58,8 @@ ROLES: dict[str, list[str]] = {
                      "access.view_accessevent"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
                 "devices.view_device", "cards.view_*", "access.view_*"],
-    "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person"],
+    "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person",
+                    "enrollment.add_registrarphoto", "enrollment.change_registrarphoto"],  # the registrar's feed
 }
 
 ROLE_LABELS = {
