@@ -20,6 +20,7 @@ from stdnum.cn import ric
 
 from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
+from campuscard.demo.bulk import bulk_intake
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
 from campuscard.identity.roster import roster_import
@@ -373,6 +374,69 @@ def _cards(institution: Institution, rng: random.Random) -> int:
     return len(people)
 
 
+NEW_INTAKE = ("2026NEW001", "2026NEW002", "T2026NEW")  # the people _new_intake adds, without cards
+
+
+def _new_intake(institution: Institution, rng: random.Random) -> list[DemoLogin]:
+    """The 2026 intake without cards (APP-1): a mainland undergraduate and an international student who
+    apply under /apply/, and a new staff member the portal sends to the HR path. Created after the
+    cards are issued, so they have none."""
+    from campuscard.identity.documents import initial_secret
+
+    ids = UniqueIds(rng)
+    campus = institution.campuses.order_by("code").first()
+    intake = [
+        ("new undergraduate — apply for a card at /apply/", "2026NEW001", "陈思远", Person.Kind.UNDERGRADUATE,
+         IdType.RESIDENT, ids.resident(year=2007), Person.Status.FULL_TIME, Person.Source.REGISTRAR),
+        ("new international student — apply at /apply/ (passport: uploads 3 documents)", "2026NEW002",
+         "Amara Okafor", Person.Kind.UNDERGRADUATE, IdType.PASSPORT, ids.other("P"), Person.Status.FULL_TIME,
+         Person.Source.REGISTRAR),
+        ("new staff member — /apply/ routes to the HR path", "T2026NEW", "周明", Person.Kind.STAFF, IdType.RESIDENT,
+         ids.resident(year=1990), Person.Status.ACTIVE, Person.Source.HR),
+    ]
+    logins = []
+    for who, number, name, kind, id_type, id_number, status, source in intake:
+        person = Person.objects.filter(institution=institution, number=number).first()
+        if person is None:
+            person = person_create(actor=Actor.system("demo"), institution=institution, number=number, name=name,
+                                   kind=kind, id_type=id_type, id_number=id_number, campus=campus, status=status,
+                                   department=DEPARTMENTS[0], source=source)
+            if kind != Person.Kind.STAFF:
+                Person.objects.filter(pk=person.pk).update(enrollment_year=2026)
+        logins.append(DemoLogin(f"{who} (first login: initial password)", institution.code, person.number,
+                                initial_secret(person.id_number)))
+    return logins
+
+
+def _channels(institution: Institution) -> list[DemoLogin]:
+    """ID-6: the demo student's card bound to the campus mini-program (ID number + default query
+    password), with a token for balance, transactions and notifications, and an older app binding the
+    student revoked — both on the portal's Security page and in the back office."""
+    from campuscard.cards.channels import channel_bind, channel_binding_revoke
+    from campuscard.identity.models import ChannelBinding
+
+    student = (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
+               .order_by("number").first())
+    if student is None:
+        return []
+    if ChannelBinding.objects.filter(person=student).exists():
+        return [DemoLogin("mini-program channel token: bound at the first demo load (shown once)", institution.code,
+                          "—", "—")]
+    from campuscard.identity.documents import initial_secret
+
+    old, _token = channel_bind(actor=Actor.system("channel:旧版校园 App"), institution=institution,
+                               id_number=student.id_number, query_password=initial_secret(student.id_number),
+                               channel="旧版校园 App", scopes=["balance"], client_address="127.0.0.1")
+    student.refresh_from_db()
+    channel_binding_revoke(actor=Actor.by_user(student.user), binding=old)
+    _binding, token = channel_bind(
+        actor=Actor.system("channel:校园卡小程序"), institution=institution, id_number=student.id_number,
+        query_password=initial_secret(student.id_number), channel="校园卡小程序",
+        scopes=["balance", "transactions", "notifications"], client_address="127.0.0.1")
+    return [DemoLogin("mini-program channel token (Authorization: Bearer; GET /api/v1/wallet)", institution.code,
+                      token, "—")]
+
+
 def clock_now():
     from campuscard.core import clock
 
@@ -537,12 +601,18 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         logins += _operators(institution)
         issued = _cards(institution, random.Random(SEED + 7 * institution.pk))
         progress(f"{code}: cards — {issued} issued")
+        bulk = bulk_intake(institution, random.Random(SEED + 13 * institution.pk), photo_png=_photo_png,
+                           ids=UniqueIds(random.Random(SEED + 17 * institution.pk)), name=chinese_name)
+        progress(f"{code}: bulk issuing — {bulk} students of the 2026 intake (软件学院 ready, 电子信息学院 issued)")
+        intake = _new_intake(institution, random.Random(SEED + 11 * institution.pk))
+        progress(f"{code}: new intake — {len(intake)} people without cards (apply at /apply/)")
         meals = _wallet_history(institution, random.Random(SEED + institution.pk))
         progress(f"{code}: wallets — recharges and {meals} canteen payments for 150 students")
         logins += _kiosk_devices(institution)
         made, gate_logins = _access(institution, random.Random(SEED + 3 * institution.pk))
         logins += gate_logins
         progress(f"{code}: access — zones with turnstiles, residents, permits and {made} gate decisions")
+        logins += _channels(institution)
         for person in (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
                        .order_by("number")[:1]):
             logins.append(DemoLogin("student (first login: initial password)", code, person.number,
@@ -550,4 +620,5 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         for person in Person.objects.filter(institution=institution, kind=Person.Kind.STAFF).order_by("number")[:1]:
             logins.append(DemoLogin("staff (first login: initial password)", code, person.number,
                                     initial_secret(person.id_number)))
+        logins += intake
     return logins
