@@ -413,3 +413,24 @@ def test_holder_face_check_over_the_api(person, draft, django_capture_on_commit_
     status = client.get("/api/v1/applications/mine/face").json()
     assert status["state"] == "passed" and status["done"] and not status["can_start"]
     assert 0.3 < status["distance"] < 0.6
+
+
+def test_back_office_zip_upload(institution, person, make_operator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{person.number}.jpg", photo_bytes("biden2"))
+        archive.writestr("2099999999.jpg", photo_bytes("biden2"))
+    operator = Client()
+    operator.force_login(make_operator(institution, "card_center_operator"))
+    assert operator.get("/backoffice/enrollment/registrarphoto/").status_code == 200
+    response = operator.post("/backoffice/enrollment/registrarphoto/upload/",
+                             {"file": SimpleUploadedFile("p.zip", buffer.getvalue(), "application/zip")}, follow=True)
+    assert response.status_code == 200
+    assert RegistrarPhoto.objects.filter(person=person).exists() and RegistrarPhoto.objects.count() == 1
+    assert "2099999999.jpg" in response.content.decode()
+    auditor = Client()
+    auditor.force_login(make_operator(institution, "auditor"))
+    assert auditor.get("/backoffice/enrollment/registrarphoto/upload/").status_code == 403

@@ -6,6 +6,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -83,15 +86,29 @@ class PersonAdmin(ScopedAdmin):
     list_display = ["number", "name", "kind", "status", "campus", "department", "source", "institution"]
     list_filter = ["kind", "status", "source", "campus", "institution"]
     search_fields = ["number", "name", "id_number", "phone"]
-    readonly_fields = ["user", "source", "created_at", "updated_at"]
+    readonly_fields = ["user", "source", "created_at", "updated_at", "cards"]
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["institution", "number", "name", "kind", "status"]}),
         (_("Identity document"), {"fields": ["id_type", "id_number"]}),
         (_("Affiliation"), {"fields": ["campus", "department", "title", "enrollment_year"]}),
         (_("Contact"), {"fields": ["phone", "email"]}),
+        (_("Cards"), {"fields": ["cards"]}),
         (_("Record"), {"fields": ["source", "user", "created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("cards"))
+    def cards(self, obj):
+        """The person's cards, and "Issue a card" at the window (issue #16 item 7)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = format_html_join(mark_safe("<br>"), '<a href="{}">{}</a> · {} · {}', (
+            (reverse("admin:cards_card_change", args=[card.pk]), card.number, card.get_kind_display(),
+             card.get_state_display()) for card in obj.cards.order_by("-issued_at")))
+        issue = format_html('<a href="{}?person={}" id="issue-card" class="font-medium px-3 py-2 rounded-default '
+                            'bg-primary-600 text-white inline-block mt-2">{}</a>',
+                            reverse("admin:cards_card_issue"), obj.pk, _("Issue a card"))
+        return format_html("{}{}", rows or "—", issue) if rows else format_html("{}<br>{}", "—", issue)
 
 
 @admin.register(User)
@@ -170,4 +187,5 @@ from campuscard.backoffice import (  # noqa: E402,F401
     ledger_admin,
     merchant_admin,
     payments_admin,
+    registrar_admin,
 )
