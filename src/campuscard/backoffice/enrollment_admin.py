@@ -57,7 +57,7 @@ class ApplicationAdmin(ScopedAdmin):
     fields = readonly_fields = [
         "person", "state", "checks_summary", "id_checked_at", "status_proof", "phone", "phone_verified_at",
         "documents_links", "photo_link", "face_state", "face_distance", "face_reason", "frames_view",
-        "addons", "collect_where", "biometric_consent_at", "submitted_at", "decided_at", "decided_by", "reason",
+        "addons_display", "collect_where", "biometric_consent_at", "submitted_at", "decided_at", "decided_by", "reason",
         "card"]
 
     def get_ordering(self, request):
@@ -119,6 +119,13 @@ class ApplicationAdmin(ScopedAdmin):
         return format_html_join("", '<img src="data:image/jpeg;base64,{}" style="height:96px;margin:2px;'
                                     'border-radius:6px;display:inline-block">',
                                 ((base64.b64encode(frame).decode(),) for frame in frames[:FRAMES_SHOWN]))
+
+    @admin.display(description=_("add-ons"))
+    def addons_display(self, obj):
+        from campuscard.cards.models import PackageAddon
+
+        labels = dict(PackageAddon.Addon.choices)
+        return " · ".join(str(labels.get(a, a)) for a in obj.addons) or "—"
 
     @admin.display(description=_("collect the card at"))
     def collect_where(self, obj):
