@@ -217,3 +217,35 @@ class SeenFrame(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+
+class TerminalFace(models.Model):
+    """A holder's face as the face terminals know it (ID-7): the embedding of an approved photo, from the
+    day the photo takes effect. Rows are appended, never changed: ``version`` orders them per institution
+    (given under a lock on the institution, so a terminal asking "since N" never skips one)."""
+
+    institution_path = "institution"
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+",
+                                    verbose_name=_("institution"))
+    version = models.BigIntegerField(_("version"))
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="terminal_faces",
+                               verbose_name=_("holder"))
+    photo = models.ForeignKey("cards.Photo", on_delete=models.CASCADE, related_name="+", verbose_name=_("photo"))
+    embedding = models.BinaryField(null=True, editable=False)  # encrypted 128 float64; null: no face on the photo
+    effective_from = models.DateField(_("effective from"))
+    computed_at = models.DateTimeField(_("computed at"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("face-terminal template")
+        verbose_name_plural = _("face-terminal templates")
+        ordering = ["institution", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "version"], name="terminal_face_version"),
+            models.UniqueConstraint(fields=["photo"], name="terminal_face_one_per_photo"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} v{self.version}"
