@@ -12,10 +12,11 @@ from datetime import datetime
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from campuscard.api.auth import DeviceSignature
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import authorize
-from campuscard.enrollment import face_checks, face_selectors, faces, registrar, selectors
+from campuscard.enrollment import face_checks, face_selectors, faces, registrar, selectors, terminal_faces
 from campuscard.enrollment.models import Application
 from campuscard.identity import selectors as identity_selectors
 
@@ -138,3 +139,9 @@ def registrar_photos(request, code: str, file: File[UploadedFile]):
                                                file=file.file)
     return {"imported": report.imported,
             "errors": [{"file": name, "code": error, "message": message} for name, error, message in report.errors]}
+
+
+@router.get("/devices/face/templates", auth=DeviceSignature(), url_name="face_terminal_templates",
+            summary="Face terminals (ID-7): the signed, effective-dated face templates changed since a version")
+def face_terminal_templates(request, since: int = 0, limit: int = terminal_faces.FEED_LIMIT, photos: bool = False):
+    return terminal_faces.terminal_face_feed(device=request.auth, since=since, limit=limit, photos=photos)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +28,7 @@ from campuscard.cards.models import (
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
+from campuscard.enrollment.tasks import terminal_face
 from campuscard.ledger.selectors import account_balances
 
 
@@ -197,6 +199,8 @@ class PhotoAdmin(ScopedAdmin):
     @admin.action(description=_("Approve (effective tomorrow)"), permissions=["change"])
     def approve(self, request, queryset):
         _each(request, queryset, services.photo_review, _("%(count)s photo(s) approved."), as_="photo", approve=True)
+        for photo_id in queryset.filter(state=Photo.State.APPROVED).values_list("pk", flat=True):
+            transaction.on_commit(lambda photo_id=photo_id: terminal_face(photo_id))  # ID-7, in the worker
 
     def save_model(self, request, obj, form, change):
         """Saving the form with a reason rejects the photo; the reason is what the holder reads."""
