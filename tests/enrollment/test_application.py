@@ -741,3 +741,11 @@ def test_the_portal_pages_say_what_is_missing(draft):
     for code in ("id_document", "status_proof", "phone", "photo", "collect", "consent", "face"):
         assert f'data-missing="{code}"' in page
     assert 'id="apply-submit"' not in page
+
+
+def test_home_and_my_cards_lead_to_the_application(draft):
+    person, _application = draft
+    client = Client()
+    client.force_login(person.user)
+    assert 'id="tile-apply"' in client.get(reverse("portal:home")).content.decode()
+    assert 'id="apply-link"' in client.get(reverse("portal:cards")).content.decode()
