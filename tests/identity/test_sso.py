@@ -79,7 +79,8 @@ def test_a_holder_on_the_roster_logs_in_through_the_provider(client, student, ss
     home = client.get("/")
     assert home.status_code == 200 and home.wsgi_request.user == student.user
     # no forced change of a local password in an SSO session: every page opens
-    assert client.get("/security/").status_code == 200
+    security = client.get("/security/")
+    assert security.status_code == 200 and 'id="sso-login-password-hint"' in security.content.decode()
     assert client.get("/api/v1/wallet").status_code != 403
     login = AuditLog.objects.get(action="sso_login")
     assert login.actor == student.user and login.object_id == str(student.user.pk)
