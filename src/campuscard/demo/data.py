@@ -21,6 +21,7 @@ from stdnum.cn import ric
 from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
 from campuscard.demo.bulk import bulk_intake
+from campuscard.demo.face_demo import face_demo
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
 from campuscard.identity.roster import roster_import
@@ -606,6 +607,8 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         progress(f"{code}: bulk issuing — {bulk} students of the 2026 intake (软件学院 ready, 电子信息学院 issued)")
         intake = _new_intake(institution, random.Random(SEED + 11 * institution.pk))
         progress(f"{code}: new intake — {len(intake)} people without cards (apply at /apply/)")
+        logins += face_demo(institution, SEED, DemoLogin)
+        progress(f"{code}: face checks — a registrar photo for 2026NEW001, a face terminal")
         meals = _wallet_history(institution, random.Random(SEED + institution.pk))
         progress(f"{code}: wallets — recharges and {meals} canteen payments for 150 students")
         logins += _kiosk_devices(institution)
