@@ -27,7 +27,7 @@ SRC = Path(campuscard.__file__).parent
 SERVICE_MODULES = sorted(
     [f"campuscard.{path.parent.name}.services" for path in SRC.glob("*/services.py")]
     + ["campuscard.payments.pos", "campuscard.access.invites", "campuscard.cards.imports",
-       "campuscard.identity.roster", "campuscard.cards.channels"]
+       "campuscard.identity.roster", "campuscard.cards.channels", "campuscard.cards.issuing"]
 )
 
 # Library modules that also hold a few writers: those writers (and any function taking an ``actor``).

@@ -1,5 +1,6 @@
 """Back office: cards at the service window, photo review, the production queue, old meal cards,
-graduation and balance moves."""
+graduation, balance moves, package add-ons, bulk issuing (batches per unit, hand-over) and one card at the
+window."""
 
 from __future__ import annotations
 
@@ -7,19 +8,23 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
-from campuscard.cards import imports, selectors, services
+from campuscard.cards import imports, issuing, selectors, services
 from campuscard.cards.models import (
     BalanceMove,
     Card,
     Credential,
+    IssueBatch,
+    IssueRun,
     LegacyMealCard,
     PackageAddon,
     Photo,
@@ -27,8 +32,11 @@ from campuscard.cards.models import (
 )
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
+from campuscard.core.models import ServicePoint
 from campuscard.core.money import format_fen
+from campuscard.core.permissions import can, restrict
 from campuscard.enrollment.tasks import terminal_face
+from campuscard.identity.models import Person
 from campuscard.ledger.selectors import account_balances
 
 
@@ -61,6 +69,19 @@ class DepartmentForm(forms.Form):
     reissue = forms.BooleanField(label=_("Re-issue the card (free)"), required=False)
 
 
+class WindowIssueForm(forms.Form):
+    person = forms.ModelChoiceField(label=_("Person"), queryset=Person.objects.none())
+    physical = forms.BooleanField(label=_("Also a physical card (needs an approved photo)"), required=False)
+    collect_point = forms.ModelChoiceField(label=_("Collect the physical card at"), required=False,
+                                           queryset=ServicePoint.objects.none(),
+                                           help_text=_("Empty: a Card Center window of the person's campus."))
+
+    def __init__(self, *args, people, points, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = people
+        self.fields["collect_point"].queryset = points
+
+
 class NfcBindForm(forms.Form):
     uid = forms.CharField(label=_("NFC UID (hex)"), max_length=32)
 
@@ -77,8 +98,9 @@ class CardAdmin(ScopedAdmin):
     list_select_related = ["person"]
     actions = ["report_lost", "freeze", "unfreeze", "replace_virtual", "replace_physical", "refund_balance"]
 
-    def has_add_permission(self, request):
-        return False
+    def add_view(self, request, form_url="", extra_context=None):
+        """"Add card" is one card at the window (issue #16 item 7), through the service's checks."""
+        return redirect("admin:cards_card_issue")
 
     @admin.display(description=_("balance"))
     def balance(self, obj):
@@ -129,7 +151,8 @@ class CardAdmin(ScopedAdmin):
         _each(request, queryset, services.balance_refund, _("%(count)s balance(s) refunded."))
 
     def get_urls(self):
-        return [path("<int:pk>/nfc/", self.admin_site.admin_view(self.nfc_view), name="cards_card_nfc"),
+        return [path("issue/", self.admin_site.admin_view(self.issue_view), name="cards_card_issue"),
+                path("<int:pk>/nfc/", self.admin_site.admin_view(self.nfc_view), name="cards_card_nfc"),
                 path("<int:pk>/department/", self.admin_site.admin_view(self.department_view),
                      name="cards_card_department"),
                 *super().get_urls()]
@@ -156,6 +179,31 @@ class CardAdmin(ScopedAdmin):
             **self.admin_site.each_context(request), "form": form, "title": _("Staff department change"),
             "note": _("No need, no change: re-issue is free and optional. The campus wallet follows the person; "
                       "a transit purse on the old card does not transfer — tell the holder.")})
+
+    def issue_view(self, request):
+        """One card to one person at the window: a new staff member mid-year, a temporary worker, a visitor."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        people = restrict(Person.objects.all(), request.user, "view")
+        points = restrict(ServicePoint.objects.filter(kind__in=services.COLLECT_KINDS), request.user, "view")
+        initial = {"person": request.GET.get("person")} if request.GET.get("person") else {}
+        form = WindowIssueForm(request.POST or None, initial=initial, people=people, points=points)
+        if request.method == "POST" and form.is_valid():
+            try:
+                card = issuing.card_window_issue(actor=Actor.by_user(request.user), person=form.cleaned_data["person"],
+                                                 physical=form.cleaned_data["physical"],
+                                                 collect_point=form.cleaned_data["collect_point"])
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, _("Card %(number)s issued to %(name)s.")
+                                 % {"number": card.number, "name": card.person.name})
+                return redirect("admin:cards_card_change", card.pk)
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "title": _("Issue a card at the window"),
+            "submit": _("Issue the card"),
+            "note": _("The card's kind follows the person (staff, temporary, visitor, student). One live card per "
+                      "kind; a physical card needs an approved photo and is collected at the window chosen.")})
 
     def nfc_view(self, request, pk: int):
         card = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -354,3 +402,198 @@ class PackageAddonAdmin(ScopedAdmin):
         for grant in queryset.filter(revoked_at=None).select_related("person"):
             services.package_addon_revoke(actor=Actor.by_user(request.user), person=grant.person, addon=grant.addon)
         self.message_user(request, _("Revoked."), messages.SUCCESS)
+
+
+# --- bulk issuing (APP-7) -------------------------------------------------------------------------
+
+class IssueRunForm(forms.Form):
+    department = forms.CharField(label=_("Department / unit"), max_length=100, required=False)
+    title = forms.CharField(label=_("Class / programme"), max_length=100, required=False)
+    enrollment_year = forms.IntegerField(label=_("Intake year"), required=False, min_value=1900, max_value=2100)
+    person_kind = forms.ChoiceField(label=_("Kind of person"), required=False, choices=[
+        ("", _("all")), *[(k, Person.Kind(k).label) for k in issuing.BULK_KINDS]])
+
+
+class HandoverForm(forms.Form):
+    received_by = forms.CharField(label=_("Received at the unit by"), max_length=100)
+
+
+def _own_institution(request, form):
+    institution = request.user.institution
+    if institution is None:  # the platform administrator works inside one institution
+        form.add_error(None, _("Sign in as an operator of the institution to issue its cards."))
+    return institution
+
+
+@admin.register(IssueRun)
+class IssueRunAdmin(ReadOnlyAdmin):
+    """A roster slice issued in bulk: its progress, its batches per unit, who had no photo."""
+
+    list_display = ["pk", "__str__", "person_kind", "state", "progress", "issued", "already", "missing_count",
+                    "created_by", "created_at"]
+    list_filter = ["state"]
+    readonly_fields = ["department", "title", "enrollment_year", "person_kind", "state", "progress", "issued",
+                       "already", "batches_links", "missing_list", "error", "created_by", "created_at", "finished_at"]
+    fields = readonly_fields
+    change_list_template = "backoffice/with_tools_change_list.html"
+    change_form_template = "backoffice/issue_run_change_form.html"
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("cards.add_issuerun")
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return f"{obj.done} / {obj.total}"
+
+    @admin.display(description=_("without a photo"))
+    def missing_count(self, obj):
+        return len(obj.missing_photo)
+
+    @admin.display(description=_("batches"))
+    def batches_links(self, obj):
+        rows = [format_html('<a href="{}">#{} {}</a> ({})', reverse("admin:cards_issuebatch_change", args=[b.pk]),
+                            b.pk, b.unit, b.get_state_display()) for b in obj.batches.order_by("unit")]
+        return format_html_join(mark_safe("<br>"), "{}", ((r,) for r in rows)) if rows else "—"
+
+    @admin.display(description=_("without an approved photo (told to upload one and collect at the Card Center)"))
+    def missing_list(self, obj):
+        if not obj.missing_photo:
+            return "—"
+        return format_html_join(mark_safe("<br>"), "{} {} · {}",
+                                ((m["number"], m["name"], m["department"]) for m in obj.missing_photo))
+
+    def changelist_view(self, request, extra_context=None):
+        tools = [(reverse("admin:cards_issuerun_add"), _("Issue cards in bulk"))] if self.has_add_permission(
+            request) else []
+        return super().changelist_view(request, {**(extra_context or {}), "tools": tools})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        if run is not None and run.state in (IssueRun.State.QUEUED, IssueRun.State.RUNNING):
+            messages.info(request, _("Issuing: %(done)s of %(total)s people done. This page refreshes itself.")
+                          % {"done": run.done, "total": run.total or "…"})
+            extra_context = {**(extra_context or {}), "refresh_seconds": 2}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = IssueRunForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            institution = _own_institution(request, form)
+            if institution is not None:
+                data = form.cleaned_data
+                try:
+                    run = issuing.issue_batch_create(
+                        actor=Actor.by_user(request.user), institution=institution, department=data["department"],
+                        title=data["title"], enrollment_year=data["enrollment_year"],
+                        person_kind=data["person_kind"], background=True)
+                except DomainError as error:
+                    form.add_error(None, error.message)
+                else:
+                    messages.success(request, _("Bulk issuing started: run #%(pk)s.") % {"pk": run.pk})
+                    return redirect("admin:cards_issuerun_change", run.pk)
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "title": _("Issue cards in bulk"),
+            "submit": _("Issue the cards"),
+            "note": _("Everyone in the selection who is registered, has an approved photo and no card of their kind "
+                      "gets a physical card (the virtual card works at once), in one batch per unit. People without "
+                      "a photo are listed on the run and told to upload one. Running the same selection again "
+                      "issues nothing twice.")})
+
+
+@admin.register(IssueBatch)
+class IssueBatchAdmin(ReadOnlyAdmin):
+    """One unit's cards: print the sheet, hand the batch over to the unit, then each card to its holder."""
+
+    list_display = ["pk", "unit", "run", "state", "cards", "received_by", "handed_over_at", "sheet_link"]
+    list_filter = ["state"]
+    search_fields = ["unit", "received_by"]
+    readonly_fields = ["unit", "run", "state", "cards", "printed_at", "received_by", "handed_over_at",
+                       "handed_over_by", "sheet_link"]
+    fields = readonly_fields
+    actions = ["mark_printed"]
+    change_list_template = "backoffice/issue_batch_change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(card_count=Count("productions"))
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("cards.change_issuebatch") and (obj is None or can(request.user, "change", obj))
+
+    @admin.display(description=_("cards"), ordering="card_count")
+    def cards(self, obj):
+        return obj.card_count
+
+    @admin.display(description=_("batch sheet"))
+    def sheet_link(self, obj):
+        return format_html('<a href="{}" target="_blank" id="sheet-{}">{}</a>',
+                           reverse("admin:cards_issuebatch_sheet", args=[obj.pk]), obj.pk, _("print"))
+
+    @admin.action(description=_("Mark printed"), permissions=["change"])
+    def mark_printed(self, request, queryset):
+        _each(request, queryset, issuing.issue_batch_print, _("%(count)s batch(es) marked printed."), as_="batch")
+
+    def changelist_view(self, request, extra_context=None):
+        counts = dict(restrict(IssueBatch.objects.all(), request.user, "view").order_by().values_list("state")
+                      .annotate(n=Count("pk")))
+        top = max(counts.values(), default=0) or 1
+        chart = [{"label": label, "state": state, "count": counts.get(state, 0),
+                  "width": round(100 * counts.get(state, 0) / top)} for state, label in IssueBatch.State.choices]
+        return super().changelist_view(request, {**(extra_context or {}), "chart": chart})
+
+    def get_urls(self):
+        return [path("<int:pk>/sheet/", self.admin_site.admin_view(self.sheet_view), name="cards_issuebatch_sheet"),
+                path("<int:pk>/handover/", self.admin_site.admin_view(self.handover_view),
+                     name="cards_issuebatch_handover"),
+                *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        batch = self.get_object(request, object_id)
+        if batch is not None and self.has_change_permission(request, batch):
+            return redirect("admin:cards_issuebatch_handover", batch.pk)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _batch(self, request, pk: int) -> IssueBatch:
+        return get_object_or_404(self.get_queryset(request).select_related("run"), pk=pk)
+
+    def sheet_view(self, request, pk: int):
+        """The printable batch sheet: the unit, the cards with numbers and names, a line to sign for each."""
+        batch = self._batch(request, pk)
+        productions = (batch.productions.select_related("card__person").order_by("card__person__number"))
+        return TemplateResponse(request, "cards/issue_batch_sheet.html", {
+            "batch": batch, "productions": productions, "institution": batch.institution})
+
+    def handover_view(self, request, pk: int):
+        """Hand the batch over to the unit (who received it), then each card to its holder (their signature)."""
+        batch = self._batch(request, pk)
+        if not self.has_change_permission(request, batch):
+            raise PermissionDenied
+        actor = Actor.by_user(request.user)
+        form = HandoverForm(request.POST if request.POST.get("step") == "unit" else None)
+        if request.method == "POST":
+            try:
+                step = request.POST.get("step")
+                if step == "print":
+                    issuing.issue_batch_print(actor=actor, batch=batch)
+                    messages.success(request, _("Batch marked printed."))
+                elif step == "unit" and form.is_valid():
+                    issuing.issue_batch_handover(actor=actor, batch=batch, received_by=form.cleaned_data["received_by"])
+                    messages.success(request, _("Batch handed over to the unit; the holders are told to collect there."))
+                elif step == "person":
+                    card = get_object_or_404(Card.objects.filter(production__batch=batch),
+                                             pk=request.POST.get("card"))
+                    issuing.issue_batch_person_handover(actor=actor, batch=batch, card=card,
+                                                        signed_by=request.POST.get("signed_by", ""))
+                    messages.success(request, _("Card %(number)s handed to its holder.") % {"number": card.number})
+                if step != "unit" or form.is_valid():
+                    return redirect("admin:cards_issuebatch_handover", batch.pk)
+            except DomainError as error:
+                messages.error(request, error.message)
+                return redirect("admin:cards_issuebatch_handover", batch.pk)
+        batch.refresh_from_db()
+        return TemplateResponse(request, "backoffice/issue_batch_handover.html", {
+            **self.admin_site.each_context(request), "title": _("Batch #%(pk)s · %(unit)s") % {"pk": batch.pk,
+                                                                                           "unit": batch.unit},
+            "batch": batch, "form": form,
+            "productions": batch.productions.select_related("card__person").order_by("card__person__number")})
