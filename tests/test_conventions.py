@@ -35,6 +35,9 @@ WRITERS_IN_LIBRARIES = {
     "campuscard.cards.codes": {"code_accept", "nfc_accept", "offline_codes_issue"},
     "campuscard.access.keys": {"signing_key_rotate", "signing_key_retire"},
     "campuscard.access.offline": {"snapshot_build"},
+    "campuscard.enrollment.face_checks": {"face_attempt_start", "face_attempt_submit", "face_attempt_check"},
+    "campuscard.enrollment.registrar": {"registrar_photo_store", "registrar_photos_import"},
+    "campuscard.enrollment.terminal_faces": {"terminal_face_compute", "terminal_faces_sync"},
 }
 
 # Reasoned exceptions: (module, function) -> why it keeps positional parameters.
