@@ -50,6 +50,7 @@ def test_the_queue_is_scoped_and_shows_the_evidence(institution, other_instituti
     assert "照片不符" in page and "0.71" in page
     assert page.count("data:image/jpeg;base64,") == 2  # the frames while undecided
     assert 'name="_save"' not in page  # no Save that does something else
+    assert 'id="photo-pending"' in page  # the pending certificate photo is approved with it
     # another institution's operator sees nothing of it
     foreign = Client()
     foreign.force_login(make_operator(other_institution, "card_center_operator", "foreign"))

@@ -144,6 +144,10 @@ class ApplicationAdmin(ScopedAdmin):
                 and self.has_change_permission(request, application)):
             extra_context["approve_url"] = reverse("admin:enrollment_application_approve", args=[application.pk])
             extra_context["reject_url"] = reverse("admin:enrollment_application_reject", args=[application.pk])
+            from campuscard.cards.selectors import photo_status
+
+            photos = photo_status(application.person)
+            extra_context["photo_pending"] = photos["approved"] is None and photos["latest"] is not None
         extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
         return super().change_view(request, object_id, form_url, extra_context)
 
