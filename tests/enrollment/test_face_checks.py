@@ -155,6 +155,8 @@ def test_live_sequence_matching_the_registrar_photo_passes(person, draft, django
     assert crypto.unpack(crypto.decrypt(stored)) == list(frames)
     assert SeenFrame.objects.count() == len(set(frames))
     assert AuditLog.objects.filter(action="face_attempt_checked", object_id=str(attempt.pk)).exists()
+    assert code_of(face_checks.face_attempt_start, actor=Actor.by_user(person.user),
+                   application=draft) == "face_check_passed"  # a passed check is not redone
 
 
 def test_a_frame_seen_before_is_refused(person, draft, django_capture_on_commit_callbacks):

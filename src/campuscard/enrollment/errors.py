@@ -62,3 +62,4 @@ register("registrar_photo_many_faces", 422, _("The photo shows %(count)s faces; 
 register("registrar_photo_zip_invalid", 422, _("This is not a ZIP file of photos."))
 register("face_engine_missing", 503, _("The face-recognition engine is not installed on this server."))
 register("face_terminal_required", 403, _("Only face terminals may ask for the face templates."))
+register("face_check_passed", 409, _("Your face check has already passed."))

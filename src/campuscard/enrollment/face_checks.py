@@ -75,6 +75,8 @@ def face_attempt_start(*, actor: Actor, application: Application) -> FaceAttempt
             raise DomainError("face_consent_missing")
         if application.face_state == FaceState.CHECKING:
             raise DomainError("face_attempt_closed")
+        if application.face_state == FaceState.PASSED:
+            raise DomainError("face_check_passed")
         limit = settings.FACE_ATTEMPTS_MAX
         if FaceAttempt.objects.filter(application=application).count() >= limit:
             raise DomainError("face_attempts_exhausted", limit=limit)

@@ -43,7 +43,7 @@ def face_status(*, application: Application) -> FaceStatus:
     consent = application.biometric_consent_at is not None
     state = application.face_state
     can_start = (application.state == Application.State.DRAFT and consent and left > 0
-                 and state in (FaceState.NOT_STARTED, FaceState.FAILED))
+                 and state in (FaceState.NOT_STARTED, FaceState.FAILED, FaceState.MANUAL))
     return FaceStatus(
         state=state, label=str(FaceState(state).label),
         # stored as the English source text of a gettext'd message: shown in the reader's language
