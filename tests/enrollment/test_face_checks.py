@@ -436,3 +436,20 @@ def test_back_office_zip_upload(institution, person, make_operator):
     auditor = Client()
     auditor.force_login(make_operator(institution, "auditor"))
     assert auditor.get("/backoffice/enrollment/registrarphoto/upload/").status_code == 403
+
+
+def test_registrar_photos_command(institution, person, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    archive_path = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        archive.writestr(f"{person.number}.jpg", photo_bytes("obama"))
+        archive.writestr("2099999999.jpg", photo_bytes("obama"))
+    out, err = io.StringIO(), io.StringIO()
+    call_command("registrar_photos", str(archive_path), institution="uni", stdout=out, stderr=err)
+    assert "1 photos imported, 1 refused" in out.getvalue()
+    assert "2099999999.jpg: registrar_photo_unknown_number" in err.getvalue()
+    assert RegistrarPhoto.objects.filter(person=person).exists()
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(CommandError):
+        call_command("registrar_photos", str(tmp_path / "bad.zip"), institution="uni", stdout=out, stderr=err)
