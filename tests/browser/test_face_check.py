@@ -30,8 +30,9 @@ SHOTS = Path("/tmp/shots")
 def camera_loop(name: str) -> list[np.ndarray]:
     base = facegen.selfie(facegen.still(name))
     closed = facegen.closed_eyes(base)
-    loop = ([base] * 3 + [closed] * 3 + [base] * 3
-            + [facegen.pitched(base, 20), *[facegen.pitched(base, 35)] * 3, facegen.pitched(base, 20)] + [base] * 3)
+    # 1.4 s at 10 frames/s: shorter than each action's burst of frames (13 × 110 ms or more)
+    loop = ([base] * 2 + [closed] * 3 + [base] * 2
+            + [facegen.pitched(base, 20), *[facegen.pitched(base, 35)] * 3, facegen.pitched(base, 20)] + [base] * 2)
     rng = np.random.default_rng(3)
     return [facegen._camera(frame, rng) for frame in loop]
 

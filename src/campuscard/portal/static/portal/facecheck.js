@@ -11,7 +11,8 @@
   const maxFrames = Number(root.dataset.maxFrames);
   const maxW = Number(root.dataset.maxWidth), maxH = Number(root.dataset.maxHeight);
   // Timing: a short look at the level face, then per action a countdown and a burst of frames.
-  const BASELINE = 4, INTERVAL_MS = 200, COUNTDOWN = 3;
+  // A blink lasts a few tenths of a second: its frames come faster than the nod's.
+  const BASELINE = 4, INTERVAL_MS = { hold: 200, blink: 110, nod: 200 }, COUNTDOWN = 3;
   let stream = null;
 
   function prompt(html) { $("face-prompt").innerHTML = html; }
@@ -48,11 +49,11 @@
     return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
   }
 
-  async function capture(video, count, frames) {
+  async function capture(video, count, frames, interval) {
     const canvas = document.createElement("canvas");
     for (let i = 0; i < count && frames.length < maxFrames; i++) {
       frames.push(await grab(video, canvas));
-      await sleep(INTERVAL_MS);
+      await sleep(interval);
     }
   }
 
@@ -92,7 +93,7 @@
     const frames = [];
     const perAction = Math.floor((maxFrames - BASELINE) / attempt.actions.length);
     prompt(text.hold);
-    await capture(video, BASELINE, frames);
+    await capture(video, BASELINE, frames, INTERVAL_MS.hold);
     for (const action of attempt.actions) {
       for (let n = COUNTDOWN; n > 0; n--) {
         prompt(text.get_ready.replace("%(action)s", text[action]) + '<span class="count">' + n + "</span>");
@@ -100,7 +101,7 @@
       }
       prompt(text[action]);
       root.dataset.action = action;
-      await capture(video, perAction, frames);
+      await capture(video, perAction, frames, INTERVAL_MS[action]);
     }
     stop();
     progress(1, 3, text.uploading);
