@@ -453,3 +453,29 @@ def test_registrar_photos_command(institution, person, tmp_path):
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(CommandError):
         call_command("registrar_photos", str(tmp_path / "bad.zip"), institution="uni", stdout=out, stderr=err)
+
+
+def test_face_endpoints_refuse_anonymous_and_other_holders(institution, person, draft):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    attempt = start(person, draft)
+    frames = frames_for("obama", tuple(attempt.actions))
+    url = f"/api/v1/applications/mine/face/attempts/{attempt.pk}/frames"
+
+    def post(client):
+        files = [SimpleUploadedFile(f"f{i}.jpg", frame, "image/jpeg") for i, frame in enumerate(frames)]
+        return client.post(url, {"nonce": attempt.nonce, "frames": files})
+
+    anonymous = Client()
+    assert anonymous.get("/api/v1/applications/mine/face").status_code == 401
+    assert post(anonymous).status_code == 401
+    other = applicant(institution, 2)
+    services.application_consent_give(actor=Actor.by_user(other.user), application=services.application_start(
+        actor=Actor.by_user(other.user), person=other))
+    intruder = Client()
+    intruder.force_login(other.user)
+    response = post(intruder)  # the attempt is not theirs, even with its nonce
+    assert response.status_code == 404 and response.json()["code"] == "face_attempt_not_found"
+    attempt.refresh_from_db()
+    assert attempt.state == FaceAttempt.State.OPEN and not SeenFrame.objects.exists()
