@@ -479,3 +479,17 @@ def test_face_endpoints_refuse_anonymous_and_other_holders(institution, person, 
     assert response.status_code == 404 and response.json()["code"] == "face_attempt_not_found"
     attempt.refresh_from_db()
     assert attempt.state == FaceAttempt.State.OPEN and not SeenFrame.objects.exists()
+
+
+def test_registrar_services_authorize_users(institution, other_institution, person, make_operator):
+    for user in (make_operator(other_institution, "integration", username="other-feed"),
+                 make_operator(institution, "auditor"), person.user):
+        assert code_of(registrar.registrar_photo_store, actor=Actor.by_user(user), institution=institution,
+                       number=person.number, data=photo_bytes("obama")) in {"forbidden", "not_authenticated"}
+        assert code_of(registrar.registrar_photos_import, actor=Actor.by_user(user), institution=institution,
+                       file=io.BytesIO(b"PK")) in {"forbidden", "not_authenticated"}
+    assert not RegistrarPhoto.objects.exists()
+    feed = make_operator(institution, "integration", username="uni-feed")
+    registrar.registrar_photo_store(actor=Actor.by_user(feed), institution=institution, number=person.number,
+                                    data=photo_bytes("obama"))
+    assert RegistrarPhoto.objects.count() == 1

@@ -22,6 +22,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution
+from campuscard.core.permissions import authorize
 from campuscard.enrollment import crypto, faces
 from campuscard.enrollment.models import RegistrarPhoto
 from campuscard.identity.models import Person
@@ -36,6 +37,14 @@ FACE_ERRORS = {"no_face": "registrar_photo_no_face", "many_faces": "registrar_ph
 class ImportReport:
     imported: int = 0
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (file name, code, message)
+
+
+def _authorize(actor: Actor, institution: Institution) -> None:
+    """A user needs both registrar-photo permissions in that institution; the command line and the
+    demo (system actors) are trusted callers."""
+    if actor.kind == "user":
+        authorize(actor.user, "enrollment.add_registrarphoto", institution.pk)
+        authorize(actor.user, "enrollment.change_registrarphoto", institution.pk)
 
 
 def photo_embedding(data: bytes) -> bytes | None:
@@ -57,6 +66,7 @@ def registrar_photo_store(*, actor: Actor, institution: Institution, number: str
                           source: str = "api") -> RegistrarPhoto:
     """One student's registrar photo, replacing an earlier one; the embedding computed before the
     transaction (70 ms of CPU need not hold a row lock)."""
+    _authorize(actor, institution)
     person = Person.objects.filter(institution=institution, number=number).first()
     if person is None:
         raise DomainError("registrar_photo_unknown_number", number=number)
@@ -76,6 +86,7 @@ def registrar_photo_store(*, actor: Actor, institution: Institution, number: str
 def registrar_photos_import(*, actor: Actor, institution: Institution, file: IO[bytes],
                             progress: Progress | None = None) -> ImportReport:
     """Every ``<number>.jpg|.jpeg|.png`` of a ZIP; other entries (folders, macOS metadata) are skipped."""
+    _authorize(actor, institution)
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as exc:
