@@ -20,7 +20,7 @@ from stdnum.cn import ric
 
 from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
-from campuscard.demo.bulk import bulk_intake
+from campuscard.demo.bulk import ISSUED_UNIT, READY_UNIT, bulk_intake
 from campuscard.demo.face_demo import face_demo
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
@@ -358,7 +358,10 @@ def _cards(institution: Institution, rng: random.Random) -> int:
     from campuscard.cards.services import card_issue, photo_review
 
     has_card = set(Card.objects.filter(institution=institution).values_list("person_id", flat=True))
-    people = list(Person.objects.filter(institution=institution).exclude(pk__in=has_card).order_by("number"))
+    people = list(Person.objects.filter(institution=institution).exclude(pk__in=has_card)
+                  .exclude(number__in=NEW_INTAKE)  # the new intake applies (APP-1)
+                  .exclude(department__in=[READY_UNIT, ISSUED_UNIT])  # the bulk-issuing slice (APP-7)
+                  .order_by("number"))
     operator = User.objects.filter(username=f"{institution.code}-operator").first() or "demo"
     showcase = set(Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
                    .order_by("number").values_list("pk", flat=True)[:20])
