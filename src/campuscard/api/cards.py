@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import Field, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status, UploadedFile
 
 from campuscard.api.auth import DeviceSignature, holder_auth
 from campuscard.cards import codes, policy, selectors, services
@@ -153,6 +153,19 @@ def replace(request, number: str, payload: ReplaceIn):
     new = services.card_replace(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number),
                                 physical=payload.physical, channel="portal")
     return Status(201, _card_out(next(v for v in selectors.cards_of(person) if v.card.pk == new.pk)))
+
+
+class PhotoOut(Schema):
+    id: int
+    state: str
+    uploaded_at: datetime
+
+
+@router.post("/cards/photo", response={201: PhotoOut},
+             summary="Upload my certificate photo (ID-7): JPEG or PNG, at most 5 MB; an operator reviews it")
+def photo_upload(request, photo: File[UploadedFile]):
+    uploaded = services.photo_upload(actor=Actor.by_user(request.auth), person=_holder(request), upload=photo)
+    return 201, {"id": uploaded.pk, "state": uploaded.state, "uploaded_at": uploaded.uploaded_at}
 
 
 @router.post("/cards/migrate", summary="Move the old meal-card balance, once (CARD-7)")
