@@ -86,12 +86,38 @@ def test_loss_found_and_replacement(live_server, phone, screenshot, holder, card
     page.wait_for_selector("#replace-form")
     assert "Replacement fee" in page.content()
     screenshot(page, "portal-replace-en")
+    page.check("#confirm")  # the card was found again: replacing a working card is confirmed first
     page.click("#replace-form button[type=submit]")
     page.wait_for_selector(f"#move-{card.number}")
     screenshot(page, "portal-replaced-zh")
     new = Card.objects.get(replaces=card)
     assert new.state == "active" and Card.objects.get(pk=card.pk).state == "replaced"
-    assert BalanceMove.objects.get(old_card=card).due_at > clock.now() + timedelta(hours=47)
+    assert BalanceMove.objects.get(old_card=card).state == BalanceMove.State.DONE  # no validator to wait for
+
+
+def test_replacement_moves_the_balance_at_once_but_a_fare(live_server, phone, screenshot, holder, card, settings):
+    """#17 item 1: the new card pays at once; only one bus fare waits for the offline validators."""
+    settings.REPLACEMENT_RESERVE_FEN = 200
+    device_register(actor=Actor.system("t"), institution=card.institution, kind=Device.Kind.VALIDATOR,
+                    code="bus-7", name="7路")
+    page = phone
+    login(page, live_server.url, holder.number)
+    page.goto(f"{live_server.url}/cards/{card.number}/replace/")
+    assert page.locator("#fee").inner_text() == "¥20.00"
+    assert page.locator("#balance").inner_text() == "¥100.00"
+    assert page.locator("#moves-now").inner_text() == "¥78.00"
+    assert page.locator("#reserve").inner_text() == "¥2.00"
+    assert page.locator("#not-lost").is_visible()
+    screenshot(page, "portal-replace-confirm-zh")
+    page.click("#replace-form button[type=submit]")  # not confirmed: the browser asks for the box
+    assert Card.objects.get(pk=card.pk).state == Card.State.ACTIVE
+    page.check("#confirm")
+    page.click("#replace-form button[type=submit]")
+    page.wait_for_selector(f"#move-{card.number}")
+    new = Card.objects.get(replaces=card)
+    assert page.locator(f"#card-{new.number}").inner_text().count("¥78.00") >= 1
+    screenshot(page, "portal-replaced-at-once-zh")
+    assert BalanceMove.objects.get(old_card=card).amount == 7_800
 
 
 def test_meal_card_migration_once(live_server, phone, screenshot, holder, card):

@@ -26,6 +26,8 @@ from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Area, ServicePoint
+from campuscard.devices.models import Device
+from campuscard.devices.services import device_register
 from campuscard.identity.models import Person
 from campuscard.ledger import services as ledger
 from campuscard.ledger.checks import ledger_check
@@ -160,11 +162,11 @@ def test_loss_report_is_immediate_and_unreport_restores(card, institution):
         refused("card_lost", codes.nfc_accept, institution_id=institution.pk, uid="04112233")
         refused("card_state_invalid", services.card_report_lost, actor=Actor.system("test"), card=card, channel="kiosk")
 
-        found = services.card_unreport(actor=Actor.system("test"), card=card)
+        found = services.card_unreport(actor=Actor.system("test"), card=card, channel="window")
         assert found.state == Card.State.ACTIVE and deny_version(institution) == 2
         assert accept(card, qr).card == card
         assert codes.nfc_accept(institution_id=institution.pk, uid="04112233").card == card
-        refused("card_not_lost", services.card_unreport, actor=Actor.system("test"), card=card)
+        refused("card_not_lost", services.card_unreport, actor=Actor.system("test"), card=card, channel="window")
         assert deny_version(institution) == 2
 
 
@@ -193,15 +195,16 @@ def test_student_replaces_at_kiosk_fee_taken_new_card_works_at_once(card, studen
         fee = Transfer.objects.get(kind="fee")
         assert (fee.debit_id, fee.credit_id, fee.amount) == (card.wallet_account_id,
                                                              system(institution, "fee_income").pk, 2_000)
-        assert balance(card) == 8_000 and balance(new) == 0
+        assert balance(card) == 0 and balance(new) == 8_000  # #17: moved at once (no offline device to wait for)
         assert wallet_of(person=student).pk == new.wallet_account_id
         assert deny_version(institution) == 2  # lost, then replaced
 
         assert accept(new, qr_code(new)).card == new  # at once
         refused("card_replaced", accept, card=card, code=old_code)
         move = BalanceMove.objects.get()
-        assert (move.old_card, move.new_card, move.state, move.due_at, move.amount) == (
-            card, new, BalanceMove.State.SCHEDULED, T + WINDOW, None)
+        assert (move.old_card, move.new_card, move.state, move.done_at, move.amount) == (
+            card, new, BalanceMove.State.DONE, T, 8_000)
+        assert Account.objects.get(pk=card.wallet_account_id).status == Account.Status.CLOSED
     assert ledger_check().ok
 
 
@@ -222,7 +225,7 @@ def test_staff_replace_at_the_window_not_the_kiosk(staff_card, staff_member):
     assert snapshot(staff_member) == before
     new = services.card_replace(actor=Actor.system("operator"), card=staff_card, physical=False, channel="window")
     assert new.kind == Card.Kind.STAFF and not Transfer.objects.filter(kind="fee").exists()  # ¥0 for staff
-    assert balance(staff_card) == 500
+    assert balance(staff_card) == 0 and balance(new) == 500
     assert ledger_check().ok
 
 
@@ -253,37 +256,61 @@ def test_physical_replacement_goes_to_production(card, student, approve_photo):
         new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=True, channel="kiosk")
     assert new.physical and new.state == Card.State.ACTIVE
     assert new.production.due_date == dt.date(2026, 10, 9)
-    assert balance(card) == 1_000
+    assert balance(new) == 1_000  # the virtual card pays with it meanwhile
 
 
-def test_balance_moves_after_48_hours_with_late_offline_transactions(card, student, institution):
+def validator(institution, code: str = "bus-1", seen: dt.datetime | None = None) -> Device:
+    device, _secret = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.VALIDATOR,
+                                      code=code, name=code)
+    Device.objects.filter(pk=device.pk).update(last_seen_at=seen)
+    return device
+
+
+def test_with_bus_validators_a_reserve_stays_until_they_have_called_in(card, student, institution, settings):
+    """#17 item 1: the balance moves at once but for one fare, which waits for the offline validators."""
+    settings.REPLACEMENT_RESERVE_FEN = 200
     fund(card, 10_000)
+    bus = validator(institution, seen=T - dt.timedelta(hours=5))
     transit = system(institution, "transit_clearing")
     with frozen_at(T):
         new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=False, channel="kiosk")
+    assert balance(new) == 7_800 and balance(card) == 200  # ¥80 less the ¥20 fee, now; ¥2 kept back
     old_wallet = Account.objects.get(pk=card.wallet_account_id)
-    with frozen_at(T + dt.timedelta(hours=3)):  # a bus validator uploads yesterday's taps late
-        ledger.transfer_create(key="bus:tap:1", debit=old_wallet, credit=transit, amount=300, kind="transit_fare")
+    with frozen_at(T + dt.timedelta(hours=3)):  # the validator uploads a tap made before it knew
+        ledger.transfer_create(key="bus:tap:1", debit=old_wallet, credit=transit, amount=150, kind="transit_fare")
         ledger.transfer_create(key="bus:refund:1", debit=transit, credit=old_wallet, amount=100,
                                kind="transit_refund")
-    fund(new, 50)
-    with frozen_at(T + WINDOW - dt.timedelta(seconds=1)):
-        assert services.balance_moves_run() == 0
-        assert balance(card) == 7_800 and not Transfer.objects.filter(kind="balance_move").exists()
-    with frozen_at(T + WINDOW):
+        assert services.balance_moves_run() == 0  # it has not called in since the replacement
+        Device.objects.filter(pk=bus.pk).update(last_seen_at=T + dt.timedelta(hours=3))
         assert services.balance_moves_run() == 1
-    with frozen_at(T + WINDOW + dt.timedelta(hours=1)):
         assert services.balance_moves_run() == 0
-    move = Transfer.objects.get(kind="balance_move")
-    assert (move.debit_id, move.credit_id, move.amount) == (card.wallet_account_id, new.wallet_account_id, 7_800)
-    assert balance(card) == 0 and balance(new) == 7_850
+    moves = Transfer.objects.filter(kind="balance_move").order_by("pk")
+    assert [(m.debit_id, m.credit_id, m.amount) for m in moves] == [
+        (card.wallet_account_id, new.wallet_account_id, 7_800), (card.wallet_account_id, new.wallet_account_id, 150)]
+    assert balance(card) == 0 and balance(new) == 7_950
     old_wallet.refresh_from_db()
     assert old_wallet.status == Account.Status.CLOSED
     done = BalanceMove.objects.get()
-    assert (done.state, done.amount, done.done_at) == (BalanceMove.State.DONE, 7_800, T + WINDOW)
+    assert (done.state, done.amount, done.done_at) == (BalanceMove.State.DONE, 7_950, T + dt.timedelta(hours=3))
     with pytest.raises(DomainError) as late, transaction.atomic():  # after closing, nothing more lands there
         ledger.transfer_create(key="bus:tap:2", debit=transit, credit=old_wallet, amount=100, kind="transit_refund")
     assert late.value.code == "account_closed"
+    assert ledger_check().ok
+
+
+def test_the_reserve_is_released_after_48_hours_at_most(card, institution, settings):
+    settings.REPLACEMENT_RESERVE_FEN = 200
+    fund(card, 2_150)  # the fee and ¥1.50: less than the reserve stays back entirely
+    validator(institution, "bus-silent")  # never calls in
+    validator(institution, "bus-revoked").__class__.objects.filter(code="bus-revoked").update(revoked_at=T)
+    with frozen_at(T):
+        new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=False, channel="kiosk")
+    assert balance(new) == 0 and balance(card) == 150 and BalanceMove.objects.get().amount == 0
+    with frozen_at(T + WINDOW - dt.timedelta(seconds=1)):
+        assert services.balance_moves_run() == 0
+    with frozen_at(T + WINDOW):
+        assert services.balance_moves_run() == 1
+    assert balance(new) == 150 and BalanceMove.objects.get().amount == 150
     assert ledger_check().ok
 
 
@@ -292,7 +319,7 @@ def test_balance_move_of_an_empty_wallet_just_closes_it(card):
     with frozen_at(T):
         new = services.card_replace(actor=Actor.system("kiosk"), card=card, physical=False, channel="kiosk")
     with frozen_at(T + WINDOW):
-        assert services.balance_moves_run() == 1
+        assert services.balance_moves_run() == 0  # done at once: nothing could still charge it
     assert BalanceMove.objects.get().amount == 0 and balance(new) == 0
     assert not Transfer.objects.filter(kind="balance_move").exists()
     assert Account.objects.get(pk=card.wallet_account_id).status == Account.Status.CLOSED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import secrets
 from collections.abc import Iterable
 
@@ -26,7 +27,7 @@ from campuscard.cards.models import (
     Production,
 )
 from campuscard.cards.policy import ADDONS
-from campuscard.cards.selectors import live_wallet
+from campuscard.cards.selectors import live_wallet, moves_at_once, offline_chargers_synced
 from campuscard.cards.workdays import add_working_days
 from campuscard.core import clock
 from campuscard.core.actors import Actor
@@ -38,6 +39,7 @@ from campuscard.core.money import format_fen
 from campuscard.core.permissions import authorize
 from campuscard.identity.models import Person
 from campuscard.identity.selectors import acting_user
+from campuscard.identity.services import holder_confirm_verify, holder_confirm_wait
 from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account, Transfer
 from campuscard.ledger.selectors import account_balances
@@ -162,14 +164,42 @@ def card_report_lost(*, actor: Actor, card: Card, channel: str) -> Card:
     return card
 
 
-def card_unreport(*, actor: Actor, card: Card) -> Card:
-    """A found card: the holder takes the loss report back."""
+# Who may take a loss report back, and how they prove it is them (#17): a logged-in phone may be the
+# stolen one, so the holder's channels ask for a password; at the window the operator checks the ID.
+UNREPORT_PROOF = {"portal": ("login", "payment"), "api": ("login", "payment"), "kiosk": ("payment",),
+                  "window": ()}
+
+
+def card_unreport(*, actor: Actor, card: Card, channel: str, password: str = "") -> Card:
+    """A found card: the holder takes the loss report back with their login or payment password (the
+    kiosk: the payment password), or the window operator after checking the ID in person. Notified and
+    audited like the loss report; a refusal changes nothing."""
+    proof = UNREPORT_PROOF.get(channel)
+    if proof is None:
+        raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
+    card = Card.objects.select_related("person__user").get(pk=card.pk)
+    if card.state != State.LOST:
+        raise DomainError("card_not_lost")
+    verified = "in_person"
+    if proof:
+        if wait := holder_confirm_wait(person=card.person):
+            raise DomainError("unreport_locked", minutes=math.ceil(wait / 60))
+        if not password:
+            raise DomainError("unreport_password_required")
+        verified = holder_confirm_verify(person=card.person, secret=password, login="login" in proof)
+        if not verified:
+            raise DomainError("unreport_password_incorrect")
     with transaction.atomic():
-        card = Card.objects.select_for_update().get(pk=card.pk)
+        card = Card.objects.select_for_update().select_related("person").get(pk=card.pk)
         if card.state != State.LOST:
             raise DomainError("card_not_lost")
-        _set_state(card, State.ACTIVE, actor=actor, action="card_unreported")
+        _set_state(card, State.ACTIVE, actor=actor, action="card_unreported",
+                   extra={"channel": channel, "verified_by": verified, "security": True})
         _bump_deny_list(card.institution_id)
+        notify(person=card.person, kind=Notification.Kind.SECURITY,
+               title=_("Loss report of card %(number)s taken back"), params={"number": card.number},
+               body=_("The card works again for payments and doors. If this was not you, report it lost "
+                      "again at once and change your passwords."), link="/cards/")
     return card
 
 
@@ -198,7 +228,8 @@ REPLACE_CHANNELS = {
 @money_transaction
 def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee: int | None = None) -> Card:
     """CARD-5/6: a new card (virtual at once, or physical in N working days); the fee is taken from
-    the old card's balance; the rest moves to the new card after the settlement window."""
+    the old card's balance; the rest moves to the new card at once but for a reserve kept for what offline
+    devices may still charge to the old card (``_move_at_once``)."""
     card = Card.objects.select_for_update().select_related("person__institution").get(pk=card.pk)
     if channel not in REPLACE_CHANNELS[Card.Kind(card.kind)]:
         raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
@@ -217,19 +248,38 @@ def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee:
     _set_state(card, State.REPLACED, actor=actor, action="card_replaced", extra={"channel": channel, "fee": fee})
     _bump_deny_list(card.institution_id)
     new = card_issue(actor=actor, person=card.person, physical=physical, replaces=card, kind=card.kind)
-    _schedule_move(card, new)
+    _move_at_once(card, new)
     return new
 
 
-def _schedule_move(old: Card, new: Card) -> BalanceMove:
-    due = clock.now() + dt.timedelta(seconds=settings.BALANCE_MOVE_AFTER_SECONDS)
-    return BalanceMove.objects.create(old_card=old, new_card=new, due_at=due)
+def _move_at_once(old: Card, new: Card) -> BalanceMove:
+    """CARD-6 (#17): the balance moves now, so the holder can pay with the new card at once; only a reserve
+    (``REPLACEMENT_RESERVE_FEN``) stays while offline devices may still charge the old card. The move
+    completes — the rest moved, the old account closed — when they have all called in, 48 h at most."""
+    now = clock.now()
+    move = BalanceMove.objects.create(old_card=old, new_card=new, amount=0,
+                                      due_at=now + dt.timedelta(seconds=settings.BALANCE_MOVE_AFTER_SECONDS))
+    synced = offline_chargers_synced(institution_id=old.institution_id, since=now)
+    amount = moves_at_once(available=account_balances(account_id=old.wallet_account_id).available, synced=synced)
+    if amount > 0:
+        ledger.transfer_create(key=f"balance-move:{move.pk}:at-once",
+                               debit=Account.objects.get(pk=old.wallet_account_id), credit=live_wallet(new),
+                               amount=amount, kind="balance_move", reference=old.number)
+        move.amount = amount
+        move.save(update_fields=["amount"])
+    if synced:
+        _move_rest(move)
+    return move
 
 
 def balance_moves_run() -> int:
-    """CARD-6: move each due remainder to the new card, then close the old account."""
-    due = list(BalanceMove.objects.filter(state=BalanceMove.State.SCHEDULED, due_at__lte=clock.now())
-               .values_list("pk", flat=True)[:500])
+    """CARD-6: complete each move whose offline devices have all called in, or whose 48 h are over: move
+    what is left to the new card, then close the old account."""
+    now = clock.now()
+    scheduled = BalanceMove.objects.filter(state=BalanceMove.State.SCHEDULED).select_related("old_card")[:500]
+    window = dt.timedelta(seconds=settings.BALANCE_MOVE_AFTER_SECONDS)
+    due = [move.pk for move in scheduled if move.due_at <= now
+           or offline_chargers_synced(institution_id=move.old_card.institution_id, since=move.due_at - window)]
     for pk in due:
         try:
             _move_one(pk)
@@ -241,15 +291,20 @@ def balance_moves_run() -> int:
 @money_transaction
 def _move_one(pk: int) -> None:
     move = BalanceMove.objects.select_for_update().select_related("old_card", "new_card").get(pk=pk)
-    if move.state != BalanceMove.State.SCHEDULED:
-        return
+    if move.state == BalanceMove.State.SCHEDULED:
+        _move_rest(move)
+
+
+def _move_rest(move: BalanceMove) -> None:
     old_account = Account.objects.get(pk=move.old_card.wallet_account_id)
     balances = account_balances(account_id=old_account.pk)
     if balances.pending_credits or balances.pending_debits:
         # Money still on its way (e.g. an online recharge awaiting the gateway): try again later
-        # rather than close an account something is about to settle into.
-        move.due_at = clock.now() + dt.timedelta(hours=1)
-        move.save(update_fields=["due_at"])
+        # rather than close an account something is about to settle into (within the window, its end
+        # stays: it dates the replacement for the offline devices' check).
+        if move.due_at <= clock.now():
+            move.due_at = clock.now() + dt.timedelta(hours=1)
+            move.save(update_fields=["due_at"])
         return
     amount = balances.available
     if amount > 0:
@@ -257,10 +312,12 @@ def _move_one(pk: int) -> None:
                                credit=live_wallet(move.new_card), amount=amount,
                                kind="balance_move", reference=move.old_card.number)
     ledger.account_set_status(account=old_account, status=Account.Status.CLOSED)
-    move.state, move.amount, move.done_at = BalanceMove.State.DONE, amount, clock.now()
+    move.state, move.amount, move.done_at = BalanceMove.State.DONE, (move.amount or 0) + amount, clock.now()
     move.save(update_fields=["state", "amount", "done_at"])
-    audit_record(actor=Actor.system("job:balance_move"), action="balance_moved", obj=move, institution_id=move.old_card.institution_id,
-                 after={"amount": amount, "from": move.old_card.number, "to": move.new_card.number})
+    audit_record(actor=Actor.system("job:balance_move"), action="balance_moved", obj=move,
+                 institution_id=move.old_card.institution_id,
+                 after={"amount": move.amount, "rest": amount, "from": move.old_card.number,
+                        "to": move.new_card.number})
 
 
 def staff_department_change(*, actor: Actor, person: Person, department: str, reissue: bool) -> Card | None:
@@ -278,7 +335,8 @@ def staff_department_change(*, actor: Actor, person: Person, department: str, re
         return None
     new = card_replace(actor=actor, card=card, physical=card.physical, channel="window", fee=0)
     notify(person=person, kind=Notification.Kind.SECURITY, title=_("Your staff card was re-issued"),
-           body=_("New card %(number)s, free of charge. Your campus wallet moves to it within %(hours)s hours; "
+           body=_("New card %(number)s, free of charge. Your campus wallet moved to it (a bus fare follows within "
+                  "%(hours)s hours at most); "
                   "a transit (bus) purse on the old card does not transfer."),
            params={"number": new.number, "hours": settings.BALANCE_MOVE_AFTER_SECONDS // 3600}, link="/cards/")
     return new

@@ -114,7 +114,7 @@ def report_lost(request, number: str):
 def unreport(request, number: str):
     person = _person(request)
     _run(request, services.card_unreport, _("Welcome back — the card works again."), actor=Actor.by_user(request.user),
-         card=_card(person, number))
+         card=_card(person, number), channel="portal", password=request.POST.get("password", ""))
     return redirect("portal:cards")
 
 
@@ -122,13 +122,18 @@ def unreport(request, number: str):
 def replace(request, number: str):
     person = _person(request)
     card = _card(person, number)
+    confirm_needed = card.state == card.State.ACTIVE  # a card not reported lost stops at once: ask first
     if request.method == "POST":
-        new = _run(request, services.card_replace, _("Your new card is ready."), actor=Actor.by_user(request.user), card=card,
-                   physical=request.POST.get("form") == "physical", channel="portal")
-        if new is not None:
-            return redirect("portal:cards")
+        if confirm_needed and request.POST.get("confirm") != "yes":
+            messages.error(request, _("Tick the box to confirm: this card still works and stops at once."))
+        else:
+            new = _run(request, services.card_replace, _("Your new card is ready."), actor=Actor.by_user(request.user),
+                       card=card, physical=request.POST.get("form") == "physical", channel="portal")
+            if new is not None:
+                return redirect("portal:cards")
     return render(request, "portal/card_replace.html", {
-        "person": person, "card": card, "fee": services.replacement_fee(card=card),
+        "person": person, "card": card, "confirm_needed": confirm_needed,
+        "preview": selectors.replacement_preview(card=card, fee=services.replacement_fee(card=card)),
         "hours": settings.BALANCE_MOVE_AFTER_SECONDS // 3600, "days": settings.CARD_PRODUCTION_WORKING_DAYS,
         "window_only": "portal" not in services.REPLACE_CHANNELS[card.kind]})
 
