@@ -749,3 +749,18 @@ def test_home_and_my_cards_lead_to_the_application(draft):
     client.force_login(person.user)
     assert 'id="tile-apply"' in client.get(reverse("portal:home")).content.decode()
     assert 'id="apply-link"' in client.get(reverse("portal:cards")).content.decode()
+
+
+def test_the_status_page_polls_while_checking_and_the_holder_withdraws(institution, where):
+    person = applicant(institution)
+    application = in_review(person, where["kiosk"], face="checking")
+    client = Client()
+    client.force_login(person.user)
+    partial = client.get(reverse("portal:apply"), HTTP_HX_REQUEST="true").content.decode()
+    assert partial.startswith('<section class="card" id="apply-status" data-state="checking"')
+    assert 'hx-trigger="every 3s"' in partial and "<html" not in partial
+    client.post(reverse("portal:apply_withdraw"))
+    application.refresh_from_db()
+    assert application.state == Application.State.WITHDRAWN
+    page = client.get(reverse("portal:apply")).content.decode()
+    assert 'id="apply-start"' in page and "hx-trigger" not in page  # may start again; nothing to poll
