@@ -287,8 +287,8 @@ SMS_CODE_TTL_SECONDS = env_int("SMS_CODE_TTL_SECONDS", 5 * 60)  # a code works t
 SMS_CODE_MAX_WRONG = env_int("SMS_CODE_MAX_WRONG", 5)  # wrong guesses before a code is dead
 SMS_RESEND_SECONDS = env_int("SMS_RESEND_SECONDS", 60)  # one code per number (and per address) this often
 SMS_MAX_PER_HOUR = env_int("SMS_MAX_PER_HOUR", 5)  # codes per number an hour
-SMS_ADDRESS_MAX_PER_HOUR = env_int("SMS_ADDRESS_MAX_PER_HOUR", 20)  # codes per client address an hour
-SMS_ADDRESS_MAX_WRONG = env_int("SMS_ADDRESS_MAX_WRONG", 10)  # wrong codes per client address an hour
+SMS_ADDRESS_MAX_PER_HOUR = env_int("SMS_ADDRESS_MAX_PER_HOUR", 100)  # codes per client address an hour (NAT!)
+SMS_ADDRESS_MAX_WRONG = env_int("SMS_ADDRESS_MAX_WRONG", 30)  # wrong codes per client address an hour
 APPLICATION_DOCUMENT_MAX_BYTES = env_int("APPLICATION_DOCUMENT_MAX_BYTES", 5 * 1024 * 1024)
 
 # Key of the ledger's row MACs and day seals (tamper evidence). Keep it stable: rotating it makes
