@@ -83,7 +83,7 @@ def test_lost_card_mid_day_is_refused_at_once_and_found_card_works_again(institu
     card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     assert decide(gate, "teach-1", local(2026, 11, 30, 10, 1), nfc_uid=uid).rule == "refuse_card_lost"
     assert decide(gate, "library", local(2026, 11, 30, 10, 1), nfc_uid=uid).rule == "refuse_card_lost"
-    card_unreport(actor=Actor.system("t"), card=card)
+    card_unreport(actor=Actor.system("t"), card=card, channel="window")
     assert decide(gate, "teach-1", local(2026, 11, 30, 10, 2), nfc_uid=uid).admitted
     card_freeze(actor=Actor.system("t"), card=card)
     assert decide(gate, "teach-1", nfc_uid=uid).rule == "refuse_card_frozen"
@@ -96,7 +96,7 @@ def test_replaced_card_is_refused_and_the_dynamic_code_of_a_lost_card_too(instit
         code = codes.current_code(qr)
     card_report_lost(actor=Actor.system("t"), card=card, channel="portal")
     assert decide(gate, "teach-1", code=code).rule == "refuse_card_lost"
-    card_unreport(actor=Actor.system("t"), card=card)
+    card_unreport(actor=Actor.system("t"), card=card, channel="window")
     card.refresh_from_db()
     with frozen_at(NOON):
         card_replace(actor=Actor.system("t"), card=card, physical=False, channel="window", fee=0)

@@ -17,6 +17,7 @@ from campuscard.devices.services import device_register
 from campuscard.devices.signing import sign_headers
 from campuscard.identity.models import Person
 from campuscard.identity.services import holder_user_ensure
+from tests.conftest import ID_ALICE
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,12 @@ def test_my_cards_code_and_loss_through_the_api(holder_client, card):
     assert refused.value.code == "card_lost"
     refused_code = holder_client.get(f"/api/v1/cards/{card.number}/code")
     assert refused_code.status_code == 403 and refused_code.json()["code"] == "card_lost"
-    assert holder_client.post(f"/api/v1/cards/{card.number}/found").json()["state"] == "active"
+    no_password = holder_client.post(f"/api/v1/cards/{card.number}/found", {"password": ""},
+                                     content_type="application/json")
+    assert no_password.status_code == 403 and no_password.json()["code"] == "unreport_password_required"
+    found = holder_client.post(f"/api/v1/cards/{card.number}/found", {"password": ID_ALICE[-6:]},
+                               content_type="application/json")  # the initial login password (ID-3)
+    assert found.json()["state"] == "active"
 
 
 def test_offline_codes_work_once(holder_client, card):

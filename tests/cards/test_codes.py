@@ -177,7 +177,7 @@ def test_refusals_use_nothing_so_the_code_still_works_after(card, institution):
         services.card_report_lost(actor=Actor.system("test"), card=card, channel="portal")
         refused("card_lost", accept, institution, code)
         assert UsedCode.objects.count() == 0
-        services.card_unreport(actor=Actor.system("test"), card=card)
+        services.card_unreport(actor=Actor.system("test"), card=card, channel="window")
         assert accept(institution, code).card == card
 
 
@@ -256,7 +256,7 @@ def test_offline_code_refusals_use_nothing(card, institution, other_institution)
         services.card_report_lost(actor=Actor.system("test"), card=card, channel="kiosk")
         refused("card_lost", accept, institution, code)
         assert not OfflineCode.objects.filter(used_at__isnull=False).exists()
-        services.card_unreport(actor=Actor.system("test"), card=card)
+        services.card_unreport(actor=Actor.system("test"), card=card, channel="window")
         assert accept(institution, code).offline
 
 

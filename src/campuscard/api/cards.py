@@ -140,10 +140,16 @@ def report_lost(request, number: str):
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
 
 
-@router.post("/cards/{number}/found", response=CardOut, summary="Take a loss report back")
-def found(request, number: str):
+class FoundIn(Schema):
+    password: str = Field(description="the holder's login password or payment password")
+
+
+@router.post("/cards/{number}/found", response=CardOut,
+             summary="Take a loss report back, confirmed with the login or payment password")
+def found(request, number: str, payload: FoundIn):
     person = _holder(request)
-    services.card_unreport(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number))
+    services.card_unreport(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number), channel="api",
+                           password=payload.password)
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
 
 

@@ -11,6 +11,11 @@ register("card_replaced", 403, _("This card has been replaced by a new one."))
 register("card_not_active", 403, _("This card is not active yet."))
 register("card_kind_exists", 409, _("The holder already has an active %(kind)s card."))
 register("card_not_lost", 409, _("Only a card reported lost can be un-reported."))
+register("unreport_password_required", 403,
+         _("Enter your login password or payment password to take the loss report back."))
+register("unreport_password_incorrect", 403, _("The password is wrong; the card stays reported lost."))
+register("unreport_locked", 429,
+         _("Too many wrong passwords. Try again in %(minutes)s minutes, or go to the service window with your ID."))
 register("card_state_invalid", 409, _("This card cannot do that in its current state (%(state)s)."))
 register("card_wrong_channel", 403, _("%(who)s replace cards at the service window, not here."))
 register("card_identity_mismatch", 403, _("The ID number does not match any card holder here."))

@@ -20,6 +20,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Campus, Institution
+from campuscard.identity import throttle
 from campuscard.identity.documents import IdType, initial_secret, validate_document
 from campuscard.identity.models import APIToken, Person, User
 
@@ -114,9 +115,11 @@ def _login_password_matches(user: User, person: Person, secret: str) -> bool:
     return secret == initial_secret(person.id_number)
 
 
-def payment_password_set(*, user: User, login_password: str, current_payment_password: str = "",
-                         new_payment_password: str) -> None:
-    """Set or change the payment password (ID-5): six digits, never equal to the login password."""
+def payment_password_set(*, user: User, login_password: str = "", current_payment_password: str = "",
+                         new_payment_password: str, new_payment_password_again: str | None = None) -> None:
+    """Set or change the payment password (ID-5): six digits, never equal to the login password. The first
+    one is confirmed with the login password, a change with the current payment password; a form that asks
+    for it twice passes ``new_payment_password_again``, which must match."""
     person = _require_person(user)
     if person.payment_password:
         if not check_password(current_payment_password, person.payment_password):
@@ -125,6 +128,8 @@ def payment_password_set(*, user: User, login_password: str, current_payment_pas
         raise DomainError("password_wrong")
     if not PAYMENT_PASSWORD.fullmatch(new_payment_password or ""):
         raise DomainError("payment_password_format")
+    if new_payment_password_again is not None and new_payment_password_again != new_payment_password:
+        raise DomainError("payment_password_mismatch")
     if _login_password_matches(user, person, new_payment_password):
         raise DomainError("payment_password_same_as_login")
     with transaction.atomic():
@@ -138,6 +143,30 @@ def payment_password_set(*, user: User, login_password: str, current_payment_pas
 
 def payment_password_verify(*, person: Person, secret: str) -> bool:
     return bool(person.payment_password) and check_password(secret, person.payment_password)
+
+
+# Wrong passwords given to confirm a sensitive action (un-reporting a loss, #17): one bucket per holder,
+# so a stolen, logged-in phone gets as few guesses as the login form gives.
+CONFIRM_BUCKET = "holder_confirm"
+
+
+def holder_confirm_wait(*, person: Person) -> int:
+    """0 when the holder may try a password again, else the seconds to wait."""
+    return throttle.bucket_wait(CONFIRM_BUCKET, str(person.pk), limit=settings.LOGIN_MAX_FAILURES,
+                                window=settings.LOGIN_LOCK_SECONDS)
+
+
+def holder_confirm_verify(*, person: Person, secret: str, login: bool = True) -> str:
+    """Which of the holder's passwords ``secret`` is — ``"payment"`` or (when ``login``) ``"login"`` — or
+    ``""`` when neither; a wrong one is counted in the holder's bucket (see ``holder_confirm_wait``)."""
+    if payment_password_verify(person=person, secret=secret):
+        return "payment"
+    user = person.user if person.user_id else None
+    if login and user is not None and secret and _login_password_matches(user, person, secret):
+        return "login"
+    throttle.bucket_hit(CONFIRM_BUCKET, str(person.pk), window=settings.LOGIN_LOCK_SECONDS,
+                        limit=settings.LOGIN_MAX_FAILURES, hold=True)
+    return ""
 
 
 def query_password_set(*, user: User, login_password: str, new_query_password: str) -> None:
