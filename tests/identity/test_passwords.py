@@ -416,13 +416,49 @@ def test_payment_password_on_the_security_page(client, student):
     login(client, student, INITIAL_ALICE)
     change(client, INITIAL_ALICE, NEW_PASSWORD)
     url = reverse("portal:security")
-    response = client.post(url, {"form": "payment", "login_password": "nope", "new_payment_password": "246813"})
+    first = {"form": "payment", "new_payment_password": "246813", "new_payment_password_again": "246813"}
+    response = client.post(url, {**first, "login_password": "nope"})
     assert response.status_code == 200
     assert list(response.context["payment_form"].non_field_errors()) == [message(response, "password_wrong")]
-    response = client.post(url, {"form": "payment", "login_password": NEW_PASSWORD, "new_payment_password": "246813"})
+    response = client.post(url, {**first, "login_password": NEW_PASSWORD})
     assert response.status_code == 302 and response.url == url
     student.refresh_from_db()
     assert payment_password_verify(person=student, secret="246813")
+
+
+def test_the_payment_password_form_asks_only_what_applies_and_twice(client, student):
+    """#17 item 11: the first payment password is confirmed with the login password (no "current payment
+    password" field), a change with the current one (no login password field); the new one twice."""
+    login(client, student, INITIAL_ALICE)
+    change(client, INITIAL_ALICE, NEW_PASSWORD)
+    url = reverse("portal:security")
+    fields = list(client.get(url).context["payment_form"].fields)
+    assert fields == ["login_password", "new_payment_password", "new_payment_password_again"]
+    mismatch = client.post(url, {"form": "payment", "login_password": NEW_PASSWORD, "new_payment_password": "246813",
+                                 "new_payment_password_again": "246831"})
+    assert list(mismatch.context["payment_form"].non_field_errors()) == [
+        message(mismatch, "payment_password_mismatch")]
+    student.refresh_from_db()
+    assert not student.payment_password and actions(student) == []
+    client.post(url, {"form": "payment", "login_password": NEW_PASSWORD, "new_payment_password": "246813",
+                      "new_payment_password_again": "246813"})
+    fields = list(client.get(url).context["payment_form"].fields)
+    assert fields == ["current_payment_password", "new_payment_password", "new_payment_password_again"]
+    missing = client.post(url, {"form": "payment", "new_payment_password": "975312",
+                                "new_payment_password_again": "975312"})
+    assert "current_payment_password" in missing.context["payment_form"].errors
+    mismatch = client.post(url, {"form": "payment", "current_payment_password": "246813",
+                                 "new_payment_password": "975312", "new_payment_password_again": "975321"})
+    assert list(mismatch.context["payment_form"].non_field_errors()) == [
+        message(mismatch, "payment_password_mismatch")]
+    student.refresh_from_db()
+    assert payment_password_verify(person=student, secret="246813")
+    changed = client.post(url, {"form": "payment", "current_payment_password": "246813",
+                                "new_payment_password": "975312", "new_payment_password_again": "975312"})
+    assert changed.status_code == 302
+    student.refresh_from_db()
+    assert payment_password_verify(person=student, secret="975312")
+    assert actions(student) == ["payment_password_set", "payment_password_changed"]
 
 
 # --- ID-6: query password ----------------------------------------------------------------------------

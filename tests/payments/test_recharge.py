@@ -194,6 +194,7 @@ def test_sandbox_pay_page_delivers_and_portal_shows_credit(client, institution, 
     assert balances(student).available == 8_850
     page = client.get(paid["Location"])
     assert 'data-state="paid"' in page.content.decode()
+    assert page.context["balance"] == 8_850 and "¥88.50" in page.content.decode()  # the new balance (#17 item 11)
     wallet = client.get("/wallet/").content.decode()
     assert "¥88.50" in wallet
     csv = client.get("/wallet/statement/?format=csv")
@@ -223,3 +224,20 @@ def test_ledger_hold_expiry_first_then_order_expiry_and_late_payment(institution
     notify(payment, "paid"), notify(payment, "paid")
     order.refresh_from_db()
     assert order.state == "paid" and balances(student).available == 3_000 and ledger_check().ok
+
+
+def test_the_recharge_result_shows_the_new_balance_only_once_credited(client, institution, student):
+    """#17 item 11: while the gateway has not confirmed, no balance; once credited, the new balance."""
+    from campuscard.identity.services import holder_user_ensure
+
+    services.recharge_cash(channel="window", person=student, amount=1_000, key="before")
+    user = holder_user_ensure(person=student)
+    user.must_change_password = False
+    user.save()
+    client.force_login(user)
+    order, _url = start_online(student, amount=2_000, key="shown")
+    pending = client.get(f"/wallet/recharge/{order.order_no}/", HTTP_HX_REQUEST="true")
+    assert 'data-state="pending"' in pending.content.decode() and 'id="recharge-balance"' not in pending.content.decode()
+    notify(SandboxPayment.objects.get(order_no=order.order_no), "paid")
+    paid = client.get(f"/wallet/recharge/{order.order_no}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="recharge-balance"' in paid and "¥30.00" in paid

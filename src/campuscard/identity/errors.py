@@ -14,6 +14,7 @@ register("payment_password_same_as_login", 400,
          _("The payment password must be different from the login password."))
 register("payment_password_format", 400, _("The payment password must be exactly six digits."))
 register("payment_password_wrong", 400, _("The current payment password is wrong."))
+register("payment_password_mismatch", 400, _("The two new payment passwords do not match."))
 register("query_password_format", 400, _("The query password must be 6 to 20 characters."))
 register("roster_invalid", 422, _("The roster has %(count)s bad rows; nothing was imported."))
 register("roster_unreadable", 422, _("The roster file cannot be read: %(reason)s"))

@@ -23,11 +23,21 @@ class PasswordChangeForm(forms.Form):
 
 
 class PaymentPasswordForm(forms.Form):
-    login_password = forms.CharField(label=_("Login password"), required=False, widget=forms.PasswordInput)
-    current_payment_password = forms.CharField(label=_("Current payment password"), required=False,
-                                               widget=forms.PasswordInput(attrs={"inputmode": "numeric"}))
+    """The first payment password is confirmed with the login password, a change with the current payment
+    password: only the one that applies is asked (#17). The new one is typed twice."""
+
+    login_password = forms.CharField(label=_("Login password"), widget=forms.PasswordInput(
+        attrs={"autocomplete": "current-password"}))
+    current_payment_password = forms.CharField(label=_("Current payment password"), widget=forms.PasswordInput(
+        attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off"}))
     new_payment_password = forms.CharField(label=_("New payment password (6 digits)"), widget=forms.PasswordInput(
         attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off"}))
+    new_payment_password_again = forms.CharField(label=_("New payment password again"), widget=forms.PasswordInput(
+        attrs={"inputmode": "numeric", "maxlength": 6, "autocomplete": "off"}))
+
+    def __init__(self, *args, has_password: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["login_password" if has_password else "current_payment_password"]
 
 
 class QueryPasswordForm(forms.Form):

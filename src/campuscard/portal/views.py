@@ -87,7 +87,8 @@ def security(request):
     if person is None:
         return redirect("portal:home")
     which = request.POST.get("form")
-    payment_form = PaymentPasswordForm(request.POST if which == "payment" else None)
+    payment_form = PaymentPasswordForm(request.POST if which == "payment" else None,
+                                       has_password=person.has_payment_password)
     query_form = QueryPasswordForm(request.POST if which == "query" else None)
     form, service = {"payment": (payment_form, services.payment_password_set),
                      "query": (query_form, services.query_password_set)}.get(which, (None, None))

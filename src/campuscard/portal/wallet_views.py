@@ -102,4 +102,5 @@ def recharge_status(request, order_no: str):
     if order is None:
         raise Http404
     template = "portal/_recharge_status.html" if request.htmx else "portal/recharge_status.html"
-    return render(request, template, {"order": order, "person": person})
+    balance = selectors.wallet_summary(person).balances.available if order.state == RechargeOrder.State.PAID else None
+    return render(request, template, {"order": order, "person": person, "balance": balance})
