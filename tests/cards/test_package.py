@@ -215,3 +215,28 @@ def _with_photo(institution, approve_photo):
     person = make_person(institution)
     approve_photo(person)
     return person
+
+
+def test_the_kiosk_page_names_the_place_and_refuses_to_hand_out_a_window_card(client, student, places,
+                                                                              approve_photo):
+    from django.core.signing import get_cookie_signer
+
+    from campuscard.devices.models import Device
+    from campuscard.devices.services import device_register
+    from campuscard.terminals.web import COOKIE, SALT
+    from tests.conftest import ID_ALICE
+
+    kiosk, window, *_ = places
+    approve_photo(student)
+    card = services.card_issue(actor=SYSTEM, person=student, physical=True, collect_point=window)
+    _ready(card)
+    device, _secret = device_register(actor=SYSTEM, institution=student.institution, kind=Device.Kind.KIOSK,
+                                      code="kx", name="K", service_point=kiosk)
+    client.cookies[COOKIE] = get_cookie_signer(salt=COOKIE + SALT).sign(str(device.pk))
+    page = client.post("/devices/kiosk/identify/", {"id_number": ID_ALICE, "query_password": ID_ALICE[-6:]},
+                       follow=True).content.decode()
+    assert f'id="kiosk-elsewhere-{card.number}"' in page and "卡务中心22号窗口" in page
+    assert 'id="kiosk-collect"' not in page
+    refused = client.post("/devices/kiosk/action/", {"action": "collect", "card": card.number}, follow=True)
+    assert "卡务中心22号窗口" in refused.content.decode()
+    assert Production.objects.get(card=card).state == Production.State.AT_KIOSK  # not handed out here
