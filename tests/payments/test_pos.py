@@ -111,6 +111,22 @@ def test_payment_password_rules(terminal, funded, student):
         assert pay(term, secret, {"txn_id": "p7", "amount": 900, **TAP}).status_code == 201
 
 
+def test_the_window_unlock_lets_password_payments_through_again(terminal, funded, student, institution,
+                                                                make_operator):
+    """#17 item 10: the lock's message sends the holder to the window; the operator's unlock there works."""
+    term, secret = terminal
+    payment_password_set(user=holder_user_ensure(person=student), login_password=ID_ALICE[-6:],
+                         new_payment_password="135790")
+    big = {"amount": 6_000, **TAP}
+    for attempt in range(5):
+        pay(term, secret, {"txn_id": f"w{attempt}", **big, "password": "000000"})
+    assert pay(term, secret, {"txn_id": "l", **big, "password": "135790"}).json()["code"] == "payment_password_locked"
+    desk = Client()
+    desk.force_login(make_operator(institution, "card_center_operator", "window-1"))
+    desk.post(f"/backoffice/identity/person/{student.pk}/unlock-payment-password/")
+    assert pay(term, secret, {"txn_id": "ok", **big, "password": "135790"}).status_code == 201
+
+
 def test_offline_codes_only_for_password_free_amounts(terminal, funded):
     term, secret = terminal
     batch = codes.offline_codes_issue(credential=qr_credential(funded))

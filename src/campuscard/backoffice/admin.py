@@ -2,21 +2,28 @@
 (imported at the end). Admin screens live in the back office, not in the apps they show (house rule 12)."""
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
+from campuscard.core.actors import Actor
+from campuscard.core.errors import DomainError
 from campuscard.core.models import Area, AuditLog, Building, Campus, Institution, ServicePoint
 from campuscard.identity.documents import validate_document
 from campuscard.identity.models import APIToken, Person, User
+from campuscard.payments import pos
+from campuscard.payments.selectors import wrong_passwords_today
 
 
 class CampusInline(TabularInline):
@@ -86,14 +93,14 @@ class PersonAdmin(ScopedAdmin):
     list_display = ["number", "name", "kind", "status", "campus", "department", "source", "institution"]
     list_filter = ["kind", "status", "source", "campus", "institution"]
     search_fields = ["number", "name", "id_number", "phone"]
-    readonly_fields = ["user", "source", "created_at", "updated_at", "cards"]
+    readonly_fields = ["user", "source", "created_at", "updated_at", "cards", "payment_password_lock"]
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["institution", "number", "name", "kind", "status"]}),
         (_("Identity document"), {"fields": ["id_type", "id_number"]}),
         (_("Affiliation"), {"fields": ["campus", "department", "title", "enrollment_year"]}),
         (_("Contact"), {"fields": ["phone", "email"]}),
-        (_("Cards"), {"fields": ["cards"]}),
+        (_("Cards"), {"fields": ["cards", "payment_password_lock"]}),
         (_("Record"), {"fields": ["source", "user", "created_at", "updated_at"]}),
     ]
 
@@ -109,6 +116,43 @@ class PersonAdmin(ScopedAdmin):
                             'bg-primary-600 text-white inline-block mt-2">{}</a>',
                             reverse("admin:cards_card_issue"), obj.pk, _("Issue a card"))
         return format_html("{}{}", rows or "—", issue) if rows else format_html("{}<br>{}", "—", issue)
+
+
+    @admin.display(description=_("payment password"))
+    def payment_password_lock(self, obj):
+        """Locked after too many wrong passwords today: the window unlocks it (PAY-3, #17)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        wrong = wrong_passwords_today(person=obj)
+        if wrong < settings.PAYMENT_PASSWORD_MAX_WRONG:
+            state = _("not set") if not obj.payment_password else (
+                gettext("set · %(wrong)s wrong today") % {"wrong": wrong} if wrong else _("set"))
+            return format_html('<span id="payment-password-state">{}</span>', state)
+        return format_html(
+            '<span id="payment-password-state" class="text-red-600 font-semibold">{}</span> '
+            '<button type="submit" formaction="{}" formnovalidate id="unlock-payment-password" class="font-medium '
+            'px-3 py-2 rounded-default bg-primary-600 text-white ml-2">{}</button>',
+            gettext("locked: %(wrong)s wrong passwords today") % {"wrong": wrong},
+            reverse("admin:identity_person_unlock_payment_password", args=[obj.pk]),
+            _("Unlock (ID checked in person)"))
+
+    def get_urls(self):
+        return [path("<int:pk>/unlock-payment-password/", self.admin_site.admin_view(self.unlock_payment_password),
+                     name="identity_person_unlock_payment_password"), *super().get_urls()]
+
+    def unlock_payment_password(self, request, pk: int):
+        """POST from the person's page: the window clears today's wrong-password lock (audited, notified)."""
+        if request.method != "POST":
+            return redirect("admin:identity_person_change", pk)
+        person = get_object_or_404(self.get_queryset(request), pk=pk)
+        try:
+            pos.payment_password_unlock(actor=Actor.by_user(request.user), person=person)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Payment password unlocked for %(who)s; the holder is notified.")
+                             % {"who": f"{person.number} {person.name}"})
+        return redirect("admin:identity_person_change", pk)
 
 
 @admin.register(User)

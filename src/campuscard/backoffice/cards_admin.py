@@ -42,10 +42,10 @@ from campuscard.ledger.selectors import account_balances
 
 def _each(request, queryset, fn, done_message, **kwargs) -> None:
     """Run a card service per selected row; report refusals by their message, never half-silently."""
-    done = 0
+    done, as_ = 0, kwargs.pop("as_", "card")  # popped once: every row is passed under the same name
     for obj in queryset:
         try:
-            fn(actor=Actor.by_user(request.user), **{kwargs.pop("as_", "card"): obj}, **kwargs)
+            fn(actor=Actor.by_user(request.user), **{as_: obj}, **kwargs)
             done += 1
         except DomainError as error:
             messages.error(request, f"{obj}: {error.message}")
@@ -96,7 +96,7 @@ class CardAdmin(ScopedAdmin):
     fields = readonly_fields
     inlines = [CredentialInline]
     list_select_related = ["person"]
-    actions = ["report_lost", "freeze", "unfreeze", "replace_virtual", "replace_physical", "refund_balance"]
+    actions = ["report_lost", "unreport", "freeze", "unfreeze", "replace_virtual", "replace_physical", "refund_balance"]
 
     def add_view(self, request, form_url="", extra_context=None):
         """"Add card" is one card at the window (issue #16 item 7), through the service's checks."""
@@ -127,6 +127,11 @@ class CardAdmin(ScopedAdmin):
     @admin.action(description=_("Report lost (service window)"), permissions=["change"])
     def report_lost(self, request, queryset):
         _each(request, queryset, services.card_report_lost, _("%(count)s card(s) reported lost."), channel="window")
+
+    @admin.action(description=_("Take the loss report back (ID checked in person)"), permissions=["change"])
+    def unreport(self, request, queryset):
+        _each(request, queryset, services.card_unreport, _("%(count)s card(s) work again; the holders are notified."),
+              channel="window")
 
     @admin.action(description=_("Freeze"), permissions=["change"])
     def freeze(self, request, queryset):
@@ -227,11 +232,11 @@ class PhotoAdmin(ScopedAdmin):
     list_display = ["thumbnail", "person", "state", "uploaded_at", "effective_from", "reviewed_by"]
     list_filter = ["state"]
     search_fields = ["person__number", "person__name"]
-    readonly_fields = ["thumbnail_large", "person", "state", "uploaded_at", "reviewed_at", "reviewed_by",
+    readonly_fields = ["thumbnail_large", "person", "state", "reason", "uploaded_at", "reviewed_at", "reviewed_by",
                        "effective_from"]
-    fields = ["thumbnail_large", "person", "state", "reason", "uploaded_at", "reviewed_at", "reviewed_by",
-              "effective_from"]
+    fields = readonly_fields
     actions = ["approve"]
+    change_form_template = "backoffice/photo_change_form.html"
 
     def has_add_permission(self, request):
         return False
@@ -246,16 +251,63 @@ class PhotoAdmin(ScopedAdmin):
 
     @admin.action(description=_("Approve (effective tomorrow)"), permissions=["change"])
     def approve(self, request, queryset):
-        _each(request, queryset, services.photo_review, _("%(count)s photo(s) approved."), as_="photo", approve=True)
-        for photo_id in queryset.filter(state=Photo.State.APPROVED).values_list("pk", flat=True):
+        self._approve(request, queryset)
+
+    def _approve(self, request, photos) -> None:
+        _each(request, photos, services.photo_review, _("%(count)s photo(s) approved."), as_="photo", approve=True)
+        for photo_id in Photo.objects.filter(pk__in=[p.pk for p in photos], state=Photo.State.APPROVED).values_list(
+                "pk", flat=True):
             transaction.on_commit(lambda photo_id=photo_id: terminal_face(photo_id))  # ID-7, in the worker
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The decision is the Approve / Reject buttons above the form (#17), as on an appeal's page; there
+        is nothing to save, so the page has no Save button."""
+        extra_context = dict(extra_context or {})
+        photo = self.get_object(request, object_id)
+        if photo is not None and photo.state == Photo.State.PENDING and self.has_change_permission(request, photo):
+            extra_context["approve_url"] = reverse("admin:cards_photo_approve", args=[photo.pk])
+            extra_context["reject_url"] = reverse("admin:cards_photo_reject", args=[photo.pk])
+        extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
-        """Saving the form with a reason rejects the photo; the reason is what the holder reads."""
+        """Every field is read-only: a Save (a stale page, a resend) changes nothing — the buttons decide."""
+
+    def response_change(self, request, obj):
+        messages.info(request, _("Nothing was changed. Approve or reject the photo with the buttons above."))
+        return redirect("admin:cards_photo_change", obj.pk)
+
+    def get_urls(self):
+        return [path("<int:pk>/approve/", self.admin_site.admin_view(self.approve_view), name="cards_photo_approve"),
+                path("<int:pk>/reject/", self.admin_site.admin_view(self.reject_view), name="cards_photo_reject"),
+                *super().get_urls()]
+
+    def _decided_photo(self, request, pk: int) -> Photo | None:
+        if request.method != "POST":
+            return None
+        photo = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, photo):
+            raise PermissionDenied
+        return photo
+
+    def approve_view(self, request, pk: int):
+        if (photo := self._decided_photo(request, pk)) is None:
+            return redirect("admin:cards_photo_change", pk)
+        self._approve(request, [photo])
+        return redirect("admin:cards_photo_changelist")
+
+    def reject_view(self, request, pk: int):
+        """Reject with the reason the holder reads; without a reason the page says so and nothing changes."""
+        if (photo := self._decided_photo(request, pk)) is None:
+            return redirect("admin:cards_photo_change", pk)
         try:
-            services.photo_review(actor=Actor.by_user(request.user), photo=obj, approve=False, reason=obj.reason)
+            services.photo_review(actor=Actor.by_user(request.user), photo=photo, approve=False,
+                                  reason=request.POST.get("reason", ""))
         except DomainError as error:
             messages.error(request, error.message)
+            return redirect("admin:cards_photo_change", pk)
+        messages.success(request, _("Photo rejected; the holder is notified."))
+        return redirect("admin:cards_photo_changelist")
 
 
 @admin.register(Production)

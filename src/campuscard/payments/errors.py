@@ -21,6 +21,7 @@ register("payment_password_locked", 403,
 register("payment_password_expired", 403,
          _("The payment password is due for its monthly change. Change it in the portal first."))
 register("payment_password_unset", 403, _("Set a payment password in the portal first."))
+register("payment_password_not_locked", 409, _("The payment password is not locked today; there is nothing to unlock."))
 register("offline_code_over_limit", 403, _("Offline codes are good only up to %(limit)s."))
 register("terminal_unknown", 403, _("This device is not registered as a POS terminal."))
 register("payment_not_found", 404, _("No such payment."))

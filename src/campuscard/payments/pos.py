@@ -28,6 +28,7 @@ from campuscard.core.audit import audit_record
 from campuscard.core.db import money_transaction
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen, is_fen
+from campuscard.core.permissions import authorize
 from campuscard.core.privacy import mask_name, mask_number
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_is_revoked
@@ -214,10 +215,26 @@ def _merchant_ref(merchant: Merchant) -> ledger.AccountRef:
     return ledger.AccountRef.of(merchant.account)
 
 
-def payment_password_unlock(*, actor: Actor, person: Person) -> None:
-    """At the service window: clear today's wrong-password count (PAY-3)."""
-    DailyUsage.objects.filter(person=person, day=clock.local_date(person.institution)).update(wrong_passwords=0)
-    audit_record(actor=actor, action="payment_password_unlocked", obj=person, institution_id=person.institution_id)
+def payment_password_unlock(*, actor: Actor, person: Person) -> int:
+    """At the service window (PAY-3, #17): the operator, having checked the holder's ID, clears today's
+    wrong-password count so password payments work again; audited, the holder notified. Returns the
+    count cleared; a holder with no wrong password today is refused (``payment_password_not_locked``)."""
+    if actor.user is not None:  # the window's card operators, in the holder's institution
+        authorize(actor.user, "cards.change_card", person.institution_id)
+    with transaction.atomic():
+        usage = (DailyUsage.objects.select_for_update()
+                 .filter(person=person, day=clock.local_date(person.institution)).first())
+        if usage is None or not usage.wrong_passwords:
+            raise DomainError("payment_password_not_locked")
+        cleared = usage.wrong_passwords
+        usage.wrong_passwords = 0
+        usage.save(update_fields=["wrong_passwords"])
+        audit_record(actor=actor, action="payment_password_unlocked", obj=person, institution_id=person.institution_id,
+                     before={"wrong_passwords": cleared}, after={"wrong_passwords": 0, "security": True})
+        notify(person=person, kind=Notification.Kind.SECURITY, title=_("Payment password unlocked"),
+               body=_("The service window unlocked payments with your payment password. If this was not you, "
+                      "contact the Card Center at once."), link="/security/")
+    return cleared
 
 
 def merchant_open(*, actor: Actor, institution, code: str, name: str, category: str, building=None,

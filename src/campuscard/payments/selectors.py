@@ -12,11 +12,12 @@ from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.cards.models import Card
+from campuscard.core import clock
 from campuscard.core.errors import DomainError
 from campuscard.identity.models import Person
 from campuscard.ledger.models import Account, Transfer
 from campuscard.ledger.selectors import Balances, account_balances, journal, pending_holds
-from campuscard.payments.models import Payment, RechargeOrder
+from campuscard.payments.models import DailyUsage, Payment, RechargeOrder
 
 KIND_LABELS = {
     "recharge_window": _("Recharge (service window)"), "recharge_kiosk": _("Recharge (kiosk)"),
@@ -30,6 +31,12 @@ def payment_since(*, card: Card, since: dt.datetime) -> Payment | None:
     """The card's latest payment at or after ``since`` (the pay-code page shows it once its code was used)."""
     return (Payment.objects.select_related("merchant").filter(card=card, created_at__gte=since)
             .order_by("-created_at").first())
+
+
+def wrong_passwords_today(*, person: Person) -> int:
+    """Wrong payment passwords today in the holder's time zone (PAY-3: at the limit, password payments lock)."""
+    usage = DailyUsage.objects.filter(person=person, day=clock.local_date(person.institution)).first()
+    return usage.wrong_passwords if usage else 0
 
 
 def kind_label(kind: str) -> str:
