@@ -345,7 +345,7 @@ class ProductionAdmin(ScopedAdmin):
     def mark_printed(self, request, queryset):
         self._advance(request, queryset, Production.State.PRINTED)
 
-    @admin.action(description=_("Mark ready at the kiosk (notifies the holder)"), permissions=["change"])
+    @admin.action(description=_("Mark ready for collection (notifies the holder)"), permissions=["change"])
     def mark_at_kiosk(self, request, queryset):
         self._advance(request, queryset, Production.State.AT_KIOSK)
 

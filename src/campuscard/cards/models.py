@@ -310,14 +310,14 @@ class IssueBatch(models.Model):
 
 
 class Production(models.Model):
-    """A physical card being made (APP-5): requested → printed → at a kiosk → collected."""
+    """A physical card being made (APP-5): requested → printed → ready at its collection place → collected."""
 
     institution_path = "card__institution"
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("requested")
         PRINTED = "printed", _("printed")
-        AT_KIOSK = "at_kiosk", _("ready at the kiosk")
+        AT_KIOSK = "at_kiosk", _("ready for collection")  # at the kiosk, the window or the unit
         COLLECTED = "collected", _("collected")
 
     NEXT = {State.REQUESTED: State.PRINTED, State.PRINTED: State.AT_KIOSK, State.AT_KIOSK: State.COLLECTED}
