@@ -213,7 +213,7 @@ def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, cli
 
     used = set() if used is None else used
     totals = {"requests": 0, "seconds": 0.0, "errors": 0, "ids": [], "refused": {}, "latencies": []}
-    other = {"requests": 0, "seconds": 0.0, "errors": 0, "latencies": []}
+    other = {"requests": 0, "seconds": 0.0, "errors": 0, "latencies": [], "refused": {}}
     left = seconds
     while left > 0:
         span = min(left, 25)
@@ -236,6 +236,8 @@ def replay_in_segments(seconds: int, step_seconds: int, build, *, port: int, cli
             for key in ("requests", "seconds", "errors"):
                 other[key] += side[key]
             other["latencies"].append((side["requests"], side["p50_ms"], side["p95_ms"], side["p99_ms"]))
+            for code, n in side["refused"].items():
+                other["refused"][code] = other["refused"].get(code, 0) + n
             totals["beside"] = other
         print(f"  segment: {out['requests']:,} requests in {out['seconds']:.1f} s, "
               f"p99 {out['p99_ms']:.1f} ms, refused {out['refused'] or 'none'}", flush=True)

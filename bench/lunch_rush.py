@@ -27,7 +27,6 @@ import json
 import os
 import random
 import subprocess
-import tempfile
 import time
 import uuid
 
@@ -486,9 +485,10 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM ledger_transfer")
         journal_rows = cursor.fetchone()[0]
     connection.close()
+    # the set-up's data directory: its secret key signs the open pay-code pages' sessions
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "DEBUG": "false",
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
-           "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="lunch-"), "PYTHONPATH": str(ROOT / "src")}
+           "CAMPUSCARD_DATA_DIR": os.environ["CAMPUSCARD_DATA_DIR"], "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", str(redis_db), "FLUSHDB"], capture_output=True)
     port = free_port(PORT + (2 if args.history else 0))
     t2 = time.perf_counter()
@@ -536,7 +536,8 @@ def main() -> None:
         ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
         ("refused (by code)", json.dumps(refused) if refused else "none"),
         ("open pay-code pages: status requests / s, p99", f"{len(pages):,} pages: {poll_rate:,.0f} / s, "
-                                                          f"p99 {poll_p99:.1f} ms, errors {polls['errors']}"),
+                                                          f"p99 {poll_p99:.1f} ms, errors {polls['errors']}"
+                                                          + (f", refused {polls['refused']}" if polls.get("refused") else "")),
         ("transport errors", f"{totals['errors']}"),
         ("PostgreSQL per payment: WAL / blocks read / blocks hit",
          f"{cost['wal_kb']} kB / {cost['blocks_read']} / {cost['blocks_hit']} (hit ratio {cost['hit_ratio']:.2%})"),
