@@ -333,3 +333,18 @@ def test_api_runs_batches_and_window(client, institution, other_institution, int
     assert client.post(f"/api/v1/issuing/batches/{batch_id}/printed").status_code == 404
     assert client.post("/api/v1/issuing/window", {"person": intake["no_photo"][0].number},
                        content_type="application/json").status_code == 404
+
+
+def test_staff_from_the_hr_roster_in_bulk_by_unit(institution, approve_photo):
+    """The HR path: the Card Center issues a unit's staff their cards in bulk (or one by one at the window)."""
+    staff = [make_person(institution, Person.Kind.STAFF, department="后勤处", source=Person.Source.HR)
+             for _ in range(3)]
+    for member in staff[:2]:
+        approve_photo(member)
+    student = make_person(institution, department="后勤处")
+    approve_photo(student)
+    run = issuing.issue_batch_create(actor=SYSTEM, institution=institution, department="后勤处",
+                                     person_kind=Person.Kind.STAFF)
+    assert (run.total, run.issued, len(run.missing_photo)) == (3, 2, 1)
+    assert set(Card.objects.filter(person__in=staff).values_list("kind", flat=True)) == {"staff"}
+    assert not student.cards.exists()
