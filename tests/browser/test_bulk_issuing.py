@@ -106,3 +106,28 @@ def test_bulk_issue_print_sheet_handover_and_window_issue(live_server, desktop, 
     card = worker.cards.get()
     assert card.kind == "temporary" and f"/cards/card/{card.pk}/change/" in page.url
     shot(page, "window-issue-done")
+
+
+def test_holder_chooses_add_ons_on_the_package_page(live_server, phone, shot, student):
+    from campuscard.cards.selectors import package_addons
+    from campuscard.identity.services import holder_user_ensure
+
+    user = holder_user_ensure(person=student)
+    user.set_password("Snow-Campus-2026")
+    user.must_change_password = False
+    user.save()
+    page = phone
+    page.goto(f"{live_server.url}/login/")
+    page.select_option("select[name=institution]", "uni")
+    page.fill("input[name=number]", student.number)
+    page.fill("input[name=password]", "Snow-Campus-2026")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/cards/")
+    page.click("#package-link a")
+    page.check("#addon-laundry input")
+    page.check("#addon-lab input")
+    page.click("#package-save")
+    page.wait_for_selector("#addon-lab input:checked")
+    assert package_addons(person=student) == {"laundry", "lab"}
+    shot(page, "portal-package")
