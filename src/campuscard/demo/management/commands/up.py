@@ -39,7 +39,8 @@ class Command(BaseCommand):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE",
                                                                          "campuscard.settings")}
         children = [
-            subprocess.Popen([sys.executable, "-m", "campuscard.cli", "run_huey",
+            # batch work (face checks, bulk issuing) yields the CPU to the web server
+            subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "campuscard.cli", "run_huey",
                               "--logfile", str(settings.DATA_DIR / "worker.log")], env=env),
             subprocess.Popen([sys.executable, "-m", "gunicorn", "campuscard.wsgi:application",
                               "--bind", f"{host}:{port}", "--workers", str(workers),
