@@ -493,3 +493,20 @@ def test_registrar_services_authorize_users(institution, other_institution, pers
     registrar.registrar_photo_store(actor=Actor.by_user(feed), institution=institution, number=person.number,
                                     data=photo_bytes("obama"))
     assert RegistrarPhoto.objects.count() == 1
+
+
+def test_the_stored_reason_is_shown_in_the_readers_language(draft):
+    """The reason is stored as the message's source text and translated where it is shown."""
+    from django.utils import translation
+
+    from campuscard.enrollment import selectors
+
+    Application.objects.filter(pk=draft.pk).update(face_state=Application.FaceState.FAILED,
+                                                   face_reason=str(face_checks.REASON_ACTION))
+    draft.refresh_from_db()
+    with translation.override("zh-hans"):
+        shown = selectors.face_reason_text(application=draft)
+        assert "眨眼" in shown and "Move slowly" not in shown
+        assert shown in [str(step.hint) for step in selectors.steps(application=draft)]
+    with translation.override("en"):
+        assert selectors.face_reason_text(application=draft).startswith("Move slowly")

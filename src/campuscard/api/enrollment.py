@@ -155,7 +155,7 @@ def _out(application: Application) -> dict:
         "collect_where": selectors.collect_where(application=application),
         "biometric_consent": application.biometric_consent_at is not None,
         "face_state": application.face_state, "face_distance": application.face_distance,
-        "face_reason": application.face_reason, "checks_passed": application.checks_passed,
+        "face_reason": selectors.face_reason_text(application=application), "checks_passed": application.checks_passed,
         "checks_failed": list(application.checks_failed),
         "missing": [{"code": m.code, "label": str(m.label)} for m in selectors.missing(application=application)]
         if application.state == Application.State.DRAFT else [],

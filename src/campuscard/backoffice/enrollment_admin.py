@@ -56,7 +56,7 @@ class ApplicationAdmin(ScopedAdmin):
     change_list_template = "backoffice/enrollment_application_change_list.html"
     fields = readonly_fields = [
         "person", "state", "checks_summary", "id_checked_at", "status_proof", "phone", "phone_verified_at",
-        "documents_links", "photo_link", "face_state", "face_distance", "face_reason", "frames_view",
+        "documents_links", "photo_link", "face_state", "face_distance", "face_reason_shown", "frames_view",
         "addons_display", "collect_where", "biometric_consent_at", "submitted_at", "decided_at", "decided_by", "reason",
         "card"]
 
@@ -104,6 +104,10 @@ class ApplicationAdmin(ScopedAdmin):
             return "—"
         return format_html('<img src="{}" style="max-height:160px;border-radius:8px"> {}', latest.image.url,
                            latest.get_state_display())
+
+    @admin.display(description=_("face-check reason"))
+    def face_reason_shown(self, obj):
+        return selectors.face_reason_text(application=obj) or "—"
 
     @admin.display(description=_("liveness frames"))
     def frames_view(self, obj):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.cards.models import Card, Photo
@@ -148,6 +149,11 @@ class Step:
     hint: Any = ""
 
 
+def face_reason_text(*, application: Application) -> str:
+    """The face check's reason in the reader's language (stored as the message's source text)."""
+    return gettext(application.face_reason) if application.face_reason else ""
+
+
 def steps(*, application: Application) -> list[Step]:
     """The steps the holder follows on the status page (the seed's four steps, in detail)."""
     gaps = {m.code for m in missing(application=application)}
@@ -155,8 +161,9 @@ def steps(*, application: Application) -> list[Step]:
     face = application.face_state
     face_hints: dict[str, Any] = {
         Application.FaceState.CHECKING: _("being checked — this page updates by itself"),
-        Application.FaceState.FAILED: application.face_reason or _("did not pass"),
-        Application.FaceState.MANUAL: application.face_reason or _("an operator will compare the photos"),
+        Application.FaceState.FAILED: face_reason_text(application=application) or _("did not pass"),
+        Application.FaceState.MANUAL: face_reason_text(application=application)
+        or _("an operator will compare the photos"),
     }
     face_hint = face_hints.get(face, "")
     decided = application.state in (Application.State.APPROVED, Application.State.REJECTED)
