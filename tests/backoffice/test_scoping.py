@@ -132,6 +132,16 @@ def _the_rest(institution: Institution) -> None:
                                           expires_at=now, created_at=now)
     VisitorRequest.objects.create(invite=invite, token=f"{code}-request", visitor_name="访客", visitor_phone="1",
                                   valid_from=now, valid_to=now, requested_at=now)
+    from campuscard.enrollment.models import Application, Document, FaceAttempt, PhoneCode
+
+    applicant = Person.objects.filter(institution=institution).exclude(applications__isnull=False).first()
+    application = Application.objects.create(person=applicant)
+    Document.objects.create(application=application, kind=Document.Kind.PERMIT, file=f"documents/{code}.pdf",
+                            content_type="application/pdf", size=1, uploaded_at=now)
+    FaceAttempt.objects.create(application=application, nonce=f"{code}-nonce", actions=["blink", "nod"],
+                               created_at=now, expires_at=now)
+    PhoneCode.objects.create(institution=institution, phone="13800000000", code_hash="x", sent_at=now,
+                             expires_at=now)
 
 
 def operators(institution: Institution):

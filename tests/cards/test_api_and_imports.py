@@ -130,8 +130,10 @@ def test_replacement_through_the_api(holder_client, card):
     assert response.status_code == 201
     new = response.json()
     assert new["state"] == "active" and new["number"] != card.number
-    old = next(c for c in holder_client.get("/api/v1/cards").json() if c["number"] == card.number)
-    assert old["state"] == "replaced" and old["balance"] == 3_000 and old["balance_moves_at"]
+    cards = {c["number"]: c for c in holder_client.get("/api/v1/cards").json()}
+    old = cards[card.number]
+    assert old["state"] == "replaced" and old["balance"] == 0 and old["balance_moves_at"] is None  # moved at once
+    assert cards[new["number"]]["balance"] == 3_000
 
 
 def test_balance_move_waits_for_money_still_on_its_way(institution, student, card):
