@@ -502,7 +502,7 @@ def test_the_stored_reason_is_shown_in_the_readers_language(draft):
     from campuscard.enrollment import selectors
 
     Application.objects.filter(pk=draft.pk).update(face_state=Application.FaceState.FAILED,
-                                                   face_reason=str(face_checks.REASON_ACTION))
+                                                   face_reason=face_checks._message(face_checks.REASON_ACTION))
     draft.refresh_from_db()
     with translation.override("zh-hans"):
         shown = selectors.face_reason_text(application=draft)
