@@ -15,10 +15,9 @@ from campuscard.access import facts, invites, offline, pages, services
 from campuscard.access.errors import rule_message
 from campuscard.access.models import AccessEvent, Zone
 from campuscard.api import lane
-from campuscard.api.auth import CachedDeviceSignature, DeviceSignature
+from campuscard.api.auth import CachedDeviceSignature, DeviceSignature, holder_of
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
-from campuscard.identity import selectors as identity_selectors
 
 router = Router(tags=["access"])
 
@@ -155,13 +154,6 @@ def gate_events(request, payload: EventsIn):
     return services.events_upload(device=request.auth, events=payload.events)
 
 
-def _holder(request):
-    person = identity_selectors.person_of_user(request.auth)
-    if person is None:
-        raise DomainError("forbidden")
-    return person
-
-
 def _zone(person, code: str) -> Zone:
     zone = Zone.objects.filter(institution_id=person.institution_id, code=code, active=True).first()
     if zone is None:
@@ -171,7 +163,7 @@ def _zone(person, code: str) -> Zone:
 
 @router.post("/access/campus-entry", response={201: ApplicationOut}, summary="Apply for campus entry (ACC-2)")
 def campus_entry_apply(request, payload: CampusEntryIn):
-    approval = services.campus_entry_apply(actor=Actor.by_user(request.auth), person=_holder(request), reason=payload.reason)
+    approval = services.campus_entry_apply(actor=Actor.by_user(request.auth), person=holder_of(request), reason=payload.reason)
     return Status(201, {"id": approval.pk, "state": approval.state})
 
 
@@ -181,19 +173,19 @@ class AddonOut(Schema):
 
 @router.post("/access/lab-addon", response=AddonOut, summary="Add the lab add-on to my card package (APP-4)")
 def lab_addon_add(request):
-    services.access_addon_grant(actor=Actor.by_user(request.auth), person=_holder(request))
+    services.access_addon_grant(actor=Actor.by_user(request.auth), person=holder_of(request))
     return {"lab": True}
 
 
 @router.delete("/access/lab-addon", response=AddonOut, summary="Remove the lab add-on from my card package")
 def lab_addon_remove(request):
-    services.access_addon_revoke(actor=Actor.by_user(request.auth), person=_holder(request))
+    services.access_addon_revoke(actor=Actor.by_user(request.auth), person=holder_of(request))
     return {"lab": False}
 
 
 @router.post("/access/lab-permits", response={201: ApplicationOut}, summary="Apply for a lab time-slot permit")
 def lab_permit_apply(request, payload: LabPermitIn):
-    person = _holder(request)
+    person = holder_of(request)
     weekly = [{"weekday": s.weekday, "start": s.start, "end": s.end} for s in payload.slots if s.date is None]
     dated = [{"date": s.date.isoformat(), "start": s.start, "end": s.end} for s in payload.slots if s.date]
     if any(s.date is None and s.weekday is None for s in payload.slots):
@@ -206,7 +198,7 @@ def lab_permit_apply(request, payload: LabPermitIn):
 
 @router.post("/access/visitor-passes", response={201: VisitorPassOut}, summary="Invite a visitor (ACC-3)")
 def visitor_pass_create(request, payload: VisitorPassIn):
-    person = _holder(request)
+    person = holder_of(request)
     visitor_pass, code = services.visitor_pass_create(
         actor=Actor.by_user(request.auth), host=person, visitor_name=payload.visitor_name, visitor_phone=payload.visitor_phone,
         zones=[_zone(person, code) for code in payload.zones], valid_from=payload.valid_from,
@@ -249,7 +241,7 @@ class VisitorDecisionIn(Schema):
 @router.post("/access/visitor-invites", response={201: VisitorInviteOut},
              summary="Create an invitation link: visitors ask for their own pass (ACC-3)")
 def visitor_invite_create(request, payload: VisitorInviteIn):
-    person = _holder(request)
+    person = holder_of(request)
     invite = invites.invite_create(actor=Actor.by_user(request.auth), host=person, purpose=payload.purpose,
                                    zones=[_zone(person, code) for code in payload.zones], hours=payload.hours,
                                    max_visitors=payload.max_visitors, needs_approval=payload.needs_approval)
@@ -270,7 +262,7 @@ def visitor_request_submit(request, token: str, payload: VisitorRequestIn):
 @router.post("/access/visitor-requests/{request_id}/decision", response=VisitorRequestOut,
              summary="The inviting host approves or declines a visitor's request")
 def visitor_request_decide(request, request_id: int, payload: VisitorDecisionIn):
-    person = _holder(request)
+    person = holder_of(request)
     visitor_request = pages.request_of(person, request_id)
     if visitor_request is None:
         raise DomainError("not_found")
@@ -282,6 +274,6 @@ def visitor_request_decide(request, request_id: int, payload: VisitorDecisionIn)
 
 @router.get("/access/events", response=list[MyEventOut], summary="My own entries (latest 100)")
 def my_events(request):
-    rows = AccessEvent.objects.filter(person=_holder(request)).select_related("zone").order_by("-decided_at")[:100]
+    rows = AccessEvent.objects.filter(person=holder_of(request)).select_related("zone").order_by("-decided_at")[:100]
     return [{"zone": e.zone.name, "decided_at": e.decided_at, "admitted": e.admitted, "rule": e.rule,
              "message": rule_message(e.rule)} for e in rows]

@@ -9,12 +9,20 @@ from ninja.security import HttpBearer, SessionAuth
 from campuscard.cards.channels import TOKEN_PREFIX
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
-from campuscard.identity.models import APIToken, ChannelBinding, User
-from campuscard.identity.selectors import channel_binding_for_token
+from campuscard.identity.models import APIToken, ChannelBinding, Person, User
+from campuscard.identity.selectors import channel_binding_for_token, person_of_user
 from campuscard.identity.services import token_hash
 from campuscard.identity.sso import password_change_forced
 
 PASSWORD_CHANGE_PATHS = ("/api/v1/me/password", "/api/v1/me")
+
+
+def holder_of(request, *, refusal: str = "forbidden") -> Person:
+    """The cardholder calling a holder endpoint; an operator's or integration's login has none."""
+    person = person_of_user(request.auth)
+    if person is None:
+        raise DomainError(refusal)
+    return person
 
 
 def _check_password_state(request, user: User) -> None:

@@ -6,12 +6,10 @@ from datetime import datetime
 
 from ninja import Field, File, Router, Schema, Status, UploadedFile
 
-from campuscard.api.auth import DeviceSignature, holder_auth
+from campuscard.api.auth import DeviceSignature, holder_auth, holder_of
 from campuscard.cards import codes, policy, selectors, services
 from campuscard.cards.models import Card, DenyListVersion
 from campuscard.core.actors import Actor
-from campuscard.core.errors import DomainError
-from campuscard.identity import selectors as identity_selectors
 
 router = Router(tags=["cards"])
 
@@ -58,13 +56,6 @@ class DenyListOut(Schema):
     nfc_uids: list[str]
 
 
-def _holder(request):
-    person = identity_selectors.person_of_user(request.auth)
-    if person is None:
-        raise DomainError("forbidden")
-    return person
-
-
 def _card_out(view) -> dict:
     move = view.move_out
     return {"number": view.card.number, "kind": view.card.kind, "state": view.card.state,
@@ -90,26 +81,26 @@ def _package_out(addons) -> dict:
 
 @router.get("/cards/package", response=PackageOut, summary="My card package: the base and my add-ons (APP-4)")
 def package_get(request):
-    return _package_out(selectors.package_addons(person=_holder(request)))
+    return _package_out(selectors.package_addons(person=holder_of(request)))
 
 
 @router.put("/cards/package", response=PackageOut, summary="Choose my add-ons (APP-4); an unknown one changes nothing")
 def package_set(request, payload: PackageIn):
-    addons = services.package_addons_set(actor=Actor.by_user(request.auth), person=_holder(request),
+    addons = services.package_addons_set(actor=Actor.by_user(request.auth), person=holder_of(request),
                                          addons=payload.addons)
     return _package_out(addons)
 
 
 @router.get("/cards", response=list[CardOut], summary="My cards", auth=holder_auth("balance", "loss_report"))
 def my_cards(request):
-    return [_card_out(v) for v in selectors.cards_of(_holder(request))]
+    return [_card_out(v) for v in selectors.cards_of(holder_of(request))]
 
 
 @router.get("/cards/{number}/code", response=CodeOut, summary="The current dynamic pay code (CARD-3)")
 def pay_code(request, number: str):
     from django.conf import settings
 
-    card = selectors.card_of(_holder(request), number)
+    card = selectors.card_of(holder_of(request), number)
     codes.ensure_usable(card)
     credential = selectors.qr_credential(card)
     code = codes.current_code(credential)
@@ -120,14 +111,14 @@ def pay_code(request, number: str):
 @router.get("/cards/{number}/code/status", response=CodeStatusOut,
             summary="Whether a shown pay code was used (then show the next one)")
 def pay_code_status(request, number: str, code: str):
-    card = selectors.card_of(_holder(request), number)
+    card = selectors.card_of(holder_of(request), number)
     codes.ensure_usable(card)
     return {"used": codes.code_was_used(credential=selectors.qr_credential(card), code=code)}
 
 
 @router.post("/cards/{number}/offline-codes", response=OfflineCodesOut, summary="A batch of one-time offline codes")
 def offline_codes(request, number: str):
-    card = selectors.card_of(_holder(request), number)
+    card = selectors.card_of(holder_of(request), number)
     codes.ensure_usable(card)
     return {"codes": codes.offline_codes_issue(credential=selectors.qr_credential(card))}
 
@@ -135,7 +126,7 @@ def offline_codes(request, number: str):
 @router.post("/cards/{number}/lost", response=CardOut, summary="Report lost — immediate (CARD-4)",
              auth=holder_auth("loss_report"))
 def report_lost(request, number: str):
-    person = _holder(request)
+    person = holder_of(request)
     services.card_report_lost(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number), channel="api")
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
 
@@ -147,7 +138,7 @@ class FoundIn(Schema):
 @router.post("/cards/{number}/found", response=CardOut,
              summary="Take a loss report back, confirmed with the login or payment password")
 def found(request, number: str, payload: FoundIn):
-    person = _holder(request)
+    person = holder_of(request)
     services.card_unreport(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number), channel="api",
                            password=payload.password)
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
@@ -155,7 +146,7 @@ def found(request, number: str, payload: FoundIn):
 
 @router.post("/cards/{number}/replace", response={201: CardOut}, summary="Replace the card (CARD-5)")
 def replace(request, number: str, payload: ReplaceIn):
-    person = _holder(request)
+    person = holder_of(request)
     new = services.card_replace(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number),
                                 physical=payload.physical, channel="portal")
     return Status(201, _card_out(next(v for v in selectors.cards_of(person) if v.card.pk == new.pk)))
@@ -170,19 +161,19 @@ class PhotoOut(Schema):
 @router.post("/cards/photo", response={201: PhotoOut},
              summary="Upload my certificate photo (ID-7): JPEG or PNG, at most 5 MB; an operator reviews it")
 def photo_upload(request, photo: File[UploadedFile]):
-    uploaded = services.photo_upload(actor=Actor.by_user(request.auth), person=_holder(request), upload=photo)
+    uploaded = services.photo_upload(actor=Actor.by_user(request.auth), person=holder_of(request), upload=photo)
     return 201, {"id": uploaded.pk, "state": uploaded.state, "uploaded_at": uploaded.uploaded_at}
 
 
 @router.post("/cards/migrate", summary="Move the old meal-card balance, once (CARD-7)")
 def migrate(request):
-    return {"amount": services.legacy_migrate(actor=Actor.by_user(request.auth), person=_holder(request))}
+    return {"amount": services.legacy_migrate(actor=Actor.by_user(request.auth), person=holder_of(request))}
 
 
 @router.post("/cards/{number}/hce", response=HceOut,
              summary="Provision the phone's NFC (HCE) credential: the app then computes one-time codes offline")
 def hce_provision(request, number: str):
-    card = selectors.card_of(_holder(request), number)
+    card = selectors.card_of(holder_of(request), number)
     codes.ensure_usable(card)
     credential = services.hce_rotate(actor=Actor.by_user(request.auth), card=card)
     uri = codes.totp(credential.secret).provisioning_uri(name=card.number, issuer_name="CampusCard")

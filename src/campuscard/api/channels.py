@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ninja import Field, Router, Schema, Status
 
-from campuscard.api.auth import holder_auth
+from campuscard.api.auth import holder_auth, holder_of
 from campuscard.cards import channels
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
@@ -74,13 +74,6 @@ def _bound(binding: ChannelBinding, token: str) -> dict:
             "holder": {"institution": person.institution.code, "number": person.number, "name": person.name}}
 
 
-def _holder(request):
-    person = selectors.person_of_user(request.auth)
-    if person is None:
-        raise DomainError("forbidden")
-    return person
-
-
 @router.post("/channels/bind", auth=None, response={201: BoundOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
              summary="Bind an outside channel with the ID number and the query password (ID-6)")
 def bind(request, payload: BindIn):
@@ -94,14 +87,14 @@ def bind(request, payload: BindIn):
 
 @router.get("/me/channels", response=list[BindingOut], summary="My channel bindings")
 def my_bindings(request):
-    return list(selectors.channel_bindings_of(_holder(request)))
+    return list(selectors.channel_bindings_of(holder_of(request)))
 
 
 @router.post("/me/channels", response={201: BoundOut, 422: ErrorOut},
              summary="Bind a channel while signed in (password or single sign-on)")
 def bind_signed_in(request, payload: PortalBindIn):
     binding, token = channels.channel_binding_create(
-        actor=Actor.by_user(request.auth), person=_holder(request), channel=payload.channel, scopes=payload.scopes,
+        actor=Actor.by_user(request.auth), person=holder_of(request), channel=payload.channel, scopes=payload.scopes,
         client_address=request.META.get("REMOTE_ADDR"))
     return Status(201, _bound(binding, token))
 
@@ -109,7 +102,7 @@ def bind_signed_in(request, payload: PortalBindIn):
 @router.delete("/me/channels/{binding_id}", response={200: BindingOut, 409: ErrorOut},
                summary="Revoke one of my channel bindings (at once)")
 def revoke(request, binding_id: int):
-    binding = selectors.channel_bindings_of(_holder(request)).filter(pk=binding_id).first()
+    binding = selectors.channel_bindings_of(holder_of(request)).filter(pk=binding_id).first()
     if binding is None:
         raise DomainError("not_found")
     return channels.channel_binding_revoke(actor=Actor.by_user(request.auth), binding=binding)
@@ -118,4 +111,4 @@ def revoke(request, binding_id: int):
 @router.get("/me/notifications", response=list[NotificationOut], auth=holder_auth("notifications"),
             summary="My latest notifications (SUP-4)")
 def notifications(request):
-    return list(Notification.objects.filter(person=_holder(request)).order_by("-created_at")[:50])
+    return list(Notification.objects.filter(person=holder_of(request)).order_by("-created_at")[:50])

@@ -9,13 +9,13 @@ from datetime import datetime
 from ninja import Field, File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from campuscard.api.auth import holder_of
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import ServicePoint
 from campuscard.core.permissions import restrict
 from campuscard.enrollment import selectors, services
 from campuscard.enrollment.models import Application
-from campuscard.identity import selectors as identity_selectors
 
 router = Router(tags=["applications"])
 
@@ -123,15 +123,8 @@ class BulkOut(Schema):
     refused: list[dict]
 
 
-def _holder(request):
-    person = identity_selectors.person_of_user(request.auth)
-    if person is None:
-        raise DomainError("application_no_person")
-    return person
-
-
 def _mine(request) -> Application:
-    application = selectors.application_of(person=_holder(request))
+    application = selectors.application_of(person=holder_of(request, refusal="application_no_person"))
     if application is None:
         raise DomainError("application_not_found")
     return application
@@ -181,13 +174,13 @@ def mine(request):
 @router.post("/applications/mine", response={201: ApplicationOut},
              summary="Start my application (or get the open one); refuses staff (HR path) and the ineligible")
 def start(request):
-    return Status(201, _out(services.application_start(actor=Actor.by_user(request.auth), person=_holder(request))))
+    return Status(201, _out(services.application_start(actor=Actor.by_user(request.auth), person=holder_of(request, refusal="application_no_person"))))
 
 
 @router.get("/applications/mine/status-proof", response=ProofOut,
             summary="The registrar's electronic proof of student status to confirm")
 def status_proof(request):
-    reference = selectors.status_proof_reference(person=_holder(request))
+    reference = selectors.status_proof_reference(person=holder_of(request, refusal="application_no_person"))
     if not reference:
         raise DomainError("application_status_proof_missing")
     return {"reference": reference}
@@ -234,7 +227,7 @@ def document_upload(request, kind: Form[str], file: File[UploadedFile]):
 
 @router.get("/applications/mine/places", response=PlacesOut, summary="Where I may collect the physical card")
 def places(request):
-    person = _holder(request)
+    person = holder_of(request, refusal="application_no_person")
     return {"kiosk": [_place(p) for p in selectors.collect_points(person=person, collect="kiosk")],
             "window": [_place(p) for p in selectors.collect_points(person=person, collect="window")],
             "unit": person.department}

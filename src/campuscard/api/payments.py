@@ -7,7 +7,7 @@ from datetime import datetime
 from django.http import HttpResponse
 from ninja import Field, Header, Router, Schema, Status
 
-from campuscard.api.auth import DeviceSignature, holder_auth
+from campuscard.api.auth import DeviceSignature, holder_auth, holder_of
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import authorize
 from campuscard.identity import selectors as identity_selectors
@@ -55,13 +55,6 @@ class RechargeOut(Schema):
     pay_url: str | None = None
 
 
-def _holder(request):
-    person = identity_selectors.person_of_user(request.auth)
-    if person is None:
-        raise DomainError("forbidden")
-    return person
-
-
 def _order_out(order: RechargeOrder, pay_url: str | None = None) -> dict:
     return {"order_no": order.order_no, "state": order.state, "amount": order.amount, "channel": order.channel,
             "created_at": order.created_at, "completed_at": order.completed_at, "pay_url": pay_url}
@@ -69,14 +62,14 @@ def _order_out(order: RechargeOrder, pay_url: str | None = None) -> dict:
 
 @router.get("/wallet", response=BalanceOut, summary="My wallet balance", auth=holder_auth("balance"))
 def wallet(request):
-    b = selectors.wallet_summary(_holder(request)).balances
+    b = selectors.wallet_summary(holder_of(request)).balances
     return {"available": b.available, "posted": b.posted, "pending_in": b.pending_credits, "held": b.pending_debits}
 
 
 @router.get("/wallet/transactions", response=list[TransactionOut], summary="My transactions in a month (YYYY-MM)",
             auth=holder_auth("transactions"))
 def transactions(request, month: str | None = None):
-    person = _holder(request)
+    person = holder_of(request)
     from campuscard.core import clock
 
     data = selectors.statement(person, month or clock.institution_now(person.institution).strftime("%Y-%m"))
@@ -88,14 +81,14 @@ def transactions(request, month: str | None = None):
 @router.post("/wallet/recharges", response={201: RechargeOut}, summary="Start an online recharge (TOP-1)",
              auth=holder_auth("recharge"))
 def recharge_online(request, payload: RechargeIn, idempotency_key: str = Header(..., alias="Idempotency-Key")):
-    order, url = services.recharge_online_start(person=_holder(request), amount=payload.amount, key=idempotency_key)
+    order, url = services.recharge_online_start(person=holder_of(request), amount=payload.amount, key=idempotency_key)
     return Status(201, _order_out(order, request.build_absolute_uri(url)))
 
 
 @router.get("/wallet/recharges/{order_no}", response=RechargeOut, summary="One of my recharges",
             auth=holder_auth("recharge"))
 def recharge_get(request, order_no: str):
-    order = RechargeOrder.objects.filter(order_no=order_no, person=_holder(request)).first()
+    order = RechargeOrder.objects.filter(order_no=order_no, person=holder_of(request)).first()
     if order is None:
         raise DomainError("recharge_not_found")
     return _order_out(order)
