@@ -147,3 +147,13 @@ def test_only_the_card_operators_of_the_institution_unlock(student, institution,
     assert other.post(reverse("admin:identity_person_unlock_payment_password", args=[student.pk])).status_code == 404
     assert _wrong_today(student) == 5 and not AuditLog.objects.filter(action="payment_password_unlocked").exists()
     assert not Notification.objects.filter(person=student).exists()
+
+
+def test_the_list_action_approves_several_photos(desk, photo, student):
+    """Every selected row reaches the service under the same name (it used to be only the first)."""
+    second = Photo.objects.create(person=student, uploaded_at=clock.now(),
+                                  image=SimpleUploadedFile("q.png", _png(), content_type="image/png"))
+    response = desk.post(reverse("admin:cards_photo_changelist"),
+                         {"action": "approve", "_selected_action": [photo.pk, second.pk]}, follow=True)
+    assert [level for level, _text in _messages(response)] == ["success"]
+    assert {_photo_row(p)[0] for p in (photo, second)} == {Photo.State.APPROVED}
