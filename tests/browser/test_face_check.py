@@ -19,7 +19,7 @@ import pytest
 from campuscard.core.actors import Actor
 from campuscard.enrollment import registrar, services
 from campuscard.enrollment.models import Application, FaceAttempt
-from tests.browser.conftest import CHROMIUM
+from tests.browser.conftest import ARGS, CHROMIUM
 from tests.enrollment import facegen
 from tests.enrollment.apply_helpers import applicant
 
@@ -43,23 +43,19 @@ def camera_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def camera_phone(camera_file):
+def camera_phone(camera_file, playwright_driver):
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.fail(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera_file}"])
-        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
-                                      permissions=["camera"], is_mobile=True, has_touch=True)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        context.close()
-        browser.close()
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=[
+        *ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera_file}"])
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                  permissions=["camera"], is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+    browser.close()
 
 
 def shot(page, name: str) -> None:
