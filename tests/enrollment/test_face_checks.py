@@ -187,7 +187,7 @@ def test_wrong_order_fails_with_the_action_named(person, draft, django_capture_o
     assert attempt.failed_action == attempt.actions[1] and attempt.reason == "action_failed"  # the first came late
     assert attempt.distance is None
     assert draft.face_state == Application.FaceState.FAILED
-    assert draft.face_reason == str(face_checks.REASON_ACTION)
+    assert draft.face_reason == face_checks._message(face_checks.REASON_ACTION)  # the source text, translated when shown
 
 
 def test_still_photo_replay_fails(person, draft, django_capture_on_commit_callbacks):
@@ -209,7 +209,7 @@ def test_another_person_fails_as_a_mismatch(person, draft, django_capture_on_com
     assert attempt.liveness_ok is True and attempt.state == FaceAttempt.State.FAILED
     assert attempt.reason == "mismatch" and attempt.distance > 0.7
     assert draft.face_state == Application.FaceState.FAILED
-    assert draft.face_reason == str(face_checks.REASON_MISMATCH)
+    assert draft.face_reason == face_checks._message(face_checks.REASON_MISMATCH)  # the source text, translated when shown
 
 
 def test_no_registrar_photo_goes_to_manual_review(person, draft, django_capture_on_commit_callbacks):
@@ -219,7 +219,7 @@ def test_no_registrar_photo_goes_to_manual_review(person, draft, django_capture_
     draft.refresh_from_db()
     assert attempt.reason == "no_registrar_photo"
     assert draft.face_state == Application.FaceState.MANUAL
-    assert draft.face_reason == str(face_checks.REASON_NO_PHOTO)
+    assert draft.face_reason == face_checks._message(face_checks.REASON_NO_PHOTO)  # the source text, translated when shown
 
 
 def test_without_the_engine_the_application_goes_to_manual_review(person, draft, monkeypatch,
@@ -230,7 +230,7 @@ def test_without_the_engine_the_application_goes_to_manual_review(person, draft,
     submit(person, attempt, frames_for("obama", tuple(attempt.actions)), capture=django_capture_on_commit_callbacks)
     draft.refresh_from_db()
     assert draft.face_state == Application.FaceState.MANUAL
-    assert draft.face_reason == str(face_checks.REASON_NO_ENGINE)
+    assert draft.face_reason == face_checks._message(face_checks.REASON_NO_ENGINE)  # the source text, translated when shown
 
 
 def test_frames_are_deleted_once_the_application_is_decided(institution, person, make_operator,
