@@ -1,0 +1,1 @@
+"""Dormitory electricity and laundry (SVC-5)."""

@@ -1,0 +1,1 @@
+"""Physical examinations and vaccinations, every read logged (SVC-6)."""

@@ -1,0 +1,1 @@
+"""Library loans fed by the library system, due-date reminders (SVC-3)."""

@@ -1,0 +1,1 @@
+"""Sports and lab equipment rental with deposits and rates (SVC-4)."""

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RentalConfig(AppConfig):
+    name = "campuscard.rental"
+    label = "rental"
+    verbose_name = _("Equipment rental")

@@ -1,0 +1,1 @@
+"""City buses: bindings, fares, offline validators, clearing (TRN-1, TRN-2)."""
