@@ -11,10 +11,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from campuscard.cards import selectors as card_selectors
 from campuscard.core.errors import DomainError
 from campuscard.identity import selectors, services, throttle
 from campuscard.identity.backends import account_key
 from campuscard.identity.sso import sso_enabled
+from campuscard.payments import selectors as payment_selectors
+from campuscard.portal import services as home_services
 from campuscard.portal.forms import (
     ChannelBindForm,
     LoginForm,
@@ -61,8 +64,16 @@ def logout_view(request):
 
 @login_required
 def home(request):
+    """Balance and the pay code first, then the holder's services from one registry (#17 item 6)."""
     person = selectors.person_of_user(request.user)
-    return render(request, "portal/home.html", {"person": person})
+    if person is None:
+        return render(request, "portal/home.html", {"person": None})
+    card = next((view.card for view in card_selectors.cards_of(person)
+                 if view.card.state == view.card.State.ACTIVE), None)
+    return render(request, "portal/home.html", {
+        "person": person, "card": card, "summary": payment_selectors.wallet_summary(person),
+        "services": home_services.services_for(person),
+        "account_services": home_services.services_for(person, home_services.ACCOUNT_SECTION)})
 
 
 @login_required
