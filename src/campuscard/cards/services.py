@@ -248,11 +248,11 @@ def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee:
     _set_state(card, State.REPLACED, actor=actor, action="card_replaced", extra={"channel": channel, "fee": fee})
     _bump_deny_list(card.institution_id)
     new = card_issue(actor=actor, person=card.person, physical=physical, replaces=card, kind=card.kind)
-    _move_at_once(card, new)
+    _move_at_once(card, new, actor=actor)
     return new
 
 
-def _move_at_once(old: Card, new: Card) -> BalanceMove:
+def _move_at_once(old: Card, new: Card, *, actor: Actor) -> BalanceMove:
     """CARD-6 (#17): the balance moves now, so the holder can pay with the new card at once; only a reserve
     (``REPLACEMENT_RESERVE_FEN``) stays while offline devices may still charge the old card. The move
     completes — the rest moved, the old account closed — when they have all called in, 48 h at most."""
@@ -267,6 +267,9 @@ def _move_at_once(old: Card, new: Card) -> BalanceMove:
                                amount=amount, kind="balance_move", reference=old.number)
         move.amount = amount
         move.save(update_fields=["amount"])
+    # Who replaced the card moved the money: on the person page's timeline with the amount (#17 item 5).
+    audit_record(actor=actor, action="balance_move_started", obj=move, institution_id=old.institution_id,
+                 after={"amount": amount, "from": old.number, "to": new.number, "synced": synced})
     if synced:
         _move_rest(move)
     return move
