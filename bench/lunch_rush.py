@@ -363,51 +363,37 @@ def signed_payments(holders: list, terminals: dict, step: int, step_seconds: int
 POLL_SECONDS = 2  # portal/static/portal/paycode.js asks this often while the page is visible
 
 
-def open_code_pages(count: int) -> list[tuple[str, str, str, str]]:
-    """``count`` payers with the pay-code page open: a login and a session each (as the portal's login
-    makes), returned as (session cookie, card number, token, secret). The first payers are taken, so the
-    pages of those who pay see their code used, as at a real till."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+def open_code_pages(count: int) -> list[tuple[str, str, str]]:
+    """``count`` payers with the pay-code page open, returned as (status ticket, token, secret): the
+    ticket the page was rendered with (signed with the server's secret key). The first payers are taken,
+    so the pages of those who pay see their code used, as at a real till."""
     from django.db import connection
 
-    from campuscard.identity.models import Person, User
-    from campuscard.identity.services import holder_username
+    from campuscard.cards import codes
+    from campuscard.cards.models import Credential
 
     if count <= 0:
         return []
     with connection.cursor() as cursor:
-        cursor.execute("""SELECT h.person_id, c.number, k.token, k.secret FROM bench_holder h
-                            JOIN cards_card c ON c.id = h.card_id JOIN cards_credential k ON k.id = h.credential_id
+        cursor.execute("""SELECT h.credential_id, k.token, k.secret FROM bench_holder h
+                            JOIN cards_credential k ON k.id = h.credential_id
                            WHERE h.n = ANY(%s)""", [sorted(random.Random(5).sample(range(count * 4), count))])
         rows = cursor.fetchall()
-    people = Person.objects.in_bulk([row[0] for row in rows])
-    pages = []
-    for person_id, number, token, secret in rows:
-        person = people[person_id]
-        user = User(username=holder_username(person=person), institution_id=person.institution_id)
-        user.set_unusable_password()
-        user.save()
-        Person.objects.filter(pk=person_id).update(user=user)
-        session = SessionStore()
-        session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
-                        HASH_SESSION_KEY: user.get_session_auth_hash()})
-        session.create()
-        pages.append((session.session_key, number, token, secret))
-    return pages
+    return [(codes.status_ticket(Credential(pk=pk)), token, secret) for pk, token, secret in rows]
 
 
 def code_polls(pages: list, step: int, step_seconds: int, span: float) -> tuple[list, int, float]:
-    """A segment of status requests: every page asks about the code of ``step`` every ``POLL_SECONDS``."""
+    """A segment of status requests: every page asks about the code of ``step`` every ``POLL_SECONDS``,
+    as portal/static/portal/paycode.js does (POST, the ticket and the code, no session)."""
     import pyotp
 
     requests = []
     for _round in range(int(span / POLL_SECONDS) + 1):
-        for cookie, number, token, secret in pages:
+        for ticket, token, secret in pages:
             digits = pyotp.TOTP(secret, digits=8, interval=step_seconds).at(step * step_seconds)
-            path = f"/cards/{number}/code/status/?code=CC1.{token}.{digits}"
-            requests.append(("GET", path, {"Cookie": f"sessionid={cookie}", "Accept": "application/json"}, b""))
+            body = json.dumps({"ticket": ticket, "code": f"CC1.{token}.{digits}"}).encode()
+            requests.append(("POST", "/api/v1/cards/code-status",
+                             {"Content-Type": "application/json", "Accept": "application/json"}, body))
     return requests, min(len(pages), 32), len(pages) / POLL_SECONDS
 
 
@@ -485,7 +471,7 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM ledger_transfer")
         journal_rows = cursor.fetchone()[0]
     connection.close()
-    # the set-up's data directory: its secret key signs the open pay-code pages' sessions
+    # the set-up's data directory: its secret key signs the open pay-code pages' tickets
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "DEBUG": "false",
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": os.environ["CAMPUSCARD_DATA_DIR"], "PYTHONPATH": str(ROOT / "src")}

@@ -82,3 +82,36 @@ def test_an_unexpected_failure_is_answered_like_the_api_answers_it(terminal, fun
     assert failed.status_code == 500 and failed.json()["code"] == "internal_error"
     assert failed.headers["Content-Language"] == "zh-hans" and not failed.json()["message"].isascii()
     assert Payment.objects.count() == 0
+
+
+# --- the open pay-code pages' status question (#17 item 3) --------------------------------------------------
+
+STATUS = "/api/v1/cards/code-status"
+
+
+def test_a_pay_code_page_learns_its_code_paid_from_the_lane_as_from_django(terminal, funded):
+    terminal, secret = terminal
+    credential = qr_credential(funded)
+    code = codes.current_code(credential)
+    ask = json.dumps({"ticket": codes.status_ticket(credential), "code": code}).encode()
+    assert served_post(STATUS, ask, {}).json() == {"used": False, "payment": None}
+    raw, headers = signed(terminal, secret, {"txn_id": "s1", "amount": 800, "code": code})
+    assert served_post(PATH, raw, headers).status_code == 201
+    lane = served_post(STATUS, ask, {})
+    django = Client().post(STATUS, data=ask, content_type="application/json")
+    assert lane.status_code == django.status_code == 200
+    assert lane.json() == django.json()
+    paid = lane.json()["payment"]
+    assert lane.json()["used"] and paid["amount"] == "¥8.00" and paid["merchant"] == terminal.merchant.name
+    assert paid["balance"] == "¥" + f"{Payment.objects.get().balance_after / 100:.2f}"
+
+
+def test_a_forged_or_foreign_ticket_learns_nothing(funded, student):
+    credential = qr_credential(funded)
+    code = codes.current_code(credential)
+    forged = codes.status_ticket(credential)[:-2] + "xx"
+    for ticket in (forged, "", "1:abc:def"):
+        refused = served_post(STATUS, json.dumps({"ticket": ticket, "code": code}).encode(), {"Accept-Language": "en"})
+        assert refused.status_code == 401 and refused.json()["code"] == "pay_code_ticket_invalid"
+    # a body that does not validate goes on to Django, which explains it
+    assert served_post(STATUS, b'{"code": 1}', {}).status_code == 422

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from ninja import Field, File, Router, Schema, Status, UploadedFile
+from pydantic import ValidationError
 
 from campuscard.api.auth import DeviceSignature, holder_auth, holder_of
 from campuscard.cards import codes, policy, selectors, services
 from campuscard.cards.models import Card, DenyListVersion
 from campuscard.core.actors import Actor
+from campuscard.core.errors import DomainError
+from campuscard.payments import selectors as payment_selectors
 
 router = Router(tags=["cards"])
 
@@ -30,10 +33,24 @@ class CodeOut(Schema):
     digits: str = Field(description="the same code as 18 digits, for a cashier to type")
     valid_seconds: int
     refresh_seconds: int
+    ticket: str = Field(description="ask ``POST /cards/code-status`` with it whether the code was used")
+
+
+class PaidOut(Schema):
+    amount: str
+    merchant: str
+    balance: str
+    at: str = Field(description="local time of the payment, HH:MM:SS")
 
 
 class CodeStatusOut(Schema):
     used: bool
+    payment: PaidOut | None = Field(None, description="the payment the code made, when it paid")
+
+
+class CodeStatusIn(Schema):
+    ticket: str = Field(description="the status ticket the pay code came with (``GET /cards/{number}/code``)")
+    code: str
 
 
 class ReplaceIn(Schema):
@@ -105,15 +122,35 @@ def pay_code(request, number: str):
     credential = selectors.qr_credential(card)
     code = codes.current_code(credential)
     return {"code": code, "digits": codes.numeric(code, credential.pk), "valid_seconds": settings.QR_VALID_SECONDS,
-            "refresh_seconds": settings.QR_STEP_SECONDS}
+            "refresh_seconds": settings.QR_STEP_SECONDS, "ticket": codes.status_ticket(credential)}
 
 
 @router.get("/cards/{number}/code/status", response=CodeStatusOut,
             summary="Whether a shown pay code was used (then show the next one)")
 def pay_code_status(request, number: str, code: str):
     card = selectors.card_of(holder_of(request), number)
-    codes.ensure_usable(card)
-    return {"used": codes.code_was_used(credential=selectors.qr_credential(card), code=code)}
+    return payment_selectors.pay_code_status(credential=selectors.qr_credential(card), code=code)
+
+
+@router.post("/cards/code-status", response=CodeStatusOut, auth=None,
+             summary="Whether a shown pay code was used, by the code's ticket (no session: the pay-code page)")
+def pay_code_status_by_ticket(request, payload: CodeStatusIn):
+    return payment_selectors.pay_code_status(credential=codes.ticket_credential(payload.ticket), code=payload.code)
+
+
+def pay_code_status_in_lane(request) -> tuple[int, dict] | None:
+    """``pay_code_status_by_ticket`` in front of Django (api.lane): every open pay-code page asks every
+    2 s, so its cost is a signature check and one indexed read, not a session and the middleware."""
+    try:
+        payload = CodeStatusIn.model_validate_json(request.body)
+    except ValidationError:
+        return None
+    try:
+        credential = codes.ticket_credential(payload.ticket)
+        return 200, CodeStatusOut(**payment_selectors.pay_code_status(credential=credential, code=payload.code)
+                                  ).model_dump()
+    except DomainError as refusal:
+        return refusal.status, refusal.as_dict()
 
 
 @router.post("/cards/{number}/offline-codes", response=OfflineCodesOut, summary="A batch of one-time offline codes")

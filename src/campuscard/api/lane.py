@@ -1,8 +1,10 @@
-"""The device lane: the two rush endpoints answered in front of Django's middleware and django-ninja.
+"""The device lane: the rush endpoints answered in front of Django's middleware and django-ninja.
 
 Transport only. A POS payment (``POST /api/v1/pos/payments``) and a gate decision (``POST
 /api/v1/access/gate/decide``) each call their one domain entry point (``payments.pos.payment_authorize``,
-``access.services.gate_decide``), which takes its fast path itself; what the lane saves is the Python
+``access.services.gate_decide``), which takes its fast path itself; the open pay-code pages' status
+question (``POST /api/v1/cards/code-status``, signed ticket instead of a session) calls
+``payments.selectors.pay_code_status``; what the lane saves is the Python
 around it — Django's middleware, ninja's operation machinery — which cost more than the statement
 (docs/decisions.md, "The device lane"). The same request object, signature check, nonce store, schemas
 and JSON encoder run here as in the ninja routes.

@@ -112,10 +112,11 @@ _register_routers()
 
 def lane_routes() -> dict:
     """The endpoints the device lane answers in front of Django (api.lane)."""
-    from campuscard.api import access, pos
+    from campuscard.api import access, cards, pos
 
     return {("POST", "/api/v1/pos/payments"): pos.pay_in_lane,
-            ("POST", "/api/v1/access/gate/decide"): access.gate_decide_in_lane}
+            ("POST", "/api/v1/access/gate/decide"): access.gate_decide_in_lane,
+            ("POST", "/api/v1/cards/code-status"): cards.pay_code_status_in_lane}
 
 
 def lane_warm() -> None:

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import pyotp
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 
 from campuscard.cards.models import Card, Credential, OfflineCode, UsedCode
@@ -120,6 +121,28 @@ def code_was_used(*, credential: Credential, code: str) -> bool:
     if use is None:
         return True  # expired: the phone must show a new code either way
     return UsedCode.objects.filter(credential=credential, step=use).exists()
+
+
+_TICKET_SALT = "campuscard.cards.pay-code-status"
+TICKET_MAX_AGE = 3600  # the page re-renders its ticket with every code; an hour covers a page left open
+
+
+def status_ticket(credential: Credential) -> str:
+    """What the pay-code page shows to ask whether its codes were used: the credential, signed. The page
+    asks with it in the device lane, without a session (a signature check instead of a session lookup)."""
+    return signing.TimestampSigner(salt=_TICKET_SALT).sign(str(credential.pk))
+
+
+def ticket_credential(ticket: str) -> Credential:
+    """The credential a status ticket was signed for (with its card), or ``pay_code_ticket_invalid``."""
+    try:
+        credential_id = int(signing.TimestampSigner(salt=_TICKET_SALT).unsign(ticket, max_age=TICKET_MAX_AGE))
+    except (signing.BadSignature, ValueError):
+        raise DomainError("pay_code_ticket_invalid") from None
+    credential = Credential.objects.select_related("card").filter(pk=credential_id).first()
+    if credential is None:
+        raise DomainError("pay_code_ticket_invalid")
+    return credential
 
 
 def _credential(token: str, institution_id: int) -> Credential:

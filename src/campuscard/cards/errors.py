@@ -43,3 +43,4 @@ register("issue_receiver_required", 422, _("Say who received the batch at the un
 register("issue_signature_required", 422, _("The holder signs for the card: enter the name as signed."))
 register("issue_card_not_in_batch", 404, _("This card is not in this batch."))
 register("card_holder_ineligible", 409, _("No card can be issued to this person (%(status)s)."))
+register("pay_code_ticket_invalid", 401, _("This pay-code page has expired. Open it again."))

@@ -7,13 +7,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
-from campuscard.cards.models import Card
+from campuscard.cards import codes
+from campuscard.cards.models import Card, Credential
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
+from campuscard.core.money import format_fen
 from campuscard.identity.models import Person
 from campuscard.ledger.models import Account, Transfer
 from campuscard.ledger.selectors import Balances, account_balances, journal, pending_holds
@@ -27,10 +30,24 @@ KIND_LABELS = {
 }
 
 
-def payment_since(*, card: Card, since: dt.datetime) -> Payment | None:
-    """The card's latest payment at or after ``since`` (the pay-code page shows it once its code was used)."""
-    return (Payment.objects.select_related("merchant").filter(card=card, created_at__gte=since)
-            .order_by("-created_at").first())
+def pay_code_status(*, credential: Credential, code: str) -> dict:
+    """Whether the code a pay-code page shows was used, and the payment it made, as the page shows it
+    (like the big wallets do) before the step's next code (#17). The API's holder endpoint and the device
+    lane's ticket endpoint both answer with this."""
+    card = credential.card
+    if card.state != Card.State.ACTIVE or not credential.active:
+        return {"used": True}
+    if not codes.code_was_used(credential=credential, code=code):
+        return {"used": False}
+    since = clock.now() - dt.timedelta(seconds=settings.QR_VALID_SECONDS + settings.QR_STEP_SECONDS)
+    payment = (Payment.objects.select_related("merchant", "institution").filter(card=card, created_at__gte=since)
+               .order_by("-created_at").first())
+    if payment is None:  # used at a gate, or expired unused: just the next code
+        return {"used": True}
+    return {"used": True, "payment": {
+        "amount": format_fen(payment.amount), "merchant": payment.merchant.name,
+        "balance": format_fen(payment.balance_after),
+        "at": payment.created_at.astimezone(clock.zone(payment.institution.time_zone)).strftime("%H:%M:%S")}}
 
 
 def wrong_passwords_today(*, person: Person) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,12 +11,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campuscard.cards import codes, selectors, services
-from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.identity import selectors as identity_selectors
-from campuscard.payments import selectors as payment_selectors
 from campuscard.support.models import Notification
 from campuscard.support.services import notifications_mark_read
 
@@ -61,30 +57,13 @@ def pay_code(request, number: str):
     card = _card(person, number)
     context = {"person": person, "card": card, "step": settings.QR_STEP_SECONDS}
     if card.state == card.State.ACTIVE:
+        credential = selectors.qr_credential(card)
         context["code"], context["svg"] = selectors.current_qr(card)
-        typed = codes.numeric(context["code"], selectors.qr_credential(card).pk)
+        typed = codes.numeric(context["code"], credential.pk)
         context["typed"] = " ".join(typed[i:i + 4] for i in range(0, len(typed), 4))
+        context["ticket"] = codes.status_ticket(credential)
     template = "portal/_pay_code.html" if request.htmx else "portal/pay_code.html"
     return render(request, template, context)
-
-
-@login_required
-def pay_code_status(request, number: str):
-    """Whether the code on the phone was used, and the payment it made: the page polls this while it is
-    visible, shows the result as the big wallets do, then the step's next code (#17)."""
-    card = _card(_person(request), number)
-    shown = request.GET.get("code", "")
-    if card.state != card.State.ACTIVE or not codes.code_was_used(credential=selectors.qr_credential(card),
-                                                                   code=shown):
-        return JsonResponse({"used": card.state != card.State.ACTIVE})
-    since = clock.now() - dt.timedelta(seconds=settings.QR_VALID_SECONDS + settings.QR_STEP_SECONDS)
-    payment = payment_selectors.payment_since(card=card, since=since)
-    if payment is None:  # used at a gate, or expired unused: just the next code
-        return JsonResponse({"used": True})
-    return JsonResponse({"used": True, "payment": {
-        "amount": format_fen(payment.amount), "merchant": payment.merchant.name,
-        "balance": format_fen(payment.balance_after),
-        "at": payment.created_at.astimezone(clock.zone(card.institution.time_zone)).strftime("%H:%M:%S")}})
 
 
 @login_required

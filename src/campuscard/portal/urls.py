@@ -31,7 +31,6 @@ urlpatterns = [
     path("cards/photo/", card_views.photo, name="photo"),
     path("cards/package/", package_views.package, name="package"),
     path("cards/<str:number>/code/", card_views.pay_code, name="pay_code"),
-    path("cards/<str:number>/code/status/", card_views.pay_code_status, name="pay_code_status"),
     path("cards/<str:number>/offline-codes/", card_views.offline_codes, name="offline_codes"),
     path("cards/<str:number>/lost/", card_views.report_lost, name="report_lost"),
     path("cards/<str:number>/found/", card_views.unreport, name="unreport"),

@@ -53,8 +53,9 @@
     const online = document.getElementById("online-code");
     if (document.hidden || !navigator.onLine || !live || !live.dataset.code || (online && online.hidden)) return;
     try {
-      const response = await fetch(live.dataset.statusUrl + "?code=" + encodeURIComponent(live.dataset.code),
-                                   { headers: { Accept: "application/json" } });
+      const response = await fetch(live.dataset.statusUrl, {
+        method: "POST", headers: { Accept: "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify({ ticket: live.dataset.ticket, code: live.dataset.code }) });
       if (!response.ok) return;
       const status = await response.json();
       if (!status.used || live.dataset.code !== document.getElementById("live-code")?.dataset.code) return;
