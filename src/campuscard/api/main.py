@@ -90,6 +90,7 @@ def _register_routers() -> None:
         channels,
         enrollment,
         enrollment_face,
+        health,
         identity,
         issuing,
         payments,
@@ -105,6 +106,7 @@ def _register_routers() -> None:
     api.add_router("/", enrollment.router)
     api.add_router("/", enrollment_face.router)
     api.add_router("/", issuing.router)
+    api.add_router("/", health.router)
 
 
 _register_routers()

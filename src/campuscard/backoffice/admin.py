@@ -228,6 +228,7 @@ from campuscard.backoffice import (  # noqa: E402,F401
     channels_admin,
     devices_admin,
     enrollment_admin,
+    health_admin,
     ledger_admin,
     merchant_admin,
     payments_admin,

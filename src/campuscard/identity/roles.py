@@ -30,6 +30,8 @@ ROLES: dict[str, list[str]] = {
         "access.view_labpermit", "access.view_visitorpass", "access.view_accessevent",
         "enrollment.view_application", "enrollment.view_registrarphoto", "enrollment.add_registrarphoto",
         "enrollment.change_registrarphoto",
+        # who read holders' health records (never the records), the equipment and its rentals (SVC-4, SVC-6)
+        "health.view_recordread", "rental.*_item", "rental.view_rental",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              "identity.view_channelbinding", "identity.change_channelbinding",
@@ -57,9 +59,19 @@ ROLES: dict[str, list[str]] = {
                      "cards.view_packageaddon", "access.view_visitorpass", "access.change_visitorpass",
                      "access.view_accessevent"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
-                "devices.view_device", "cards.view_*", "access.view_*"],
+                "devices.view_device", "cards.view_*", "access.view_*", "health.view_recordread", "rental.view_*"],
     "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person",
                     "enrollment.add_registrarphoto", "enrollment.change_registrarphoto"],  # the registrar's feed
+    # SVC-6: reads a holder's health records at their institution (each read logged and shown to the holder)
+    # and uploads the hospital's CSV; health.services refuses superusers and other institutions
+    "clinician": [*SEE_PLACES, "health.view_examination", "health.view_vaccination", "health.add_examination",
+                  "health.change_examination", "health.add_vaccination", "health.change_vaccination"],
+    # the campus hospital's feed (a bearer token): writes records, reads none
+    "hospital_feed": ["health.add_examination", "health.change_examination", "health.add_vaccination",
+                      "health.change_vaccination"],
+    # SVC-4: the equipment desk checks items out and in by card and sees the items and rentals
+    "equipment_desk": [*SEE_PLACES, "rental.view_item", "rental.change_item", "rental.view_rental",
+                       "rental.add_rental", "rental.change_rental"],
 }
 
 ROLE_LABELS = {
@@ -69,6 +81,9 @@ ROLE_LABELS = {
     "zone_manager": _("zone manager"),
     "auditor": _("auditor"),
     "integration": _("integrated system"),
+    "clinician": _("clinician"),
+    "hospital_feed": _("campus hospital feed"),
+    "equipment_desk": _("equipment desk"),
 }
 
 

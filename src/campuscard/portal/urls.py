@@ -6,6 +6,7 @@ from campuscard.portal import (
     card_views,
     channel_views,
     enrollment_face_views,
+    health_views,
     package_views,
     payment_views,
     sso_views,
@@ -68,6 +69,7 @@ urlpatterns = [
     path("access/visitors/links/<int:pk>/revoke/", access_views.invite_revoke, name="access_invite_revoke"),
     path("access/visitors/requests/<int:pk>/decide/", access_views.visitor_request_decide,
          name="access_request_decide"),
+    path("health/", health_views.health, name="health"),
     path("visit/<str:token>/", access_views.visit, name="visit"),
     path("visit/status/<str:token>/", access_views.visit_status, name="visit_status"),
 ]
