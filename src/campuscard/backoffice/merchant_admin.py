@@ -442,7 +442,7 @@ class PaymentAdmin(MerchantScoped, ReadOnlyAdmin):
 
     @admin.display(description=_("counter / window"))
     def counter(self, obj):
-        return obj.terminal.counter
+        return obj.terminal.counter if obj.terminal_id else obj.get_method_display()  # a service charge
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj):

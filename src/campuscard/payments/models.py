@@ -194,7 +194,9 @@ class DailyUsage(models.Model):
 
 
 class Payment(models.Model):
-    """One accepted card payment at a POS terminal, with the ledger transfer that moved the money (PAY-1)."""
+    """One accepted card payment at a POS terminal, with the ledger transfer that moved the money (PAY-1);
+    or a service charge (``payments.charges``: laundry, electricity, rentals) with no terminal, whose
+    ``txn_id`` is the caller's idempotency key, unique per merchant."""
 
     institution_path = "institution"
 
@@ -203,11 +205,14 @@ class Payment(models.Model):
         NFC = "nfc", _("card (NFC)")
         HCE = "hce", _("phone (NFC)")
         OFFLINE = "offline", _("offline code")
+        IN_APP = "in_app", _("in the app")  # started by the logged-in holder (portal, phone app)
+        DESK = "desk", _("at a service desk")  # an operator charged the card the holder presented
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
                                     db_index=False)  # (institution, created_at) index
     terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="payments",
-                                 verbose_name=_("terminal"), db_index=False)  # (terminal, txn_id) is unique
+                                 verbose_name=_("terminal"), db_index=False,  # (terminal, txn_id) is unique
+                                 null=True, blank=True)  # none: a service charge
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments",
                                  verbose_name=_("merchant"), db_index=False)  # (merchant, created_at) index
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="payments", verbose_name=_("holder"))
@@ -228,6 +233,8 @@ class Payment(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["terminal", "txn_id"], name="payment_terminal_txn_unique"),
+            models.UniqueConstraint(fields=["merchant", "txn_id"], condition=models.Q(terminal=None),
+                                    name="payment_service_key_unique"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=models.Q(refunded__lte=models.F("amount")), name="payment_refund_bound"),
         ]
@@ -236,6 +243,50 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant} {self.amount} {self.txn_id}"
+
+
+class Hold(models.Model):
+    """A deposit held on the holder's wallet for a service (``payments.charges``: a rental's deposit):
+    a pending ledger transfer to the merchant, later captured (all or part, becoming a Payment) or
+    released. The held amount counts as spent on the day it is placed (PAY-2); what is released comes
+    off that day's total again."""
+
+    institution_path = "institution"
+
+    class State(models.TextChoices):
+        HELD = "held", _("held")
+        CAPTURED = "captured", _("captured")
+        RELEASED = "released", _("released")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="holds",
+                                 verbose_name=_("merchant"))
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="holds", verbose_name=_("holder"))
+    card = models.ForeignKey("cards.Card", on_delete=models.PROTECT, related_name="+", verbose_name=_("card"))
+    key = models.CharField(_("idempotency key"), max_length=64)
+    amount = FenField(_("amount (fen)"))
+    method = models.CharField(_("method"), max_length=8, choices=Payment.Method.choices)
+    transfer_id = models.BigIntegerField()
+    day = models.DateField()  # the holder's day whose spending it counts in
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.HELD)
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="hold",
+                                   verbose_name=_("captured as"))
+    created_at = models.DateTimeField(_("at"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("deposit hold")
+        verbose_name_plural = _("deposit holds")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="hold_merchant_key_unique"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="hold_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} {self.amount} {self.key}"
 
 
 class Refund(models.Model):

@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.cards import codes
+from campuscard.cards.models import Card
 from campuscard.cards.selectors import live_wallet
 from campuscard.core import clock
 from campuscard.core.actors import Actor
@@ -48,7 +49,10 @@ from campuscard.support.services import notify
 TXN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
-class _WrongPassword(Exception):
+class WrongPassword(Exception):
+    """A wrong payment password: the charge's transaction rolls back, the caller counts it outside
+    (``wrong_password_count``), and refuses with ``payment_password_incorrect``."""
+
     def __init__(self, person_id: int, day: dt.date) -> None:
         self.person_id, self.day = person_id, day
 
@@ -131,8 +135,8 @@ def payment_authorize(*, terminal: Terminal | fastpath.TerminalFacts, txn_id: st
     try:
         return _authorize(terminal=row, txn_id=txn_id, amount=amount, code=code, nfc_uid=nfc_uid,
                           password=password)
-    except _WrongPassword as wrong:
-        raise DomainError("payment_password_incorrect", left=_count_wrong_password(wrong.person_id, wrong.day))
+    except WrongPassword as wrong:
+        raise DomainError("payment_password_incorrect", left=wrong_password_count(wrong.person_id, wrong.day))
     except DomainError:
         # A concurrent duplicate of this txn may have won the one-time code: answer with its payment.
         replay = _replay(row, txn_id, amount)
@@ -159,7 +163,7 @@ def _replay(terminal: Terminal, txn_id: str, amount: int) -> Receipt | None:
                    payment.method, payment.balance_after, payment.refunded, payment.created_at, payment.pk)
 
 
-def _count_wrong_password(person_id: int, day: dt.date) -> int:
+def wrong_password_count(person_id: int, day: dt.date) -> int:
     """Kept even though the payment is refused: five in a day lock password payments (PAY-3)."""
     with transaction.atomic():
         usage, _created = DailyUsage.objects.select_for_update().get_or_create(person_id=person_id, day=day)
@@ -179,25 +183,9 @@ def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_u
     else:
         presented = codes.nfc_accept(institution_id=institution.pk, uid=nfc_uid)
     card, person = presented.card, presented.card.person
-    today = clock.local_date(institution)
-    usage, _created = DailyUsage.objects.select_for_update().get_or_create(person=person, day=today)
-    wallet = ledger_selectors.account_state(account_id=card.wallet_account_id)
-    decision = rules.authorize(rules.PaymentFacts(
-        amount=amount, now=clock.now(), device_live=not device_is_revoked(device=Device.objects.get(pk=terminal.device_id)),
-        credential_active=presented.credential.active, same_institution=card.institution_id == institution.pk,
-        card_state=card.state, card_kind=card.kind, offline_code=presented.offline, spent_today=usage.spent,
-        daily_limit=daily_limit_of(person=person), wrong_passwords_today=usage.wrong_passwords,
-        password_set=bool(person.payment_password), password_changed_at=person.payment_password_changed_at,
-        password_given=bool(password), wallet_open=wallet.open, available=wallet.spendable,
-        password_ok=lambda: payment_password_verify(person=person, secret=password or "")))
-    if decision.code == "payment_password_incorrect":
-        raise _WrongPassword(person.pk, usage.day)  # counted outside this transaction, which rolls back
-    if decision.code is not None:  # not decision.ok
-        raise DomainError(decision.code, **decision.params)
-    usage.spent += amount
-    if decision.password_checked:
-        usage.wrong_passwords = 0  # "consecutive": a right password starts the count again
-    usage.save(update_fields=["spent", "wrong_passwords"])
+    debit_authorize(institution=institution, card=card, person=person, amount=amount,
+                    device_live=not device_is_revoked(device=Device.objects.get(pk=terminal.device_id)),
+                    credential_active=presented.credential.active, offline=presented.offline, password=password)
     result = ledger.transfer_create(
         key=f"pos:{terminal.pk}:{txn_id}", debit=ledger.AccountRef(card.wallet_account_id, institution.pk, 1),
         credit=_merchant_ref(merchant), amount=amount, kind="payment", reference=f"{merchant.name} {txn_id}",
@@ -209,6 +197,34 @@ def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_u
         created_at=result.created_at)
     return receipt(txn_id, amount, merchant.name, person.name, card.number, method, payment.balance_after, 0,
                    payment.created_at, payment.pk)
+
+
+def debit_authorize(*, institution, card: Card, person: Person, amount: int, device_live: bool,
+                    credential_active: bool, offline: bool, password: str | None) -> DailyUsage:
+    """The one gathering of a wallet charge's facts (PAY-2, PAY-3, CARD-4, LED-3), for the POS and for
+    service charges (``payments.charges``): inside the caller's money transaction, lock the holder's day
+    row (only this holder's charges queue), ask ``rules.authorize`` and count the amount as spent today.
+    Raises ``WrongPassword`` (count it after the rollback) or the rule's DomainError."""
+    today = clock.local_date(institution)
+    usage, _created = DailyUsage.objects.select_for_update().get_or_create(person=person, day=today)
+    wallet = ledger_selectors.account_state(account_id=card.wallet_account_id)
+    decision = rules.authorize(rules.PaymentFacts(
+        amount=amount, now=clock.now(), device_live=device_live,
+        credential_active=credential_active, same_institution=card.institution_id == institution.pk,
+        card_state=card.state, card_kind=card.kind, offline_code=offline, spent_today=usage.spent,
+        daily_limit=daily_limit_of(person=person), wrong_passwords_today=usage.wrong_passwords,
+        password_set=bool(person.payment_password), password_changed_at=person.payment_password_changed_at,
+        password_given=bool(password), wallet_open=wallet.open, available=wallet.spendable,
+        password_ok=lambda: payment_password_verify(person=person, secret=password or "")))
+    if decision.code == "payment_password_incorrect":
+        raise WrongPassword(person.pk, usage.day)  # counted outside this transaction, which rolls back
+    if decision.code is not None:  # not decision.ok
+        raise DomainError(decision.code, **decision.params)
+    usage.spent += amount
+    if decision.password_checked:
+        usage.wrong_passwords = 0  # "consecutive": a right password starts the count again
+    usage.save(update_fields=["spent", "wrong_passwords"])
+    return usage
 
 
 def _merchant_ref(merchant: Merchant) -> ledger.AccountRef:
@@ -258,7 +274,10 @@ def payment_refund(*, actor: Actor, payment: Payment, amount: int | None = None,
     return _refund(actor=actor, payment=payment, amount=amount, reason=reason, kind=kind, key=key)
 
 
-def _refund(*, actor: Actor, payment: Payment, amount: int | None, reason: str, kind: str, key: str) -> Refund:
+def _refund(*, actor: Actor, payment: Payment, amount: int | None, reason: str, kind: str, key: str,
+            same_day: bool = True) -> Refund:
+    """``same_day``: a merchant's refund at the till is same-day only; a service's own refund (a
+    cancelled booking, a failed cycle: ``payments.charges.charge_refund``) is not."""
     reason = str(reason)
     payment = Payment.objects.select_for_update().select_related("institution", "person", "card").get(pk=payment.pk)
     if key:
@@ -267,7 +286,7 @@ def _refund(*, actor: Actor, payment: Payment, amount: int | None, reason: str, 
             if amount is not None and amount != earlier.amount:
                 raise DomainError("idempotency_key_reused")
             return earlier
-    if kind == Refund.Kind.REFUND and (clock.local_date(payment.institution, payment.created_at)
+    if same_day and kind == Refund.Kind.REFUND and (clock.local_date(payment.institution, payment.created_at)
                                        != clock.local_date(payment.institution)):
         raise DomainError("refund_window_closed")
     left = payment.amount - payment.refunded
