@@ -278,6 +278,15 @@ ACCESS_GATE_WAIT_SECONDS = env_int("ACCESS_GATE_WAIT_SECONDS", 10)
 # Prepared ledger statement per connection; switch off behind a transaction-pooling PgBouncer.
 PG_PREPARE = env_bool("PG_PREPARE", True)
 
+# Study services and library loans (SVC-1 … SVC-3).
+SEAT_GRACE_MINUTES = env_int("SEAT_GRACE_MINUTES", 15)  # a booking not taken up by then is released
+SEAT_BOOK_AHEAD_DAYS = env_int("SEAT_BOOK_AHEAD_DAYS", 7)
+SEAT_MAX_HOURS = env_int("SEAT_MAX_HOURS", 4)  # longest booked slot
+SEAT_WALK_IN_MINUTES = env_int("SEAT_WALK_IN_MINUTES", 120)  # a scanned free seat is held this long
+EXAM_CHECKIN_OPENS_MINUTES = env_int("EXAM_CHECKIN_OPENS_MINUTES", 60)  # before the exam starts
+EXAM_CODE_VALID_SECONDS = env_int("EXAM_CODE_VALID_SECONDS", 120)  # the portal's identify-only code
+LIBRARY_REMINDER_DAYS = env_int("LIBRARY_REMINDER_DAYS", 3)  # before the due date
+
 # Device requests: signed timestamp must be within this many seconds of the server clock.
 DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)
 

@@ -93,8 +93,10 @@ def _register_routers() -> None:
         health,
         identity,
         issuing,
+        library,
         payments,
         pos,
+        study,
     )
 
     api.add_router("/", identity.router)
@@ -107,6 +109,8 @@ def _register_routers() -> None:
     api.add_router("/", enrollment_face.router)
     api.add_router("/", issuing.router)
     api.add_router("/", health.router)
+    api.add_router("/", study.router)
+    api.add_router("/", library.router)
 
 
 _register_routers()

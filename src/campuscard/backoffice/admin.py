@@ -234,3 +234,6 @@ from campuscard.backoffice import (  # noqa: E402,F401
     payments_admin,
     registrar_admin,
 )
+    library_admin,
+    rental_admin,
+    study_admin,

@@ -32,6 +32,8 @@ ROLES: dict[str, list[str]] = {
         "enrollment.change_registrarphoto",
         # who read holders' health records (never the records), the equipment and its rentals (SVC-4, SVC-6)
         "health.view_recordread", "rental.*_item", "rental.view_rental",
+        # study rooms, exam sessions and rosters (and naming invigilators), the library's loans (SVC-1 … SVC-3)
+        "study.*", "library.view_*",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              "identity.view_channelbinding", "identity.change_channelbinding",
@@ -59,9 +61,19 @@ ROLES: dict[str, list[str]] = {
                      "cards.view_packageaddon", "access.view_visitorpass", "access.change_visitorpass",
                      "access.view_accessevent"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
-                "devices.view_device", "cards.view_*", "access.view_*", "health.view_recordread", "rental.view_*"],
+                "devices.view_device", "cards.view_*", "access.view_*", "health.view_recordread", "rental.view_*",
+                "study.view_*", "library.view_*"],
+    # SVC-1/SVC-2: study rooms, seats and their QR sheets, exam sessions and rosters (any exam room)
+    "study_admin": [*SEE_PLACES, "identity.view_person", "study.*"],
+    # SVC-2: checks holders in at the exam rooms they are named for (study.ExamRoom.invigilators)
+    "invigilator": ["study.view_examsession", "study.view_examroom", "study.view_examentry",
+                    "study.change_examentry"],
+    # SVC-3: the library system's feed of loans and returns (API token or CSV in the back office)
+    "library_system": ["identity.view_person", "library.view_loan", "library.add_loan", "library.change_loan"],
     "integration": ["core.view_campus", "identity.view_person", "identity.add_person", "identity.change_person",
-                    "enrollment.add_registrarphoto", "enrollment.change_registrarphoto"],  # the registrar's feed
+                    "enrollment.add_registrarphoto", "enrollment.change_registrarphoto",
+                    "study.view_examsession", "study.add_examsession", "study.change_examsession",
+                    "study.add_examentry"],  # the registrar's feed (and its exam rosters, SVC-2)
     # SVC-6: reads a holder's health records at their institution (each read logged and shown to the holder)
     # and uploads the hospital's CSV; health.services refuses superusers and other institutions
     "clinician": [*SEE_PLACES, "health.view_examination", "health.view_vaccination", "health.add_examination",
@@ -81,6 +93,9 @@ ROLE_LABELS = {
     "zone_manager": _("zone manager"),
     "auditor": _("auditor"),
     "integration": _("integrated system"),
+    "study_admin": _("study services administrator"),
+    "invigilator": _("invigilator"),
+    "library_system": _("library system (loan feed)"),
     "clinician": _("clinician"),
     "hospital_feed": _("campus hospital feed"),
     "equipment_desk": _("equipment desk"),

@@ -6,3 +6,6 @@ class LibraryConfig(AppConfig):
     name = "campuscard.library"
     label = "library"
     verbose_name = _("Library")
+
+    def ready(self) -> None:
+        from campuscard.library import errors  # noqa: F401

@@ -7,10 +7,12 @@ from campuscard.portal import (
     channel_views,
     enrollment_face_views,
     health_views,
+    library_views,
     package_views,
     payment_views,
     sso_views,
     views,
+    study_views,
     wallet_views,
 )
 
@@ -71,5 +73,12 @@ urlpatterns = [
          name="access_request_decide"),
     path("health/", health_views.health, name="health"),
     path("visit/<str:token>/", access_views.visit, name="visit"),
+    path("rentals/", rental_views.rentals, name="rentals"),
+    path("study/", study_views.study, name="study"),
+    path("study/rooms/<int:pk>/", study_views.room, name="study_room"),
+    path("study/bookings/<int:pk>/close/", study_views.booking_close, name="study_booking_close"),
+    path("s/<str:token>/", study_views.seat, name="study_seat"),
+    path("exams/", study_views.exams, name="exams"),
+    path("library/", library_views.loans, name="library"),
     path("visit/status/<str:token>/", access_views.visit_status, name="visit_status"),
 ]

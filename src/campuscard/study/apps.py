@@ -6,3 +6,6 @@ class StudyConfig(AppConfig):
     name = "campuscard.study"
     label = "study"
     verbose_name = _("Study services")
+
+    def ready(self) -> None:
+        from campuscard.study import errors  # noqa: F401

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.terminals import gate_views, kiosk_views, pos_views
+from campuscard.terminals import exam_views, gate_views, kiosk_views, pos_views
 
 app_name = "devices"
 urlpatterns = [
@@ -13,4 +13,8 @@ urlpatterns = [
     path("pos/refund/", pos_views.refund, name="pos_refund"),
     path("gate/", gate_views.gate_page, name="gate"),
     path("gate/decide/", gate_views.decide, name="gate_decide"),
+    path("exam/", exam_views.rooms, name="exam_rooms"),
+    path("exam/<int:pk>/", exam_views.room, name="exam_room"),
+    path("exam/<int:pk>/check-in/", exam_views.check_in, name="exam_check_in"),
+    path("exam/<int:pk>/attendance.csv", exam_views.export, name="exam_export"),
 ]
