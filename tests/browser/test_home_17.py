@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from campuscard.core.actors import Actor
 from campuscard.identity.services import holder_user_ensure
 from campuscard.payments.services import recharge_cash
 from campuscard.portal.services import SERVICES
@@ -83,3 +84,88 @@ def test_home_without_a_card_leads_to_the_application(live_server, phone, screen
     phone.click("#home-apply")
     phone.wait_for_url("**/apply/")
     screenshot(phone, "portal-17-home-no-card-zh")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (240, 320), (190, 205, 230)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def session_login(page, base, user):
+    """The browser carries a session made for ``user`` (the login pages have their own tests)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": base,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+
+
+def test_dashboard_shows_the_work_waiting_with_links(live_server, desktop, screenshot, institution, student,
+                                                     staff_member, make_operator):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campuscard.access.services import campus_entry_apply, campus_entry_decide
+    from campuscard.cards.models import Photo
+    from campuscard.core import clock
+
+    system = Actor.system("test")
+    photos = [Photo.objects.create(person=student, uploaded_at=clock.now(),
+                                   image=SimpleUploadedFile(f"p{i}.png", _png(), content_type="image/png"))
+              for i in range(3)]
+    Photo.objects.filter(pk=photos[2].pk).update(state=Photo.State.APPROVED)  # done: not waiting
+    campus_entry_apply(actor=system, person=student, reason="实习")
+    decided = campus_entry_apply(actor=system, person=staff_member, reason="回校")
+    admin_user = make_operator(institution, None, "uni-admin")
+    campus_entry_decide(actor=Actor.by_user(admin_user), approval=decided, approve=True)
+    page = desktop
+    session_login(page, live_server.url, admin_user)
+    page.goto(f"{live_server.url}/backoffice/")
+    work = page.locator("#work-waiting")
+    assert work.is_visible()
+    assert page.locator("#work-photos").get_attribute("data-count") == "2"
+    assert page.locator("#work-campus_entry").get_attribute("data-count") == "1"
+    assert page.locator("#work-applications").get_attribute("data-count") == "0"
+    for key in ("applications", "photos", "appeals", "production", "collection", "handovers", "permits",
+                "campus_entry"):
+        assert page.locator(f"#work-{key} svg").count() == 1
+    screenshot(page, "backoffice-17-dashboard-zh")
+    page.click("#work-photos")
+    page.wait_for_url("**/backoffice/cards/photo/?state__exact=pending")
+    assert page.locator("#result_list tbody tr").count() == 2
+    screenshot(page, "backoffice-17-dashboard-photos-list-zh")
+    page.goto(f"{live_server.url}/backoffice/")
+    page.click("#work-campus_entry")
+    page.wait_for_url("**/backoffice/access/campusentryapproval/?state__exact=requested")
+    assert page.locator("#result_list tbody tr").count() == 1
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page.goto(f"{live_server.url}/backoffice/")
+    assert "Work waiting" in page.locator("#work-title").inner_text()
+    screenshot(page, "backoffice-17-dashboard-en")
+
+
+def test_dashboard_counts_only_the_operators_institution_and_permissions(institution, other_institution,
+                                                                         student, make_operator):
+    from django.test import RequestFactory
+
+    from campuscard.access.services import campus_entry_apply
+    from campuscard.backoffice.dashboard import work_waiting
+
+    campus_entry_apply(actor=Actor.system("test"), person=student)
+
+    def work(user):
+        request = RequestFactory().get("/backoffice/")
+        request.user = user
+        return {row["key"]: row["count"] for row in work_waiting(request)}
+
+    mine = work(make_operator(institution, "card_center_operator"))
+    assert mine["campus_entry"] == 1 and "permits" not in mine
+    assert work(make_operator(other_institution, "card_center_operator"))["campus_entry"] == 0
+    zones = work(make_operator(institution, "zone_manager"))
+    assert "permits" in zones and "photos" not in zones and "campus_entry" not in zones

@@ -117,6 +117,27 @@ def test_the_last_ten_minutes_reach_back_over_a_slot_boundary(holder_card, open_
     assert row.now == 3
 
 
+def test_today_counts_the_whole_day_and_never_less_than_the_last_ten_minutes(holder_card, open_canteen):
+    """#17 item 11: "last 10 minutes 1" beside "today 0". Today was the sum of the 06:00–22:00 bars, so a
+    payment before 06:00 or after 22:00 was in the window but not in today; and just after midnight the
+    window reached into yesterday. Today now counts the whole local day, and the window stops at midnight."""
+    a = open_canteen("a")
+    day = NOW.date()
+    pay(a, [at(day, 5, 40), at(day, 12, 3), at(day, 22, 31)])
+    [row] = crowding.canteens_crowding(holder_card.institution, at=at(day, 22, 35))
+    assert row.now == 1 and row.today_total == 3  # the early breakfast and the late snack count today
+    assert sum(bar.today or 0 for bar in row.bars) == 1  # the bars still show 06:00–22:00
+    [row] = crowding.canteens_crowding(holder_card.institution, at=at(day, 5, 45))
+    assert row.now == 1 and row.today_total == 1
+    tomorrow = day + dt.timedelta(days=1)
+    pay(a, [at(day, 23, 58)])
+    [row] = crowding.canteens_crowding(holder_card.institution, at=at(tomorrow, 0, 3))
+    assert row.now == 0 and row.today_total == 0  # yesterday's 23:58 is neither today nor "now"
+    pay(a, [at(tomorrow, 0, 1)])
+    [row] = crowding.canteens_crowding(holder_card.institution, at=at(tomorrow, 0, 4))
+    assert row.now == 1 and row.today_total == 1
+
+
 def test_rest_days_compare_with_rest_days(holder_card, open_canteen):
     a = open_canteen("a")
     saturday = dt.datetime(2026, 6, 20, 12, 10, tzinfo=SHANGHAI)

@@ -2,14 +2,18 @@
 
 For every active canteen of an institution:
 
-* **now** — payments in the last 10 minutes;
+* **now** — payments in the last 10 minutes (of today: the window stops at local midnight);
 * **usual** — the mean count for the same 10 minutes of the day on comparable days: the previous
   4 weeks, working days compared with working days and rest days with rest days (weekends and public
   holidays of the institution's country; China's make-up working days count as working days). Only
   days on which the canteen took payments count: a day it was closed is not a usual day;
 * **level** — quiet / normal / busy / very busy from now against usual;
 * **bars** — today's 10-minute counts from 06:00 until now, with the usual profile of the whole
-  service day behind them (server-rendered bars, no script).
+  service day behind them (server-rendered bars, no script);
+* **today** — every payment since local midnight. It was the sum of the bars, which leave out the
+  payments before 06:00 and after 22:00, so a late snack showed "last 10 minutes 1, today 0"; and the
+  10-minute window just after midnight reached into yesterday. Now "today" counts the whole day and the
+  window stops at midnight, so today is never below the last 10 minutes (#17 item 11).
 
 Two aggregate queries, both range scans of the ``(merchant, created_at)`` index, grouped in the
 database by merchant and 10-minute slot: today's (every request; it also yields the last 10 minutes
@@ -75,6 +79,7 @@ class Crowding:
     usual: float | None  # None: no comparable day yet
     level: Level
     bars: list[Bar] = field(default_factory=list)
+    today_total: int = 0  # every payment since local midnight (the bars show 06:00–22:00 only)
 
     @property
     def ratio(self) -> float:
@@ -83,10 +88,6 @@ class Crowding:
     @property
     def usual_rounded(self) -> int | None:
         return None if self.usual is None else round(self.usual)
-
-    @property
-    def today_total(self) -> int:
-        return sum(bar.today or 0 for bar in self.bars)
 
 
 def level_of(now: int, usual: float | None) -> Level:
@@ -154,19 +155,20 @@ def canteens_crowding(institution: Institution, *, at: dt.datetime | None = None
         if days:  # the window (now − 10 min, now] covers the end of the previous slot and the start of this one
             usual = (1 - into_slot) * profile.get(day_slot - 1, 0.0) + into_slot * profile.get(day_slot, 0.0)
         count = recent.get(merchant.pk, 0)
+        slots = today.get(merchant.pk, {})
         result.append(Crowding(merchant=merchant, now=count, usual=usual, level=level_of(count, usual),
-                               bars=_bars(today.get(merchant.pk, {}), profile, day_slot)))
+                               bars=_bars(slots, profile, day_slot), today_total=sum(slots.values())))
     result.sort(key=lambda c: (LEVEL_RANK[c.level], c.ratio, c.now, c.merchant.code))
     return result
 
 
 def _today(ids: list[int], local: dt.datetime, offset: int) -> tuple[dict[int, dict[int, int]], dict[int, int]]:
-    """Today's counts per merchant and slot of the day since 06:00, and each merchant's last 10 minutes."""
+    """Today's counts per merchant and slot of the day since midnight, and each merchant's last 10 minutes
+    (today's only: the window never reaches into yesterday, so it is always part of today's total)."""
     now = local
-    window_start = now - dt.timedelta(minutes=SLOT_MINUTES)
-    day_start = local.replace(hour=DAY_START_HOUR, minute=0, second=0, microsecond=0)
-    rows = (Payment.objects.filter(merchant_id__in=ids, created_at__gte=min(day_start, window_start),
-                                   created_at__lte=now)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    window_start = max(now - dt.timedelta(minutes=SLOT_MINUTES), midnight)
+    rows = (Payment.objects.filter(merchant_id__in=ids, created_at__gte=midnight, created_at__lte=now)
             .annotate(slot=LocalSlot("created_at", offset=offset)).order_by()
             .values("merchant_id", "slot")
             .annotate(n=Count("id"), recent=Count("id", filter=Q(created_at__gt=window_start))))
@@ -174,9 +176,9 @@ def _today(ids: list[int], local: dt.datetime, offset: int) -> tuple[dict[int, d
     per_slot: dict[int, dict[int, int]] = defaultdict(dict)
     recent: dict[int, int] = defaultdict(int)
     for row in rows:
-        recent[row["merchant_id"]] += row["recent"]
         day, slot = divmod(row["slot"], SLOTS_PER_DAY)
         if day == today_number:
+            recent[row["merchant_id"]] += row["recent"]
             per_slot[row["merchant_id"]][slot] = row["n"]
     return per_slot, recent
 
