@@ -362,7 +362,9 @@ def transfer_ctes(*, when: str = "TRUE") -> str:
               credits_posted - debits_posted - debits_pending AS available
 ), c AS (
     UPDATE ledger_balance
-       SET credits_posted = credits_posted + %(c_posted)s, credits_pending = credits_pending + %(c_pending)s
+       SET credits_posted = credits_posted + %(c_posted)s, credits_pending = credits_pending + %(c_pending)s,
+           floor = CASE WHEN floor < 0 THEN LEAST(0, credits_posted + %(c_posted)s - debits_posted - debits_pending)
+                        ELSE floor END
      WHERE account_id = %(credit_id)s AND stripe = %(credit_stripe)s AND EXISTS (SELECT 1 FROM d)
        AND EXISTS (SELECT 1 FROM ledger_account WHERE id = %(credit_id)s AND status = 'open')
     RETURNING 1
@@ -419,7 +421,8 @@ UPDATE ledger_balance SET debits_posted = debits_posted + %s, debits_pending = d
 RETURNING credits_posted - debits_posted, credits_posted - debits_posted - debits_pending
 """
 _CREDIT_SQL = """
-UPDATE ledger_balance SET credits_posted = credits_posted + %s, credits_pending = credits_pending + %s
+UPDATE ledger_balance SET credits_posted = credits_posted + %s, credits_pending = credits_pending + %s,
+       floor = CASE WHEN floor < 0 THEN MIN(0, credits_posted + %s - debits_posted - debits_pending) ELSE floor END
  WHERE account_id = %s AND stripe = %s
    AND EXISTS (SELECT 1 FROM ledger_account WHERE id = %s AND status = 'open')
 """
@@ -436,5 +439,6 @@ def _apply_portable(row: dict, d_posted: int, d_pending: int, c_posted: int, c_p
         debited = cursor.fetchone()
         if debited is None:
             return inserted[0], None, None, 0
-        cursor.execute(_CREDIT_SQL, [c_posted, c_pending, row["credit_id"], row["credit_stripe"], row["credit_id"]])
+        cursor.execute(_CREDIT_SQL, [c_posted, c_pending, c_posted, row["credit_id"], row["credit_stripe"],
+                                     row["credit_id"]])
         return inserted[0], debited[0], debited[1], cursor.rowcount

@@ -110,3 +110,55 @@ def authorize(facts: PaymentFacts) -> Decision:
     if facts.amount > facts.available:
         return Decision("insufficient_funds", {"available": format_fen(facts.available)})
     return Decision(password_checked=checked)
+
+
+# --- offline transit taps (TRN-2, LED-3) ------------------------------------------------------------
+# A bus validator decided on the bus with no network; the tap is charged when its batch is uploaded.
+# Which checks apply to a tap, written once here: no payment password (nobody types one on a bus), no
+# daily limit (a fare is not spending the holder chose), the card state is not a refusal (a tap by a card
+# that was lost after the validator's last sync is charged and flagged, never lost: CARD-4 reaches the
+# validator on its deny-list), and the wallet may go below zero by at most ``tap_fares_below_zero()``
+# fares — an allowance of that tap alone, counted from the wallet's own floor, never a lower floor for any
+# other payment (``ledger.batch`` applies it per debit; a ¥1 canteen payment on ¥0.50 is still refused).
+
+
+def tap_fares_below_zero() -> int:
+    """TRN-2 *(our default 1)*: how many fares a tap may take the wallet below zero."""
+    return int(getattr(settings, "TRANSIT_FARES_BELOW_ZERO", 1))
+
+
+@dataclass(frozen=True)
+class TapFacts:
+    """What an uploaded tap is charged on (gathered by ``transit.services`` for the whole batch)."""
+
+    amount: int
+    credential_known: bool
+    same_institution: bool
+    card_kind: str
+    wallet_open: bool
+    available: int = 0
+    floor: int = 0
+
+
+def tap_refusal(facts: TapFacts) -> Decision:
+    """The checks of a tap that do not read the balance (a batch decides the balance as a set)."""
+    if not facts.credential_known:
+        return Decision("credential_unknown")
+    if not facts.same_institution:
+        return Decision("credential_other_institution")
+    if not can(facts.card_kind, "pay"):
+        return Decision("payment_not_allowed")
+    if not facts.wallet_open:
+        return Decision("account_closed")
+    return Decision()
+
+
+def authorize_tap(facts: TapFacts) -> Decision:
+    """Charge an offline tap or say why not; the first rule that refuses gives the code. The balance rule
+    is the one ``ledger.batch.debits_settle`` applies to a whole batch as a set, with this same number
+    (``tap_fares_below_zero``): the wallet must not be below its floor before the tap."""
+    if not (decision := tap_refusal(facts)).ok:
+        return decision
+    if facts.available - facts.amount < facts.floor - tap_fares_below_zero() * facts.amount:
+        return Decision("tap_allowance_used", {"available": format_fen(facts.available)})
+    return Decision()
