@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "campuscard.api.middleware.ApiErrorShapeMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "campuscard.core.middleware.LanguageMiddleware",
@@ -218,6 +219,7 @@ CHANNEL_BIND_MAX_WRONG_PER_ADDRESS = env_int("CHANNEL_BIND_MAX_WRONG_PER_ADDRESS
 CHANNEL_BIND_LOCK_SECONDS = env_int("CHANNEL_BIND_LOCK_SECONDS", 15 * 60)
 
 NINJA_PAGINATION_PER_PAGE = 50
+NINJA_PAGINATION_CLASS = "campuscard.api.pagination.Pagination"
 
 # Where this deployment is reachable (gateway callbacks, links in e-mails).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -286,6 +288,13 @@ SEAT_WALK_IN_MINUTES = env_int("SEAT_WALK_IN_MINUTES", 120)  # a scanned free se
 EXAM_CHECKIN_OPENS_MINUTES = env_int("EXAM_CHECKIN_OPENS_MINUTES", 60)  # before the exam starts
 EXAM_CODE_VALID_SECONDS = env_int("EXAM_CODE_VALID_SECONDS", 120)  # the portal's identify-only code
 LIBRARY_REMINDER_DAYS = env_int("LIBRARY_REMINDER_DAYS", 3)  # before the due date
+# Dorm electricity and laundry (SVC-5).
+DORM_LOW_BALANCE_KWH = env_int("DORM_LOW_BALANCE_KWH", 5)  # a room's default low-balance alert threshold
+DORM_TOPUP_MIN_FEN = env_int("DORM_TOPUP_MIN_FEN", 100)  # ¥1 … ¥500 a top-up
+DORM_TOPUP_MAX_FEN = env_int("DORM_TOPUP_MAX_FEN", 50_000)
+LAUNDRY_CANCEL_MINUTES = env_int("LAUNDRY_CANCEL_MINUTES", 30)  # cancel with a full refund until this long before
+LAUNDRY_GRACE_MINUTES = env_int("LAUNDRY_GRACE_MINUTES", 10)  # a booking not started by then is a no-show
+LAUNDRY_BOOK_AHEAD_DAYS = env_int("LAUNDRY_BOOK_AHEAD_DAYS", 2)
 
 # Device requests: signed timestamp must be within this many seconds of the server clock.
 DEVICE_REQUEST_WINDOW_SECONDS = env_int("DEVICE_REQUEST_WINDOW_SECONDS", 300)
@@ -336,5 +345,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # huey's own handler would repeat every line the root handler writes (run_huey adds one when none is set)
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                "huey": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False}},
 }

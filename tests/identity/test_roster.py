@@ -297,6 +297,15 @@ def test_text_in_an_unknown_encoding_is_unreadable(institution):
     assert error.code == "roster_unreadable"
 
 
+def test_a_field_over_the_csv_limit_is_unreadable_not_a_crash(institution):
+    """#18 item 9: a field over 131,072 characters was a 500."""
+    lines = table([student_row(1), student_row(2)])
+    lines[2] = [*lines[2][:-1], "x" * 140_000]
+    error = refused(institution, csv_bytes(lines))
+    assert error.code == "roster_unreadable" and "line 3" in str(error.params)
+    assert not Person.objects.filter(institution=institution).exists()
+
+
 def test_unknown_source_is_refused(institution):
     error = refused(institution, csv_bytes(table([student_row(1)])), source="library")
     assert (error.code, error.status) == ("roster_unknown_source", 400)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import connection
 from django.utils import translation
@@ -81,14 +82,17 @@ class DeviceLane:
         language = settings.LANGUAGE_CODE
         try:
             request = WSGIRequest(environ)
-            environ["wsgi.input"] = io.BytesIO(request.body)  # read once; Django reads it again on hand-over
             language = pick_language(request)
+            environ["wsgi.input"] = io.BytesIO(request.body)  # read once; Django reads it again on hand-over
             with translation.override(language):
                 answer = handler(request)
                 reply = None if answer is None else (
                     answer[0], answer[1] if isinstance(answer[1], dict) else answer[1].model_dump(by_alias=True))
         except DomainError:
             reply = None  # Django explains the refusal in the holder's language, with its code
+        except RequestDataTooBig:
+            with translation.override(language):
+                reply = (413, DomainError("request_too_large").as_dict())
         except Exception:  # noqa: BLE001 - answered as the API answers it, never handed on half done
             log.exception("device lane failed on %s", environ.get("PATH_INFO"))
             with translation.override(language):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -76,6 +76,11 @@ def on_http_error(request, exc: HttpError):
     return _error(request, code, status=exc.status_code, details={"reason": str(exc)} if str(exc) else None)
 
 
+@api.exception_handler(RequestDataTooBig)
+def on_too_large(request, exc):
+    return _error(request, "request_too_large")
+
+
 @api.exception_handler(Exception)
 def on_unexpected(request, exc: Exception):
     """Never an HTML 500 from the API: log it and answer in the one error shape."""
@@ -96,6 +101,7 @@ def _register_routers() -> None:
         library,
         payments,
         pos,
+        rental,
         study,
     )
 
@@ -109,6 +115,7 @@ def _register_routers() -> None:
     api.add_router("/", enrollment_face.router)
     api.add_router("/", issuing.router)
     api.add_router("/", health.router)
+    api.add_router("/", rental.router)
     api.add_router("/", study.router)
     api.add_router("/", library.router)
 

@@ -72,4 +72,6 @@ register("idempotency_key_reused", 409,
          _("This idempotency key was already used for a different request."))
 register("idempotency_in_progress", 409, _("The first request with this idempotency key is still running."))
 register("rate_limited", 429, _("Too many attempts. Please try again later."))
+register("method_not_allowed", 405, _("This address does not take that method."))
+register("request_too_large", 413, _("The request is too large."))
 register("internal_error", 500, _("Something went wrong on our side. Please try again."))

@@ -117,9 +117,12 @@ def read_rows(*, name: str, stream: IO[bytes]) -> Iterator[tuple[int, dict[str, 
     if header is None:
         raise DomainError("roster_unreadable", reason=_("the file is empty"))
     columns = [_column(h) for h in header]
-    for line, values in enumerate(reader, start=2):
-        if any(v.strip() for v in values):
-            yield line, _cells(columns, [v.strip() for v in values])
+    try:
+        for line, values in enumerate(reader, start=2):
+            if any(v.strip() for v in values):
+                yield line, _cells(columns, [v.strip() for v in values])
+    except csv.Error as exc:  # e.g. a field over the csv module's 131,072 characters (#18 item 9)
+        raise DomainError("roster_unreadable", reason=f"line {reader.line_num}: {exc}") from None
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
