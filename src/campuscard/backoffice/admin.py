@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from campuscard.backoffice.person import person_overview_view, person_page_url
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
@@ -90,19 +91,28 @@ class PersonForm(forms.ModelForm):
 @admin.register(Person)
 class PersonAdmin(ScopedAdmin):
     form = PersonForm
-    list_display = ["number", "name", "kind", "status", "campus", "department", "source", "institution"]
+    list_display = ["number", "name", "kind", "status", "campus", "department", "source", "institution", "page_link"]
     list_filter = ["kind", "status", "source", "campus", "institution"]
     search_fields = ["number", "name", "id_number", "phone"]
-    readonly_fields = ["user", "source", "created_at", "updated_at", "cards", "payment_password_lock"]
+    readonly_fields = ["user", "source", "created_at", "updated_at", "page_link", "cards", "payment_password_lock"]
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["institution", "number", "name", "kind", "status"]}),
         (_("Identity document"), {"fields": ["id_type", "id_number"]}),
         (_("Affiliation"), {"fields": ["campus", "department", "title", "enrollment_year"]}),
         (_("Contact"), {"fields": ["phone", "email"]}),
-        (_("Cards"), {"fields": ["cards", "payment_password_lock"]}),
+        (_("Cards"), {"fields": ["page_link", "cards", "payment_password_lock"]}),
         (_("Record"), {"fields": ["source", "user", "created_at", "updated_at"]}),
     ]
+
+    @admin.display(description=_("person page"))
+    def page_link(self, obj):
+        """Everything about the person on one page: cards with their events, wallet, applications, entries,
+        appeals (#17 item 5)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        return format_html('<a href="{}" class="text-primary-600 font-medium" data-testid="person-page-{}">{}</a>',
+                           person_page_url(obj.pk), obj.pk, _("Person page"))
 
     @admin.display(description=_("cards"))
     def cards(self, obj):
@@ -137,8 +147,12 @@ class PersonAdmin(ScopedAdmin):
             _("Unlock (ID checked in person)"))
 
     def get_urls(self):
-        return [path("<int:pk>/unlock-payment-password/", self.admin_site.admin_view(self.unlock_payment_password),
+        return [path("<int:pk>/page/", self.admin_site.admin_view(self.overview_view), name="identity_person_overview"),
+                path("<int:pk>/unlock-payment-password/", self.admin_site.admin_view(self.unlock_payment_password),
                      name="identity_person_unlock_payment_password"), *super().get_urls()]
+
+    def overview_view(self, request, pk: int):
+        return person_overview_view(self.admin_site, request, pk)
 
     def unlock_payment_password(self, request, pk: int):
         """POST from the person's page: the window clears today's wrong-password lock (audited, notified)."""

@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 
+from campuscard.backoffice.person import person_page_link
 from campuscard.backoffice.scoped import ReadOnlyAdmin, ScopedAdmin
 from campuscard.cards import imports, issuing, selectors, services
 from campuscard.cards.models import (
@@ -91,7 +92,8 @@ class CardAdmin(ScopedAdmin):
     list_display = ["number", "person", "kind", "state", "physical", "balance", "issued_at"]
     list_filter = ["state", "kind", "physical", "institution"]
     search_fields = ["number", "person__number", "person__name", "person__id_number"]
-    readonly_fields = ["institution", "person", "kind", "number", "state", "physical", "wallet_link", "nfc_link",
+    readonly_fields = ["institution", "person", "person_page", "kind", "number", "state", "physical", "wallet_link",
+                       "nfc_link",
                        "department_link", "replaces", "issued_at", "state_changed_at"]
     fields = readonly_fields
     inlines = [CredentialInline]
@@ -105,6 +107,11 @@ class CardAdmin(ScopedAdmin):
     @admin.display(description=_("balance"))
     def balance(self, obj):
         return format_fen(account_balances(account_id=obj.wallet_account_id).posted)
+
+    @admin.display(description=_("person page"))
+    def person_page(self, obj):
+        """The holder's page: this card's events with who did them, the wallet, applications … (#17 item 5)."""
+        return person_page_link(obj.person)
 
     @admin.display(description=_("wallet"))
     def wallet_link(self, obj):

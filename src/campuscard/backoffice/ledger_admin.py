@@ -9,6 +9,7 @@ from campuscard.backoffice.scoped import ReadOnlyAdmin
 from campuscard.core.money import format_fen
 from campuscard.ledger.models import Account, CheckRun, Transfer
 from campuscard.ledger.selectors import account_balances, journal
+from campuscard.payments.selectors import kind_label
 
 
 @admin.register(Account)
@@ -27,18 +28,25 @@ class AccountAdmin(ReadOnlyAdmin):
         extra_context = extra_context or {}
         if object_id and str(object_id).isdigit():
             extra_context["balances"] = account_balances(account_id=int(object_id))
-            extra_context["journal"] = journal(account_id=int(object_id), limit=200)
+            rows = journal(account_id=int(object_id), limit=200)
+            for row in rows:  # readable kinds, not codes (#17 item 5)
+                row.label = kind_label(row.kind)  # type: ignore[attr-defined]
+            extra_context["journal"] = rows
         return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "kind", "phase", "amount_display", "debit_link", "credit_link", "reference"]
+    list_display = ["id", "created_at", "kind_display", "phase", "amount_display", "debit_link", "credit_link", "reference"]
     list_filter = ["phase", "kind", "institution"]
     search_fields = ["key", "reference"]
     date_hierarchy = "created_at"
     list_select_related = ["debit", "credit"]
     show_full_result_count = False
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_display(self, obj):
+        return kind_label(obj.kind)
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj):

@@ -1,0 +1,307 @@
+"""The operator's one person page (#17 item 5): identity, cards each with every event, the wallet with readable
+kinds, applications, access entries and appeals — each event with who did it.
+
+A read-side only: it joins what the apps below record (the audit log of core, cards, the ledger's journal,
+enrollment, access, payments), so it lives in the back office, which may import all of them. Every section
+goes through ``restrict`` with the operator's own permissions: what they may not see is left out, never
+another institution's rows (TEN-1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from campuscard.access.models import AccessEvent
+from campuscard.cards.models import BalanceMove, Card, Production
+from campuscard.core.models import AuditLog
+from campuscard.core.money import format_fen
+from campuscard.core.permissions import restrict
+from campuscard.enrollment.models import Application
+from campuscard.identity.models import Person
+from campuscard.ledger.models import Account
+from campuscard.ledger.selectors import account_balances, journal
+from campuscard.payments.models import Appeal, Payment, RechargeOrder
+from campuscard.payments.selectors import kind_label
+
+# What an audited action means to the operator. Unknown actions fall back to their code (nothing is hidden).
+ACTION_LABELS = {
+    "card_issued": _("card issued"),
+    "card_reported_lost": _("reported lost"),
+    "card_unreported": _("loss report taken back"),
+    "card_frozen": _("frozen"),
+    "card_unfrozen": _("unfrozen"),
+    "card_replaced": _("replaced"),
+    "replacement_fee_paid": _("replacement fee paid"),
+    "channel_bound": _("outside channel bound"),
+    "channel_binding_revoked": _("outside channel binding revoked"),
+    "card_became_alumni": _("became an alumni card"),
+    "balance_refunded": _("balance refunded"),
+    "balance_move_started": _("balance moved to the new card (reserve kept)"),
+    "balance_moved": _("balance move completed"),
+    "nfc_bound": _("physical card bound (NFC)"),
+    "hce_provisioned": _("phone card (HCE) provisioned"),
+    "card_production_printed": _("production: printed"),
+    "card_production_at_kiosk": _("production: ready for collection"),
+    "card_production_collected": _("production: collected"),
+    "issue_batch_card_handed_out": _("handed out at the unit"),
+    "department_changed": _("department changed"),
+    "card_package_changed": _("card package changed"),
+    "payment_password_unlocked": _("payment password unlocked"),
+    "payment_password_set": _("payment password set"),
+    "daily_limit_changed": _("daily limit changed"),
+    "login_password_changed": _("login password changed"),
+    "query_password_changed": _("query password changed"),
+    "holder_login_created": _("portal login created"),
+    "person_created": _("person created"),
+    "changed": _("record edited"),
+    "created": _("record created"),
+    "photo_uploaded": _("photo uploaded"),
+    "photo_approved": _("photo approved"),
+    "photo_rejected": _("photo rejected"),
+    "meal_card_migrated": _("old meal card migrated"),
+    "recharge_cash": _("cash recharge"),
+    "recharge_online_started": _("online recharge started"),
+    "recharge_online_paid": _("online recharge paid"),
+    "application_started": _("application started"),
+    "application_id_checked": _("ID document checked"),
+    "application_status_proof_confirmed": _("student status confirmed"),
+    "application_phone_code_sent": _("SMS code sent"),
+    "application_phone_code_wrong": _("wrong SMS code"),
+    "application_phone_verified": _("phone verified"),
+    "application_document_uploaded": _("document uploaded"),
+    "application_package_set": _("package chosen"),
+    "application_biometric_consent": _("face-check consent given"),
+    "application_submitted": _("submitted"),
+    "application_checked": _("automatic checks done"),
+    "application_withdrawn": _("withdrawn"),
+    "application_approved": _("approved"),
+    "application_rejected": _("rejected"),
+    "appeal_opened": _("appeal opened"),
+    "appeal_accepted": _("appeal accepted"),
+    "appeal_rejected": _("appeal rejected"),
+}
+
+CHANNEL_LABELS = {"window": _("service window"), "portal": _("portal"), "api": _("app / API"), "kiosk": _("kiosk")}
+VERIFIED_LABELS = {"in_person": _("ID checked in person"), "login": _("login password"),
+                   "payment": _("payment password")}
+
+
+def action_label(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
+
+
+@dataclass
+class Event:
+    at: dt.datetime
+    label: str
+    who: str
+    detail: str = ""
+
+
+@dataclass
+class WalletRow:
+    at: dt.datetime
+    label: str
+    card: str
+    signed: int
+    running: int
+    counterparty: str
+    who: str
+    reference: str
+
+
+@dataclass
+class CardSection:
+    card: Card
+    balance: int
+    events: list[Event]
+    production: Production | None = None
+
+
+@dataclass
+class Section:
+    """A list the operator may see (``allowed``), or a note that their role does not show it."""
+
+    allowed: bool
+    rows: list = field(default_factory=list)
+
+
+@dataclass
+class PersonOverview:
+    person: Person
+    cards: list[CardSection]
+    person_events: list[Event]
+    wallet: Section
+    applications: Section
+    access: Section
+    appeals: Section
+
+
+def _who(row: AuditLog, person: Person) -> str:
+    if row.actor_id is not None:
+        user = row.actor
+        if person.user_id is not None and user.pk == person.user_id:
+            return gettext("the holder (%(name)s)") % {"name": person.name}
+        return user.get_full_name() or user.username
+    kind, _sep, name = row.actor_label.partition(":")
+    if kind == "device":
+        return gettext("device %(code)s") % {"code": name}
+    if kind == "job":
+        return gettext("system job (%(name)s)") % {"name": name}
+    return row.actor_label or "—"
+
+
+def _detail(row: AuditLog) -> str:
+    after, parts = row.after or {}, []
+    if after.get("channel"):
+        parts.append(str(CHANNEL_LABELS.get(after["channel"], after["channel"])))
+    if after.get("verified_by"):
+        parts.append(gettext("proof: %(how)s") % {"how": VERIFIED_LABELS.get(after["verified_by"],
+                                                                             after["verified_by"])})
+    if after.get("fee"):
+        parts.append(gettext("fee %(amount)s") % {"amount": format_fen(after["fee"])})
+    if after.get("amount"):
+        parts.append(format_fen(after["amount"]))
+    if after.get("from") and after.get("to"):
+        parts.append(f"{after['from']} → {after['to']}")
+    if after.get("replaces"):
+        parts.append(gettext("replaces %(number)s") % {"number": after["replaces"]})
+    if after.get("number") and row.action == "card_issued":
+        parts.append(after["number"])
+    if after.get("signed_by"):
+        parts.append(gettext("signed by %(name)s") % {"name": after["signed_by"]})
+    if after.get("reason"):
+        parts.append(str(after["reason"]))
+    return " · ".join(parts)
+
+
+def _events(rows: Iterable[AuditLog], person: Person) -> list[Event]:
+    return [Event(at=row.at, label=action_label(row.action), who=_who(row, person), detail=_detail(row))
+            for row in rows]
+
+
+def _audit_rows(institution_id: int, objects: dict[str, list]) -> list[AuditLog]:
+    """Audit rows of the given objects (``{object_type: [pk, …]}``), oldest first."""
+    query = Q()
+    for object_type, pks in objects.items():
+        if pks:
+            query |= Q(object_type=object_type, object_id__in=[str(pk) for pk in pks])
+    if not query:
+        return []
+    return list(AuditLog.objects.filter(query, institution_id=institution_id).select_related("actor")
+                .order_by("at", "id"))
+
+
+def _cards(person: Person, user) -> list[CardSection]:
+    cards = list(restrict(Card.objects.filter(person=person), user, "view").order_by("-issued_at"))
+    if not cards:
+        return []
+    ids = [card.pk for card in cards]
+    moves = list(BalanceMove.objects.filter(Q(old_card_id__in=ids) | Q(new_card_id__in=ids)))
+    rows = _audit_rows(person.institution_id, {"cards.card": ids, "cards.balancemove": [m.pk for m in moves]})
+    by_card: dict[int, list[AuditLog]] = {pk: [] for pk in ids}
+    move_card = {move.pk: move.old_card_id for move in moves}
+    for row in rows:
+        pk = int(row.object_id) if row.object_type == "cards.card" else move_card.get(int(row.object_id))
+        if pk in by_card:
+            by_card[pk].append(row)
+    productions = {p.card_id: p for p in Production.objects.filter(card_id__in=ids).select_related("collect_point")}
+    return [CardSection(card=card, balance=account_balances(account_id=card.wallet_account_id).posted,
+                        events=_events(by_card[card.pk], person), production=productions.get(card.pk))
+            for card in cards]
+
+
+def _wallet(person: Person, cards: list[Card], user, limit: int) -> Section:
+    if not user.is_superuser and not user.has_perm("ledger.view_transfer"):
+        return Section(allowed=False)
+    accounts = {card.wallet_account_id: card.number for card in cards}
+    rows: list = []
+    for account_id in accounts:
+        rows += [(account_id, row) for row in journal(account_id=account_id, limit=limit)]
+    rows.sort(key=lambda item: (item[1].created_at, item[1].pk), reverse=True)
+    rows = rows[:limit]
+    transfer_ids = [row.pk for _a, row in rows]
+    recharges = {o.transfer_id: o for o in RechargeOrder.objects.filter(transfer_id__in=transfer_ids)
+                 .select_related("operator", "device")}
+    payments = {p.transfer_id: p for p in Payment.objects.filter(transfer_id__in=transfer_ids)
+                .select_related("terminal", "merchant")}
+    names = dict(Account.objects.filter(pk__in={r.debit_id for _a, r in rows} | {r.credit_id for _a, r in rows})
+                 .values_list("pk", "name"))
+    out = []
+    for account_id, row in rows:
+        other = row.debit_id if row.credit_id == account_id else row.credit_id
+        out.append(WalletRow(at=row.created_at, label=kind_label(row.kind), card=accounts[account_id],
+                             signed=row.signed, running=row.running, counterparty=names.get(other, ""),
+                             who=_transfer_who(row, recharges, payments, person), reference=row.reference))
+    return Section(allowed=True, rows=out)
+
+
+def _transfer_who(row, recharges: dict, payments: dict, person: Person) -> str:
+    if (order := recharges.get(row.pk)) is not None:
+        if order.operator_id:
+            return order.operator.get_full_name() or order.operator.username
+        if order.device_id:
+            return gettext("device %(code)s") % {"code": order.device.code}
+        return gettext("the holder (%(name)s)") % {"name": person.name}
+    if (payment := payments.get(row.pk)) is not None:
+        terminal = payment.terminal.terminal_id if payment.terminal_id else ""
+        return f"{payment.merchant.name} {terminal}".strip()
+    return ""
+
+
+def _applications(person: Person, user) -> Section:
+    if not user.is_superuser and not user.has_perm("enrollment.view_application"):
+        return Section(allowed=False)
+    applications = list(restrict(Application.objects.filter(person=person), user, "view")
+                        .select_related("decided_by", "card").order_by("-created_at"))
+    rows = _audit_rows(person.institution_id, {"enrollment.application": [a.pk for a in applications]})
+    events: dict[str, list[AuditLog]] = {}
+    for row in rows:
+        events.setdefault(row.object_id, []).append(row)
+    return Section(allowed=True, rows=[(application, _events(events.get(str(application.pk), []), person))
+                                       for application in applications])
+
+
+def _access(person: Person, user, limit: int) -> Section:
+    if not user.is_superuser and not user.has_perm("access.view_accessevent"):
+        return Section(allowed=False)
+    return Section(allowed=True, rows=list(
+        restrict(AccessEvent.objects.filter(person=person), user, "view")
+        .select_related("zone", "device", "card").order_by("-decided_at", "-id")[:limit]))
+
+
+def _appeals(person: Person, user) -> Section:
+    if not user.is_superuser and not user.has_perm("payments.view_appeal"):
+        return Section(allowed=False)
+    appeals = list(restrict(Appeal.objects.filter(payment__person=person), user, "view")
+                   .select_related("payment__merchant", "decided_by").order_by("-created_at"))
+    rows = _audit_rows(person.institution_id, {"payments.appeal": [a.pk for a in appeals]})
+    events: dict[str, list[AuditLog]] = {}
+    for row in rows:
+        events.setdefault(row.object_id, []).append(row)
+    return Section(allowed=True, rows=[(appeal, _events(events.get(str(appeal.pk), []), person))
+                                       for appeal in appeals])
+
+
+def person_overview(*, person: Person, user, limit: int = 100) -> PersonOverview:
+    """Everything the operator may see about one person of their institution (the caller found ``person``
+    through ``restrict``)."""
+    cards = _cards(person, user)
+    person_events = _events(_audit_rows(person.institution_id, {"identity.person": [person.pk]}), person)
+    return PersonOverview(person=person, cards=cards, person_events=person_events,
+                          wallet=_wallet(person, [section.card for section in cards], user, limit),
+                          applications=_applications(person, user), access=_access(person, user, limit),
+                          appeals=_appeals(person, user))
+
+
+def people_visible(user):
+    """The people an operator may open (the page's own look-up)."""
+    return restrict(Person.objects.select_related("institution", "campus", "user"), user, "view")
+
+
+__all__ = ["ACTION_LABELS", "Event", "PersonOverview", "action_label", "people_visible", "person_overview"]
