@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.terminals import exam_views, gate_views, kiosk_views, pos_views
+from campuscard.terminals import exam_views, gate_views, kiosk_views, pos_views, rental_views
 
 app_name = "devices"
 urlpatterns = [
@@ -17,4 +17,9 @@ urlpatterns = [
     path("exam/<int:pk>/", exam_views.room, name="exam_room"),
     path("exam/<int:pk>/check-in/", exam_views.check_in, name="exam_check_in"),
     path("exam/<int:pk>/attendance.csv", exam_views.export, name="exam_export"),
+    path("desk/", rental_views.desk, name="rental_desk"),
+    path("desk/identify/", rental_views.identify, name="rental_identify"),
+    path("desk/checkout/", rental_views.checkout, name="rental_checkout"),
+    path("desk/return/", rental_views.give_back, name="rental_return"),
+    path("desk/finish/", rental_views.finish, name="rental_finish"),
 ]
