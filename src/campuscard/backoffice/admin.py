@@ -244,10 +244,10 @@ from campuscard.backoffice import (  # noqa: E402,F401
     enrollment_admin,
     health_admin,
     ledger_admin,
+    library_admin,
     merchant_admin,
     payments_admin,
     registrar_admin,
-)
-    library_admin,
     rental_admin,
     study_admin,
+)
