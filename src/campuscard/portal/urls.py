@@ -10,9 +10,10 @@ from campuscard.portal import (
     library_views,
     package_views,
     payment_views,
+    rental_views,
     sso_views,
-    views,
     study_views,
+    views,
     wallet_views,
 )
 
@@ -72,7 +73,6 @@ urlpatterns = [
     path("access/visitors/requests/<int:pk>/decide/", access_views.visitor_request_decide,
          name="access_request_decide"),
     path("health/", health_views.health, name="health"),
-    path("visit/<str:token>/", access_views.visit, name="visit"),
     path("rentals/", rental_views.rentals, name="rentals"),
     path("study/", study_views.study, name="study"),
     path("study/rooms/<int:pk>/", study_views.room, name="study_room"),
@@ -80,5 +80,6 @@ urlpatterns = [
     path("s/<str:token>/", study_views.seat, name="study_seat"),
     path("exams/", study_views.exams, name="exams"),
     path("library/", library_views.loans, name="library"),
+    path("visit/<str:token>/", access_views.visit, name="visit"),
     path("visit/status/<str:token>/", access_views.visit_status, name="visit_status"),
 ]
