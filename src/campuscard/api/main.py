@@ -93,6 +93,7 @@ def _register_routers() -> None:
         access,
         cards,
         channels,
+        dorm,
         enrollment,
         enrollment_face,
         health,
@@ -118,6 +119,7 @@ def _register_routers() -> None:
     api.add_router("/", rental.router)
     api.add_router("/", study.router)
     api.add_router("/", library.router)
+    api.add_router("/", dorm.router)
 
 
 _register_routers()

@@ -6,3 +6,6 @@ class DormConfig(AppConfig):
     name = "campuscard.dorm"
     label = "dorm"
     verbose_name = _("Dormitory services")
+
+    def ready(self) -> None:
+        from campuscard.dorm import errors  # noqa: F401
