@@ -3,7 +3,7 @@
 A bus validator uploads hundreds of taps at once; charging them one transaction at a time would cost a
 round trip and a journal insert each. ``debits_settle`` applies the whole batch as sets: on PostgreSQL
 ONE statement reads and locks the debited balances (in account order, so concurrent batches never
-deadlock), walks each account's debits in the caller's order with a window sum, inserts one journal
+deadlock), walks each account's debits in the caller's order (a recursive walk carrying its running balance), inserts one journal
 row per accepted debit (each stays traceable: its own key, MAC, reference and metadata), and updates
 each debited balance once and the credit stripe once. On SQLite (writers serialised) the same decision
 runs as a few set statements.
@@ -11,10 +11,10 @@ runs as a few set statements.
 The rule for a debit: ``available before it − amount ≥ floor − below_floor_fares × amount``, where the
 floor is the ACCOUNT's floor (0 for wallets). The caller passes ``below_floor_fares`` from its rulebook
 (``payments.rules.TAP_FARES_BELOW_ZERO``): with 1, a debit may take the wallet below zero by at most its
-own amount and only from a balance that was not below zero before it. Because every debit is positive,
-once an account's running balance is below the floor every later debit of it in the batch is refused
-too — so the window sum over all of the batch's debits decides exactly what one-by-one settlement
-(``debit_settle_one``, the reference of ``tests/ledger/test_batch.py``) decides.
+own amount and only from a balance that was not below zero before it. The walk decides each debit on the
+balance the account's earlier debits of the batch left — exactly what one-by-one settlement
+(``debit_settle_one``, the reference of ``tests/transit/test_batch_differential.py``) decides, for any
+rule (a refused large fare may be followed by a smaller one that fits).
 
 A wallet taken below zero gets that row's ``floor`` lowered to its new balance (the CHECK must hold);
 nothing else can debit it then, and the next credit raises the floor back to min(0, balance)
@@ -104,7 +104,7 @@ def debits_settle(*, institution_id: int, credit: Account | AccountRef, kind: st
 
 
 _PG_SETTLE = """
-WITH inp AS (
+WITH RECURSIVE inp AS (
     SELECT * FROM unnest(%(ords)s::int[], %(keys)s::text[], %(debits)s::bigint[], %(amounts)s::bigint[],
                          %(hashes)s::text[], %(refs)s::text[], %(metas)s::text[], %(macs)s::text[])
            AS t(ord, key, debit_id, amount, request_hash, reference, metadata, mac)
@@ -119,18 +119,32 @@ WITH inp AS (
        AND a.floor IS NOT NULL AND a.stripes = 1 AND a.institution_id = %(inst)s
      ORDER BY b.account_id
        FOR UPDATE OF b
-), run AS (
-    SELECT f.*, bal.floor,
-           bal.available - (sum(f.amount) OVER (PARTITION BY f.debit_id ORDER BY f.ord) - f.amount) AS before
-      FROM fresh f JOIN bal ON bal.account_id = f.debit_id
+), seq AS (
+    SELECT f.*, row_number() OVER (PARTITION BY f.debit_id ORDER BY f.ord) AS n FROM fresh f
+), walk (debit_id, n, ord, left_after, ok) AS (
+    -- each account's debits in order, carrying its running available balance (one step per debit of
+    -- the busiest account in the batch, all accounts at once)
+    SELECT s.debit_id, s.n, s.ord,
+           CASE WHEN bal.available - s.amount >= bal.floor - %(below)s * s.amount
+                THEN bal.available - s.amount ELSE bal.available END,
+           bal.available - s.amount >= bal.floor - %(below)s * s.amount
+      FROM seq s JOIN bal ON bal.account_id = s.debit_id
+     WHERE s.n = 1
+    UNION ALL
+    SELECT s.debit_id, s.n, s.ord,
+           CASE WHEN w.left_after - s.amount >= bal.floor - %(below)s * s.amount
+                THEN w.left_after - s.amount ELSE w.left_after END,
+           w.left_after - s.amount >= bal.floor - %(below)s * s.amount
+      FROM walk w JOIN seq s ON s.debit_id = w.debit_id AND s.n = w.n + 1
+      JOIN bal ON bal.account_id = s.debit_id
 ), ins AS (
     INSERT INTO ledger_transfer (institution_id, key, request_hash, phase, kind, debit_id, debit_stripe, credit_id,
                                  credit_stripe, amount, pending_id, reverses_id, reference, metadata, expires_at,
                                  created_at, mac)
     SELECT %(inst)s, key, request_hash, 'posted', %(kind)s, debit_id, 0, %(credit)s, %(stripe)s, amount, NULL, NULL,
            reference, metadata::jsonb, NULL, %(now)s, mac
-      FROM run
-     WHERE before - amount >= floor - %(below)s * amount
+      FROM seq
+     WHERE EXISTS (SELECT 1 FROM walk WHERE walk.debit_id = seq.debit_id AND walk.n = seq.n AND walk.ok)
      ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, key, debit_id, amount

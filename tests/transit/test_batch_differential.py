@@ -1,0 +1,100 @@
+"""House rule 11: the set-based settlement (``ledger.batch.debits_settle``, one statement on PostgreSQL)
+decides exactly what settling the same debits one by one decides (``debit_settle_one``, the ORM
+reference): the same taps posted, replayed and refused, the same balances, floors and journal."""
+
+import random
+
+import pytest
+from django.db import transaction
+
+from campuscard.ledger import services as ledger
+from campuscard.ledger.batch import Debit, debit_settle_one, debits_settle
+from campuscard.ledger.checks import ledger_check
+from campuscard.ledger.models import Account, Balance, Transfer
+
+pytestmark = pytest.mark.django_db
+
+
+def _world(institution, name, balances, closed):
+    source = ledger.account_open(institution_id=institution.pk, kind=Account.Kind.SUSPENSE, code=f"{name}:src",
+                                 name="src", floor=None, stripes=1)
+    clearing = ledger.account_open(institution_id=institution.pk, kind=Account.Kind.TRANSIT_CLEARING,
+                                   code=f"{name}:clr", name="clr", floor=None, stripes=1)
+    wallets = []
+    for i, amount in enumerate(balances):
+        wallet = ledger.account_open(institution_id=institution.pk, kind=Account.Kind.WALLET, code=f"{name}:w{i}",
+                                     name=f"w{i}")
+        if amount:
+            with transaction.atomic():
+                ledger.transfer_create(key=f"{name}:fund{i}", debit=source, credit=wallet, amount=amount,
+                                       kind="recharge")
+        if i in closed:
+            ledger.account_set_status(account=wallet, status=Account.Status.CLOSED)
+        wallets.append(wallet)
+    return clearing, wallets
+
+
+def _state(wallets, clearing):
+    rows = []
+    for w in wallets:
+        b = Balance.objects.get(account=w, stripe=0)
+        rows.append((b.debits_posted, b.credits_posted, b.floor))
+    journal = sorted((t.key.split(":", 1)[1], t.amount, wallets.index(Account.objects.get(pk=t.debit_id)))
+                     for t in Transfer.objects.filter(credit=clearing))
+    return rows, journal
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("below", [0, 1, 2])
+def test_batch_settlement_equals_one_by_one(institution, seed, below):
+    rng = random.Random(seed * 10 + below)
+    balances = [rng.choice([0, 50, 100, 150, 199, 200, 1_000]) for _ in range(6)]
+    closed = {rng.randrange(6)} if seed % 2 else set()
+    worlds = {name: _world(institution, name, balances, closed) for name in ("set", "one")}
+    counter, first = 0, {}
+    outcomes = {"set": [], "one": []}
+    for _batch in range(4):
+        debits = []
+        for _i in range(rng.randint(1, 25)):
+            counter += 1
+            # a fifth of each batch repeats an earlier tap (an upload sent again)
+            number = rng.randint(1, counter) if rng.random() < 0.2 else counter
+            if any(d[0] == number for d in debits):
+                continue
+            debits.append((number, rng.randrange(6), rng.choice([50, 100, 150, 200])))
+        for name, (clearing, wallets) in worlds.items():
+            batch = [Debit(key=f"{name}:tap{n}", debit_id=wallets[w].pk, amount=a, reference="K1",
+                           metadata={"counter": n}) for n, w, a in debits]
+            # a repeated number must repeat its amount and wallet to be the same tap: use the first one's
+            batch = _first_meaning(batch, first)
+            with transaction.atomic():
+                if name == "set":
+                    result = debits_settle(institution_id=institution.pk, credit=clearing, kind="transit_fare",
+                                           debits=batch, below_floor_fares=below)
+                    outcome = [("posted" if d.key in result.posted else "replayed" if d.key in result.replayed
+                                else "refused") for d in batch]
+                else:
+                    outcome = [debit_settle_one(institution_id=institution.pk, credit=clearing, kind="transit_fare",
+                                                debit=d, below_floor_fares=below) for d in batch]
+            outcomes[name].append(outcome)
+    assert outcomes["set"] == outcomes["one"]
+    assert _state(worlds["set"][1], worlds["set"][0]) == _state(worlds["one"][1], worlds["one"][0])
+    assert any(o == "refused" for batch in outcomes["set"] for o in batch) or seed == 0
+    check = ledger_check()
+    assert check.ok, check.problems
+
+
+def _first_meaning(batch, first: dict):
+    return [first.setdefault(d.key, d) for d in batch]
+
+
+def test_below_zero_rule_at_the_edges(institution):
+    clearing, (wallet,) = _world(institution, "edge", [100], set())
+    def settle(key, amount):
+        with transaction.atomic():
+            return debits_settle(institution_id=institution.pk, credit=clearing, kind="transit_fare",
+                                 debits=[Debit(key=key, debit_id=wallet.pk, amount=amount)], below_floor_fares=1)
+    assert "a" in settle("a", 100).posted  # to exactly zero
+    assert settle("b", 200).available == {wallet.pk: -200}  # from zero: one whole fare below
+    assert "c" in settle("c", 1).refused  # below zero: nothing more
+    assert Balance.objects.get(account=wallet).floor == -200
