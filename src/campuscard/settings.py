@@ -211,6 +211,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Login throttling (issue 2): this many wrong passwords per account within the window lock it.
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_LOCK_SECONDS = env_int("LOGIN_LOCK_SECONDS", 15 * 60)
+LOGIN_ACCOUNT_MAX_FAILURES = env_int("LOGIN_ACCOUNT_MAX_FAILURES", 20)  # from any address (#18 item 9)
+LOGIN_ADDRESS_MAX_FAILURES = env_int("LOGIN_ADDRESS_MAX_FAILURES", 20)  # over all accounts, per window below
+LOGIN_ADDRESS_WINDOW_SECONDS = env_int("LOGIN_ADDRESS_WINDOW_SECONDS", 5 * 60)
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks); empty: REMOTE_ADDR only.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)
 # Outside channels (ID-6): wrong query passwords per ID number and per client address within the window
 # block binding for the rest of it, before anything is checked.

@@ -310,6 +310,55 @@ def test_the_limit_is_configuration(student):
                                              minutes=-(-settings.LOGIN_LOCK_SECONDS // 60))]
 
 
+def test_a_stranger_at_another_address_cannot_lock_the_holder_out(student):
+    """#18 item 9: five wrong passwords locked any account (numbers are sequential) for everyone."""
+    stranger, owner = Client(REMOTE_ADDR="10.9.9.9"), Client(REMOTE_ADDR="10.1.1.1")
+    with clock.frozen_at(NOW):
+        for attempt in range(settings.LOGIN_MAX_FAILURES + 2):
+            response = login(stranger, student, f"wrong-{attempt}")
+        assert form_errors(response)[0] == message(response, "login_locked",
+                                                   minutes=-(-settings.LOGIN_LOCK_SECONDS // 60))
+        assert login(owner, student, INITIAL_ALICE).status_code == 302
+
+
+@override_settings(LOGIN_ACCOUNT_MAX_FAILURES=6)
+def test_guessing_one_account_from_many_addresses_locks_it_everywhere(student):
+    with clock.frozen_at(NOW):
+        for attempt in range(6):
+            login(Client(REMOTE_ADDR=f"10.0.0.{attempt + 1}"), student, f"wrong-{attempt}")
+        response = login(Client(REMOTE_ADDR="10.1.1.1"), student, INITIAL_ALICE)
+        assert response.status_code == 200 and form_errors(response)[0].startswith(
+            message(response, "login_locked", minutes=1)[:4])
+
+
+def test_spraying_numbers_from_one_address_stops_at_the_address_limit(institution, student):
+    """#18 item 9: 40 accounts sprayed from one address were all tried."""
+    sprayer = Client(REMOTE_ADDR="10.6.6.6")
+    with clock.frozen_at(NOW):
+        answers = [portal_login(sprayer, institution=institution.code, number=f"2099{n:06d}", password="123456")
+                   for n in range(40)]
+        codes = ["login_locked" if form_errors(r)[0] != message(r, "login_failed") else "login_failed" for r in answers]
+        # the attempt that reaches the limit is tried and answered "locked", as for one account
+        assert codes.count("login_failed") == settings.LOGIN_ADDRESS_MAX_FAILURES - 1
+        # the real holder's right password from that address waits too; from elsewhere it works
+        assert login(sprayer, student, INITIAL_ALICE).status_code == 200
+        assert login(Client(REMOTE_ADDR="10.1.1.1"), student, INITIAL_ALICE).status_code == 302
+    with clock.frozen_at(NOW + dt.timedelta(seconds=settings.LOGIN_ADDRESS_WINDOW_SECONDS + 1)):
+        assert login(sprayer, student, INITIAL_ALICE).status_code == 302  # minutes, not a long lock-out
+
+
+@override_settings(TRUSTED_PROXIES=["127.0.0.1"])
+def test_the_client_address_comes_from_a_trusted_proxy_only(rf):
+    from campuscard.identity.throttle import client_address
+
+    via_proxy = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.2.3.4, 127.0.0.1")
+    assert client_address(via_proxy) == "10.2.3.4"  # what a client wrote before the proxy's entry is ignored
+    direct = rf.get("/", REMOTE_ADDR="10.7.7.7", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert client_address(direct) == "10.7.7.7"  # not from the proxy: the header is not believed
+    with override_settings(TRUSTED_PROXIES=[]):
+        assert client_address(via_proxy) == "127.0.0.1"
+
+
 # --- ID-5: payment password ----------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity import selectors
 from campuscard.identity.models import ChannelBinding
+from campuscard.identity.throttle import client_address
 from campuscard.support.models import Notification
 
 router = Router(tags=["channels"])
@@ -62,6 +63,15 @@ class NotificationOut(Schema):
     created_at: datetime
     read_at: datetime | None
 
+    # In the reader's language (the request's), not the one it was written in (#17 item 8).
+    @staticmethod
+    def resolve_title(note) -> str:
+        return note.shown_title
+
+    @staticmethod
+    def resolve_body(note) -> str:
+        return note.shown_body
+
 
 class ErrorOut(Schema):
     code: str
@@ -81,7 +91,7 @@ def bind(request, payload: BindIn):
     binding, token = channels.channel_bind(
         actor=Actor.system(f"channel:{payload.channel.strip()[:60]}"), institution=institution,
         id_number=payload.id_number, query_password=payload.query_password, channel=payload.channel,
-        scopes=payload.scopes, client_address=request.META.get("REMOTE_ADDR"))
+        scopes=payload.scopes, client_address=client_address(request))
     return Status(201, _bound(binding, token))
 
 
@@ -95,7 +105,7 @@ def my_bindings(request):
 def bind_signed_in(request, payload: PortalBindIn):
     binding, token = channels.channel_binding_create(
         actor=Actor.by_user(request.auth), person=holder_of(request), channel=payload.channel, scopes=payload.scopes,
-        client_address=request.META.get("REMOTE_ADDR"))
+        client_address=client_address(request))
     return Status(201, _bound(binding, token))
 
 

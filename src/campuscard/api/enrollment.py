@@ -16,6 +16,7 @@ from campuscard.core.models import ServicePoint
 from campuscard.core.permissions import restrict
 from campuscard.enrollment import selectors, services
 from campuscard.enrollment.models import Application
+from campuscard.identity.throttle import client_address
 
 router = Router(tags=["applications"])
 
@@ -203,7 +204,7 @@ def id_document(request, payload: IdIn):
              summary="Send a one-time code to my mobile number (1/min, 5/hour per number; limits per address)")
 def phone_send(request, payload: PhoneIn):
     sent = services.phone_code_send(actor=Actor.by_user(request.auth), application=_mine(request),
-                                    phone=payload.phone, client_address=request.META.get("REMOTE_ADDR"))
+                                    phone=payload.phone, client_address=client_address(request))
     return Status(201, {"phone": sent.phone, "expires_at": sent.expires_at})
 
 
@@ -211,7 +212,7 @@ def phone_send(request, payload: PhoneIn):
              summary="Verify the code (5 wrong guesses kill it)")
 def phone_verify(request, payload: CodeIn):
     return _out(services.phone_code_verify(actor=Actor.by_user(request.auth), application=_mine(request),
-                                           code=payload.code, client_address=request.META.get("REMOTE_ADDR")))
+                                           code=payload.code, client_address=client_address(request)))
 
 
 @router.post("/applications/mine/documents", response={201: DocumentOut},

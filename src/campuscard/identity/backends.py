@@ -19,15 +19,15 @@ class InstitutionNumberBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, institution=None, **kwargs):
         if not username or password is None:
             return None
-        account = account_key(username, institution)
-        if throttle.locked_for_minutes(account):
+        account, address = account_key(username, institution), throttle.client_address(request)
+        if throttle.locked_for_minutes(account, address):
             return None
         user = (self._holder(institution, username, password) if institution
                 else super().authenticate(request, username=username, password=password, **kwargs))
         if user is None:
-            throttle.record_failure(account)
+            throttle.record_failure(account, address)
         else:
-            throttle.clear(account)
+            throttle.clear(account, address)
         return user
 
     def _holder(self, institution: str, number: str, password: str) -> User | None:

@@ -101,21 +101,66 @@ def bucket_clear(name: str, key: str) -> None:
     cache.delete_many(keys)
 
 
-# --- the login lock (issue 2), a bucket ------------------------------------------------------------
+# --- the client's address -----------------------------------------------------------------------
+
+def client_address(request) -> str:
+    """The client's address: ``REMOTE_ADDR``, unless the request came through one of ``TRUSTED_PROXIES``
+    (a reverse proxy the Card Center runs); then the last ``X-Forwarded-For`` entry that is not one of
+    them — a client can put anything before it, never after it (#18 item 6)."""
+    import ipaddress
+
+    remote = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    trusted = settings.TRUSTED_PROXIES
+    if not trusted or not _is_in(remote, trusted, ipaddress):
+        return remote
+    for hop in reversed([h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]):
+        if not _is_in(hop, trusted, ipaddress):
+            return hop
+    return remote
+
+
+def _is_in(address: str, networks: list[str], ipaddress) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+# --- the login lock (issue 2; per client address too, #18 item 9) ---------------------------------
+# Three buckets. ``login`` counts an account's failures from one address: 5 lock that account *from that
+# address* — a stranger cannot lock a holder out. ``login_account`` counts an account's failures from
+# anywhere (guessing spread over many addresses): more lock it everywhere. ``login_address`` counts an
+# address's failures over every account (spraying numbers): a short window, so a dormitory behind one NAT
+# address waits minutes at most.
 
 LOGIN = "login"
+LOGIN_ACCOUNT = "login_account"
+LOGIN_ADDRESS = "login_address"
 
 
-def locked_for_minutes(account: str) -> int:
-    """0 when the account may try; else the minutes left (rounded up)."""
-    seconds = bucket_wait(LOGIN, account, limit=settings.LOGIN_MAX_FAILURES, window=settings.LOGIN_LOCK_SECONDS)
+def _login_buckets(account: str, address: str) -> list[tuple[str, str, int, int]]:
+    buckets = [(LOGIN, f"{account}|{address}", settings.LOGIN_MAX_FAILURES, settings.LOGIN_LOCK_SECONDS),
+               (LOGIN_ACCOUNT, account, settings.LOGIN_ACCOUNT_MAX_FAILURES, settings.LOGIN_LOCK_SECONDS)]
+    if address:
+        buckets.append((LOGIN_ADDRESS, address, settings.LOGIN_ADDRESS_MAX_FAILURES,
+                        settings.LOGIN_ADDRESS_WINDOW_SECONDS))
+    return buckets
+
+
+def locked_for_minutes(account: str, address: str = "") -> int:
+    """0 when the account may try from ``address``; else the minutes left (rounded up)."""
+    seconds = max(bucket_wait(name, key, limit=limit, window=window)
+                  for name, key, limit, window in _login_buckets(account, address))
     return math.ceil(seconds / 60) if seconds else 0
 
 
-def record_failure(account: str) -> None:
-    """The failure that reaches the limit locks the account for LOGIN_LOCK_SECONDS from then."""
-    bucket_hit(LOGIN, account, window=settings.LOGIN_LOCK_SECONDS, limit=settings.LOGIN_MAX_FAILURES, hold=True)
+def record_failure(account: str, address: str = "") -> None:
+    """The failure that reaches a limit locks for that bucket's whole window from then."""
+    for name, key, limit, window in _login_buckets(account, address):
+        bucket_hit(name, key, window=window, limit=limit, hold=name != LOGIN_ADDRESS)
 
 
-def clear(account: str) -> None:
-    bucket_clear(LOGIN, account)
+def clear(account: str, address: str = "") -> None:
+    """A right password forgets the account's failures from that address (not a sprayer's elsewhere)."""
+    bucket_clear(LOGIN, f"{account}|{address}")

@@ -21,6 +21,7 @@ from campuscard.enrollment import selectors, services
 from campuscard.enrollment.models import Application
 from campuscard.identity import selectors as identity_selectors
 from campuscard.identity.documents import IdType
+from campuscard.identity.throttle import client_address
 from campuscard.portal.package_views import ADDON_HINTS, BASE_LABELS
 
 ADDON_LABELS = dict(PackageAddon.Addon.choices)
@@ -50,7 +51,7 @@ def _draft_or_status(request):
 
 
 def _client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return client_address(request) or None
 
 
 def _run(request, fn, success: str = "", **kwargs):

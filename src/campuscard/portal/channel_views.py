@@ -14,6 +14,7 @@ from campuscard.cards import channels
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.identity import selectors
+from campuscard.identity.throttle import client_address
 from campuscard.portal.forms import ChannelBindForm
 
 
@@ -35,7 +36,7 @@ def bind(request):
         return redirect("portal:security")
     try:
         binding, token = channels.channel_binding_create(
-            actor=Actor.by_user(request.user), person=person, client_address=request.META.get("REMOTE_ADDR"),
+            actor=Actor.by_user(request.user), person=person, client_address=client_address(request),
             **form.cleaned_data)
     except DomainError as error:
         messages.error(request, error.message)

@@ -35,7 +35,8 @@ def login_view(request):
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["institution"].code
         number = form.cleaned_data["number"].strip()
-        minutes = throttle.locked_for_minutes(account_key(number, code))
+        account, address = account_key(number, code), throttle.client_address(request)
+        minutes = throttle.locked_for_minutes(account, address)
         user = None if minutes else authenticate(request, username=number, password=form.cleaned_data["password"],
                                                   institution=code)
         if user is not None:
@@ -43,7 +44,7 @@ def login_view(request):
             response = redirect(_safe_next(request) or "portal:home")
             response.set_cookie("cc_institution", code, max_age=365 * 86400, samesite="Lax")
             return response
-        minutes = minutes or throttle.locked_for_minutes(account_key(number, code))
+        minutes = minutes or throttle.locked_for_minutes(account, address)
         error = DomainError("login_locked", minutes=minutes) if minutes else DomainError("login_failed")
         form.add_error(None, error.message)
     return render(request, "portal/login.html", {"form": form, "sso_enabled": sso_enabled()})
