@@ -204,8 +204,10 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "campuscard@localhost")
 
 SESSION_COOKIE_HTTPONLY = True
+# Behind HTTPS (#18 item 6): every cookie Secure, and browsers told to come back over HTTPS only.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 86400) if SESSION_COOKIE_SECURE else 0
 
 # --- CampusCard knobs ----------------------------------------------------------------------------
 # Login throttling (issue 2): this many wrong passwords per account within the window lock it.

@@ -42,7 +42,8 @@ def login_view(request):
         if user is not None:
             login(request, user)
             response = redirect(_safe_next(request) or "portal:home")
-            response.set_cookie("cc_institution", code, max_age=365 * 86400, samesite="Lax")
+            response.set_cookie("cc_institution", code, max_age=365 * 86400, samesite="Lax",
+                                secure=settings.SESSION_COOKIE_SECURE)
             return response
         minutes = minutes or throttle.locked_for_minutes(account, address)
         error = DomainError("login_locked", minutes=minutes) if minutes else DomainError("login_failed")
@@ -126,7 +127,8 @@ def language(request):
         request.user.language = code
         request.user.save(update_fields=["language"])
     response = redirect(_safe_back(request))
-    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, code, max_age=365 * 86400, samesite="Lax")
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, code, max_age=365 * 86400, samesite="Lax",
+                        secure=settings.LANGUAGE_COOKIE_SECURE)
     return response
 
 
