@@ -14,7 +14,9 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.dates import WEEKDAYS
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
@@ -260,16 +262,43 @@ class CampusEntryApprovalAdmin(ScopedAdmin):
                                                                                     approval=approval))
 
 
+def _slot_list(testid: str, rows: list) -> str:
+    if not rows:
+        return "—"
+    return format_html('<ul data-testid="{}">{}</ul>', testid, format_html_join(
+        "", "<li>{} {}–{}</li>", ((label, slot.get("start", ""), slot.get("end", "")) for label, slot in rows)))
+
+
 @admin.register(LabPermit)
 class LabPermitAdmin(ScopedAdmin):
     list_display = ["person", "zone", "state", "valid_from", "valid_to", "requested_at", "decided_by"]
     list_filter = ["state", "zone"]
     search_fields = ["person__number", "person__name"]
-    readonly_fields = ["institution", "person", "zone", "weekly_slots", "dated_slots", "valid_from", "valid_to",
+    readonly_fields = ["institution", "person", "zone", "weekly_times", "dated_times", "valid_from", "valid_to",
                        "state", "purpose", "requested_at", "decided_by", "decided_at"]
+    exclude = ["weekly_slots", "dated_slots"]  # shown readable (weekday names, dates) instead of their JSON
     actions = ["approve", "reject", "revoke"]
     decide_arg = "permit"
     list_select_related = ["person", "zone", "decided_by"]
+
+    @admin.display(description=_("weekly slots"))
+    def weekly_times(self, obj):
+        """``[{"weekday": 0, …}]`` as "Monday 08:00–18:00" in the reader's language (#17 item 8)."""
+        slots = sorted(obj.weekly_slots or [], key=lambda slot: (slot.get("weekday", 0), slot.get("start", "")))
+        return _slot_list("weekly-slots", [(WEEKDAYS.get(slot.get("weekday"), "?"), slot) for slot in slots])
+
+    @admin.display(description=_("dated slots"))
+    def dated_times(self, obj):
+        rows = []
+        for slot in sorted(obj.dated_slots or [], key=lambda slot: (slot.get("date", ""), slot.get("start", ""))):
+            try:
+                day = dt.date.fromisoformat(slot.get("date", ""))
+            except ValueError:
+                label = slot.get("date", "?")
+            else:
+                label = f"{date_format(day, 'Y-m-d')} {WEEKDAYS[day.weekday()]}"
+            rows.append((label, slot))
+        return _slot_list("dated-slots", rows)
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campuscard.core.permissions import RestrictedQuerySet
 from campuscard.identity.models import Person
+from campuscard.support.messages import render
 
 
 class Notification(models.Model):
@@ -25,8 +26,13 @@ class Notification(models.Model):
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="notifications",
                                verbose_name=_("holder"))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    # As written, in the holder's language then (the e-mail's words, and what older rows show) …
     title = models.CharField(_("title"), max_length=150)
     body = models.TextField(_("message"), blank=True)
+    # … and what each reader sees in their own language: the source texts and their parameters (#17 item 8).
+    title_msgid = models.CharField(_("title (source text)"), max_length=300, blank=True)
+    body_msgid = models.TextField(_("message (source text)"), blank=True)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
     link = models.CharField(_("link"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -39,4 +45,13 @@ class Notification(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return self.title
+        return self.shown_title
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the active language (the reader's)."""
+        return render(self.title_msgid, self.params, self.title)
+
+    @property
+    def shown_body(self) -> str:
+        return render(self.body_msgid, self.params, self.body)

@@ -8,22 +8,28 @@ from django.utils import translation
 
 from campuscard.core import clock
 from campuscard.identity.models import Person
+from campuscard.support.messages import params_stored, render, source_text
 from campuscard.support.models import Notification
 
 
 def notify(*, person: Person, kind: str, title, body="", params: dict | None = None,
            link: str = "") -> Notification:
-    """``title``/``body`` are lazy translations with ``%(name)s`` placeholders filled from ``params``,
-    rendered in the holder's language (not the operator's)."""
+    """``title``/``body`` are lazy translations with ``%(name)s`` placeholders filled from ``params``.
+
+    Stored as their source texts and parameters, so the portal and the API show them in the reader's
+    language (``Notification.shown_title``/``shown_body``); the e-mail and the row's ``title``/``body`` are
+    written in the holder's language (not the operator's)."""
     user = person.user if person.user_id else None
     language = user.language if user is not None and user.language else settings.LANGUAGE_CODE
-    params = params or {}
-    with translation.override(language):
-        title, body = str(title) % params, str(body) % params
-    note = Notification.objects.create(person=person, kind=kind, title=title, body=body, link=link,
+    stored = params_stored(params)
+    title_msgid, body_msgid = source_text(title), source_text(body)
+    with translation.override(language):  # as written: the e-mail's words, in the holder's language
+        title_text, body_text = render(title_msgid, stored, str(title)), render(body_msgid, stored, str(body))
+    note = Notification.objects.create(person=person, kind=kind, title=title_text[:150], body=body_text,
+                                       title_msgid=title_msgid, body_msgid=body_msgid, params=stored, link=link,
                                        created_at=clock.now())
     if person.email:
-        transaction.on_commit(lambda: _email(person.email, title, body))
+        transaction.on_commit(lambda: _email(person.email, title_text, body_text))
     return note
 
 
