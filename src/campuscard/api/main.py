@@ -104,6 +104,7 @@ def _register_routers() -> None:
         pos,
         rental,
         study,
+        transit,
     )
 
     api.add_router("/", identity.router)
@@ -120,6 +121,7 @@ def _register_routers() -> None:
     api.add_router("/", study.router)
     api.add_router("/", library.router)
     api.add_router("/", dorm.router)
+    api.add_router("/", transit.router)
 
 
 _register_routers()

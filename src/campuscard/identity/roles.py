@@ -34,6 +34,9 @@ ROLES: dict[str, list[str]] = {
         "health.view_recordread", "rental.*_item", "rental.view_rental",
         # study rooms, exam sessions and rosters (and naming invigilators), the library's loans (SVC-1 … SVC-3)
         "study.*", "library.view_*",
+        # city buses (TRN-1): operators, their staff, routes, validators; taps and disputes to look at
+        "transit.*_operator", "transit.*_operatorstaff", "transit.*_route", "transit.*_validator",
+        "transit.view_binding", "transit.view_tap", "transit.view_dispute",
     ],
     "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              "identity.view_channelbinding", "identity.change_channelbinding",
@@ -51,7 +54,11 @@ ROLES: dict[str, list[str]] = {
                              "enrollment.view_document", "enrollment.view_faceattempt",
                              # the registrar's photos (APP-3): upload when the feed missed someone
                              "enrollment.view_registrarphoto", "enrollment.add_registrarphoto",
-                             "enrollment.change_registrarphoto"],
+                             "enrollment.change_registrarphoto",
+                             # city buses: bindings, taps, clearing files; decides disputes (TRN-1, TRN-2)
+                             "transit.view_operator", "transit.view_route", "transit.view_binding",
+                             "transit.change_binding", "transit.view_tap", "transit.view_dispute",
+                             "transit.change_dispute"],
     # only their own merchant's rows (payments.MerchantStaff; payments.settlement.merchant_scope)
     "merchant_operator": [*SEE_PLACES, "payments.view_payment", "payments.view_appeal", "payments.change_appeal",
                           "payments.view_refund", "payments.add_refund", "payments.view_merchant",
@@ -62,7 +69,7 @@ ROLES: dict[str, list[str]] = {
                      "access.view_accessevent"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
                 "devices.view_device", "cards.view_*", "access.view_*", "health.view_recordread", "rental.view_*",
-                "study.view_*", "library.view_*"],
+                "study.view_*", "library.view_*", "transit.view_*"],
     # SVC-1/SVC-2: study rooms, seats and their QR sheets, exam sessions and rosters (any exam room)
     "study_admin": [*SEE_PLACES, "identity.view_person", "study.*"],
     # SVC-2: checks holders in at the exam rooms they are named for (study.ExamRoom.invigilators)
@@ -82,6 +89,10 @@ ROLES: dict[str, list[str]] = {
     "hospital_feed": ["health.add_examination", "health.change_examination", "health.add_vaccination",
                       "health.change_vaccination"],
     # SVC-4: the equipment desk checks items out and in by card and sees the items and rentals
+    # TRN-2: a bus company's staff: its own clearing files, taps and disputes (evidence) only
+    # (transit.OperatorStaff; transit.selectors.operators_visible)
+    "bus_operator": ["transit.view_operator", "transit.view_route", "transit.view_tap", "transit.view_dispute",
+                     "transit.change_dispute"],
     "equipment_desk": [*SEE_PLACES, "rental.view_item", "rental.change_item", "rental.view_rental",
                        "rental.add_rental", "rental.change_rental"],
 }
@@ -99,6 +110,7 @@ ROLE_LABELS = {
     "clinician": _("clinician"),
     "hospital_feed": _("campus hospital feed"),
     "equipment_desk": _("equipment desk"),
+    "bus_operator": _("bus operator"),
 }
 
 

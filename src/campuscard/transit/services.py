@@ -12,6 +12,7 @@ checks that apply to a tap come from the payment rulebook (``payments.rules.tap_
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ from campuscard.transit import fares, offline
 from campuscard.transit.models import Binding, Dispute, Operator, OperatorStaff, Route, Tap, Validator
 
 FARE_KIND = "transit_fare"
+_UID = re.compile(r"[0-9A-F]{8,20}")  # 4 to 10 bytes, as NFC readers give them
 _LOCK_SPACE = 20  # pg_advisory_xact_lock(20, device id): one upload of a validator at a time
 
 
@@ -180,9 +182,8 @@ def _parse(index: int, raw: Any) -> TapIn:
     counter = raw.get("counter")
     if not isinstance(counter, int) or isinstance(counter, bool) or not 0 <= counter < 2**62:
         raise bad("counter")
-    try:
-        uid = codes.normalize_uid(str(raw.get("uid", "")))
-    except DomainError:
+    uid = codes.normalize_uid(str(raw.get("uid", "")))
+    if not _UID.fullmatch(uid):
         raise bad("uid")
     at = raw.get("tapped_at")
     if isinstance(at, str):
