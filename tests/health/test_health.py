@@ -212,3 +212,8 @@ def test_clinician_imports_the_export_in_the_back_office(holder, clinician):
     assert RecordRead.objects.count() == 0
     assert services.health_records_read(reader=holder.user, person=holder).examinations[0].external_id == "E-7"
     assert AuditLog.objects.filter(action="health_received", actor=clinician).count() == 1
+
+
+def test_the_back_office_login_page_still_opens_for_anonymous_visitors(db):
+    """The health menu entry is asked about on every admin page, the login page included."""
+    assert Client().get("/backoffice/login/").status_code == 200

@@ -45,7 +45,8 @@ class HealthRecordsAdmin(ScopedAdmin):
     """The clinician's entry: "Health records" in the menu opens the look-up, not a list."""
 
     def _clinician(self, request) -> bool:
-        return services.is_clinician_of(request.user, request.user.institution_id)
+        # the login page asks too, for an anonymous user (no institution)
+        return services.is_clinician_of(request.user, getattr(request.user, "institution_id", None))
 
     def has_module_permission(self, request):
         return self._clinician(request)
