@@ -218,7 +218,8 @@ LOGIN_ADDRESS_MAX_FAILURES = env_int("LOGIN_ADDRESS_MAX_FAILURES", 20)  # over a
 LOGIN_ADDRESS_WINDOW_SECONDS = env_int("LOGIN_ADDRESS_WINDOW_SECONDS", 5 * 60)
 # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks); empty: REMOTE_ADDR only.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
-ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)
+ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)  # validation stops there, too
+ROSTER_MAX_BYTES = env_int("ROSTER_MAX_BYTES", 32 * 2**20)
 # Outside channels (ID-6): wrong query passwords per ID number and per client address within the window
 # block binding for the rest of it, before anything is checked.
 CHANNEL_BIND_MAX_WRONG_PER_ID = env_int("CHANNEL_BIND_MAX_WRONG_PER_ID", 5)

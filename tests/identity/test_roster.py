@@ -306,6 +306,31 @@ def test_a_field_over_the_csv_limit_is_unreadable_not_a_crash(institution):
     assert not Person.objects.filter(institution=institution).exists()
 
 
+def test_a_big5_roster_is_refused_not_imported_as_mojibake(institution):
+    """#18 item 9: Big5 decodes as GB18030 without an error, into other characters."""
+    rows = [student_row(1, name="陳美玲", category="本科生", status="全日制"),
+            student_row(2, name="林志豪", category="研究生", status="全日制")]
+    headers = [h.replace("学", "學").replace("号", "號").replace("类别", "類別").replace("证", "證").replace("码", "碼")
+               .replace("区", "區") for h in CHINESE_HEADERS]
+    data = "\r\n".join(",".join(r) for r in table(rows, headers=headers)).encode("big5", errors="replace")
+    error = refused(institution, data)
+    assert error.code == "roster_unreadable" and "Big5" in str(error.params)
+    assert not Person.objects.exists()
+
+
+@override_settings(ROSTER_MAX_BYTES=2000)
+def test_a_roster_over_the_size_limit_is_refused_before_it_is_read(institution):
+    data = csv_bytes(table([student_row(n) for n in range(1, 40)]))
+    assert len(data) > 2000
+    stream = io.BytesIO(data)
+    with pytest.raises(DomainError) as caught:
+        roster_import(institution=institution, source="registrar", name="big.csv", stream=stream,
+                      actor=Actor.system("t"))
+    assert caught.value.code == "roster_too_large" and caught.value.status == 413
+    assert stream.tell() == 2001  # read no further than the limit
+    assert not Person.objects.exists()
+
+
 def test_unknown_source_is_refused(institution):
     error = refused(institution, csv_bytes(table([student_row(1)])), source="library")
     assert (error.code, error.status) == ("roster_unknown_source", 400)

@@ -18,6 +18,7 @@ register("payment_password_mismatch", 400, _("The two new payment passwords do n
 register("query_password_format", 400, _("The query password must be 6 to 20 characters."))
 register("roster_invalid", 422, _("The roster has %(count)s bad rows; nothing was imported."))
 register("roster_unreadable", 422, _("The roster file cannot be read: %(reason)s"))
+register("roster_too_large", 413, _("The roster file is too large (at most %(max)s). Split it or ask the operator to raise ROSTER_MAX_BYTES."))
 register("roster_unknown_source", 400, _("Unknown roster source: %(source)s"))
 register("institution_unknown", 404, _("Unknown institution: %(code)s"))
 register("person_invalid", 422, _("The person's data is not valid: %(reason)s"))

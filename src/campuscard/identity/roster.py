@@ -92,6 +92,13 @@ class RosterReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+
+    def add(self, error: RowError) -> None:
+        """Count every bad cell; keep the first ROSTER_MAX_ERRORS_SHOWN (a huge bad file stays small, #18)."""
+        self.error_count += 1
+        if len(self.errors) < settings.ROSTER_MAX_ERRORS_SHOWN:
+            self.errors.append(error)
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "rows": self.rows, "created": self.created, "updated": self.updated,
@@ -99,19 +106,15 @@ class RosterReport:
 
 
 def read_rows(*, name: str, stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row) from CSV (UTF-8 or GB18030) or XLSX, with headers normalised."""
-    data = stream.read()
+    """Yield (line number, row) from CSV (UTF-8 or GB18030) or XLSX, with headers normalised. A file over
+    ``ROSTER_MAX_BYTES`` is refused before it is read further (#18 item 9)."""
+    data = stream.read(settings.ROSTER_MAX_BYTES + 1)
+    if len(data) > settings.ROSTER_MAX_BYTES:
+        raise DomainError("roster_too_large", max=f"{settings.ROSTER_MAX_BYTES / 2**20:.0f} MB")
     if name.lower().endswith((".xlsx", ".xlsm")):
         yield from _xlsx_rows(data)
         return
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise DomainError("roster_unreadable", reason=_("not UTF-8 or GB18030 text"))
+    text = _decoded(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
@@ -123,6 +126,38 @@ def read_rows(*, name: str, stream: IO[bytes]) -> Iterator[tuple[int, dict[str, 
                 yield line, _cells(columns, [v.strip() for v in values])
     except csv.Error as exc:  # e.g. a field over the csv module's 131,072 characters (#18 item 9)
         raise DomainError("roster_unreadable", reason=f"line {reader.line_num}: {exc}") from None
+
+
+# Big5 (Taiwan, Hong Kong) decodes as GB18030 without an error, into other, mostly rare characters: a
+# roster read that way would be mojibake. Text whose characters fall outside GB2312's common set (or in
+# the private-use area) more than this share of the time is not taken for GB18030 (#18 item 9).
+_RARE_SHARE = 0.05
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise DomainError("roster_unreadable", reason=_("not UTF-8 or GB18030 text")) from None
+    wide = [c for c in text if ord(c) > 127]
+    rare = sum(1 for c in wide if not _common(c))
+    if wide and rare / len(wide) > _RARE_SHARE:
+        raise DomainError("roster_unreadable", reason=_("not UTF-8 or GB18030 text (Big5? save it as UTF-8)"))
+    return text
+
+
+def _common(char: str) -> bool:
+    if "\ue000" <= char <= "\uf8ff":
+        return False
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
@@ -165,9 +200,7 @@ def roster_import(*, institution: Institution, source: str, name: str, stream: I
     people = _validate(rows, source, campuses, report, progress)
     _check_against_existing(institution, people, source, report)  # the good rows too: every bad row at once
     if report.errors:
-        shown = report.errors[: settings.ROSTER_MAX_ERRORS_SHOWN]
-        raise DomainError("roster_invalid", count=len(report.errors),
-                          details={**report.as_dict(), "errors": [e.as_dict() for e in shown]})
+        raise DomainError("roster_invalid", count=report.error_count, details=report.as_dict())
     _write(institution, people, report, actor, progress)
     return report
 
@@ -180,21 +213,21 @@ def _validate(rows, source, campuses, report, progress) -> dict[str, tuple[int, 
     if rows:
         missing = [c for c in spec["required"] if c not in rows[0][1]]
         if missing:
-            report.errors.append(RowError(1, ",".join(missing), _("missing column(s): %(cols)s")
+            report.add(RowError(1, ",".join(missing), _("missing column(s): %(cols)s")
                                           % {"cols": ", ".join(missing)}))
             return people
     for index, (line, row) in enumerate(rows, start=1):
         record, problems = _row(row, source, campuses)
         for column, message in problems:
-            report.errors.append(RowError(line, column, message))
+            report.add(RowError(line, column, message))
         if record is not None:
             number = record["number"]
             if number in people:
-                report.errors.append(RowError(line, "number", _("duplicate number %(n)s (also on line %(l)s)")
+                report.add(RowError(line, "number", _("duplicate number %(n)s (also on line %(l)s)")
                                               % {"n": number, "l": people[number][0]}))
             doc = (record["id_type"], record["id_number"])
             if doc in documents:
-                report.errors.append(RowError(line, "id_number", _("the same ID number is on line %(l)s")
+                report.add(RowError(line, "id_number", _("the same ID number is on line %(l)s")
                                               % {"l": documents[doc]}))
             people.setdefault(number, (line, record))
             documents.setdefault(doc, line)
@@ -266,7 +299,7 @@ def _check_against_existing(institution, people, source, report) -> None:
                 "number", "kind"):
             if kind not in own_kinds:
                 line = people[number][0]
-                report.errors.append(RowError(line, "number", _("number %(n)s already belongs to a %(k)s")
+                report.add(RowError(line, "number", _("number %(n)s already belongs to a %(k)s")
                                               % {"n": number, "k": Person.Kind(kind).label}))
     by_doc = {(r["id_type"], r["id_number"]): (line, r["number"]) for line, r in people.values()}
     id_numbers = list({doc[1] for doc in by_doc})
@@ -277,7 +310,7 @@ def _check_against_existing(institution, people, source, report) -> None:
                 "id_type", "id_number", "number"):
             line, row_number = by_doc.get((id_type, id_number), (None, None))
             if line is not None and row_number != number:
-                report.errors.append(RowError(line, "id_number", _("this ID number belongs to %(n)s")
+                report.add(RowError(line, "id_number", _("this ID number belongs to %(n)s")
                                               % {"n": number}))
     report.errors.sort(key=lambda e: e.line)
 
