@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "campuscard.library",
     "campuscard.rental",
     "campuscard.health",
+    "campuscard.assistant",
     "campuscard.portal",
     "campuscard.terminals",
     "campuscard.api",
