@@ -51,11 +51,35 @@ def state():
 def test_demo_loads_two_institutions_and_runs_again_unchanged():
     """One test, because a load takes seconds: build, inspect, log in, then run again the next day."""
     logins = load()
+    check_nothing_ahead_of_the_clock()
     check_places_and_people()
     check_logins(logins)
     check_new_intake(logins)
     check_access(logins)
     check_second_run()
+
+
+# Moments that lie ahead by design (an expiry, a due date, the end of a validity), not things that happened.
+AHEAD_BY_DESIGN = ("expires_at", "due_at", "valid_to", "valid_until", "not_after", "starts_at", "ends_at",
+                   "locked_until")
+
+
+def check_nothing_ahead_of_the_clock():
+    """#17 item 9: the demo's history — payments, recharges, gate decisions, journal rows, notifications — ends
+    at the clock that loads it (09:00 in Harbin: today's lunch and dinner have not happened yet)."""
+    ahead = {}
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if field.get_internal_type() != "DateTimeField" or field.name in AHEAD_BY_DESIGN:
+                continue
+            if field.auto_now or field.auto_now_add or (field.has_default() and callable(field.default)):
+                continue  # stamped by the wall clock, not by the demo's history
+            # compared in Python: SQLite keeps a raw statement's datetime as other text than the ORM's
+            count = sum(1 for moment in model._default_manager.values_list(field.name, flat=True)
+                        if moment is not None and moment > DAY_ONE)
+            if count:
+                ahead[f"{model._meta.label}.{field.name}"] = count
+    assert ahead == {}
 
 
 def check_places_and_people():

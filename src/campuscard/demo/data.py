@@ -308,7 +308,8 @@ def _wallet_history(institution: Institution, rng: random.Random, holders: int =
     people = list(Person.objects.filter(institution=institution, kind__in=Person.STUDENT_KINDS)
                   .order_by("number")[:holders])
     zone = clock.zone(institution.time_zone)
-    today = clock.institution_now(institution).date()
+    started = clock.now()  # the demo's history ends here: nothing in it lies ahead of the clock that runs it
+    today = clock.local_date(institution, started)
     done = set(Payment.objects.filter(institution=institution, txn_id__endswith="-0", txn_id__startswith="demo-")
                .values_list("person_id", flat=True))
     count = 0
@@ -325,9 +326,12 @@ def _wallet_history(institution: Institution, rng: random.Random, holders: int =
         meals = sorted((today - dt.timedelta(days=rng.randint(0, 29)), rng.choice([(7, 20), (12, 5), (12, 30),
                                                                                    (18, 0)]), rng.random())
                        for _ in range(12))
-        for i, (day, (hour, minute), jitter) in enumerate(meals):
-            moment = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone) + dt.timedelta(
-                seconds=int(jitter * 1200) + i * 31)  # a new 30-second code step for every meal
+        moments = [dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone) + dt.timedelta(
+            seconds=int(jitter * 1200) + i * 31) for i, (day, (hour, minute), jitter) in enumerate(meals)]
+        # (a new 30-second code step for every meal); today's dinner has not happened yet at lunchtime: it
+        # was yesterday's — nothing in the demo lies ahead of the clock that runs it (#17 item 9)
+        moments = sorted(moment - dt.timedelta(days=1) if moment > started else moment for moment in moments)
+        for i, moment in enumerate(moments):
             with clock.frozen_at(moment):
                 pos.payment_authorize(terminal=rng.choice(terminals), txn_id=f"demo-{person.pk}-{i}",
                                       amount=rng.choice([650, 800, 1200, 1550, 2200]),

@@ -40,8 +40,10 @@ def wallet_of(*, person: Person) -> Account:
     return Account.objects.get(pk=current_card(person=person).wallet_account_id)
 
 
-def _new_order_no() -> str:
-    return clock.now().strftime("R%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
+def _new_order_no(person: Person) -> str:
+    """R + the institution's local date and time (what the holder's receipt and the Card Center read, #17
+    item 9) + 8 random hex digits."""
+    return clock.institution_now(person.institution).strftime("R%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
 
 
 def _check_amount(amount: int) -> None:
@@ -89,7 +91,7 @@ def _cash_actor(operator: User | None, device: Device | None) -> Actor:
 def _recharge_cash(*, channel, person, amount, key, operator, device, note) -> RechargeOrder:
     now = clock.now()
     order = RechargeOrder.objects.create(
-        institution_id=person.institution_id, order_no=_new_order_no(), key=key, person=person, amount=amount,
+        institution_id=person.institution_id, order_no=_new_order_no(person), key=key, person=person, amount=amount,
         channel=channel, state=State.PAID, operator=operator, device=device, note=note, created_at=now,
         completed_at=now)
     cash = ledger.system_account(institution_id=person.institution_id, kind=CASH_ACCOUNT[channel])
@@ -126,7 +128,7 @@ def _recharge_online_create(*, person, amount, key, provider) -> RechargeOrder:
     now = clock.now()
     expires = now + timedelta(seconds=settings.RECHARGE_ONLINE_TTL_SECONDS)
     order = RechargeOrder.objects.create(
-        institution_id=person.institution_id, order_no=_new_order_no(), key=key, person=person, amount=amount,
+        institution_id=person.institution_id, order_no=_new_order_no(person), key=key, person=person, amount=amount,
         channel=Channel.ONLINE, provider=provider, state=State.PENDING, created_at=now, expires_at=expires)
     clearing = ledger.system_account(institution_id=person.institution_id, kind=Account.Kind.GATEWAY_CLEARING)
     hold = ledger.transfer_create(key=f"recharge:{order.order_no}:hold", debit=clearing, credit=wallet_of(person=person),

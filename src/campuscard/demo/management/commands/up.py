@@ -36,12 +36,20 @@ class Command(BaseCommand):
         if not no_demo:
             self.stdout.write("Loading the demo (first time takes a few seconds) …")
             logins = demo.load(progress=lambda line: self.stdout.write(f"  · {line}"))
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE",
                                                                          "campuscard.settings")}
+        # The public URL is where we serve unless the operator names another (a proxy in front): the
+        # sandbox gateway posts its notifications there, so PORT=8123 must not leave it on :8000 (#17).
+        env.setdefault("SITE_URL", base)
+        worker_log = settings.DATA_DIR / "worker.log"
+        # The worker's output — its log and the demo's console e-mails — goes to worker.log, not over the
+        # URLs and logins printed below (#17 item 9).
+        worker_out = open(worker_log, "ab")  # noqa: SIM115 (open for the child's life)
         children = [
             # batch work (face checks, bulk issuing) yields the CPU to the web server
-            subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "campuscard.cli", "run_huey",
-                              "--logfile", str(settings.DATA_DIR / "worker.log")], env=env),
+            subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "campuscard.cli", "run_huey"], env=env,
+                             stdout=worker_out, stderr=subprocess.STDOUT),
             subprocess.Popen([sys.executable, "-m", "gunicorn", "campuscard.wsgi:application",
                               "--bind", f"{host}:{port}", "--workers", str(workers),
                               "--access-logfile", str(settings.DATA_DIR / "access.log"),
@@ -62,13 +70,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         self._wait_for_port(host, port, children)
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         self.stdout.write(self.style.SUCCESS("\nCampusCard is running."))
         self.stdout.write(f"  Cardholder portal   {base}/")
         self.stdout.write(f"  Back office         {base}/backoffice/")
         self.stdout.write(f"  API docs (OpenAPI)  {base}/api/v1/docs")
+        self.stdout.write(f"  Public URL          {env['SITE_URL']} (SITE_URL: gateway callbacks)")
         self.stdout.write(f"  Database            {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
-                          f" · worker log {settings.DATA_DIR / 'worker.log'}")
+                          f" · worker log and demo e-mails {worker_log}")
         if logins:
             self.stdout.write("\nDemo logins:")
             self.stdout.write(format_logins(logins))
