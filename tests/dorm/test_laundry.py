@@ -104,9 +104,9 @@ def test_cancellation_boundary_full_refund_until_n_minutes_before(resident, mach
         assert services.laundry_cancel(actor=ACTOR, person=resident, booking_id=first.pk).state == "cancelled"
         assert services.laundry_cancel(actor=ACTOR, person=resident, booking_id=first.pk).state == "cancelled"
     assert available(resident) == 49_600  # the first one's ¥4 back, once
-    with clock.frozen_at(second.starts_at - dt.timedelta(minutes=29, seconds=59)):
-        with pytest.raises(DomainError) as late:
-            services.laundry_cancel(actor=ACTOR, person=resident, booking_id=second.pk)
+    with clock.frozen_at(second.starts_at - dt.timedelta(minutes=29, seconds=59)), \
+            pytest.raises(DomainError) as late:
+        services.laundry_cancel(actor=ACTOR, person=resident, booking_id=second.pk)
     assert late.value.code == "laundry_cancel_too_late" and late.value.params["minutes"] == 30
     assert available(resident) == 49_600 and Booking.objects.get(pk=second.pk).state == "booked"
     # the cancelled slot is free again for someone else

@@ -241,6 +241,7 @@ from campuscard.backoffice import (  # noqa: E402,F401
     cards_admin,
     channels_admin,
     devices_admin,
+    dorm_admin,
     enrollment_admin,
     health_admin,
     ledger_admin,

@@ -95,3 +95,12 @@ def bookings_of(person: Person, limit: int = 20) -> list[Booking]:
 def booking_days(institution) -> list[dt.date]:
     today = clock.local_date(institution)
     return [today + dt.timedelta(days=i) for i in range(settings.LAUNDRY_BOOK_AHEAD_DAYS + 1)]
+
+
+def shows_electricity(person: Person) -> bool:
+    """The home shows the electricity tile to a dorm resident or a holder with the add-on (APP-4)."""
+    return room_of(person) is not None or has_addon(person=person, addon=PackageAddon.Addon.DORM_ELECTRICITY)
+
+
+def shows_laundry(person: Person) -> bool:
+    return has_addon(person=person, addon=PackageAddon.Addon.LAUNDRY)

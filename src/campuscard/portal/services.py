@@ -18,6 +18,7 @@ from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from campuscard.dorm import selectors as dorm_selectors
 from campuscard.identity.models import Person
 
 SERVICES_SECTION = "services"
@@ -80,9 +81,6 @@ SERVICES: list[Service] = [
     Service("health", "portal:health",
             '<path d="M12 20s-7-4.4-7-10a4 4 0 0 1 7-2.6A4 4 0 0 1 19 10c0 5.6-7 10-7 10z"/><path d="M9 11h6M12 8v6"/>',
             _("Health records"), _("examinations, vaccinations, who read them")),
-    Service("messages", "portal:notifications",
-            '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0"/>',
-            _("Messages"), _("notifications")),
     Service("study", "portal:study",
             '<path d="M3 10h18M5 10v9M19 10v9M8 10V6h8v4M9 19h6"/>',
             _("Study rooms"), _("free seats, book a desk")),
@@ -92,6 +90,20 @@ SERVICES: list[Service] = [
     Service("library", "portal:library",
             '<path d="M4 5a2 2 0 0 1 2-2h5v17H6a2 2 0 0 0-2 2zM20 5a2 2 0 0 0-2-2h-5v17h5a2 2 0 0 1 2 2z"/>',
             _("Library loans"), _("due dates and reminders")),
+    Service("dorm", "portal:dorm",
+            '<path d="M13 2 5 13h6l-1 9 8-11h-6z"/>',
+            _("Dorm electricity"), _("room balance, top up"), visible=dorm_selectors.shows_electricity),
+    Service("laundry", "portal:laundry",
+            '<rect x="4" y="2.5" width="16" height="19" rx="2"/><circle cx="12" cy="13" r="5"/>'
+            '<path d="M7 6h2M14 6h3M9.5 14.5c1.5 1 3.5 1 5 0"/>',
+            _("Laundry"), _("book a machine"), visible=dorm_selectors.shows_laundry),
+    Service("transit", "portal:transit",
+            '<rect x="5" y="3" width="14" height="15" rx="2"/><path d="M5 11h14M8 21l1-3M16 21l-1-3"/>'
+            '<circle cx="8.5" cy="14.5" r=".8"/><circle cx="15.5" cy="14.5" r=".8"/>',
+            _("City buses"), _("bind your card, rides, student fare")),
+    Service("messages", "portal:notifications",
+            '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0"/>',
+            _("Messages"), _("notifications")),
     Service("payment-password", "portal:security",
             '<rect x="5" y="11" width="14" height="10" rx="2"/><path d="M8 11V7a4 4 0 0 1 8 0v4"/>'
             '<circle cx="12" cy="16" r="1.2"/>',
