@@ -34,6 +34,8 @@ ROLES: dict[str, list[str]] = {
         "health.view_recordread", "rental.*_item", "rental.view_rental",
         # study rooms, exam sessions and rosters (and naming invigilators), the library's loans (SVC-1 … SVC-3)
         "study.*", "library.view_*",
+        # dorm buildings, rooms and their residents, the meter system, laundry machines (SVC-5)
+        "dorm.*",
         # city buses (TRN-1): operators, their staff, routes, validators; taps and disputes to look at
         "transit.*_operator", "transit.*_operatorstaff", "transit.*_route", "transit.*_validator",
         "transit.view_binding", "transit.view_tap", "transit.view_dispute",
@@ -69,7 +71,8 @@ ROLES: dict[str, list[str]] = {
                      "access.view_accessevent"],
     "auditor": ["core.view_*", "identity.view_*", "ledger.view_account", "ledger.view_transfer", "payments.view_*",
                 "devices.view_device", "cards.view_*", "access.view_*", "health.view_recordread", "rental.view_*",
-                "study.view_*", "library.view_*", "transit.view_*"],
+                "study.view_*", "library.view_*", "transit.view_*",
+                "dorm.view_*"],
     # SVC-1/SVC-2: study rooms, seats and their QR sheets, exam sessions and rosters (any exam room)
     "study_admin": [*SEE_PLACES, "identity.view_person", "study.*"],
     # SVC-2: checks holders in at the exam rooms they are named for (study.ExamRoom.invigilators)
@@ -95,6 +98,14 @@ ROLES: dict[str, list[str]] = {
                      "transit.change_dispute"],
     "equipment_desk": [*SEE_PLACES, "rental.view_item", "rental.change_item", "rental.view_rental",
                        "rental.add_rental", "rental.change_rental"],
+    # SVC-5: the dorm rooms' meter accounts and residents, top-ups (refund one the meter never took), the
+    # daily reconciliation against the meter system
+    "dorm_electricity_operator": [*SEE_PLACES, "identity.view_person", "dorm.view_dormbuilding", "dorm.view_room",
+                                  "dorm.change_room", "dorm.view_topup", "dorm.change_topup", "dorm.view_reading",
+                                  "dorm.view_reconciliation", "dorm.add_reconciliation", "dorm.view_metersystem"],
+    # SVC-5: the dorm buildings' laundry machines and their bookings
+    "laundry_operator": [*SEE_PLACES, "dorm.view_dormbuilding", "dorm.view_machine", "dorm.change_machine",
+                         "dorm.add_machine", "dorm.view_booking"],
 }
 
 ROLE_LABELS = {
@@ -110,6 +121,8 @@ ROLE_LABELS = {
     "clinician": _("clinician"),
     "hospital_feed": _("campus hospital feed"),
     "equipment_desk": _("equipment desk"),
+    "dorm_electricity_operator": _("dormitory electricity operator"),
+    "laundry_operator": _("laundry operator"),
     "bus_operator": _("bus operator"),
 }
 
