@@ -15,6 +15,7 @@ from campuscard.portal import (
     sso_views,
     study_views,
     transit_views,
+    transit_views,
     views,
     wallet_views,
 )
@@ -88,6 +89,10 @@ urlpatterns = [
     path("library/", library_views.loans, name="library"),
     path("visit/<str:token>/", access_views.visit, name="visit"),
     path("visit/status/<str:token>/", access_views.visit_status, name="visit_status"),
+    path("transit/", transit_views.transit, name="transit"),
+    path("transit/bind/", transit_views.bind, name="transit_bind"),
+    path("transit/bindings/<int:pk>/", transit_views.binding_state, name="transit_binding"),
+    path("transit/rides/<int:pk>/dispute/", transit_views.dispute, name="transit_dispute"),
     path("transit/", transit_views.transit, name="transit"),
     path("transit/bind/", transit_views.bind, name="transit_bind"),
     path("transit/bindings/<int:pk>/", transit_views.binding_state, name="transit_binding"),

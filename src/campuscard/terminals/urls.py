@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campuscard.terminals import exam_views, gate_views, kiosk_views, pos_views, rental_views
+from campuscard.terminals import exam_views, gate_views, kiosk_views, pos_views, rental_views, transit_views
 
 app_name = "devices"
 urlpatterns = [
@@ -13,6 +13,9 @@ urlpatterns = [
     path("pos/refund/", pos_views.refund, name="pos_refund"),
     path("gate/", gate_views.gate_page, name="gate"),
     path("gate/decide/", gate_views.decide, name="gate_decide"),
+    path("validator/", transit_views.validator_page, name="validator"),
+    path("validator/snapshot/", transit_views.snapshot, name="validator_snapshot"),
+    path("validator/upload/", transit_views.upload, name="validator_upload"),
     path("exam/", exam_views.rooms, name="exam_rooms"),
     path("exam/<int:pk>/", exam_views.room, name="exam_room"),
     path("exam/<int:pk>/check-in/", exam_views.check_in, name="exam_check_in"),
