@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "health_check",  # the templates of /readyz (core/health.py)
     "huey.contrib.djhuey",
     "ninja",
     "campuscard.core",

@@ -4,8 +4,11 @@ from django.urls import include, path, re_path
 from campuscard.api.fallback import not_found as api_not_found
 from campuscard.api.main import api
 from campuscard.cards.views import photo_file
+from campuscard.core.health import healthz, readyz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("backoffice/", admin.site.urls),
     path("media/<path:path>", photo_file, name="photo_file"),
     path("api/v1/", api.urls),
