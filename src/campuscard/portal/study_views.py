@@ -30,7 +30,8 @@ from campuscard.study.models import Seat, StudyRoom
 def study(request):
     person = _person(request)
     context = {"person": person, "rooms": selectors.rooms_live(person.institution_id),
-               "bookings": selectors.bookings_of(person), "grace": settings.SEAT_GRACE_MINUTES}
+               "bookings": selectors.bookings_of(person), "grace": settings.SEAT_GRACE_MINUTES,
+               "now": clock.institution_now(person.institution).replace(tzinfo=None)}
     if request.htmx and request.GET.get("part") == "rooms":
         return render(request, "portal/_study_rooms.html", context)
     return render(request, "portal/study.html", context)
