@@ -169,3 +169,145 @@ def test_dashboard_counts_only_the_operators_institution_and_permissions(institu
     assert work(make_operator(other_institution, "card_center_operator"))["campus_entry"] == 0
     zones = work(make_operator(institution, "zone_manager"))
     assert "permits" in zones and "photos" not in zones and "campus_entry" not in zones
+
+
+# --- item 11: the smaller things ----------------------------------------------------------------------------
+
+
+def test_wallet_labels_are_readable(live_server, phone, screenshot, holder, student):
+    """The labels on the blue balance card pass WCAG AA contrast (axe-core's color-contrast rule)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    recharge_cash(channel="window", person=student, amount=5000, key="labels")
+    login(phone, live_server.url, student.number)
+    for path, region in (("/wallet/", ".balance"), ("/", "#home-hero")):
+        phone.goto(f"{live_server.url}{path}")
+        results = Axe().run(phone, context=region, options={"runOnly": ["color-contrast"]})
+        assert results.response["violations"] == [], results.generate_report()
+    phone.goto(f"{live_server.url}/wallet/")
+    # axe cannot judge text on a gradient (it reports it as "incomplete"): the label colours are checked here,
+    # near-white on the card's darkest-to-lightest blue (#0a4f96 … #1463b4) is ≥ 5.9:1
+    colours = phone.locator(".balance small, .balance .muted").evaluate_all(
+        "nodes => nodes.map(n => getComputedStyle(n).color)")
+    assert len(colours) >= 4 and all(colour == "rgb(242, 247, 253)" for colour in colours), colours
+    screenshot(phone, "portal-17-wallet-labels-zh")
+    phone.click("button[data-lang=en]")
+    phone.wait_for_selector("#available")
+    screenshot(phone, "portal-17-wallet-labels-en")
+
+
+def test_offline_codes_count_what_works_and_lead_back_to_the_online_code(live_server, phone, screenshot, holder,
+                                                                          student, card):
+    import zxingcpp
+    from PIL import Image
+
+    from campuscard.cards import codes
+
+    page = phone
+    login(page, live_server.url, student.number)
+    page.click("#home-pay-code")
+    page.wait_for_selector("#live-code svg")
+    page.wait_for_function("document.getElementById('offline-count').textContent === '15'")
+    assert page.locator("#offline-until").is_visible()  # how long they work
+    screenshot(page, "portal-17-offline-counter-zh")
+    page.click("#show-offline")
+    assert page.locator("#offline-code .qr svg").is_visible() and not page.locator("#online-code").is_visible()
+    shot = screenshot(page, "portal-17-offline-code-zh")
+    [decoded] = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+    assert codes.code_accept(institution_id=card.institution_id, code=decoded).offline
+    assert page.evaluate("document.activeElement.id") == "back-online"
+    page.click("#back-online")
+    page.wait_for_selector("#live-code svg")
+    assert not page.locator("#offline-code").is_visible() and page.locator("#online-code").is_visible()
+    assert page.locator("#offline-count").inner_text() == "14"  # the one shown is gone: it works once
+    screenshot(page, "portal-17-back-online-zh")
+    # a batch past its time counts nothing: the page drops it and fetches a new batch
+    page.evaluate(f"""() => {{ const key = 'cc-offline-{card.number}'; const batch = JSON.parse(localStorage.getItem(key));
+                     batch.expires = Date.now() - 1000; localStorage.setItem(key, JSON.stringify(batch)); }}""")
+    page.reload()
+    page.wait_for_function("document.getElementById('offline-count').textContent === '15'")
+    page.click("button[data-lang=en]")
+    page.wait_for_selector("#show-offline")
+    page.click("#show-offline")
+    assert "Back to the online code" in page.locator("#back-online").inner_text()
+    screenshot(page, "portal-17-offline-code-en")
+
+
+def test_visitor_pass_can_be_shared(live_server, browser, screenshot, holder, student, institution):
+    import datetime as dt
+
+    import zxingcpp
+    from PIL import Image
+
+    from campuscard.access.models import Zone
+    from campuscard.access.services import visitor_pass_create
+    from campuscard.core import clock
+
+    gate = Zone.objects.create(institution=institution, campus=student.campus, code="south-gate", name="南门",
+                               level=Zone.Level.CAMPUS_GATE)
+    start = clock.now() + dt.timedelta(minutes=5)
+    visitor_pass, code = visitor_pass_create(actor=Actor.system("t"), host=student, visitor_name="王访客",
+                                             visitor_phone="13800000000", zones=[gate], valid_from=start,
+                                             valid_to=start + dt.timedelta(hours=2))
+    context = browser.new_context(viewport={"width": 390, "height": 844},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        login(page, live_server.url, student.number)
+        page.goto(f"{live_server.url}/access/visitors/{visitor_pass.pk}/")
+        page.click("#visitor-copy")
+        page.wait_for_function("document.getElementById('visitor-share-status').textContent !== ''")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert "王访客" in copied and "南门" in copied
+        screenshot(page, "portal-17-visitor-share-zh")
+        with page.expect_download() as download:
+            page.click("#visitor-save")
+        path = download.value.path()
+        assert download.value.suggested_filename == f"visitor-pass-{visitor_pass.pk}.png"
+        assert [r.text for r in zxingcpp.read_barcodes(Image.open(path))] == [code]
+        page.click("button[data-lang=en]")
+        page.wait_for_selector("#visitor-share")
+        page.click("#visitor-share")  # no share sheet in a headless browser: copies and saves instead
+        page.wait_for_function("document.getElementById('visitor-share-status').textContent.includes('Copied')")
+        assert "Visitor pass for 王访客" in page.evaluate("navigator.clipboard.readText()")
+        screenshot(page, "portal-17-visitor-share-en")
+    finally:
+        context.close()
+
+
+def test_canteen_today_is_never_below_the_last_ten_minutes(live_server, phone, screenshot, holder, student, card,
+                                                           institution):
+    import datetime as dt
+    import uuid
+
+    from campuscard.cards.services import nfc_bind
+    from campuscard.core import clock
+    from campuscard.devices.models import Device
+    from campuscard.devices.services import device_register
+    from campuscard.payments import pos
+    from campuscard.payments.models import Terminal
+
+    canteen = pos.merchant_open(actor=Actor.system("t"), institution=institution, code="xueyuan", name="学苑餐厅",
+                                name_en="Xueyuan Canteen", category="canteen")
+    device, _ = device_register(actor=Actor.system("t"), institution=institution, kind=Device.Kind.POS,
+                                code="pos-late", name="late")
+    terminal = Terminal.objects.create(device=device, merchant=canteen)
+    nfc_bind(actor=Actor.system("t"), card=card, uid="04:AA:BB:CD")
+    recharge_cash(channel="window", person=student, amount=5000, key="late")
+    zone = clock.zone(institution.time_zone)
+    tomorrow = clock.now().astimezone(zone).date() + dt.timedelta(days=1)  # both payments after the card's issue
+    night = dt.datetime.combine(tomorrow, dt.time(22, 35), tzinfo=zone)
+    for moment in (night.replace(hour=5, minute=40), night.replace(minute=31)):  # before 06:00, after 22:00
+        with clock.frozen_at(moment):
+            pos.payment_authorize(terminal=terminal, txn_id=uuid.uuid4().hex, amount=300, nfc_uid="04AABBCD")
+    with clock.frozen_at(night):
+        login(phone, live_server.url, student.number)
+        phone.click("#tile-canteens")
+        phone.wait_for_selector("#canteen-xueyuan")
+        assert phone.locator("#canteen-xueyuan .now-count").inner_text() == "1"
+        assert phone.locator("#canteen-xueyuan .today-count").inner_text() == "2"
+        screenshot(phone, "portal-17-canteen-late-zh")
+        phone.click("button[data-lang=en]")
+        phone.wait_for_selector("#canteen-xueyuan .today-count")
+        screenshot(phone, "portal-17-canteen-late-en")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campuscard.cards import codes, selectors, services
+from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
@@ -75,7 +78,10 @@ def offline_codes(request, number: str):
     if card.state != card.State.ACTIVE:
         return JsonResponse({"codes": []})
     batch = codes.offline_codes_issue(credential=selectors.qr_credential(card))
+    # the phone counts only codes that still work: they stop at this moment (a minute early, to be safe)
+    expires = clock.now() + dt.timedelta(seconds=settings.OFFLINE_CODES_TTL_SECONDS - 60)
     return JsonResponse({"card": card.number, "limit": format_fen(settings.PASSWORD_FREE_LIMIT_FEN),
+                         "expires": int(expires.timestamp() * 1000),
                          "codes": [{"code": c, "svg": selectors.qr_svg(c, scale=5)} for c in batch]})
 
 

@@ -4,24 +4,47 @@
   if (!root) return;
   const card = root.dataset.card;
   const key = "cc-offline-" + card;
-  const load = () => { try { return JSON.parse(localStorage.getItem(key)) || { codes: [] }; } catch (e) { return { codes: [] }; } };
+  // The batch kept on this phone: { limit, expires (ms), codes: [{code, svg}] }. A code counts only while it
+  // still works: expired batches are dropped, and each code shown is removed (it is accepted once).
+  const load = () => {
+    let batch;
+    try { batch = JSON.parse(localStorage.getItem(key)) || { codes: [] }; } catch (e) { batch = { codes: [] }; }
+    if (!batch.expires || batch.expires <= Date.now()) batch = { codes: [] };
+    return batch;
+  };
   const save = (batch) => localStorage.setItem(key, JSON.stringify(batch));
+  const REFILL_BELOW = 5, REFILL_HOURS = 6;
 
   async function refill() {
     const batch = load();
-    if (batch.codes.length >= 5 || !navigator.onLine) return;
+    const fresh = batch.codes.length >= REFILL_BELOW && batch.expires - Date.now() > REFILL_HOURS * 3600e3;
+    if (fresh || !navigator.onLine) { showCount(); return; }
     const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
-    const response = await fetch(root.dataset.offlineUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
-    if (response.ok) {
-      const fresh = await response.json();
-      save({ limit: fresh.limit, codes: fresh.codes });  // a new batch replaces the old one
-    }
+    try {
+      const response = await fetch(root.dataset.offlineUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
+      if (response.ok) {
+        const got = await response.json();
+        save({ limit: got.limit, expires: got.expires, codes: got.codes });  // a new batch replaces the old one
+      }
+    } catch (e) { /* offline: keep what we have */ }
     showCount();
   }
 
   function showCount() {
+    const batch = load();
     const counter = document.getElementById("offline-count");
-    if (counter) counter.textContent = load().codes.length;
+    if (counter) counter.textContent = batch.codes.length;
+    const until = document.getElementById("offline-until");
+    if (until) {
+      until.hidden = !batch.codes.length;
+      if (batch.codes.length) {
+        const when = new Date(batch.expires);
+        const sameDay = when.toDateString() === new Date().toDateString();
+        until.querySelector("time").dateTime = when.toISOString();
+        until.querySelector("time").textContent = when.toLocaleString(document.documentElement.lang || undefined,
+          sameDay ? { hour: "2-digit", minute: "2-digit" } : { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
+      }
+    }
   }
 
   function showOffline() {
@@ -29,13 +52,26 @@
     const next = batch.codes.shift();
     const box = document.getElementById("offline-code");
     if (!box) return;
-    if (!next) { box.hidden = false; box.querySelector(".qr").innerHTML = ""; return; }
     save(batch);  // each offline code is shown once: it can be accepted only once
     box.hidden = false;
-    box.querySelector(".qr").innerHTML = next.svg;
+    box.querySelector(".qr").innerHTML = next ? next.svg : "";
+    box.querySelector(".qr").dataset.code = next ? next.code : "";
+    document.getElementById("offline-empty").hidden = !!next;
     box.querySelector(".limit").textContent = batch.limit || "";
-    const online = document.getElementById("online-code");
-    if (online) online.hidden = true;
+    for (const id of ["online-code", "paid", "offline-bar"]) {
+      const element = document.getElementById(id);
+      if (element) element.hidden = true;
+    }
+    showCount();
+    document.getElementById("back-online")?.focus();
+  }
+
+  function backOnline() {
+    const box = document.getElementById("offline-code");
+    if (box) { box.hidden = true; box.querySelector(".qr").innerHTML = ""; }
+    document.getElementById("offline-bar").hidden = false;
+    nextCode();  // a fresh online code (the one on the page may have expired meanwhile)
+    refill();
   }
 
   // The page learns that its code was used (a cheap status request every 2 s, only while visible), shows
@@ -73,6 +109,7 @@
 
   window.addEventListener("offline", showOffline);
   document.getElementById("show-offline")?.addEventListener("click", showOffline);
+  document.getElementById("back-online")?.addEventListener("click", backOnline);
   if (!navigator.onLine) showOffline(); else refill();
   showCount();
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js", { scope: "/" });

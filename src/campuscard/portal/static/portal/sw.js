@@ -1,7 +1,7 @@
 // CampusCard service worker: keeps the pay-code page and static files usable with no network.
 // Navigation is network-first (always the freshest page), falling back to the cached copy;
 // the page itself then shows a pre-issued offline code from localStorage (CARD-3).
-const CACHE = "campuscard-v1";
+const CACHE = "campuscard-v2";  // bump whenever a SHELL file changes: static files are served cache-first
 const SHELL = ["/static/portal/portal.css", "/static/portal/paycode.js", "/static/portal/icon.svg"];
 
 self.addEventListener("install", (event) => {
