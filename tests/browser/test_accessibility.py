@@ -71,6 +71,15 @@ PORTAL_PAGES = [
     A11yPage("visitor-pass", lambda w: f"/access/visitors/{w['visitor_pass'].pk}/", wait_for="#visitor-qr svg"),
     A11yPage("security", "/security/"),
     A11yPage("password", "/password/"),
+    # wave 2: the campus services (a holder without residence, bookings or loans sees their empty states)
+    A11yPage("transit", "/transit/"),
+    A11yPage("study", "/study/"),
+    A11yPage("exams", "/exams/"),
+    A11yPage("library", "/library/"),
+    A11yPage("rentals", "/rentals/"),
+    A11yPage("health", "/health/"),
+    A11yPage("dorm", "/dorm/"),
+    A11yPage("laundry", "/laundry/"),
 ]
 
 def _pay_code(world) -> str:
@@ -110,11 +119,14 @@ DEVICE_PAGES = [
     A11yPage("kiosk-holder", "/devices/kiosk/", device="kiosk", wait_for="#identify-form", act=_identify),
     A11yPage("gate", "/devices/gate/", device="gate", wait_for="#gate-input"),
     A11yPage("gate-decision", "/devices/gate/", device="gate", wait_for="#gate-input", act=_pass_gate),
+    A11yPage("validator-unregistered", "/devices/validator/", device="validator"),  # transit: add a registered one
+    A11yPage("exam-rooms", "/devices/exam/", device="operator:invigilator"),
+    A11yPage("rental-desk", "/devices/desk/", device="operator:equipment_desk"),
 ]
 
 
 @pytest.fixture
-def world(institution, student, card):
+def world(institution, student, card, make_operator):
     """A holder with money, a payment, a visitor pass, and one device of each kind (with their secrets)."""
     system = Actor.system("a11y")
     user = holder_user_ensure(person=student)
@@ -126,7 +138,7 @@ def world(institution, student, card):
     canteen = pos.merchant_open(actor=system, institution=institution, code="xueyuan", name="学苑餐厅",
                                 name_en="Xueyuan Canteen", category="canteen")
     devices = {}
-    for kind in (Device.Kind.POS, Device.Kind.KIOSK, Device.Kind.GATE):
+    for kind in (Device.Kind.POS, Device.Kind.KIOSK, Device.Kind.GATE, Device.Kind.VALIDATOR):
         devices[kind] = device_register(actor=system, institution=institution, kind=kind, code=f"a11y-{kind}",
                                         name=f"{kind} 1")
     terminal = Terminal.objects.create(device=devices[Device.Kind.POS][0], merchant=canteen, counter="1号窗口")
@@ -139,7 +151,8 @@ def world(institution, student, card):
                                               visitor_phone="13800000000", zones=[gate_zone], valid_from=start,
                                               valid_to=start + dt.timedelta(hours=2))
     return {"person": student, "user": user, "card": card, "payment_id": receipt.payment_id,
-            "visitor_pass": visitor_pass, "devices": devices}
+            "visitor_pass": visitor_pass, "devices": devices, "institution": institution,
+            "make_operator": make_operator}
 
 
 def portal_login(page, base, number):
@@ -174,9 +187,22 @@ def blocking(page) -> list[str]:
     return lines
 
 
+def operator_session(page, base, user):
+    """The browser carries a session made for a back-office user (the login page has its own tests)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": base,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+
+
 def _open(page, base, spec: A11yPage, world: dict):
     if spec.device == "":
         portal_login(page, base, world["person"].number)
+    elif spec.device.startswith("operator:"):
+        operator_session(page, base, world["make_operator"](world["institution"], spec.device.split(":", 1)[1]))
     elif spec.device != "anonymous":
         enrol(page, base, spec.device, world)
     page.goto(base + spec.url(world))
