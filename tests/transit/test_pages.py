@@ -45,7 +45,7 @@ def test_holder_binds_in_the_portal_and_sees_rides(student, card, validator):
     assert Binding.objects.get().state == "active"
     services.taps_upload(device=validator.device, taps=taps(1, 2, 3))
     page = client.get("/transit/")
-    assert page.text.count('class="ride ok"') == 2 and 'class="ride no"' in page.text  # ¥1.50: ¥1, then to −¥0.50, then refused
+    assert page.text.count('data-state="charged"') == 2 and 'data-state="refused"' in page.text  # ¥1.50: ¥1, then to −¥0.50, then refused
     assert "transit-below-zero" in page.text
     ride = Tap.objects.filter(state="charged").first()
     client.post(f"/transit/rides/{ride.pk}/dispute/", {"reason": "不是我"})
