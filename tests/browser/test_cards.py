@@ -147,8 +147,8 @@ def test_photo_review_production_and_kiosk_collection(live_server, browser, scre
                                  image=SimpleUploadedFile("p.png", png(), content_type="image/png"))
     from campuscard.core.models import Area
 
-    ServicePoint.objects.create(area=Area.objects.get(code="area1"), code="kiosk-1", kind="kiosk", name="自助机",
-                                location="学苑餐厅一楼")
+    point = ServicePoint.objects.create(area=Area.objects.get(code="area1"), code="kiosk-1", kind="kiosk",
+                                        name="自助机", location="学苑餐厅一楼")
     desk = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
     desk.goto(f"{live_server.url}/backoffice/login/")
     desk.fill("input[name=username]", "cc-op")
@@ -172,7 +172,7 @@ def test_photo_review_production_and_kiosk_collection(live_server, browser, scre
     screenshot(desk, "backoffice-card-face")
 
     device, secret = device_register(actor=Actor.by_user(operator), institution=institution, kind=Device.Kind.KIOSK,
-                                     code="kiosk-test", name="Kiosk")
+                                     code="kiosk-test", name="Kiosk", service_point=point)  # where the card waits
     kiosk = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
     kiosk.goto(f"{live_server.url}/devices/kiosk/")
     kiosk.fill("input[name=code]", device.code)

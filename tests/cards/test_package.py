@@ -208,7 +208,8 @@ def test_the_kiosk_hands_out_only_the_cards_waiting_for_it(client, student, inst
                                        collect_point=kiosk))
     assert collectable_here(at_k1, device) and not collectable_here(at_k2, device)
     unbound = Device(kind=Device.Kind.KIOSK, service_point=None)
-    assert collectable_here(at_k2, unbound) and not collectable_here(at_window, unbound)
+    # a kiosk not placed at a service point cannot tell where it stands: it hands out no card (#17 item 7)
+    assert not collectable_here(at_k2, unbound) and not collectable_here(at_window, unbound)
 
 
 def _with_photo(institution, approve_photo):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import Field, File, Router, Schema, Status, UploadedFile
+from ninja import Field, File, Header, Router, Schema, Status, UploadedFile
 from pydantic import ValidationError
 
 from campuscard.api.auth import DeviceSignature, holder_auth, holder_of
@@ -55,6 +55,41 @@ class CodeStatusIn(Schema):
 
 class ReplaceIn(Schema):
     physical: bool = False
+    fee_payment: str = Field("balance", description="balance | first_recharge (only when the balance is less than "
+                                                    "the fee): see GET /cards/{number}/replacement")
+    collect_point: int | None = Field(None, description="where the physical card waits (a kiosk or window id from "
+                                                        "GET /cards/{number}/replacement); empty: the default")
+
+
+class PlaceOut(Schema):
+    id: int
+    kind: str
+    name: str
+    location: str
+
+
+class ReplacementOut(Schema):
+    fee: int = Field(description="fen")
+    balance: int = Field(description="available on the card now, fen")
+    fee_paid: str = Field(description="how the fee will be paid: balance | first_recharge | paid (in cash already) | "
+                                      "'' (no fee)")
+    fee_payments: list[str] = Field(description="the ways open in the app")
+    moves_now: int = Field(description="fen moved to the new card at once")
+    reserve: int = Field(description="fen kept back for offline bus validators, moved within 48 h at most")
+    collect_point: int | None = Field(description="where a physical card waits unless another place is chosen")
+    places: list[PlaceOut] = Field(description="where a physical card may be collected")
+
+
+class KioskFeeIn(Schema):
+    card: str = Field(description="the number of the card to replace")
+    amount: int = Field(gt=0, description="fen counted by the acceptor; must be the replacement fee")
+
+
+class KioskFeeOut(Schema):
+    card: str
+    amount: int
+    method: str
+    paid_at: datetime | None
 
 
 class OfflineCodesOut(Schema):
@@ -181,11 +216,28 @@ def found(request, number: str, payload: FoundIn):
     return _card_out(next(v for v in selectors.cards_of(person) if v.card.number == number))
 
 
+@router.get("/cards/{number}/replacement", response=ReplacementOut,
+            summary="Before replacing: the fee and how it is paid, what moves at once, where a physical card waits")
+def replacement(request, number: str):
+    person = holder_of(request)
+    card = selectors.card_of(person, number)
+    preview = selectors.replacement_preview(card=card, fee=services.replacement_fee(card=card), channel="portal")
+    return {"fee": preview.fee, "balance": preview.balance, "fee_paid": preview.fee_paid,
+            "fee_payments": list(preview.fee_payments), "moves_now": preview.moves_now, "reserve": preview.reserve,
+            "collect_point": preview.collect_point.pk if preview.collect_point else None,
+            "places": [{"id": p.pk, "kind": p.kind, "name": p.name, "location": p.location}
+                       for p in selectors.collect_places(person=person)]}
+
+
 @router.post("/cards/{number}/replace", response={201: CardOut}, summary="Replace the card (CARD-5)")
 def replace(request, number: str, payload: ReplaceIn):
     person = holder_of(request)
+    point = next((p for p in selectors.collect_places(person=person) if p.pk == payload.collect_point), None)
+    if payload.collect_point is not None and point is None:
+        raise DomainError("collect_place_invalid")
     new = services.card_replace(actor=Actor.by_user(request.auth), card=selectors.card_of(person, number),
-                                physical=payload.physical, channel="portal")
+                                physical=payload.physical, channel="portal", fee_payment=payload.fee_payment,
+                                collect_point=point)
     return Status(201, _card_out(next(v for v in selectors.cards_of(person) if v.card.pk == new.pk)))
 
 
@@ -215,6 +267,22 @@ def hce_provision(request, number: str):
     credential = services.hce_rotate(actor=Actor.by_user(request.auth), card=card)
     uri = codes.totp(credential.secret).provisioning_uri(name=card.number, issuer_name="CampusCard")
     return {"token": credential.token, "otpauth_uri": uri, "code_format": f"CC1.{credential.token}.<8 digits>"}
+
+
+@router.post("/devices/kiosk/replacement-fees", response={201: KioskFeeOut}, auth=DeviceSignature(),
+             summary="A kiosk's cash acceptor took a card's replacement fee (signed device request, #17)")
+def kiosk_replacement_fee(request, payload: KioskFeeIn, idempotency_key: str = Header(..., alias="Idempotency-Key")):
+    """The holder then replaces the card at the kiosk though the lost card holds less than the fee. A retry of
+    the request returns the first result; a second payment for the card is refused (give the notes back)."""
+    device = request.auth
+    if device.kind != device.Kind.KIOSK:
+        raise DomainError("device_wrong_kind")
+    card = Card.objects.filter(institution_id=device.institution_id, number=payload.card).first()
+    if card is None:
+        raise DomainError("card_not_found")
+    row = services.replacement_fee_cash_at_kiosk(device=device, card=card, amount=payload.amount,
+                                                 key=idempotency_key)
+    return Status(201, {"card": card.number, "amount": row.amount, "method": row.method, "paid_at": row.paid_at})
 
 
 @router.get("/devices/deny-list", response=DenyListOut, auth=DeviceSignature(),

@@ -83,6 +83,27 @@ class WindowIssueForm(forms.Form):
         self.fields["collect_point"].queryset = points
 
 
+FEE_PAYMENT_LABELS = {"balance": _("from the card's balance"), "cash": _("in cash, received at the window"),
+                      "first_recharge": _("from the new card's first recharge")}
+
+
+class WindowReplaceForm(forms.Form):
+    """A replacement at the window (CARD-5, #17 items 7 and 10): the form, where a physical card waits, and how
+    the fee is paid — cash at the window when the lost card holds too little."""
+
+    physical = forms.BooleanField(label=_("Physical card (needs an approved photo)"), required=False)
+    collect_point = forms.ModelChoiceField(label=_("Collect the physical card at"), required=False,
+                                           queryset=ServicePoint.objects.none())
+    fee_payment = forms.ChoiceField(label=_("Pay the replacement fee"), required=False, choices=())
+
+    def __init__(self, *args, places, payments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["collect_point"].queryset = ServicePoint.objects.filter(pk__in=[p.pk for p in places])
+        self.fields["fee_payment"].choices = [(way, FEE_PAYMENT_LABELS[way]) for way in payments]
+        if not payments:
+            del self.fields["fee_payment"]
+
+
 class NfcBindForm(forms.Form):
     uid = forms.CharField(label=_("NFC UID (hex)"), max_length=32)
 
@@ -94,7 +115,7 @@ class CardAdmin(ScopedAdmin):
     search_fields = ["number", "person__number", "person__name", "person__id_number"]
     readonly_fields = ["institution", "person", "person_page", "kind", "number", "state", "physical", "wallet_link",
                        "nfc_link",
-                       "department_link", "replaces", "issued_at", "state_changed_at"]
+                       "replace_link", "department_link", "replaces", "issued_at", "state_changed_at"]
     fields = readonly_fields
     inlines = [CredentialInline]
     list_select_related = ["person"]
@@ -167,6 +188,7 @@ class CardAdmin(ScopedAdmin):
                 path("<int:pk>/nfc/", self.admin_site.admin_view(self.nfc_view), name="cards_card_nfc"),
                 path("<int:pk>/department/", self.admin_site.admin_view(self.department_view),
                      name="cards_card_department"),
+                path("<int:pk>/replace/", self.admin_site.admin_view(self.replace_view), name="cards_card_replace"),
                 *super().get_urls()]
 
     def department_view(self, request, pk: int):
@@ -216,6 +238,44 @@ class CardAdmin(ScopedAdmin):
             "submit": _("Issue the card"),
             "note": _("The card's kind follows the person (staff, temporary, visitor, student). One live card per "
                       "kind; a physical card needs an approved photo and is collected at the window chosen.")})
+
+    @admin.display(description=_("replacement"))
+    def replace_link(self, obj):
+        if obj.state not in (Card.State.ACTIVE, Card.State.LOST, Card.State.FROZEN):
+            return "—"
+        return format_html('<a href="{}" id="window-replace-link">{}</a>',
+                           reverse("admin:cards_card_replace", args=[obj.pk]),
+                           _("replace at the window (fee from the balance, in cash or from the first recharge)"))
+
+    def replace_view(self, request, pk: int):
+        """CARD-5 at the window: the operator takes the fee in cash when the lost card holds too little (#17)."""
+        card = get_object_or_404(self.get_queryset(request).select_related("person"), pk=pk)
+        if not self.has_change_permission(request, card):
+            raise PermissionDenied
+        preview = selectors.replacement_preview(card=card, fee=services.replacement_fee(card=card), channel="window")
+        form = WindowReplaceForm(request.POST or None, places=selectors.collect_places(person=card.person),
+                                 payments=preview.fee_payments,
+                                 initial={"collect_point": preview.collect_point, "fee_payment": preview.fee_paid})
+        if request.method == "POST" and form.is_valid():
+            try:
+                new = services.card_replace(actor=Actor.by_user(request.user), card=card, channel="window",
+                                            physical=form.cleaned_data["physical"],
+                                            fee_payment=form.cleaned_data.get("fee_payment") or "balance",
+                                            collect_point=form.cleaned_data["collect_point"])
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, _("Card %(number)s replaced by %(new)s.")
+                                 % {"number": card.number, "new": new.number})
+                return redirect("admin:cards_card_change", new.pk)
+        note = (_("Replacement fee %(fee)s, already paid in cash at a kiosk. Balance %(balance)s moves to the new "
+                  "card.") if preview.fee_paid == "paid" else
+                _("Replacement fee %(fee)s; this card's balance %(balance)s. Cash or the first recharge leave the "
+                  "whole balance to move to the new card.")) % {"fee": format_fen(preview.fee),
+                                                                "balance": format_fen(preview.balance)}
+        return TemplateResponse(request, "backoffice/simple_form.html", {
+            **self.admin_site.each_context(request), "form": form, "note": note, "submit": _("Replace the card"),
+            "title": _("Replace card %(number)s at the window") % {"number": card.number}})
 
     def nfc_view(self, request, pk: int):
         card = get_object_or_404(self.get_queryset(request), pk=pk)

@@ -19,7 +19,12 @@ register("unreport_locked", 429,
 register("card_state_invalid", 409, _("This card cannot do that in its current state (%(state)s)."))
 register("card_wrong_channel", 403, _("%(who)s replace cards at the service window, not here."))
 register("card_identity_mismatch", 403, _("The ID number does not match any card holder here."))
-register("card_fee_unpaid", 409, _("The replacement fee of %(fee)s is more than the balance (%(balance)s)."))
+register("card_fee_unpaid", 409, _("The replacement fee of %(fee)s is more than the balance (%(balance)s): pay it in "
+                                    "cash at the service window or a kiosk, or from the new card's first recharge."))
+register("card_fee_payment_invalid", 422, _("The replacement fee cannot be paid that way here."))
+register("card_fee_cash_first", 409, _("Insert the replacement fee of %(fee)s into the kiosk's cash acceptor first."))
+register("card_fee_cash_amount", 422, _("The replacement fee is %(fee)s; the kiosk counted %(amount)s."))
+register("card_fee_already_paid", 409, _("The replacement fee of this card is already paid."))
 register("qr_invalid", 422, _("This is not a campus card payment code."))
 register("qr_expired", 403, _("The payment code has expired. Refresh it and try again."))
 register("qr_replayed", 403, _("This payment code was already used. Refresh it and try again."))

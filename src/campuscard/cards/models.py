@@ -385,3 +385,42 @@ class PackageAddon(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} {self.get_addon_display()}"
+
+
+class ReplacementFee(models.Model):
+    """How a replaced card's fee is paid (CARD-5, #17 item 10): from its balance, in cash at the window or a
+    kiosk, or — when the lost card holds too little — from the new card's first recharge. One per replaced
+    card; its ledger key is the card's, so the fee is taken once whichever way it comes."""
+
+    institution_path = "old_card__institution"
+
+    class Method(models.TextChoices):
+        BALANCE = "balance", _("from the card's balance")
+        CASH_WINDOW = "cash_window", _("in cash at the service window")
+        CASH_KIOSK = "cash_kiosk", _("in cash at a kiosk")
+        FIRST_RECHARGE = "first_recharge", _("from the new card's first recharge")
+
+    class State(models.TextChoices):
+        DUE = "due", _("due")
+        PAID = "paid", _("paid")
+
+    old_card = models.OneToOneField(Card, on_delete=models.PROTECT, related_name="replacement_fee",
+                                    verbose_name=_("replaced card"))
+    new_card = models.ForeignKey(Card, on_delete=models.PROTECT, null=True, blank=True, related_name="fees_due",
+                                 verbose_name=_("new card"))
+    amount = FenField(_("fee"))
+    method = models.CharField(_("paid by"), max_length=16, choices=Method.choices)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices)
+    transfer_id = models.BigIntegerField(_("ledger transfer"), null=True, blank=True)
+    request_key = models.CharField(max_length=160, blank=True)  # a kiosk acceptor's request: its retry is no new fee
+    created_at = models.DateTimeField(_("created at"))
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("replacement fee")
+        verbose_name_plural = _("replacement fees")
+
+    def __str__(self) -> str:
+        return f"{self.old_card_id} {self.amount} {self.method}"

@@ -9,10 +9,20 @@ import segno
 from django.conf import settings
 
 from campuscard.cards import codes
-from campuscard.cards.models import BalanceMove, Card, Credential, LegacyMealCard, PackageAddon, Photo
+from campuscard.cards.models import (
+    BalanceMove,
+    Card,
+    Credential,
+    LegacyMealCard,
+    PackageAddon,
+    Photo,
+    Production,
+    ReplacementFee,
+)
 from campuscard.cards.policy import CAPABILITIES
 from campuscard.core import clock
 from campuscard.core.errors import DomainError
+from campuscard.core.models import ServicePoint
 from campuscard.devices.models import Device
 from campuscard.identity.models import Person
 from campuscard.ledger.models import Account
@@ -87,21 +97,75 @@ def moves_at_once(*, available: int, synced: bool) -> int:
     return available if synced else max(0, available - settings.REPLACEMENT_RESERVE_FEN)
 
 
+# How a replacement fee may be paid on each channel (#17 item 10): cash only where someone takes it — the
+# window's operator, or a kiosk's acceptor (a signed device request, before the replacement).
+FEE_CASH_CHANNELS = ("kiosk", "window")
+
+
+def fee_payments(*, channel: str, fee: int, balance: int) -> tuple[str, ...]:
+    """The ways a replacement fee may be paid: from the card's balance when it covers the fee; in cash at the
+    window or a kiosk; from the new card's first recharge when the balance does not cover it."""
+    if not fee:
+        return ()
+    ways: tuple[str, ...] = ("balance",) if balance >= fee else ()
+    if channel in FEE_CASH_CHANNELS:
+        ways += ("cash",)
+    return ways if balance >= fee else (*ways, "first_recharge")
+
+
+def default_kiosk(person: Person) -> ServicePoint | None:
+    kiosks = ServicePoint.objects.filter(kind=ServicePoint.Kind.KIOSK, area__campus__institution=person.institution)
+    return (kiosks.filter(area__campus=person.campus_id).first() if person.campus_id else None) or kiosks.first()
+
+
+def collect_places(*, person: Person) -> list[ServicePoint]:
+    """Where a holder may choose to collect a physical card: a kiosk or a Card Center window of their
+    institution, their own campus's first."""
+    points = list(ServicePoint.objects.filter(area__campus__institution_id=person.institution_id,
+                                              kind__in=(ServicePoint.Kind.KIOSK, ServicePoint.Kind.WINDOW))
+                  .select_related("area").order_by("kind", "name"))
+    return sorted(points, key=lambda p: (p.area.campus_id != person.campus_id, p.kind != ServicePoint.Kind.KIOSK))
+
+
+def replacement_collect_point(*, card: Card) -> ServicePoint | None:
+    """Where a replacement's physical card waits unless the holder names another place: where they chose to
+    collect the card it replaces, else a kiosk of their campus."""
+    production = Production.objects.filter(card=card).select_related("collect_point").first()
+    if production is not None and production.collect_point is not None:
+        return production.collect_point
+    return default_kiosk(card.person)
+
+
 @dataclass(frozen=True)
 class ReplacementPreview:
     fee: int
     balance: int  # available on the card now
     moves_now: int  # to the new card, the moment it is made
     reserve: int  # kept back for offline devices, moved within ``hours`` at most
+    fee_paid: str  # how the fee will be paid: "balance", "cash", "first_recharge"; "paid" (cash at a kiosk
+    #                already), "" (no fee)
+    fee_payments: tuple[str, ...]  # the ways open here
+    collect_point: ServicePoint | None  # where a physical replacement waits unless another place is chosen
 
 
-def replacement_preview(*, card: Card, fee: int) -> ReplacementPreview:
-    """What the holder is told before confirming a replacement (#17 item 1)."""
+def replacement_preview(*, card: Card, fee: int, channel: str = "portal", fee_payment: str = "") -> ReplacementPreview:
+    """What the holder is told before confirming a replacement (#17 items 1, 7 and 10): the fee and how it is
+    paid, what moves to the new card at once, where a physical card would wait."""
     balance = account_balances(account_id=card.wallet_account_id).available
-    left = max(0, balance - fee)
+    paid = ReplacementFee.objects.filter(old_card=card, state=ReplacementFee.State.PAID).exists()
+    ways = () if paid else fee_payments(channel=channel, fee=fee, balance=balance)
+    how = "paid" if paid else (fee_payment if fee_payment in ways else (ways[0] if ways else ""))
+    left = max(0, balance - fee) if how == "balance" else balance
     now = moves_at_once(available=left, synced=offline_chargers_synced(institution_id=card.institution_id,
                                                                        since=clock.now()))
-    return ReplacementPreview(fee=fee, balance=balance, moves_now=now, reserve=left - now)
+    return ReplacementPreview(fee=fee, balance=balance, moves_now=now, reserve=left - now, fee_paid=how,
+                              fee_payments=ways, collect_point=replacement_collect_point(card=card))
+
+
+def fees_due(*, person: Person) -> list[ReplacementFee]:
+    """Replacement fees waiting for the holder's next recharge (shown on My cards and the wallet)."""
+    return list(ReplacementFee.objects.filter(new_card__person=person, state=ReplacementFee.State.DUE)
+                .select_related("old_card", "new_card"))
 
 
 def live_wallet(card: Card) -> Account:

@@ -25,9 +25,17 @@ from campuscard.cards.models import (
     PackageAddon,
     Photo,
     Production,
+    ReplacementFee,
 )
 from campuscard.cards.policy import ADDONS
-from campuscard.cards.selectors import live_wallet, moves_at_once, offline_chargers_synced
+from campuscard.cards.selectors import (
+    default_kiosk,
+    fee_payments,
+    live_wallet,
+    moves_at_once,
+    offline_chargers_synced,
+    replacement_collect_point,
+)
 from campuscard.cards.workdays import add_working_days
 from campuscard.core import clock
 from campuscard.core.actors import Actor
@@ -84,11 +92,6 @@ def _set_state(card: Card, state: str, *, actor: Actor, action: str, extra: dict
                  before={"state": before}, after={"state": state, **(extra or {})})
 
 
-def _default_kiosk(person: Person) -> ServicePoint | None:
-    kiosks = ServicePoint.objects.filter(kind=ServicePoint.Kind.KIOSK, area__campus__institution=person.institution)
-    return (kiosks.filter(area__campus=person.campus_id).first() if person.campus_id else None) or kiosks.first()
-
-
 COLLECT_KINDS = (ServicePoint.Kind.KIOSK, ServicePoint.Kind.WINDOW)
 
 
@@ -134,7 +137,7 @@ def card_issue(*, actor: Actor, person: Person, physical: bool = False, replaces
                                           secret=codes.new_secret(), created_at=now)
             if physical:
                 today = clock.local_date(person.institution)
-                point = collect_point or (None if collect_unit else _default_kiosk(person))
+                point = collect_point or (None if collect_unit else default_kiosk(person))
                 Production.objects.create(card=card, requested_at=now, collect_point=point, collect_unit=collect_unit,
                                           batch_id=batch_id,
                                           due_date=add_working_days(person.institution.country, today,
@@ -225,31 +228,134 @@ REPLACE_CHANNELS = {
 }
 
 
+FeeMethod = ReplacementFee.Method
+
+
 @money_transaction
-def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee: int | None = None) -> Card:
-    """CARD-5/6: a new card (virtual at once, or physical in N working days); the fee is taken from
-    the old card's balance; the rest moves to the new card at once but for a reserve kept for what offline
-    devices may still charge to the old card (``_move_at_once``)."""
+def card_replace(*, actor: Actor, card: Card, physical: bool, channel: str, fee: int | None = None,
+                 fee_payment: str = "balance", collect_point: ServicePoint | None = None) -> Card:
+    """CARD-5/6: a new card (virtual at once, or physical in N working days, collected at the one place
+    the holder chooses — by default where they chose for the card it replaces). The fee comes from the
+    old card's balance, in cash (window, kiosk) or from the new card's first recharge (``fee_payment``);
+    the rest moves to the new card at once but for a reserve kept for what offline devices may still charge
+    to the old card (``_move_at_once``)."""
     card = Card.objects.select_for_update().select_related("person__institution").get(pk=card.pk)
     if channel not in REPLACE_CHANNELS[Card.Kind(card.kind)]:
         raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
     if card.state not in (State.ACTIVE, State.LOST, State.FROZEN) or (
             card.state == State.FROZEN and channel != "window"):  # a freeze is lifted only at the window
         raise DomainError("card_state_invalid", state=card.get_state_display())
+    if physical:
+        collect_point = collect_point or replacement_collect_point(card=card)
+        _check_collect(card.person, collect_point, "")
     fee = replacement_fee(card=card) if fee is None else fee
-    if fee:
-        balance = account_balances(account_id=card.wallet_account_id).available
-        if balance < fee:
-            raise DomainError("card_fee_unpaid", fee=format_fen(fee), balance=format_fen(balance))
-        fee_account = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.FEE_INCOME)
-        ledger.transfer_create(key=f"card:{card.pk}:replacement-fee",
-                               debit=Account.objects.get(pk=card.wallet_account_id), credit=fee_account,
-                               amount=fee, kind="fee", reference=card.number, metadata={"reason": "replacement"})
-    _set_state(card, State.REPLACED, actor=actor, action="card_replaced", extra={"channel": channel, "fee": fee})
+    paid = _replacement_fee_settle(actor=actor, card=card, fee=fee, payment=fee_payment, channel=channel)
+    _set_state(card, State.REPLACED, actor=actor, action="card_replaced",
+               extra={"channel": channel, "fee": fee, "fee_paid": paid.method if paid else None})
     _bump_deny_list(card.institution_id)
-    new = card_issue(actor=actor, person=card.person, physical=physical, replaces=card, kind=card.kind)
+    new = card_issue(actor=actor, person=card.person, physical=physical, replaces=card, kind=card.kind,
+                     collect_point=collect_point)
+    if paid is not None:
+        paid.new_card = new
+        paid.save(update_fields=["new_card"])
+    # a fee still due from an earlier replacement follows the holder to this card's successor
+    ReplacementFee.objects.filter(new_card=card, state=ReplacementFee.State.DUE).update(new_card=new)
     _move_at_once(card, new, actor=actor)
     return new
+
+
+def _replacement_fee_settle(*, actor: Actor, card: Card, fee: int, payment: str,
+                            channel: str) -> ReplacementFee | None:
+    """Take the fee the way the holder chose, or record it as due from the new card's first recharge."""
+    row = ReplacementFee.objects.select_for_update().filter(old_card=card).first()
+    if row is not None:  # paid in cash at a kiosk's acceptor before the replacement
+        return row
+    if not fee:
+        return None
+    balance = account_balances(account_id=card.wallet_account_id).available
+    if payment not in fee_payments(channel=channel, fee=fee, balance=balance):
+        if payment == "balance":
+            raise DomainError("card_fee_unpaid", fee=format_fen(fee), balance=format_fen(balance))
+        raise DomainError("card_fee_payment_invalid")
+    now = clock.now()
+    row = ReplacementFee(old_card=card, amount=fee, created_at=now, state=ReplacementFee.State.PAID, paid_at=now)
+    if payment == "balance":
+        row.method, debit = FeeMethod.BALANCE, Account.objects.get(pk=card.wallet_account_id)
+    elif payment == "cash" and channel == "window":  # the operator takes the cash
+        row.method = FeeMethod.CASH_WINDOW
+        debit = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.CASH_WINDOW)
+    elif payment == "cash":  # a kiosk: its acceptor takes the cash first (replacement_fee_cash_at_kiosk)
+        raise DomainError("card_fee_cash_first", fee=format_fen(fee))
+    else:
+        row.method, row.state, row.paid_at, debit = FeeMethod.FIRST_RECHARGE, ReplacementFee.State.DUE, None, None
+    if debit is not None:
+        row.transfer_id = _fee_transfer(card, debit, fee, row.method).id
+    row.save()
+    audit_record(actor=actor, action=f"replacement_fee_{row.state}", obj=card, institution_id=card.institution_id,
+                 after={"fee": fee, "method": row.method, "channel": channel})
+    return row
+
+
+def _fee_transfer(card: Card, debit, fee: int, method: str):
+    """The one fee a replaced card ever pays: its key is the card's, whichever way the money comes (LED-4)."""
+    fee_account = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.FEE_INCOME)
+    return ledger.transfer_create(key=f"card:{card.pk}:replacement-fee", debit=debit, credit=fee_account,
+                                  amount=fee, kind="fee", reference=card.number,
+                                  metadata={"reason": "replacement", "paid": method})
+
+
+@money_transaction
+def replacement_fee_cash_at_kiosk(*, device, card: Card, amount: int, key: str) -> ReplacementFee:
+    """A kiosk's cash acceptor took the replacement fee for ``card`` (signed device request): the holder then
+    replaces the card at that kiosk though the lost card holds less than the fee (#17 item 10). A retry of
+    the same request returns the first result; a second payment for the same card is refused (the acceptor
+    gives the banknotes back)."""
+    card = Card.objects.select_for_update().select_related("person").get(pk=card.pk)
+    if card.institution_id != device.institution_id:
+        raise DomainError("card_not_found")
+    if "kiosk" not in REPLACE_CHANNELS[Card.Kind(card.kind)]:
+        raise DomainError("card_wrong_channel", who=Card.Kind(card.kind).label)
+    row = ReplacementFee.objects.filter(old_card=card).first()
+    if row is not None:
+        if row.request_key == f"{device.code}:{key}":
+            return row
+        raise DomainError("card_fee_already_paid")
+    if card.state not in (State.ACTIVE, State.LOST):
+        raise DomainError("card_state_invalid", state=card.get_state_display())
+    fee = replacement_fee(card=card)
+    if amount != fee or not fee:
+        raise DomainError("card_fee_cash_amount", fee=format_fen(fee), amount=format_fen(amount))
+    cash = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.CASH_KIOSK)
+    now = clock.now()
+    row = ReplacementFee.objects.create(old_card=card, amount=fee, method=FeeMethod.CASH_KIOSK,
+                                        state=ReplacementFee.State.PAID, created_at=now, paid_at=now,
+                                        request_key=f"{device.code}:{key}",
+                                        transfer_id=_fee_transfer(card, cash, fee, FeeMethod.CASH_KIOSK).id)
+    audit_record(actor=Actor.by_device(device), action="replacement_fee_paid", obj=card,
+                 institution_id=card.institution_id, after={"fee": fee, "method": row.method})
+    return row
+
+
+def replacement_fees_collect(*, account_id: int) -> int:
+    """Money just reached a wallet (a recharge): take any replacement fee due from it, once it covers the fee
+    (#17 item 10). Runs inside the caller's money transaction; returns the fen taken."""
+    taken = 0
+    for row in (ReplacementFee.objects.select_for_update(of=("self",)).select_related("old_card", "new_card__person")
+                .filter(state=ReplacementFee.State.DUE, new_card__wallet_account_id=account_id).order_by("pk")):
+        if account_balances(account_id=account_id).available < row.amount:
+            continue
+        row.transfer_id = _fee_transfer(row.old_card, Account.objects.get(pk=account_id), row.amount, row.method).id
+        row.state, row.paid_at = ReplacementFee.State.PAID, clock.now()
+        row.save(update_fields=["transfer_id", "state", "paid_at"])
+        audit_record(actor=Actor.system("job:replacement_fee"), action="replacement_fee_paid", obj=row.old_card,
+                     institution_id=row.old_card.institution_id, after={"fee": row.amount, "method": row.method,
+                                                                        "card": row.new_card.number})
+        notify(person=row.new_card.person, kind=Notification.Kind.SECURITY,
+               title=_("Replacement fee paid"), params={"fee": format_fen(row.amount), "number": row.new_card.number},
+               body=_("The replacement fee of %(fee)s was taken from your recharge of card %(number)s."),
+               link="/wallet/")
+        taken += row.amount
+    return taken
 
 
 def _move_at_once(old: Card, new: Card, *, actor: Actor) -> BalanceMove:

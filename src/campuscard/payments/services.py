@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 
-from campuscard.cards.services import current_card
+from campuscard.cards.services import current_card, replacement_fees_collect
 from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
@@ -100,6 +100,7 @@ def _recharge_cash(*, channel, person, amount, key, operator, device, note) -> R
                                     metadata={"channel": channel})
     order.transfer_id = result.id
     order.save(update_fields=["transfer_id"])
+    replacement_fees_collect(account_id=result.credit_id)  # a replacement fee left for this recharge (CARD-5)
     audit_record(actor=_cash_actor(operator, device), action="recharge_cash",
                  obj=order, institution_id=person.institution_id,
                  after={"amount": amount, "channel": channel, "person": person.number})
@@ -210,6 +211,7 @@ def _outcome(order: RechargeOrder, event: GatewayEvent) -> str:
         order.state, order.transfer_id, order.completed_at = State.PAID, result.id, now
         order.provider_txn = event.provider_txn
         order.save(update_fields=["state", "transfer_id", "completed_at", "provider_txn"])
+        replacement_fees_collect(account_id=result.credit_id)  # a replacement fee left for this recharge (CARD-5)
         audit_record(actor=Actor.system(f"gateway:{order.provider}"), action="recharge_online_paid", obj=order,
                      institution_id=order.institution_id, after={"amount": order.amount, "outcome": outcome})
         return outcome

@@ -51,7 +51,7 @@ def cards(request):
     person = _person(request)
     return render(request, "portal/cards.html", {
         "person": person, "cards": selectors.cards_of(person), "legacy": selectors.legacy_of(person),
-        "photo": selectors.photo_status(person)})
+        "photo": selectors.photo_status(person), "fees_due": selectors.fees_due(person=person)})
 
 
 @login_required
@@ -108,17 +108,20 @@ def replace(request, number: str):
     person = _person(request)
     card = _card(person, number)
     confirm_needed = card.state == card.State.ACTIVE  # a card not reported lost stops at once: ask first
+    places = selectors.collect_places(person=person)
+    preview = selectors.replacement_preview(card=card, fee=services.replacement_fee(card=card), channel="portal")
     if request.method == "POST":
+        chosen = next((p for p in places if str(p.pk) == request.POST.get("collect_point")), None)
         if confirm_needed and request.POST.get("confirm") != "yes":
             messages.error(request, _("Tick the box to confirm: this card still works and stops at once."))
         else:
             new = _run(request, services.card_replace, _("Your new card is ready."), actor=Actor.by_user(request.user),
-                       card=card, physical=request.POST.get("form") == "physical", channel="portal")
+                       card=card, physical=request.POST.get("form") == "physical", channel="portal",
+                       fee_payment=preview.fee_paid or "balance", collect_point=chosen)
             if new is not None:
                 return redirect("portal:cards")
     return render(request, "portal/card_replace.html", {
-        "person": person, "card": card, "confirm_needed": confirm_needed,
-        "preview": selectors.replacement_preview(card=card, fee=services.replacement_fee(card=card)),
+        "person": person, "card": card, "confirm_needed": confirm_needed, "preview": preview, "places": places,
         "hours": settings.BALANCE_MOVE_AFTER_SECONDS // 3600, "days": settings.CARD_PRODUCTION_WORKING_DAYS,
         "window_only": "portal" not in services.REPLACE_CHANNELS[card.kind]})
 

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from campuscard.cards import selectors as card_selectors
 from campuscard.cards import services as card_services
 from campuscard.cards.models import Card, Production
 from campuscard.core import clock
@@ -55,24 +56,33 @@ def kiosk(request):
         return render(request, "terminals/kiosk_identify.html", {"device": request.device})
     cards = list(Card.objects.filter(person=person, state__in=[Card.State.ACTIVE, Card.State.LOST, Card.State.FROZEN])
                  .select_related("production"))
-    for card in cards:
-        card.fee = card_services.replacement_fee(card=card)
+    for card in cards:  # the fee, how it can be paid here, what moves (#17 item 10)
+        card.preview = card_selectors.replacement_preview(card=card, fee=card_services.replacement_fee(card=card),
+                                                          channel="kiosk")
     waiting = list(Production.objects.filter(card__person=person, state=Production.State.AT_KIOSK)
                    .select_related("card", "collect_point"))
     # The one place the holder chose (APP-5): only that card is handed out here; any other is named.
     ready = [p for p in waiting if collectable_here(p, request.device)]
     elsewhere = [p for p in waiting if not collectable_here(p, request.device)]
-    return render(request, "terminals/kiosk_home.html", {"device": request.device, "person": person, "cards": cards,
-                                                        "ready": ready, "elsewhere": elsewhere})
+    return render(request, "terminals/kiosk_home.html", {
+        "device": request.device, "person": person, "cards": cards, "ready": ready, "elsewhere": elsewhere,
+        "here": _here(request.device), "fees_due": card_selectors.fees_due(person=person)})
+
+
+def _here(device: Device) -> ServicePoint | None:
+    """The kiosk's own place: a physical card replaced here waits here."""
+    point = device.service_point
+    return point if point is not None and point.kind == ServicePoint.Kind.KIOSK else None
 
 
 def collectable_here(production: Production, device: Device) -> bool:
-    """A card waits for its holder at one kiosk (or at any kiosk, for a kiosk not tied to a service point);
-    a card for the window or a unit is never handed out by a kiosk."""
+    """A card waits for its holder at the one kiosk they chose (APP-5, #17 item 7): only that kiosk hands it
+    out. A kiosk not placed at a service point cannot tell where it stands and hands out no card; a card for
+    the window or a unit is never handed out by a kiosk."""
     point = production.collect_point
     if point is None or point.kind != ServicePoint.Kind.KIOSK:
         return False
-    return device.service_point_id in (None, point.pk)
+    return device.service_point_id == point.pk
 
 
 @require_POST
@@ -116,8 +126,10 @@ def action(request):
             messages.success(request, _("Card %(number)s is reported lost and stopped everywhere.")
                              % {"number": card.number})
         elif what == "replace":
-            new = card_services.card_replace(actor=actor, card=card, physical=request.POST.get("form") == "physical",
-                                             channel="kiosk")
+            physical = request.POST.get("form") == "physical"
+            new = card_services.card_replace(actor=actor, card=card, physical=physical, channel="kiosk",
+                                             fee_payment=request.POST.get("fee_payment", "balance"),
+                                             collect_point=_here(request.device) if physical else None)
             messages.success(request, _("New card %(number)s issued.") % {"number": new.number})
         elif what == "collect":
             production = Production.objects.filter(card=card).select_related("collect_point").first()
@@ -128,7 +140,7 @@ def action(request):
             card_services.production_advance(actor=actor, production=production, target=Production.State.COLLECTED)
             messages.success(request, _("Please take your card from the tray."))
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.message, extra_tags=error.code)  # the page shows the code (data-code)
     except (ValueError, KeyError, Card.DoesNotExist):
-        messages.error(request, DomainError("validation_error").message)
+        messages.error(request, DomainError("validation_error").message, extra_tags="validation_error")
     return redirect("devices:kiosk")
