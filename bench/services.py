@@ -200,7 +200,9 @@ def main() -> None:
     rate = holders / saturated_s if saturated_s else 0.0
     p50, p99 = percentile(timings, 0.5), percentile(timings, 0.99)
     per_million = job_s * 1_000_000 / loans
+    load = os.getloadavg()[0]  # the host is shared: read the latency beside the load it ran under
     emit("services", [
+        ("host load (1-minute average, 2 cores)", f"{load:.1f}"),
         ("holders / exam rooms (one scanner each)", f"{holders:,} / {ROOMS}"),
         ("server", f"granian {args.workers} workers × 4 threads, PostgreSQL"),
         ("set-up (people, cards, NFC, roster, tokens)", f"{setup_s:.1f} s"),
@@ -218,7 +220,7 @@ def main() -> None:
     ], {"checkins_per_s": round(rate, 1), "checkin_p99_ms": round(p99, 1), "checkin_p50_ms": round(p50, 1),
         "reminder_job_s_per_million": round(per_million, 2), "reminder_job_s": round(job_s, 2),
         "reminder_loans_per_s": round(loans / job_s), "reminders_sent": sent, "loans": loans, "holders": holders,
-        "rooms": ROOMS, "arrival_window_s": window, "errors": len(errors), "second_run_sent": again, "quick": bool(args.quick)})
+        "rooms": ROOMS, "arrival_window_s": window, "host_load": round(load, 1), "errors": len(errors), "second_run_sent": again, "quick": bool(args.quick)})
 
 
 if __name__ == "__main__":

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from campuscard.cards.models import Card
+from campuscard.cards.policy import can
 from campuscard.core import clock
 from campuscard.identity.models import Person
 from campuscard.library.models import Loan
-from campuscard.library.services import may_borrow
+
+
+def may_borrow(person: Person) -> bool:
+    """Borrowing rights (SVC-3, CARD-9): a usable card whose kind carries the library — students, staff
+    and alumni (who keep them after graduation)."""
+    return any(can(kind, "library") for kind in
+               Card.objects.filter(person=person, state=Card.State.ACTIVE).values_list("kind", flat=True))
 
 
 @dataclass

@@ -23,8 +23,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campuscard.cards.models import Card
-from campuscard.cards.policy import can
 from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
@@ -34,17 +32,11 @@ from campuscard.core.permissions import authorize
 from campuscard.identity.models import Person
 from campuscard.identity.roster import read_rows
 from campuscard.library.models import Loan
+from campuscard.library.selectors import may_borrow
 from campuscard.support.models import Notification
 
 REMINDER_TITLE = gettext_lazy("Library loan due on %(due)s")
 REMINDER_BODY = gettext_lazy("“%(title)s” is due back on %(due)s. Return or renew it at the library.")
-
-
-def may_borrow(person: Person) -> bool:
-    """Borrowing rights (SVC-3, CARD-9): a usable card whose kind carries the library — students, staff
-    and alumni (who keep them after graduation)."""
-    return any(can(kind, "library") for kind in
-               Card.objects.filter(person=person, state=Card.State.ACTIVE).values_list("kind", flat=True))
 
 
 @dataclass

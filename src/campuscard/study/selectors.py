@@ -18,7 +18,7 @@ from campuscard.core.permissions import restrict
 from campuscard.identity.models import Person
 from campuscard.study import codes
 from campuscard.study.models import ExamEntry, ExamRoom, ExamSession, Seat, SeatBooking, StudyRoom
-from campuscard.study.services import holding
+from campuscard.study.rules import holding
 
 # --- exams -------------------------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from campuscard.cards import codes as card_codes
@@ -36,6 +35,8 @@ from campuscard.identity.roster import read_rows
 from campuscard.identity.selectors import acting_user
 from campuscard.study import codes
 from campuscard.study.models import ExamEntry, ExamRoom, ExamSession, Seat, SeatBooking, StudyRoom
+from campuscard.study.rules import grace as _grace
+from campuscard.study.rules import holding
 
 # --- exam check-in (SVC-2) ---------------------------------------------------------------------------
 
@@ -201,16 +202,6 @@ def exam_roster_import(*, actor: Actor, session: ExamSession, rows: Iterable[tup
 
 
 # --- seats (SVC-1) -----------------------------------------------------------------------------------
-
-
-def _grace() -> dt.timedelta:
-    return dt.timedelta(minutes=settings.SEAT_GRACE_MINUTES)
-
-
-def holding(now: dt.datetime) -> Q:
-    """Bookings that hold their seat at ``now``: in use, or booked and still within the grace period
-    (one not taken up by start + grace is released, whether or not the job has run yet)."""
-    return Q(state=SeatBooking.State.IN_USE) | Q(state=SeatBooking.State.BOOKED, starts_at__gt=now - _grace())
 
 
 def _require_card(person: Person) -> None:
