@@ -53,7 +53,7 @@ class Command(BaseCommand):
             subprocess.Popen([sys.executable, "-m", "gunicorn", "campuscard.wsgi:application",
                               "--bind", f"{host}:{port}", "--workers", str(workers),
                               "--access-logfile", str(settings.DATA_DIR / "access.log"),
-                              "--error-logfile", "-"], env=env),
+                              "--error-logfile", "-", "--log-level", "warning"], env=env),  # no INFO after the logins
         ]
 
         def stop(*_args):
