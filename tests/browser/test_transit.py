@@ -97,3 +97,39 @@ def test_bind_on_the_phone_tap_offline_upload_and_see_the_ride(live_server, brow
     assert phone.locator('#transit-rides .ride[data-state="charged"]').count() == 3
     shot(screenshot, phone, "transit-rides-phone")
     bus.context.close()
+
+
+def test_the_operator_sees_its_clearing_page_with_the_chart(live_server, browser, screenshot, institution, student,
+                                                            card, make_operator):
+    from campuscard.transit.models import OperatorStaff
+
+    base = live_server.url
+    recharge_cash(channel="window", person=student, amount=2_000, key="fund")
+    nfc_bind(actor=SYSTEM, card=card, uid="04:A1:B2:C3")
+    services.binding_create(actor=SYSTEM, card=card, accept_terms=True)
+    operator = services.operator_create(actor=SYSTEM, institution=institution, code="citybus", name="聊城公交")
+    k1 = Route.objects.create(operator=operator, code="K1", name="大学城—火车站", fare=200)
+    k2 = Route.objects.create(operator=operator, code="K2", name="大学城—古楼", fare=200)
+    import datetime as dt
+
+    from campuscard.core import clock
+
+    start = clock.now().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=3)
+    for route, n in ((k1, 5), (k2, 3)):
+        validator, _secret = services.validator_register(actor=SYSTEM, route=route, code=f"bus-{route.code}")
+        services.taps_upload(device=validator.device, taps=[
+            {"counter": i, "uid": "04A1B2C3", "tapped_at": (start + dt.timedelta(minutes=25 * i)).isoformat()}
+            for i in range(n)])
+    user = make_operator(institution, "bus_operator", "bus-staff")
+    OperatorStaff.objects.create(user=user, operator=operator)
+    desk = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    desk.goto(f"{base}/backoffice/login/")
+    desk.fill("input[name=username]", "bus-staff")
+    desk.fill("input[name=password]", "Operator-pass-1")
+    desk.click("button[type=submit]")
+    desk.wait_for_load_state()
+    desk.goto(f"{base}/backoffice/transit/operator/clearing/")
+    desk.wait_for_selector('#clearing-reconciled[data-ok="1"]')
+    desk.wait_for_timeout(500)
+    shot(screenshot, desk, "transit-clearing-backoffice")
+    desk.context.close()

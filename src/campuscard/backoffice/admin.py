@@ -251,4 +251,5 @@ from campuscard.backoffice import (  # noqa: E402,F401
     registrar_admin,
     rental_admin,
     study_admin,
+    transit_admin,
 )
