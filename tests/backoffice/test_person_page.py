@@ -64,6 +64,12 @@ def test_wallet_rows_have_readable_kinds_and_who(student, card, operator):
     assert kinds == expected and "余额转移" in kinds  # the translated labels, never the codes
     recharge = next(row for row in overview.wallet.rows if row.signed == 24_050)
     assert recharge.who == "window-op"
+    by_kind = {(row.label, row.signed > 0): row.who for row in overview.wallet.rows}
+    with translation.override("zh-hans"):
+        moved, fee = str(KIND_LABELS["balance_move"]), str(KIND_LABELS["fee"])
+    assert by_kind[(fee, False)] == "window-op"  # the replacement's fee, taken by who replaced the card
+    # nothing offline to wait for: all of it moved at once, out of the old card and into the new, by the same
+    assert by_kind[(moved, True)] == by_kind[(moved, False)] == "window-op"
 
 
 def test_person_page_shows_the_day_and_links(client, student, card, operator):

@@ -118,7 +118,7 @@ def test_person_page_shows_the_operators_day_with_who_did_it(live_server, deskto
 
 
 def test_the_back_office_theme_speaks_chinese(live_server, desktop, screenshot, catalogue, institution, student,
-                                              make_operator):
+                                              card, make_operator):
     make_operator(institution, "card_center_operator", "window-op")
     page = desktop
     backoffice_login(page, live_server.url, "window-op")
@@ -129,8 +129,10 @@ def test_the_back_office_theme_speaks_chinese(live_server, desktop, screenshot, 
     for english_text in ('placeholder="Type to search"', ">Filters<", "No results found"):
         assert english_text not in html
     screenshot(page, "backoffice-theme-no-results-zh")
-    page.goto(f"{live_server.url}/backoffice/identity/person/")
-    assert zh("Select action") in page.content() or page.locator("select[name=action]").count() == 1
+    page.goto(f"{live_server.url}/backoffice/cards/card/")  # a list with actions
+    assert page.locator("select[name=action]").count() == 1
+    html = page.content()
+    assert zh("Select action") != "Select action" and zh("Select action") in html and "Select action" not in html
     screenshot(page, "backoffice-theme-list-zh")
 
 
@@ -176,9 +178,9 @@ def test_permit_slots_read_as_weekdays_and_times(live_server, desktop, screensho
     page.goto(f"{live_server.url}/backoffice/access/labpermit/{permit.pk}/change/")
     weekly = page.locator('[data-testid="weekly-slots"] li').all_inner_texts()
     with translation.override("zh-hans"):
-        monday, wednesday, saturday = str(WEEKDAYS[0]), str(WEEKDAYS[2]), str(WEEKDAYS[5])
+        monday, wednesday, sunday = str(WEEKDAYS[0]), str(WEEKDAYS[2]), str(WEEKDAYS[6])
     assert weekly == [f"{monday} 14:00–17:00", f"{wednesday} 08:00–10:00"]  # Monday first, not "weekday": 0
-    assert page.locator('[data-testid="dated-slots"] li').all_inner_texts() == [f"2026-12-06 {saturday} 09:00–12:00"]
+    assert page.locator('[data-testid="dated-slots"] li').all_inner_texts() == [f"2026-12-06 {sunday} 09:00–12:00"]
     assert '"weekday"' not in page.content()
     screenshot(page, "backoffice-permit-slots-zh")
     english(page, live_server.url)

@@ -101,6 +101,7 @@ class Event:
     label: str
     who: str
     detail: str = ""
+    action: str = ""
 
 
 @dataclass
@@ -171,8 +172,6 @@ def _detail(row: AuditLog) -> str:
         parts.append(f"{after['from']} → {after['to']}")
     if after.get("replaces"):
         parts.append(gettext("replaces %(number)s") % {"number": after["replaces"]})
-    if after.get("number") and row.action == "card_issued":
-        parts.append(after["number"])
     if after.get("signed_by"):
         parts.append(gettext("signed by %(name)s") % {"name": after["signed_by"]})
     if after.get("reason"):
@@ -181,8 +180,8 @@ def _detail(row: AuditLog) -> str:
 
 
 def _events(rows: Iterable[AuditLog], person: Person) -> list[Event]:
-    return [Event(at=row.at, label=action_label(row.action), who=_who(row, person), detail=_detail(row))
-            for row in rows]
+    return [Event(at=row.at, label=action_label(row.action), who=_who(row, person), detail=_detail(row),
+                  action=row.action) for row in rows]
 
 
 def _audit_rows(institution_id: int, objects: dict[str, list]) -> list[AuditLog]:
@@ -216,10 +215,11 @@ def _cards(person: Person, user) -> list[CardSection]:
             for card in cards]
 
 
-def _wallet(person: Person, cards: list[Card], user, limit: int) -> Section:
+def _wallet(person: Person, sections: list[CardSection], user, limit: int) -> Section:
     if not user.is_superuser and not user.has_perm("ledger.view_transfer"):
         return Section(allowed=False)
-    accounts = {card.wallet_account_id: card.number for card in cards}
+    accounts = {section.card.wallet_account_id: section.card.number for section in sections}
+    card_who = {(section.card.number, event.action): event.who for section in sections for event in section.events}
     rows: list = []
     for account_id in accounts:
         rows += [(account_id, row) for row in journal(account_id=account_id, limit=limit)]
@@ -237,8 +237,18 @@ def _wallet(person: Person, cards: list[Card], user, limit: int) -> Section:
         other = row.debit_id if row.credit_id == account_id else row.credit_id
         out.append(WalletRow(at=row.created_at, label=kind_label(row.kind), card=accounts[account_id],
                              signed=row.signed, running=row.running, counterparty=names.get(other, ""),
-                             who=_transfer_who(row, recharges, payments, person), reference=row.reference))
+                             who=_transfer_who(row, recharges, payments, person) or next(
+                                 (card_who[(row.reference, action)] for action in
+                                  _CARD_ACTIONS.get((row.kind, row.key.endswith(":at-once")), ())
+                                  if (row.reference, action) in card_who), ""),
+                             reference=row.reference))
     return Section(allowed=True, rows=out)
+
+
+# A card's own money moves (their reference is the card's number), by the card event that made them.
+_CARD_ACTIONS = {("fee", False): ("replacement_fee_paid", "card_replaced"),
+                 ("balance_move", True): ("balance_move_started",), ("balance_move", False): ("balance_moved",),
+                 ("refund", False): ("balance_refunded",)}
 
 
 def _transfer_who(row, recharges: dict, payments: dict, person: Person) -> str:
@@ -294,7 +304,7 @@ def person_overview(*, person: Person, user, limit: int = 100) -> PersonOverview
     cards = _cards(person, user)
     person_events = _events(_audit_rows(person.institution_id, {"identity.person": [person.pk]}), person)
     return PersonOverview(person=person, cards=cards, person_events=person_events,
-                          wallet=_wallet(person, [section.card for section in cards], user, limit),
+                          wallet=_wallet(person, cards, user, limit),
                           applications=_applications(person, user), access=_access(person, user, limit),
                           appeals=_appeals(person, user))
 
