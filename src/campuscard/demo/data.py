@@ -23,6 +23,7 @@ from campuscard.core.models import Area, Building, Campus, Institution, ServiceP
 from campuscard.demo.bulk import ISSUED_UNIT, READY_UNIT, bulk_intake
 from campuscard.demo.face_demo import face_demo
 from campuscard.demo.study_demo import study_demo
+from campuscard.demo.transit_demo import transit_demo
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
 from campuscard.identity.roster import roster_import
@@ -626,6 +627,8 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         logins += _channels(institution)
         logins += study_demo(institution, random.Random(SEED + 19 * institution.pk), DemoLogin, OPERATOR_PASSWORD)
         progress(f"{code}: study rooms with a day of use, an exam open for check-in, library loans")
+        logins += transit_demo(institution, random.Random(SEED + 31 * institution.pk), DemoLogin, OPERATOR_PASSWORD)
+        progress(f"{code}: city buses — an operator, two routes, validators, 40 bound cards and three days of rides")
         for person in (Person.objects.filter(institution=institution, kind=Person.Kind.UNDERGRADUATE)
                        .order_by("number")[:1]):
             logins.append(DemoLogin("student (first login: initial password)", code, person.number,
