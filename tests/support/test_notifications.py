@@ -90,3 +90,38 @@ def test_older_rows_are_recognised_or_kept_as_written(student):
         assert old.shown_title.startswith("Approved: ") and old.shown_title.isascii()
         assert plain.shown_title == "Photo review"
         assert unknown.title_msgid == "" and unknown.shown_title == "某条手写的消息"
+
+
+def test_the_api_answers_in_the_requests_language(client, student, card):
+    """The channel API honours Accept-Language: the same stored message in English and in Chinese."""
+    from tests.identity.test_channels import ALL_SCOPES, _bearer, _token
+
+    token = _token(client, scopes=ALL_SCOPES)
+    card_report_lost(actor=Actor.system("t"), card=card, channel="window")
+    lost = f"Card {card.number} reported lost"
+
+    def titles(language: str) -> list[str]:
+        response = client.get("/api/v1/me/notifications", HTTP_ACCEPT_LANGUAGE=language, **_bearer(token))
+        assert response.status_code == 200
+        return [note["title"] for note in response.json()]
+
+    assert lost in titles("en")
+    assert in_("zh-hans", gettext_lazy("Card %(number)s reported lost")) % {"number": card.number} in titles("zh-CN")
+    assert lost not in titles("zh-CN")
+
+
+def test_notify_many_stores_source_texts_like_notify(student, staff_member, django_capture_on_commit_callbacks):
+    from campuscard.support.services import Recipient, notify_many
+
+    staff_member.email = "li@example.edu"
+    staff_member.save()
+    with django_capture_on_commit_callbacks(execute=False) as mails:
+        count = notify_many(kind=Notification.Kind.PHOTO, title=gettext_lazy("Card %(number)s reported lost"),
+                            recipients=[Recipient(student.pk, "zh-hans", "", {"number": "001"}),
+                                        Recipient(staff_member.pk, "en", staff_member.email, {"number": "002"})])
+    assert count == 2 and len(mails) == 1  # one e-mail, for the holder who has an address
+    chinese, english = (Notification.objects.get(person=p) for p in (student, staff_member))
+    assert english.title == "Card 002 reported lost" and chinese.title == in_(
+        "zh-hans", gettext_lazy("Card %(number)s reported lost")) % {"number": "001"}
+    with translation.override("en"):
+        assert chinese.shown_title == "Card 001 reported lost"  # read in English, whatever it was written in
