@@ -23,6 +23,7 @@ PATHS = {
     "copy": '<rect x="8" y="8" width="12" height="12" rx="2"/><path d="M16 8V5a1 1 0 0 0-1-1H5a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h3"/>',
     "share": '<circle cx="18" cy="5" r="2.5"/><circle cx="6" cy="12" r="2.5"/><circle cx="18" cy="19" r="2.5"/>'
              '<path d="M8.2 10.8l7.6-4.4M8.2 13.2l7.6 4.4"/>',
+    "flag": '<path d="M5 21V4M5 4h11l-2 4 2 4H5"/>',
     "qr": '<path d="M3 3h7v7H3zM14 3h7v7h-7zM3 14h7v7H3z"/><path d="M14 14h3v3h-3zM20 14v3M17 20h4M14 20h1"/>',
 }
 

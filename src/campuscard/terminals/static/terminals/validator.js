@@ -38,9 +38,15 @@
     return r.fare - Math.floor((r.fare * pct + 50) / 100);
   }
 
+  // an inline SVG tick or cross, not a glyph (the installed fonts may draw those as empty boxes, #17)
+  function icon(path) {
+    return "<svg viewBox='0 0 24 24' width='1em' height='1em' aria-hidden='true' fill='none' stroke='currentColor' " +
+      "stroke-width='2.4' stroke-linecap='round' stroke-linejoin='round'><path d='" + path + "'/></svg>";
+  }
+
   function verdict(ok, text, sub) {
     $("validator-result").innerHTML = "<div class='verdict-panel " + (ok ? "admit" : "refuse") + "' data-outcome='" +
-      (ok ? "ride" : "refuse") + "'><div class='verdict'>" + (ok ? "✓" : "✕") + "</div><p class='reason'>" + text +
+      (ok ? "ride" : "refuse") + "'><div class='verdict'>" + icon(ok ? "M5 12.5l4.5 4.5L19 7.5" : "M6 6l12 12M18 6L6 18") + "</div><p class='reason'>" + text +
       "</p>" + (sub ? "<p class='fare'>" + sub + "</p>" : "") + "</div>";
   }
 
