@@ -160,6 +160,22 @@ class TopUpAdmin(ReadOnlyAdmin):
         messages.success(request, _("%(count)s top-up(s) refunded.") % {"count": done})
 
 
+def _difference_facts(difference: dict) -> str:
+    facts = []
+    if "room" in difference:
+        facts.append(difference["room"])
+    if "top_up" in difference:
+        facts.append(gettext("top-up #%(id)s") % {"id": difference["top_up"]})
+    if "payment" in difference:
+        facts.append(gettext("payment #%(id)s") % {"id": difference["payment"]})
+    if "amount" in difference:
+        facts.append(format_fen(difference["amount"]))
+    for key in ("energy_wh", "applied_wh"):
+        if key in difference:
+            facts.append(f"{_kwh(difference[key])} kWh")
+    return " · ".join(facts)
+
+
 class ReconcileForm(forms.Form):
     day = forms.DateField(label=_("day"), widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -191,11 +207,11 @@ class ReconciliationAdmin(ReadOnlyAdmin):
     def delivered(self, obj):
         return _kwh(obj.delivered_wh)
 
-    @admin.display(description=_("differences"))
+    @admin.display(description=_("differences found"))
     def difference_count(self, obj):
         return len(obj.differences)
 
-    @admin.display(description=_("differences"))
+    @admin.display(description=_("what differs"))
     def difference_list(self, obj):
         labels = {"not_delivered": gettext("paid, not on the meter"),
                   "energy_mismatch": gettext("the meter applied another amount"),
@@ -203,10 +219,8 @@ class ReconciliationAdmin(ReadOnlyAdmin):
                   "payment_without_top_up": gettext("a payment without a top-up")}
         if not obj.differences:
             return gettext("none")
-        return format_html("<ul>{}</ul>", format_html_join(
-            "", "<li>{}: {}</li>", ((labels.get(d["kind"], d["kind"]),
-                                     " · ".join(f"{k}={v}" for k, v in d.items() if k != "kind"))
-                                    for d in obj.differences)))
+        return format_html("<ul>{}</ul>", format_html_join("", '<li class="difference">{}: {}</li>', (
+            (labels.get(d["kind"], d["kind"]), _difference_facts(d)) for d in obj.differences)))
 
     def _may_run(self, request) -> bool:
         return request.user.has_perm("dorm.add_reconciliation") and bool(request.user.institution_id)

@@ -34,7 +34,7 @@ class ElectricityView:
 
 
 def electricity_of(person: Person) -> ElectricityView:
-    return ElectricityView(room=room_of(person),
+    return ElectricityView(room=room_of(person=person),
                            addon=has_addon(person=person, addon=PackageAddon.Addon.DORM_ELECTRICITY),
                            top_ups=list(TopUp.objects.filter(person=person).select_related("room")[:10]))
 
@@ -99,7 +99,7 @@ def booking_days(institution) -> list[dt.date]:
 
 def shows_electricity(person: Person) -> bool:
     """The home shows the electricity tile to a dorm resident or a holder with the add-on (APP-4)."""
-    return room_of(person) is not None or has_addon(person=person, addon=PackageAddon.Addon.DORM_ELECTRICITY)
+    return room_of(person=person) is not None or has_addon(person=person, addon=PackageAddon.Addon.DORM_ELECTRICITY)
 
 
 def shows_laundry(person: Person) -> bool:

@@ -89,7 +89,7 @@ def machine_device_register(*, actor: Actor, machine: Machine, code: str) -> tup
 
 # --- electricity: the holder's top-up ------------------------------------------------------------------
 
-def room_of(person: Person) -> Room | None:
+def room_of(*, person: Person) -> Room | None:
     return (Room.objects.filter(residents=person, institution_id=person.institution_id)
             .select_related("dorm__electricity_merchant__institution", "dorm__building").first())
 
@@ -99,7 +99,7 @@ def topup_buy(*, actor: Actor, person: Person, amount: int, key: str, password: 
     key = _key(key)
     if not has_addon(person=person, addon=PackageAddon.Addon.DORM_ELECTRICITY):
         raise DomainError("dorm_addon_missing")
-    room = room_of(person)
+    room = room_of(person=person)
     if room is None:
         raise DomainError("dorm_room_missing")
     if not is_fen(amount) or not settings.DORM_TOPUP_MIN_FEN <= amount <= settings.DORM_TOPUP_MAX_FEN:
@@ -140,7 +140,7 @@ def _topup_replay(person: Person, key: str, room: Room, amount: int) -> TopUp | 
 
 # --- electricity: the meter system (signed device) ---------------------------------------------------
 
-def meter_system_of(device: Device) -> MeterSystem:
+def meter_system_of(*, device: Device) -> MeterSystem:
     system = MeterSystem.objects.filter(device=device).first()
     if system is None:
         raise DomainError("dorm_device_not_meter")
@@ -149,7 +149,7 @@ def meter_system_of(device: Device) -> MeterSystem:
 
 def meter_pending(*, device: Device, limit: int = 500) -> list[TopUp]:
     """The top-ups the meter system still has to put on the meters, oldest first."""
-    system = meter_system_of(device)
+    system = meter_system_of(device=device)
     return list(TopUp.objects.filter(institution_id=system.institution_id, state=TopUp.State.PAID)
                 .select_related("room").order_by("created_at", "pk")[:limit])
 
@@ -157,7 +157,7 @@ def meter_pending(*, device: Device, limit: int = 500) -> list[TopUp]:
 def meter_ack(*, device: Device, top_up_id: int, applied_wh: int, meter_ref: str = "") -> TopUp:
     """The meter system put ``applied_wh`` on the room's meter. Idempotent; an applied amount other than
     the energy sold is refused (and shows in the reconciliation, as the top-up stays unconfirmed)."""
-    system = meter_system_of(device)
+    system = meter_system_of(device=device)
     with transaction.atomic():
         top_up = (TopUp.objects.select_for_update().select_related("room")
                   .filter(pk=top_up_id, institution_id=system.institution_id).first())
@@ -188,7 +188,7 @@ class ReadingIn:
 def meter_readings(*, device: Device, readings: list[ReadingIn]) -> dict[str, int]:
     """Store the meter system's readings (a resend is ignored) and alert the residents of a room whose
     remaining energy fell below its threshold — once, until it is above again."""
-    system = meter_system_of(device)
+    system = meter_system_of(device=device)
     stored = alerts = 0
     with transaction.atomic():
         rooms = {r.meter: r for r in Room.objects.select_for_update()
@@ -406,7 +406,7 @@ def laundry_no_shows_release(*, now: dt.datetime | None = None) -> dict[str, int
     return {"released": released}
 
 
-def machine_of(device: Device) -> Machine:
+def machine_of(*, device: Device) -> Machine:
     machine = Machine.objects.filter(device=device, active=True).select_related("dorm").first()
     if machine is None:
         raise DomainError("laundry_device_not_machine")
@@ -415,7 +415,7 @@ def machine_of(device: Device) -> Machine:
 
 def laundry_start(*, device: Device, nfc_uid: str) -> Booking:
     """The machine read a card: it starts only for the holder of the booking of this slot (SVC-5)."""
-    machine = machine_of(device)
+    machine = machine_of(device=device)
     presented = codes.nfc_accept(institution_id=machine.institution_id, uid=nfc_uid)
     now = clock.now()
     with transaction.atomic():
@@ -439,7 +439,7 @@ def laundry_start(*, device: Device, nfc_uid: str) -> Booking:
 
 def laundry_cycle_end(*, device: Device, booking_id: int, ok: bool, failure: str = "") -> Booking:
     """The machine reports the cycle's end; a failed cycle is refunded in full. A resend changes nothing."""
-    machine = machine_of(device)
+    machine = machine_of(device=device)
     booking = Booking.objects.filter(pk=booking_id, machine=machine).select_related("person").first()
     if booking is None:
         raise DomainError("laundry_booking_not_found")

@@ -108,7 +108,8 @@ def charge_wallet(*, actor: Actor, merchant: Merchant, person: Person, key: str,
         return _charge(actor=actor, merchant=merchant, person=person, key=key, amount=amount, password=password,
                        method=method, card=card, device=device, reference=reference, then=then)
     except pos.WrongPassword as wrong:
-        raise DomainError("payment_password_incorrect", left=pos.wrong_password_count(wrong.person_id, wrong.day))
+        left = pos.wrong_password_count(person_id=wrong.person_id, day=wrong.day)
+        raise DomainError("payment_password_incorrect", left=left)
     except (DomainError, IntegrityError):
         # A concurrent duplicate of this key may have committed first: answer with its charge.
         if (replay := _charge_replay(merchant, key, person, amount)) is None:
@@ -179,7 +180,8 @@ def hold_place(*, actor: Actor, merchant: Merchant, person: Person, key: str, am
         return _hold(actor=actor, merchant=merchant, person=person, key=key, amount=amount, password=password,
                      method=method, card=card, device=device, reference=reference, then=then)
     except pos.WrongPassword as wrong:
-        raise DomainError("payment_password_incorrect", left=pos.wrong_password_count(wrong.person_id, wrong.day))
+        left = pos.wrong_password_count(person_id=wrong.person_id, day=wrong.day)
+        raise DomainError("payment_password_incorrect", left=left)
     except (DomainError, IntegrityError):
         if (replay := _hold_replay(merchant, key, person, amount)) is None:
             raise

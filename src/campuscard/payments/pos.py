@@ -136,7 +136,8 @@ def payment_authorize(*, terminal: Terminal | fastpath.TerminalFacts, txn_id: st
         return _authorize(terminal=row, txn_id=txn_id, amount=amount, code=code, nfc_uid=nfc_uid,
                           password=password)
     except WrongPassword as wrong:
-        raise DomainError("payment_password_incorrect", left=wrong_password_count(wrong.person_id, wrong.day))
+        left = wrong_password_count(person_id=wrong.person_id, day=wrong.day)
+        raise DomainError("payment_password_incorrect", left=left)
     except DomainError:
         # A concurrent duplicate of this txn may have won the one-time code: answer with its payment.
         replay = _replay(row, txn_id, amount)
@@ -163,7 +164,7 @@ def _replay(terminal: Terminal, txn_id: str, amount: int) -> Receipt | None:
                    payment.method, payment.balance_after, payment.refunded, payment.created_at, payment.pk)
 
 
-def wrong_password_count(person_id: int, day: dt.date) -> int:
+def wrong_password_count(*, person_id: int, day: dt.date) -> int:
     """Kept even though the payment is refused: five in a day lock password payments (PAY-3)."""
     with transaction.atomic():
         usage, _created = DailyUsage.objects.select_for_update().get_or_create(person_id=person_id, day=day)
