@@ -23,6 +23,7 @@ from campuscard.core.models import Area, Building, Campus, Institution, ServiceP
 from campuscard.demo.bulk import ISSUED_UNIT, READY_UNIT, bulk_intake
 from campuscard.demo.dorm_demo import dorm_demo
 from campuscard.demo.face_demo import face_demo
+from campuscard.demo.rental_health_demo import rental_health_demo
 from campuscard.demo.study_demo import study_demo
 from campuscard.demo.transit_demo import transit_demo
 from campuscard.identity.documents import IdType
@@ -628,6 +629,8 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         logins += _channels(institution)
         logins += study_demo(institution, random.Random(SEED + 19 * institution.pk), DemoLogin, OPERATOR_PASSWORD)
         progress(f"{code}: study rooms with a day of use, an exam open for check-in, library loans")
+        logins += rental_health_demo(institution, random.Random(SEED + 23 * institution.pk), DemoLogin, OPERATOR_PASSWORD)
+        progress(f"{code}: equipment rental — two weeks of use, items out and one overdue; health records read twice")
         logins += dorm_demo(institution, random.Random(SEED + 29 * institution.pk), DemoLogin, OPERATOR_PASSWORD)
         progress(f"{code}: dorm electricity (rooms, top-ups, meter readings, reconciliation) and laundry bookings")
         logins += transit_demo(institution, random.Random(SEED + 31 * institution.pk), DemoLogin, OPERATOR_PASSWORD)
