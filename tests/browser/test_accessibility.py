@@ -48,6 +48,8 @@ class A11yPage:
 
 PORTAL_PAGES = [
     A11yPage("login", "/login/", device="anonymous", wait_for="#login-form"),
+    A11yPage("visit", lambda w: f"/visit/{w['invite'].token}/", device="anonymous"),  # the visitor's own pages
+    A11yPage("visit-status", lambda w: f"/visit/status/{w['visitor_request'].token}/", device="anonymous"),
     A11yPage("home", "/", wait_for="#home-pay-code"),
     A11yPage("cards", "/cards/"),
     A11yPage("pay-code", lambda w: f"/cards/{w['card'].number}/code/", wait_for="#live-code svg"),
@@ -150,7 +152,14 @@ def world(institution, student, card, make_operator):
     visitor_pass, _code = visitor_pass_create(actor=system, host=student, visitor_name="王访客",
                                               visitor_phone="13800000000", zones=[gate_zone], valid_from=start,
                                               valid_to=start + dt.timedelta(hours=2))
+    from campuscard.access import invites
+
+    invite = invites.invite_create(actor=Actor.by_user(user), host=student, purpose="项目讨论", zones=[gate_zone],
+                                   hours=24, max_visitors=2, needs_approval=False)
+    visitor_request = invites.request_submit(token=invite.token, visitor_name="李来访", visitor_phone="13900000000",
+                                             valid_from=start, valid_to=start + dt.timedelta(hours=1))
     return {"person": student, "user": user, "card": card, "payment_id": receipt.payment_id,
+            "invite": invite, "visitor_request": visitor_request,
             "visitor_pass": visitor_pass, "devices": devices, "institution": institution,
             "make_operator": make_operator}
 
