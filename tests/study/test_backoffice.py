@@ -74,3 +74,19 @@ def test_library_feed_page_scoped(make_operator, institution, other_institution,
         wrong_institution=Expect(Principal.session(make_operator(other_institution, "library_system", "o-l")), 200),
         allowed=Expect(Principal.session(make_operator(institution, "library_system")), 302),
         snapshot=lambda: tuple(Loan.objects.values_list("external_id", "institution")), writes=True)
+
+
+def test_institution_admin_names_invigilators_of_their_institution_only(exam, make_operator, institution,
+                                                                       other_institution):
+    """The institution's administrator grants the role and names invigilators per room; the choices are the
+    invigilators of their own institution (TEN-1), and another institution's administrator cannot open it."""
+    admin = make_operator(institution, "institution_admin")
+    assert admin.has_perm("identity.change_user") and admin.has_perm("study.change_examroom")
+    foreign_invigilator = make_operator(other_institution, "invigilator", "far-inv")
+    url = reverse("admin:study_examsession_change", args=[exam["session"].pk])
+    page = Principal.session(admin).client().get(url)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert f'value="{exam["invigilator"].pk}"' in body and f'value="{foreign_invigilator.pk}"' not in body
+    other_admin = make_operator(other_institution, "institution_admin", "far-admin")
+    assert Principal.session(other_admin).client().get(url).status_code in (302, 404)
