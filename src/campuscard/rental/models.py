@@ -23,6 +23,8 @@ from campuscard.payments.models import Merchant, Payment
 
 
 class Item(models.Model):
+    """One piece of equipment with its own label code, lent by one merchant (the equipment room)."""
+
     institution_path = "institution"
 
     class Category(models.TextChoices):
@@ -59,6 +61,8 @@ class Item(models.Model):
 
 
 class Rental(models.Model):
+    """One check-out of an item to a holder: out, returned (fee fixed), settled (money moved)."""
+
     institution_path = "institution"
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
