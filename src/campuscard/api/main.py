@@ -91,6 +91,7 @@ def on_unexpected(request, exc: Exception):
 def _register_routers() -> None:
     from campuscard.api import (
         access,
+        assistant,
         cards,
         channels,
         dorm,
@@ -122,6 +123,7 @@ def _register_routers() -> None:
     api.add_router("/", library.router)
     api.add_router("/", dorm.router)
     api.add_router("/", transit.router)
+    api.add_router("/", assistant.router)
 
 
 _register_routers()

@@ -238,6 +238,7 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
 # Every app's screens, registered with the same site (Django's autodiscovery looks only for ``admin``).
 from campuscard.backoffice import (  # noqa: E402,F401
     access_admin,
+    assistant_admin,
     cards_admin,
     channels_admin,
     devices_admin,

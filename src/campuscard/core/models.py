@@ -43,6 +43,8 @@ class Campus(models.Model):
     name = models.CharField(_("name"), max_length=100)
     name_en = models.CharField(_("English name"), max_length=150, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
+    phone = models.CharField(_("service telephone"), max_length=50, blank=True,
+                             help_text=_("the Card Center's number on this campus; empty: the institution's hotline"))
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -65,6 +67,11 @@ class Area(models.Model):
     code = models.SlugField(_("code"), max_length=20)
     name = models.CharField(_("name"), max_length=100)
     name_en = models.CharField(_("English name"), max_length=150, blank=True)
+    # the area's rectangle on the campus plan (0-100 across and down)
+    plan_x = models.PositiveSmallIntegerField(_("plan x"), null=True, blank=True)
+    plan_y = models.PositiveSmallIntegerField(_("plan y"), null=True, blank=True)
+    plan_w = models.PositiveSmallIntegerField(_("plan width"), null=True, blank=True)
+    plan_h = models.PositiveSmallIntegerField(_("plan height"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -100,6 +107,8 @@ class Building(models.Model):
     name = models.CharField(_("name"), max_length=100)
     name_en = models.CharField(_("English name"), max_length=150, blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    plan_x = models.PositiveSmallIntegerField(_("plan x"), null=True, blank=True)
+    plan_y = models.PositiveSmallIntegerField(_("plan y"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -133,7 +142,17 @@ class ServicePoint(models.Model):
     location = models.CharField(_("location"), max_length=200, blank=True)
     location_en = models.CharField(_("English location"), max_length=200, blank=True)
     phone = models.CharField(_("phone"), max_length=50, blank=True)
-    hours = models.CharField(_("opening hours"), max_length=50, blank=True)
+    hours = models.CharField(_("opening hours"), max_length=120, blank=True, help_text=_(
+        'e.g. "08:30-21:00", "24h", "mon-fri 08:30-12:00,13:30-17:00; sat-sun closed"'))
+    closed_on_holidays = models.BooleanField(_("closed on public holidays"), default=False)
+    # SUP-3: what can be done here (kiosks: recharge, loss, collection, replacement)
+    does_recharge = models.BooleanField(_("recharge"), default=False)
+    does_loss = models.BooleanField(_("loss reporting"), default=False)
+    does_collection = models.BooleanField(_("card collection"), default=False)
+    does_replacement = models.BooleanField(_("card replacement"), default=False)
+    # where it is drawn on the campus plan (0-100 across and down the campus)
+    plan_x = models.PositiveSmallIntegerField(_("plan x"), null=True, blank=True)
+    plan_y = models.PositiveSmallIntegerField(_("plan y"), null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -145,6 +164,23 @@ class ServicePoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    CAPABILITIES = (("recharge", "does_recharge"), ("loss", "does_loss"), ("collection", "does_collection"),
+                    ("replacement", "does_replacement"))
+
+    @property
+    def capabilities(self) -> list[str]:
+        return [name for name, field in self.CAPABILITIES if getattr(self, field)]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from campuscard.core import hours
+
+        try:
+            hours.parse(self.hours)
+        except hours.HoursError as exc:
+            raise ValidationError({"hours": _("Cannot read the opening hours near \"%(part)s\".") % {"part": exc}})
 
 
 class AuditLog(models.Model):

@@ -25,6 +25,7 @@ from campuscard.demo.dorm_demo import dorm_demo
 from campuscard.demo.face_demo import face_demo
 from campuscard.demo.rental_health_demo import rental_health_demo
 from campuscard.demo.study_demo import study_demo
+from campuscard.demo.support_demo import support_demo
 from campuscard.demo.transit_demo import transit_demo
 from campuscard.identity.documents import IdType
 from campuscard.identity.models import Person, User
@@ -598,6 +599,7 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
             institution, _ = Institution.objects.get_or_create(code=code, defaults={
                 "name": name, "name_en": name_en, "hotline": hotline, "hotline_hours": "08:30-21:00"})
             _places(institution, campuses)
+            support_demo(institution)  # plans, what each point does, per-campus phones, the assistant's entries
         registrar, hr, temporaries = _rosters(institution, [c[0] for c in campuses], rng)
         for source, data in (("registrar", registrar), ("hr", hr)):
             report = roster_import(institution=institution, source=source, name=f"{source}.csv",

@@ -39,8 +39,10 @@ ROLES: dict[str, list[str]] = {
         # city buses (TRN-1): operators, their staff, routes, validators; taps and disputes to look at
         "transit.*_operator", "transit.*_operatorstaff", "transit.*_route", "transit.*_validator",
         "transit.view_binding", "transit.view_tap", "transit.view_dispute",
+        # the assistant's knowledge base and the questions it was unsure about (SUP-1)
+        "assistant.*",
     ],
-    "card_center_operator": [*SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
+    "card_center_operator": ["assistant.*", *SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              "identity.view_channelbinding", "identity.change_channelbinding",
                              *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device", "cards.view_*",
                              "cards.change_card", "cards.change_photo", "cards.change_production",

@@ -1,0 +1,137 @@
+"""The assistant (SUP-1): answers from the institution's own entries with their source, in the question's
+language; says when it is not sure and hands over to the campus service point; acts on intents only with
+confirmation; the index follows operators' edits; operators see what it was unsure about."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from campuscard.assistant import services
+from campuscard.assistant.models import Entry, Question
+from campuscard.cards.models import Card
+from campuscard.core import clock
+from campuscard.core.models import Area, ServicePoint
+from campuscard.identity.services import holder_user_ensure
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def kb(institution):
+    institution.hotline, institution.hotline_hours = "0451-86413000", "08:30-21:00"
+    institution.save()
+    services.knowledge_base_seed(institution=institution)
+    area = Area.objects.get(campus__institution=institution, code="area1")
+    ServicePoint.objects.create(area=area, code="desk", kind=ServicePoint.Kind.DESK, name="图书馆一楼人工服务点",
+                                name_en="Library help desk", location="图书馆一楼", location_en="Library, first floor",
+                                hours="08:30-21:00", closed_on_holidays=True, phone="0451-86413000")
+    ServicePoint.objects.create(area=area, code="kiosk", kind=ServicePoint.Kind.KIOSK, name="学苑餐厅自助机",
+                                name_en="Xueyuan kiosk", hours="24h", does_recharge=True, does_loss=True)
+    return institution
+
+
+def ask(client, question: str, **headers):
+    return client.post("/api/v1/support/ask", {"question": question, "institution": "uni"},
+                       content_type="application/json", **headers)
+
+
+def test_seeding_gives_one_entry_per_topic_and_is_idempotent(kb):
+    lines = (Path(__file__).parent / "TOPICS.md").read_text(encoding="utf-8").splitlines()
+    topics = {line.split("`")[1] for line in lines if line.startswith("| `")}
+    assert set(Entry.objects.filter(institution=kb).values_list("slug", flat=True)) == topics
+    assert all(e.title and e.title_en and e.body and e.body_en for e in Entry.objects.filter(institution=kb))
+    assert services.knowledge_base_seed(institution=kb) == 0
+
+
+def test_chinese_question_is_answered_in_chinese_with_its_source(client, kb):
+    body = ask(client, "卡丢了，怎么挂失？", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["confident"] is True and body["language"] == "zh-hans"
+    assert body["sources"] == [{"title": "校园卡丢了怎么挂失", "url": "/help/loss-report/?lang=zh-hans"}]
+    assert "挂失" in body["answer"] and body["handoff"] is None
+    page = client.get(body["sources"][0]["url"])
+    assert page.status_code == 200 and "立即挂失" in page.content.decode()
+
+
+def test_english_question_is_answered_in_english_and_the_source_page_follows_the_language(client, kb):
+    body = ask(client, "How can I put money on my card?").json()
+    assert body["confident"] is True and body["language"] == "en"
+    assert body["sources"][0] == {"title": "How to top up the card", "url": "/help/recharge/?lang=en"}
+    page = client.get(body["sources"][0]["url"]).content.decode()
+    assert "cash at a campus kiosk" in page
+
+
+def test_language_of_a_question_without_words_follows_accept_language(client, kb):
+    assert ask(client, "???", HTTP_ACCEPT_LANGUAGE="en").json()["language"] == "en"
+    assert ask(client, "???").json()["language"] == "zh-hans"
+
+
+@pytest.mark.parametrize(("time", "open_now"), [("08:29", False), ("08:30", True), ("21:00", False)])
+def test_unsure_answer_hands_over_to_the_campus_service_point(client, kb, time, open_now):
+    moment = dt.datetime.fromisoformat(f"2026-12-07T{time}").replace(tzinfo=SHANGHAI)
+    with clock.frozen_at(moment):
+        body = ask(client, "what's the weather like in Harbin tomorrow", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["confident"] is False and body["sources"] == []
+    handoff = body["handoff"]
+    assert handoff["service_point"] == "Library help desk" and handoff["location"] == "Library, first floor"
+    assert handoff["open_now"] is open_now and handoff["hotline_open_now"] is open_now
+    assert handoff["hotline"] == "0451-86413000" and handoff["hours"] == "08:30-21:00"
+    assert "0451-86413000" in body["answer"]
+    question = Question.objects.get()
+    assert question.outcome == Question.Outcome.UNSURE and question.channel == "anonymous"
+
+
+def test_bad_questions_are_refused_and_not_logged(client, kb):
+    assert ask(client, "   ").json()["code"] == "assistant_question_empty"
+    assert ask(client, "卡" * 501).json()["code"] == "assistant_question_too_long"
+    assert not Question.objects.exists()
+
+
+def test_anonymous_asks_are_throttled_per_address(client, kb, settings):
+    settings.ASSISTANT_ASKS_PER_MINUTE = 3
+    assert [ask(client, "怎么充值").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert ask(client, "怎么充值", REMOTE_ADDR="10.1.2.3").status_code == 200
+
+
+def test_an_operators_edit_reaches_the_index_at_once(client, kb):
+    assert ask(client, "zorblax").json()["confident"] is False
+    entry = Entry.objects.get(institution=kb, slug="recharge")
+    entry.keywords += " zorblax"
+    entry.save()
+    body = ask(client, "zorblax recharge").json()
+    assert body["confident"] is True and body["sources"][0]["url"] == "/help/recharge/?lang=en"
+    entry.published = False
+    entry.save()
+    assert ask(client, "zorblax recharge").json()["confident"] is False
+    assert client.get("/help/recharge/").status_code == 404
+
+
+def test_report_lost_needs_the_holders_confirmation(client, kb, student, card):
+    user = holder_user_ensure(person=student)
+    user.must_change_password = False
+    user.save()
+    client.force_login(user)
+    body = ask(client, "I lost my card, please stop it").json()
+    action = next(a for a in body["actions"] if a["intent"] == "report_lost")
+    assert action["card"] == card.number and action["confirm"] is True
+    refused = client.post("/api/v1/support/actions/report-lost", {"card": card.number},
+                          content_type="application/json")
+    assert refused.status_code == 409 and refused.json()["code"] == "assistant_confirm_required"
+    card.refresh_from_db()
+    assert card.state == Card.State.ACTIVE
+    done = client.post("/api/v1/support/actions/report-lost", {"card": card.number, "confirm": True},
+                       content_type="application/json")
+    assert done.status_code == 200 and done.json()["state"] == "lost"
+    card.refresh_from_db()
+    assert card.state == Card.State.LOST
+    balance = client.get("/api/v1/support/actions/balance").json()
+    assert balance["cards"] == []  # a lost card has no balance to show here any more
+
+
+def test_intents_need_a_login_for_the_holders_own_data(client, kb):
+    assert client.get("/api/v1/support/actions/balance").status_code == 401
+    assert client.post("/api/v1/support/actions/report-lost", {"card": "x", "confirm": True},
+                       content_type="application/json").status_code == 401
