@@ -71,6 +71,7 @@ def test_every_registered_service_is_reachable(client, holder, student, card):
             assert f'id="tile-{service.key}"' in home
             assert client.get(service.url.split("#")[0]).status_code == 200, service.key
     assert "/api/v1/docs" not in home
+    assert 'id="tile-apply"' not in home  # a holder with a card and no open application: not a service they use
 
 
 def test_home_without_a_card_leads_to_the_application(live_server, phone, screenshot, student):
@@ -81,6 +82,7 @@ def test_home_without_a_card_leads_to_the_application(live_server, phone, screen
     login(phone, live_server.url, student.number)
     assert phone.locator("#home-pay-code").count() == 0
     assert phone.locator("#home-no-card").is_visible()
+    assert phone.locator("#tile-apply").is_visible()
     phone.click("#home-apply")
     phone.wait_for_url("**/apply/")
     screenshot(phone, "portal-17-home-no-card-zh")

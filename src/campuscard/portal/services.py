@@ -18,7 +18,9 @@ from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from campuscard.cards.models import Card
 from campuscard.dorm import selectors as dorm_selectors
+from campuscard.enrollment import selectors as enrollment_selectors
 from campuscard.identity.models import Person
 
 SERVICES_SECTION = "services"
@@ -27,6 +29,14 @@ ACCOUNT_SECTION = "account"
 
 def _always(person: Person) -> bool:
     return True
+
+
+def _applying(person: Person) -> bool:
+    """The application tile: for a holder without an active card, or while their application is open."""
+    if not Card.objects.filter(person=person, state=Card.State.ACTIVE).exists():
+        return True
+    application = enrollment_selectors.application_of(person=person)
+    return application is not None and application.state in application.OPEN_STATES
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ SERVICES: list[Service] = [
             _("Spending limit"), _("daily limit, payment password")),
     Service("apply", "portal:apply",
             '<path d="M14 3H6a1 1 0 0 0-1 1v16a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1V8z"/><path d="M14 3v5h5M9 13h6M9 17h4"/>',
-            _("Apply for a campus card"), _("application and its status")),
+            _("Apply for a campus card"), _("application and its status"), visible=_applying),
     Service("rentals", "portal:rentals",
             '<circle cx="12" cy="12" r="8"/><path d="M4.5 9.5c3 1 12 1 15 0M4.5 14.5c3-1 12-1 15 0M12 4c-2.5 2.5-2.5 13.5 0 16"/>',
             _("Equipment rental"), _("sports and lab equipment")),
