@@ -125,3 +125,28 @@ def test_rooms_and_reconciliations_pages_render(institution, operators, room):
     for name in ("admin:dorm_room_changelist", "admin:dorm_reconciliation_changelist", "admin:dorm_topup_changelist"):
         assert client.get(reverse(name)).status_code == 200
     assert client.get(reverse("admin:dorm_room_change", args=[room.pk])).status_code == 200
+
+
+def test_an_operator_linked_to_buildings_sees_only_theirs(institution, operators, resident, machine, dorm):
+    from campuscard.core.models import Area, Building
+    from campuscard.dorm.models import DormStaff
+    from campuscard.payments import pos
+
+    other_building = Building.objects.create(area=Area.objects.get(campus__institution=institution), code="d2",
+                                             name="2号宿舍楼", kind=Building.Kind.DORMITORY)
+    other = services.dorm_building_open(
+        actor=ACTOR, building=other_building, electricity_merchant=dorm.electricity_merchant,
+        laundry_merchant=pos.merchant_open(actor=ACTOR, institution=institution, code="l2", name="2号楼洗衣房",
+                                           category="laundry"))
+    start = (clock.institution_now(institution) + dt.timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    services.laundry_book(actor=ACTOR, person=resident, machine=machine, starts_at=start, key="k")
+    client = _client(operators["laundry"])
+    url = reverse("admin:dorm_booking_changelist")
+    assert resident.number in client.get(url).content.decode()  # no link: the whole institution
+    DormStaff.objects.create(user=operators["laundry"]).dorms.add(other)
+    assert resident.number not in client.get(url).content.decode()  # linked to building 2 only
+    page = client.get(reverse("admin:dorm_machine_add"))
+    assert [d.pk for d in page.context["adminform"].form.fields["dorm"].queryset] == [other.pk]
+    refused = client.post(reverse("admin:dorm_machine_add"), {"dorm": dorm.pk, "code": "w5", "name": "x",
+                                                             "kind": "washer", "price": 300, "slot_minutes": 60})
+    assert refused.status_code == 200 and not Machine.objects.filter(code="w5").exists()

@@ -25,7 +25,18 @@ from campuscard.core.models import Institution
 from campuscard.core.money import format_fen
 from campuscard.devices.models import Device
 from campuscard.dorm import services
-from campuscard.dorm.models import Booking, DormBuilding, Machine, MeterSystem, Reconciliation, Room, TopUp
+from campuscard.dorm.models import (
+    Booking,
+    DormBuilding,
+    DormStaff,
+    Machine,
+    MeterSystem,
+    Reconciliation,
+    Room,
+    TopUp,
+)
+from campuscard.dorm.selectors import dorm_scope
+from campuscard.identity.models import User
 
 
 def _own_institution(request) -> Institution:
@@ -38,14 +49,46 @@ def _kwh(wh: int | None) -> str:
     return "—" if wh is None else f"{wh / 1000:.3f}"
 
 
+class DormScoped:
+    """An operator linked to some buildings (``DormStaff``) sees and picks only those (on top of the
+    institution restriction)."""
+
+    dorm_path = "dorm"
+
+    def get_queryset(self, request):
+        return dorm_scope(super().get_queryset(request), request.user, self.dorm_path)  # type: ignore[misc]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if db_field.name == "dorm" and field is not None:
+            field.queryset = dorm_scope(field.queryset, request.user, "pk")
+        return field
+
+
+@admin.register(DormStaff)
+class DormStaffAdmin(ScopedAdmin):
+    list_display = ["user", "building_list"]
+    filter_horizontal = ["dorms"]
+
+    @admin.display(description=_("dormitory buildings"))
+    def building_list(self, obj):
+        return ", ".join(str(d) for d in obj.dorms.all())
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(institution_id=request.user.institution_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(DormBuilding)
-class DormBuildingAdmin(ScopedAdmin):
+class DormBuildingAdmin(DormScoped, ScopedAdmin):
+    dorm_path = "pk"
     list_display = ["building", "electricity_merchant", "laundry_merchant"]
     list_select_related = ["building", "electricity_merchant", "laundry_merchant"]
 
 
 @admin.register(Room)
-class RoomAdmin(ScopedAdmin):
+class RoomAdmin(DormScoped, ScopedAdmin):
     list_display = ["number", "dorm", "meter", "price_display", "remaining", "read_at", "low", "resident_count"]
     list_filter = ["dorm", "alerted"]
     search_fields = ["number", "meter", "residents__number", "residents__name"]
@@ -128,7 +171,8 @@ class MeterSystemAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TopUp)
-class TopUpAdmin(ReadOnlyAdmin):
+class TopUpAdmin(DormScoped, ReadOnlyAdmin):
+    dorm_path = "room__dorm"
     list_display = ["created_at", "room", "person", "amount_display", "energy", "state", "delivered_at", "meter_ref"]
     list_filter = ["state", "room__dorm"]
     search_fields = ["room__number", "person__number", "person__name", "meter_ref"]
@@ -259,7 +303,7 @@ class ReconciliationAdmin(ReadOnlyAdmin):
 # --- laundry -------------------------------------------------------------------------------------
 
 @admin.register(Machine)
-class MachineAdmin(ScopedAdmin):
+class MachineAdmin(DormScoped, ScopedAdmin):
     list_display = ["code", "name", "dorm", "kind", "price_display", "slot_minutes", "device", "active"]
     list_filter = ["dorm", "kind", "active"]
     search_fields = ["code", "name"]
@@ -286,7 +330,8 @@ class MachineAdmin(ScopedAdmin):
 
 
 @admin.register(Booking)
-class BookingAdmin(ReadOnlyAdmin):
+class BookingAdmin(DormScoped, ReadOnlyAdmin):
+    dorm_path = "machine__dorm"
     list_display = ["starts_at", "machine", "person", "state", "amount_display", "started_at", "failure"]
     list_filter = ["state", "machine__dorm", "machine"]
     search_fields = ["person__number", "person__name", "machine__code"]

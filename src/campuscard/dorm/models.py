@@ -284,3 +284,23 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine} {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class DormStaff(models.Model):
+    """Narrows a dormitory electricity or laundry operator to some buildings of their institution; an
+    operator without a link works for the whole institution (``dorm.selectors.dorm_scope``)."""
+
+    institution_path = "user__institution"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dorm_staff",
+                                verbose_name=_("user"))
+    dorms = models.ManyToManyField(DormBuilding, related_name="staff", verbose_name=_("dormitory buildings"))
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("dormitory staff member")
+        verbose_name_plural = _("dormitory staff")
+
+    def __str__(self) -> str:
+        return str(self.user)

@@ -10,7 +10,7 @@ from django.conf import settings
 from campuscard.cards.models import PackageAddon
 from campuscard.cards.selectors import has_addon
 from campuscard.core import clock
-from campuscard.dorm.models import Booking, Machine, Room, TopUp
+from campuscard.dorm.models import Booking, DormStaff, Machine, Room, TopUp
 from campuscard.dorm.services import room_of
 from campuscard.identity.models import Person
 
@@ -104,3 +104,14 @@ def shows_electricity(person: Person) -> bool:
 
 def shows_laundry(person: Person) -> bool:
     return has_addon(person=person, addon=PackageAddon.Addon.LAUNDRY)
+
+
+def dorm_scope(queryset, user, path: str = "dorm"):
+    """A dorm operator linked to some buildings (``DormStaff``) sees only theirs; anyone else is left as
+    ``restrict`` made them (their institution). ``path`` leads from the queryset's model to the building."""
+    if user is None or not user.is_authenticated or user.is_superuser:
+        return queryset
+    link = DormStaff.objects.filter(user=user).first()
+    if link is None:
+        return queryset
+    return queryset.filter(**{f"{path}__in": link.dorms.all()})
