@@ -121,12 +121,15 @@ def test_slot_rules(study_room, two, settings):
         for start, end, code in [(NINE, NINE, "seat_slot_invalid"),
                                  (NINE, NINE + dt.timedelta(hours=settings.SEAT_MAX_HOURS, minutes=1), "seat_slot_invalid"),
                                  (NINE - dt.timedelta(hours=2), NINE, "seat_slot_past"),
+                                 (NINE - dt.timedelta(minutes=15), NINE + dt.timedelta(hours=1), "seat_slot_past"),
                                  (NINE + dt.timedelta(days=settings.SEAT_BOOK_AHEAD_DAYS, minutes=1),
                                   NINE + dt.timedelta(days=settings.SEAT_BOOK_AHEAD_DAYS, hours=1), "seat_slot_too_far")]:
             with pytest.raises(DomainError) as refused:
                 services.seat_book(actor=SYSTEM, person=alice, seat=seats[0], starts_at=start, ends_at=end)
             assert refused.value.code == code
     assert not SeatBooking.objects.exists()
+    with clock.frozen_at(NINE + dt.timedelta(minutes=14, seconds=59)):  # still within its grace: bookable
+        services.seat_book(actor=SYSTEM, person=alice, seat=seats[0], starts_at=NINE, ends_at=NINE + dt.timedelta(hours=1))
 
 
 def test_no_active_card_no_seat(study_room, two):

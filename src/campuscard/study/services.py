@@ -230,8 +230,8 @@ def seat_book(*, actor: Actor, person: Person, seat: Seat, starts_at: dt.datetim
     now = clock.now()
     if ends_at <= starts_at or ends_at - starts_at > dt.timedelta(hours=settings.SEAT_MAX_HOURS):
         raise DomainError("seat_slot_invalid", hours=settings.SEAT_MAX_HOURS)
-    if ends_at <= now:
-        raise DomainError("seat_slot_past")
+    if ends_at <= now or starts_at <= now - _grace():
+        raise DomainError("seat_slot_past")  # a slot already released the moment it is booked
     if starts_at - now > dt.timedelta(days=settings.SEAT_BOOK_AHEAD_DAYS):
         raise DomainError("seat_slot_too_far", days=settings.SEAT_BOOK_AHEAD_DAYS)
     if seat.room.institution_id != person.institution_id:
