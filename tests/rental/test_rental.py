@@ -289,3 +289,33 @@ def test_holder_pages(funded, racket, desk, student):
     assert [(r["item"], r["deposit"], r["settled"]) for r in mine] == [(racket.code, 3000, False)]
     catalogue = client.get("/api/v1/rental/items").json()
     assert [(i["code"], i["available"]) for i in catalogue] == [(racket.code, False)]
+
+
+def test_api_return_and_usage_authorisation(funded, scope, desk, desk_user, make_operator, institution,
+                                            other_institution):
+    rental = checkout(desk, funded, scope)
+
+    def give(client):
+        return client.post("/api/v1/rental/returns", {"item": scope.code}, content_type="application/json")
+
+    clinician, far_desk = make_operator(institution, "clinician"), make_operator(other_institution, "equipment_desk", "x")
+    with clock.frozen_at(T0 + dt.timedelta(minutes=30)):
+        assert_authorization(
+            give,
+            anonymous=Expect(ANONYMOUS, 401),
+            wrong_role=Expect(Principal.session(clinician), 404),  # sees no rental
+            wrong_institution=Expect(Principal.session(far_desk), 404),
+            allowed=Expect(Principal.session(desk_user), 200),
+            snapshot=lambda: (tuple(Rental.objects.values_list("pk", "returned_at", "fee")), Payment.objects.count()),
+            writes=True)
+    rental.refresh_from_db()
+    assert rental.returned_at is not None and Payment.objects.get().amount == rental.fee
+    assert_authorization(
+        lambda client: client.get("/api/v1/rental/usage?by=person&days=30"),
+        anonymous=Expect(ANONYMOUS, 401),
+        wrong_role=Expect(Principal.session(make_operator(institution, "clinician", "dr")), 403),
+        wrong_institution=Expect(Principal.session(make_operator(other_institution, "auditor", "far-auditor")), 200,
+                                 check=lambda r: r.json() == []),  # their own institution: nothing of ours
+        allowed=Expect(Principal.session(make_operator(institution, "auditor", "our-auditor")), 200,
+                       check=lambda r: [u["label"] for u in r.json()] == [f"{funded.person.number} {funded.person.name}"]),
+        snapshot=lambda: Rental.objects.count())
