@@ -115,3 +115,13 @@ def test_sections_a_role_may_not_see_are_left_out(student, card, institution, ma
     overview = person_overview(person=student, user=zone_manager)
     assert overview.cards == [] and not overview.wallet.allowed and not overview.appeals.allowed
     assert overview.access.allowed
+
+
+def test_the_audit_trail_names_actions_in_words(client, student, card, institution, make_operator):
+    admin = make_operator(institution, "institution_admin", "head")
+    cards.card_report_lost(actor=Actor.by_user(admin), card=card, channel="window")
+    client.force_login(admin)
+    with translation.override("zh-hans"):
+        expected = str(ACTION_LABELS["card_reported_lost"])
+    html = client.get(reverse("admin:core_auditlog_changelist") + "?action=card_reported_lost").content.decode()
+    assert expected in html and ">card_reported_lost<" not in html
