@@ -125,3 +125,29 @@ def test_the_audit_trail_names_actions_in_words(client, student, card, instituti
         expected = str(ACTION_LABELS["card_reported_lost"])
     html = client.get(reverse("admin:core_auditlog_changelist") + "?action=card_reported_lost").content.decode()
     assert expected in html and ">card_reported_lost<" not in html
+
+
+def test_production_and_collection_at_the_kiosk_are_on_the_timeline(student, institution, operator):
+    from campuscard.cards.models import Photo, Production
+    from campuscard.core.clock import now
+    from campuscard.core.models import Area, ServicePoint
+    from campuscard.devices.services import device_register
+
+    Photo.objects.create(person=student, image="photos/x.jpg", state=Photo.State.APPROVED, uploaded_at=now())
+    kiosk_point = ServicePoint.objects.create(area=Area.objects.get(campus__institution=institution), name="一食堂自助机",
+                                              kind=ServicePoint.Kind.KIOSK)
+    physical = cards.card_issue(actor=Actor.by_user(operator), person=student, physical=True,
+                                collect_point=kiosk_point)
+    production = Production.objects.get(card=physical)
+    by = Actor.by_user(operator)
+    cards.production_advance(actor=by, production=production, target=Production.State.PRINTED)
+    cards.production_advance(actor=by, production=production, target=Production.State.AT_KIOSK)
+    kiosk, _secret = device_register(actor=Actor.system("t"), institution=institution, kind="kiosk", code="kiosk-7",
+                                     name="Kiosk 7")
+    cards.production_advance(actor=Actor.by_device(kiosk), production=production, target=Production.State.COLLECTED)
+    section = person_overview(person=student, user=operator).cards[0]
+    events = [(e.label, e.who) for e in section.events]
+    assert [label for label, _who in events] == [str(ACTION_LABELS[a]) for a in (
+        "card_issued", "card_production_printed", "card_production_at_kiosk", "card_production_collected")]
+    assert events[-1][1] == "device kiosk-7" and events[1][1] == "window-op"
+    assert section.production.collect_where.startswith("一食堂自助机")
