@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from campuscard.core import clock
 from campuscard.dorm import services
@@ -101,3 +102,27 @@ def test_operator_reconciles_a_day(live_server, desktop, resident, room, institu
     shot(page, "backoffice-reconciliation")
     page.goto(f"{live_server.url}/backoffice/dorm/topup/")
     shot(page, "backoffice-topups")
+
+
+@override_settings(LAUNDRY_GRACE_MINUTES=70)  # this hour's slot can be started whenever the test runs
+def test_machine_page_starts_for_the_holder(live_server, phone, resident, machine, institution):  # noqa: F811
+    device, secret = services.machine_device_register(actor=ACTOR, machine=machine, code="washer-1")
+    start = clock.institution_now(institution).replace(minute=0, second=0, microsecond=0)
+    services.laundry_book(actor=ACTOR, person=resident, machine=machine, starts_at=start, key="page")
+    page = phone
+    page.goto(f"{live_server.url}/devices/enrol/laundry/")
+    page.fill("input[name=code]", device.code)
+    page.fill("input[name=secret]", secret)
+    page.click("#enrol-form button")
+    page.wait_for_url("**/devices/laundry/")
+    page.fill("#nfc-uid", "04D4E5F6")  # a card that is not the booking holder's
+    page.click("#tap-submit")
+    page.wait_for_selector("#laundry-refused")
+    page.fill("#nfc-uid", "04A1B2C3")
+    page.click("#tap-submit")
+    page.wait_for_selector("#laundry-started")
+    shot(page, "laundry-machine-started")
+    page.click("#cycle-failed")
+    page.wait_for_selector("#laundry-ended[data-outcome=failed]")
+    shot(page, "laundry-machine-failed")
+    assert wallet_summary(resident).balances.available == 50_000

@@ -59,3 +59,24 @@ def test_another_holders_booking_cannot_be_cancelled(client, neighbour, machine,
     theirs = services.laundry_book(actor=ACTOR, person=neighbour, machine=machine, starts_at=start, key="n")
     client.post(f"/laundry/bookings/{theirs.pk}/cancel/")
     assert Booking.objects.get().state == "booked"
+
+
+def test_the_machine_page_starts_only_for_the_holder_and_reports_a_failure(resident, neighbour, machine,
+                                                                            institution):
+    from campuscard.dorm import services
+    from tests.dorm.conftest import ACTOR
+    device, secret = services.machine_device_register(actor=ACTOR, machine=machine, code="washer-1")
+    start = (clock.institution_now(institution) + dt.timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    booking = services.laundry_book(actor=ACTOR, person=resident, machine=machine, starts_at=start, key="m")
+    page = Client()
+    assert page.post("/devices/enrol/laundry/", {"code": device.code, "secret": "wrong"}).status_code == 200
+    assert page.post("/devices/enrol/laundry/", {"code": device.code, "secret": secret}).status_code == 302
+    assert page.get("/devices/laundry/").status_code == 200
+    with clock.frozen_at(start + dt.timedelta(minutes=3)):
+        other = page.post("/devices/laundry/start/", {"nfc_uid": "04D4E5F6"})
+        assert 'id="laundry-refused"' in other.content.decode() and Booking.objects.get().state == "booked"
+        ok = page.post("/devices/laundry/start/", {"nfc_uid": "04A1B2C3"})
+        assert 'id="laundry-started"' in ok.content.decode() and Booking.objects.get().state == "started"
+        failed = page.post(f"/devices/laundry/bookings/{booking.pk}/cycle/", {"outcome": "failed", "failure": "E21"})
+        assert 'data-outcome="failed"' in failed.content.decode()
+    assert Booking.objects.get().state == "failed" and wallet_summary(resident).balances.available == 50_000

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from campuscard.terminals import exam_views, gate_views, kiosk_views, pos_views, rental_views, transit_views
+from campuscard.terminals import (
+    exam_views,
+    gate_views,
+    kiosk_views,
+    laundry_views,
+    pos_views,
+    rental_views,
+    transit_views,
+)
 
 app_name = "devices"
 urlpatterns = [
@@ -20,6 +28,9 @@ urlpatterns = [
     path("exam/<int:pk>/", exam_views.room, name="exam_room"),
     path("exam/<int:pk>/check-in/", exam_views.check_in, name="exam_check_in"),
     path("exam/<int:pk>/attendance.csv", exam_views.export, name="exam_export"),
+    path("laundry/", laundry_views.machine_page, name="laundry"),
+    path("laundry/start/", laundry_views.start, name="laundry_start"),
+    path("laundry/bookings/<int:pk>/cycle/", laundry_views.cycle, name="laundry_cycle"),
     path("desk/", rental_views.desk, name="rental_desk"),
     path("desk/identify/", rental_views.identify, name="rental_identify"),
     path("desk/checkout/", rental_views.checkout, name="rental_checkout"),
