@@ -6,9 +6,8 @@ import pytest
 from campuscard.cards.services import nfc_bind
 from campuscard.identity.roles import ensure_role_groups
 from campuscard.ledger.checks import ledger_check
-from campuscard.transit.models import Operator
+from campuscard.transit.models import Binding, Operator, Tap
 from campuscard.transit.selectors import clearing
-from campuscard.transit.models import Binding, Tap
 from tests.transit.conftest import SYSTEM
 
 pytestmark = pytest.mark.django_db

@@ -59,7 +59,7 @@ def transit_demo(institution: Institution, rng: random.Random, login, password: 
                                       person__kind=Person.Kind.UNDERGRADUATE,
                                       credentials__kind=Credential.Kind.NFC, credentials__active=True)
                   .order_by("person__number").distinct()[:40])
-    for i, card in enumerate(riders):
+    for card in riders:
         recharge_cash(channel="window", person=card.person, amount=5_000, key=f"demo-transit-fund-{card.pk}")
         services.binding_create(actor=ACTOR, card=card, accept_terms=True)
     if len(riders) > 1:  # one holder paused the binding
@@ -72,7 +72,7 @@ def transit_demo(institution: Institution, rng: random.Random, login, password: 
     for days_ago in (2, 1, 0):
         day = (now - dt.timedelta(days=days_ago)).astimezone(zone).date()
         batches: dict[int, list] = {v.pk: [] for v in validators}
-        for card_id, uid in uids.items():
+        for uid in uids.values():
             for base in (dt.time(7, 30), dt.time(17, 40)):
                 moment = dt.datetime.combine(day, base, zone) + dt.timedelta(minutes=rng.randint(0, 80))
                 if moment >= now:
