@@ -6,7 +6,7 @@ from django.test import Client
 
 from campuscard.ledger.checks import ledger_check
 from campuscard.transit import services
-from campuscard.transit.models import Dispute, OperatorStaff, Tap, Validator
+from campuscard.transit.models import OperatorStaff, Tap, Validator
 from tests.transit.conftest import SYSTEM, available, taps
 
 pytestmark = pytest.mark.django_db

@@ -231,11 +231,11 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
         return result
     uids = {t.uid for t in taps}
     cards: dict[str, dict] = {}
-    for row in (Credential.objects.filter(kind=Credential.Kind.NFC, uid__in=uids)
+    for found in (Credential.objects.filter(kind=Credential.Kind.NFC, uid__in=uids)
                 .order_by("active", "created_at")  # the active credential of a UID wins
                 .values("uid", "card_id", "card__kind", "card__state", "card__institution_id", "card__person_id",
                         "card__wallet_account_id", "card__number")):
-        cards[row["uid"]] = row
+        cards[found["uid"]] = found
     card_ids = {c["card_id"] for c in cards.values()}
     bound = set(Binding.objects.filter(card_id__in=card_ids, state=Binding.State.ACTIVE)
                 .values_list("card_id", flat=True))
@@ -376,6 +376,7 @@ def dispute_decide(*, actor: Actor, user: User, dispute: Dispute, accept: bool, 
     if not accept and not reason.strip():
         raise DomainError("decision_reason_required")
     if accept:
+        assert dispute.tap.transfer_id is not None  # only charged taps are disputed (dispute_open)
         refund = ledger.transfer_reverse(key=f"transit-dispute:{dispute.pk}", original_id=dispute.tap.transfer_id,
                                          reference=f"dispute:{dispute.pk}")
         dispute.refund_transfer_id = refund.id
