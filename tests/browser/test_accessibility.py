@@ -208,6 +208,7 @@ def operator_session(page, base, user):
 
 
 def _open(page, base, spec: A11yPage, world: dict):
+    page.set_default_timeout(30_000)  # a busy CI machine: axe-core and the first page loads take their time
     if spec.device == "":
         portal_login(page, base, world["person"].number)
     elif spec.device.startswith("operator:"):
