@@ -2,8 +2,9 @@
 tests/assistant/questions.json, by someone else, from the seed documents alone. The same evaluation as
 bench/assistant.py (assistant.evaluation); the ranker is deterministic, so the figures are exact.
 
-The targets of issue #21 are top-1 ≥ 90 % and ≥ 90 % of out-of-scope questions declined; FLOOR holds what
-the assistant reaches today (docs/benchmarks.md) so that a change making it worse fails here."""
+The targets of issue #21 are top-1 ≥ 90 % and ≥ 90 % of out-of-scope questions declined. The assistant does
+not reach them yet (docs/benchmarks.md has the figures); FLOOR holds what it reaches today, so that a change
+making it worse fails here, and is raised with every improvement."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 from campuscard.assistant import evaluation, services
 
 QUESTIONS = json.loads((Path(__file__).parent / "questions.json").read_text(encoding="utf-8"))
-FLOOR = {"top1": 0.70, "out_of_scope_declined": 0.75, "p95_ms": 50.0}
+FLOOR = {"top1": 0.74, "out_of_scope_declined": 0.86}
+# The 50 ms target is bench/assistant.py's; the test machine runs other suites beside this one.
+P95_MS_HERE = 150.0
 
 
 def test_the_question_set_is_what_the_issue_asks_for():
@@ -32,4 +35,4 @@ def test_top1_and_declines_over_the_question_set(institution):
     misses = "\n".join(f"{m['want']} <- {m['got']} ({m['confident']}): {m['q']}" for m in report.misses)
     assert report.top1 >= FLOOR["top1"], misses
     assert report.out_of_scope_declined >= FLOOR["out_of_scope_declined"], misses
-    assert report.p95_ms <= FLOOR["p95_ms"]
+    assert report.p95_ms <= P95_MS_HERE

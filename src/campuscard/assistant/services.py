@@ -112,8 +112,8 @@ def _campus_id(institution: Institution, person: Person | None) -> int | None:
 def handoff(*, institution: Institution, person: Person | None) -> dict:
     """The nearest human help: the holder's campus staffed point (open ones first), its hours and phone,
     and the hotline with its hours — all "open now" in the institution's time zone."""
-    staffed = [v for v in points.nearest(institution, campus_id=_campus_id(institution, person))
-               if v.point.kind != ServicePoint.Kind.KIOSK]
+    staffed = points.open_first(institution, campus_id=_campus_id(institution, person),
+                                kinds=(ServicePoint.Kind.DESK, ServicePoint.Kind.WINDOW))
     view = staffed[0] if staffed else None
     return {
         "service_point": view.name if view else "",
@@ -201,7 +201,7 @@ def balance_of(*, person: Person) -> dict:
 
 
 def nearest_kiosk(*, institution: Institution, person: Person | None) -> dict | None:
-    kiosks = points.nearest(institution, campus_id=_campus_id(institution, person), kind=ServicePoint.Kind.KIOSK)
+    kiosks = points.open_first(institution, campus_id=_campus_id(institution, person), kinds=(ServicePoint.Kind.KIOSK,))
     if not kiosks:
         return None
     view = kiosks[0]

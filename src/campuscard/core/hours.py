@@ -128,4 +128,6 @@ def today_ranges(*, hours: str, closed_on_holidays: bool, country: str, day: dt.
 
 
 def format_ranges(ranges: tuple[tuple[int, int], ...]) -> str:
+    if ranges == ((0, 24 * 60),):
+        return "24h"
     return ", ".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in ranges)

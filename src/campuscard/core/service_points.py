@@ -63,11 +63,24 @@ class AreaView:
 
 
 @dataclass
+class BuildingView:
+    building: Building
+
+    @property
+    def pk(self) -> int:
+        return self.building.pk
+
+    @property
+    def name(self) -> str:
+        return _local(self.building, "name")
+
+
+@dataclass
 class CampusView:
     campus: Campus
     phone: str
     areas: list[AreaView] = field(default_factory=list)
-    buildings: list[Building] = field(default_factory=list)
+    buildings: list[BuildingView] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -120,7 +133,7 @@ def service_points(institution: Institution, *, at: dt.datetime | None = None) -
         areas[point.area_id].points.append(point_view(point, institution=institution, at=at))
     for building in (Building.objects.filter(area__campus__institution=institution, plan_x__isnull=False)
                      .select_related("area").order_by("name")):
-        campuses[building.area.campus_id].buildings.append(building)
+        campuses[building.area.campus_id].buildings.append(BuildingView(building))
     return [c for c in campuses.values() if c.areas]
 
 
@@ -141,3 +154,16 @@ def nearest(institution: Institution, *, campus_id: int | None = None, near: Bui
             view.distance = math.hypot(there[0] - here[0], there[1] - here[1])  # type: ignore[operator]
     return sorted(views, key=lambda v: (not v.open_now, v.distance if v.distance is not None else math.inf,
                                         v.point.area.code, v.point.code))
+
+
+def open_first(institution: Institution, *, campus_id: int | None, kinds: tuple[str, ...] | None = None,
+               at: dt.datetime | None = None) -> list[PointView]:
+    """One campus's points (of ``kinds``), open ones first: the assistant's hand-off asks this on every unsure
+    answer, so it is one query and no plan."""
+    points = ServicePoint.objects.filter(area__campus__institution=institution).select_related("area__campus")
+    if campus_id is not None:
+        points = points.filter(area__campus_id=campus_id)
+    if kinds:
+        points = points.filter(kind__in=kinds)
+    views = [point_view(p, institution=institution, at=at) for p in points.order_by("area__code", "kind", "code")]
+    return sorted(views, key=lambda v: not v.open_now)

@@ -118,6 +118,12 @@ SERVICES: list[Service] = [
     Service("messages", "portal:notifications",
             '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0"/>',
             _("Messages"), _("notifications")),
+    Service("assistant", "portal:assistant",
+            '<path d="M4 5h16v11H9l-5 4z"/><path d="M8 9h8M8 12h5"/>',
+            _("Ask the assistant"), _("24-hour help, in Chinese or English")),
+    Service("service-points", "portal:service_points",
+            '<path d="M12 21s-6-5.6-6-11a6 6 0 0 1 12 0c0 5.4-6 11-6 11z"/><circle cx="12" cy="10" r="2.2"/>',
+            _("Service points"), _("kiosks and windows open now")),
     Service("payment-password", "portal:security",
             '<rect x="5" y="11" width="14" height="10" rx="2"/><path d="M8 11V7a4 4 0 0 1 8 0v4"/>'
             '<circle cx="12" cy="16" r="1.2"/>',
