@@ -134,6 +134,10 @@ def test_the_back_office_theme_speaks_chinese(live_server, desktop, screenshot, 
     html = page.content()
     assert zh("Select action") != "Select action" and zh("Select action") in html and "Select action" not in html
     screenshot(page, "backoffice-theme-list-zh")
+    english(page, live_server.url)  # and the English back office keeps the theme's own words
+    page.goto(f"{live_server.url}/backoffice/identity/person/?q=nobody-has-this-number")
+    assert 'placeholder="Type to search"' in page.content() and "No results found" in page.content()
+    screenshot(page, "backoffice-theme-no-results-en")
 
 
 def test_a_notification_reads_in_the_readers_language(live_server, phone, screenshot, catalogue, student, card):
