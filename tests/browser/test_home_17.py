@@ -60,6 +60,7 @@ def test_home_puts_balance_and_pay_code_first(live_server, phone, screenshot, ho
     page.click("button[data-lang=en]")
     page.wait_for_selector("#home-pay-code")
     assert "Pay code" in page.locator("#home-pay-code").inner_text()
+    assert "Main Campus" in page.locator("#home-hero").inner_text()
     screenshot(page, "portal-17-home-en")
 
 
