@@ -6,7 +6,7 @@ wallets of residents with the add-on, confirmed by the meter system, a reading p
 their residents alerted), one top-up the meter has not taken yet, and yesterday's reconciliation run.
 Laundry: two washers and a dryer per building (the first washer's controller a device login), past
 bookings finished, one no-show and one failed and refunded, and an upcoming booking of the demo student.
-Operator logins for the two new roles.
+Operator logins for the two new roles (the laundry operator linked to the first building).
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ import random
 from django.contrib.auth.models import Group
 
 from campuscard.access.models import DormResidence
-from campuscard.cards.models import PackageAddon
+from campuscard.cards.models import Card, PackageAddon
 from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Building, Institution
 from campuscard.devices.models import Device
 from campuscard.dorm import services
-from campuscard.dorm.models import Booking, DormBuilding, Machine, MeterSystem, Room
+from campuscard.dorm.models import Booking, DormBuilding, DormStaff, Machine, MeterSystem, Room
 from campuscard.identity.models import Person, User
 from campuscard.payments import pos
 from campuscard.payments.models import Merchant
+from campuscard.payments.selectors import wallet_summary
+from campuscard.payments.services import recharge_cash
 
 SEED = 20261205
 ACTOR = Actor.system("demo")
@@ -103,10 +105,18 @@ def dorm_demo(institution: Institution, rng: random.Random, login, password: str
     users = [first] if first in residents else []
     users += [p for p in residents if p != first][:40]
     now = clock.now()
+    with clock.frozen_at(now - dt.timedelta(days=15)):  # residents short of money recharged at the window
+        for person in users:
+            if Card.objects.filter(person=person, state=Card.State.ACTIVE).exists() and \
+                    wallet_summary(person).balances.available < 5_000:
+                recharge_cash(channel="window", person=person, amount=10_000, key=f"dorm-demo-{person.pk}")
     for person in users:
         for addon in ("dorm_electricity", "laundry"):
             PackageAddon.objects.get_or_create(person=person, addon=addon, revoked_at=None,
                                                defaults={"granted_at": now - dt.timedelta(days=30)})
+    laundry_operator = User.objects.get(username=f"{institution.code}-laundry")
+    if rooms:  # the laundry operator works for the first dorm building only (the others: the whole institution)
+        DormStaff.objects.get_or_create(user=laundry_operator)[0].dorms.add(rooms[0].dorm)
     _electricity(institution, rng, users, rooms, meter_device)
     _laundry(institution, rng, users, machines)
     return logins
