@@ -46,7 +46,7 @@ def test_the_institution_admin_grants_the_role(institution, other_institution, m
     assert list(target.groups.values_list("name", flat=True)) == [role]
     if role == "clinician":
         target.refresh_from_db()
-        assert is_clinician_of(User.objects.get(pk=target.pk), institution.pk)
+        assert is_clinician_of(user=User.objects.get(pk=target.pk), institution_id=institution.pk)
     # not for another institution's user: that user is not theirs to open
     foreign = User.objects.create_user(username="far-colleague", institution=other_institution, is_staff=True)
     refused = client.post(reverse("admin:identity_user_change", args=[foreign.pk]), data)

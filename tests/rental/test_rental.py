@@ -109,8 +109,8 @@ def test_rate_is_charged_per_started_hour_once_on_a_retried_return(funded, scope
 
 @pytest.mark.parametrize(("minutes", "fee"), [(1, 500), (60, 500), (60 * 24, 12_000)])
 def test_fee_edges(scope, minutes, fee):
-    assert services.fee_for(scope, T0, T0 + dt.timedelta(minutes=minutes)) == fee
-    assert services.fee_for(scope, T0, T0 + dt.timedelta(minutes=minutes, seconds=1)) == fee + (
+    assert services.fee_for(item=scope, out_at=T0, back_at=T0 + dt.timedelta(minutes=minutes)) == fee
+    assert services.fee_for(item=scope, out_at=T0, back_at=T0 + dt.timedelta(minutes=minutes, seconds=1)) == fee + (
         500 if minutes % 60 == 0 else 0)
 
 

@@ -46,7 +46,8 @@ class HealthRecordsAdmin(ScopedAdmin):
 
     def _clinician(self, request) -> bool:
         # the login page asks too, for an anonymous user (no institution)
-        return services.is_clinician_of(request.user, getattr(request.user, "institution_id", None))
+        return services.is_clinician_of(user=request.user,
+                                        institution_id=getattr(request.user, "institution_id", None))
 
     def has_module_permission(self, request):
         return self._clinician(request)

@@ -71,7 +71,7 @@ class HealthRecords:
     logged: RecordRead | None  # None: the holder read their own
 
 
-def is_clinician_of(user: Any, institution_id: int | None) -> bool:
+def is_clinician_of(*, user: Any, institution_id: int | None) -> bool:
     """A clinician of that institution: the role's permissions and the same institution. Superusers are
     not clinicians (Django would grant them every permission)."""
     if user is None or not user.is_authenticated or not user.is_active or user.is_superuser:
@@ -90,7 +90,7 @@ def clinician_person(*, reader: User, institution_code: str | None = None, numbe
         named = Institution.objects.filter(code=institution_code).values_list("pk", flat=True).first()
         if named is None or named != institution_id:
             raise DomainError("health_forbidden")
-    if not is_clinician_of(reader, institution_id):
+    if not is_clinician_of(user=reader, institution_id=institution_id):
         raise DomainError("health_forbidden")
     person = Person.objects.select_related("institution").filter(institution_id=institution_id,
                                                                  number=(number or "").strip()).first()
@@ -106,7 +106,7 @@ def health_records_read(*, reader: User, person: Person, channel: str = RecordRe
     if reader is None or not reader.is_authenticated:
         raise DomainError("not_authenticated")
     own = person.user_id is not None and person.user_id == reader.pk
-    if not own and not is_clinician_of(reader, person.institution_id):
+    if not own and not is_clinician_of(user=reader, institution_id=person.institution_id):
         raise DomainError("health_forbidden")
     if channel not in RecordRead.Channel.values:
         raise DomainError("validation_error")

@@ -79,7 +79,7 @@ def _local(moment: dt.datetime, item: Item) -> str:
     return moment.astimezone(clock.zone(item.merchant.institution.time_zone)).strftime("%Y-%m-%d %H:%M")
 
 
-def fee_for(item: Item, out_at: dt.datetime, back_at: dt.datetime) -> int:
+def fee_for(*, item: Item, out_at: dt.datetime, back_at: dt.datetime) -> int:
     """The rate per started hour (a rental of 61 minutes pays two hours); nothing for a rate of 0."""
     if item.rate_per_hour <= 0:
         return 0
@@ -173,7 +173,7 @@ def rental_return(*, actor: Actor, rental: Rental, password: str | None = None) 
         if locked.returned_at is None:
             now = max(clock.now(), locked.out_at)
             locked.returned_at, locked.returned_by = now, operator
-            locked.fee = fee_for(locked.item, locked.out_at, now)
+            locked.fee = fee_for(item=locked.item, out_at=locked.out_at, back_at=now)
             locked.save(update_fields=["returned_at", "returned_by", "fee"])
             audit_record(actor=actor, action="rental_returned", obj=locked, institution_id=locked.institution_id,
                          after={"fee": locked.fee, "minutes": int((now - locked.out_at).total_seconds() // 60)})
