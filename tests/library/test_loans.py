@@ -130,6 +130,10 @@ def test_reminder_in_the_holders_language(feeder, institution, reader):
     assert Notification.objects.get(person=reader).title == chinese
     assert Notification.objects.get(person=english).title == "Library loan due on 2026-12-17"
     assert "“书 L2” is due back on 2026-12-17" in Notification.objects.get(person=english).body
+    # stored with its source text (support.notify_many), so a reader sees it in their language later
+    assert Notification.objects.get(person=reader).title_msgid == "Library loan due on %(due)s"
+    # the claim wrote a real date-time, comparable in the database on SQLite as on PostgreSQL
+    assert Loan.objects.filter(reminded_at__lte=MORNING + dt.timedelta(seconds=1), external_id="L1").exists()
 
 
 def test_feed_api_authorization(institution, other_institution, make_operator, reader):

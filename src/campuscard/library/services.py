@@ -11,14 +11,12 @@ two runs at once. The messages are rendered once per language and written in bul
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import translation
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -34,6 +32,7 @@ from campuscard.identity.roster import read_rows
 from campuscard.library.models import Loan
 from campuscard.library.selectors import may_borrow
 from campuscard.support.models import Notification
+from campuscard.support.services import Recipient, notify_many
 
 REMINDER_TITLE = gettext_lazy("Library loan due on %(due)s")
 REMINDER_BODY = gettext_lazy("“%(title)s” is due back on %(due)s. Return or renew it at the library.")
@@ -164,33 +163,24 @@ def _remind(institution: Institution, today: dt.date) -> int:
     table = Loan._meta.db_table
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # One statement claims the loans (a second run at once finds none left to claim).
             cursor.execute(
                 f"UPDATE {table} SET reminded_at = %s WHERE institution_id = %s AND returned_at IS NULL "  # noqa: S608
                 f"AND reminded_at IS NULL AND due_on >= %s AND due_on <= %s RETURNING person_id, title, due_on",
-                [now, institution.pk, today, last])
+                [connection.ops.adapt_datetimefield_value(now), institution.pk, today, last])
             claimed = cursor.fetchall()
         if not claimed:
             return 0
         people = _recipients({row[0] for row in claimed})
-        notes, mails = [], []
-        by_language: dict[str, list[tuple[int, str, Any]]] = defaultdict(list)
-        for person_id, title, due in claimed:
-            by_language[people[person_id][0]].append((person_id, title, due))
-        for language, rows in by_language.items():
-            with translation.override(language):
-                title_text, body_text = str(REMINDER_TITLE), str(REMINDER_BODY)
-            for person_id, title, due in rows:
-                due_text = due.isoformat() if isinstance(due, dt.date) else str(due)
-                params = {"due": due_text, "title": title}
-                note = Notification(person_id=person_id, kind=Notification.Kind.LOAN_DUE, title=(title_text % params)[:150],
-                                    body=body_text % params, link="/library/", created_at=now)
-                notes.append(note)
-                if people[person_id][1]:
-                    mails.append((people[person_id][1], note.title, note.body))
-        Notification.objects.bulk_create(notes, batch_size=5000)
-        if mails:
-            transaction.on_commit(lambda: _email_all(mails))
-    return len(claimed)
+        return notify_many(kind=Notification.Kind.LOAN_DUE, title=REMINDER_TITLE, body=REMINDER_BODY, link="/library/",
+                           recipients=(Recipient(person_id=person_id, language=people[person_id][0],
+                                                 email=people[person_id][1],
+                                                 params={"title": title, "due": _day(due)})
+                                       for person_id, title, due in claimed))
+
+
+def _day(due: Any) -> str:
+    return due.isoformat() if isinstance(due, dt.date) else str(due)
 
 
 def _recipients(person_ids: set[int]) -> dict[int, tuple[str, str]]:
@@ -204,8 +194,3 @@ def _recipients(person_ids: set[int]) -> dict[int, tuple[str, str]]:
     return found
 
 
-def _email_all(mails: list[tuple[str, str, str]]) -> None:
-    from campuscard.support.tasks import send_email
-
-    for address, title, body in mails:
-        send_email(address, title, body)
