@@ -50,6 +50,8 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")),
+                    reason="the embedded default (SQLite) is what `up` starts: the SQLite run covers it once")
 def test_up_on_another_port_credits_a_sandbox_recharge_and_keeps_the_logins_last(tmp_path, phone):
     """``PORT=<free> campuscard up`` (what ``./dev up`` runs) with no SITE_URL: the sandbox gateway's callback
     reaches this port, so the recharge is credited; the worker's output (demo e-mails) stays out of the
