@@ -19,7 +19,7 @@ from campuscard.devices.models import Device
 from campuscard.identity.models import Person, User
 from campuscard.payments.services import recharge_cash
 from campuscard.transit import services
-from campuscard.transit.models import Binding, Operator, OperatorStaff, Route, Validator
+from campuscard.transit.models import Binding, Operator, OperatorStaff, Route, Tap, Validator
 
 SEED = 20261205
 ACTOR = Actor.system("demo")
@@ -90,4 +90,8 @@ def transit_demo(institution: Institution, rng: random.Random, login, password: 
             ready = [t for t in batches[v.pk] if t["tapped_at"] < now.isoformat()]
             for start in range(0, len(ready), 200):
                 services.taps_upload(device=v.device, taps=ready[start:start + 200])
+    # one holder says a ride was not theirs: an open dispute for the operator's evidence and the Card Center
+    ride = Tap.objects.filter(operator=operator, state=Tap.State.CHARGED).exclude(transfer_id=None).order_by("pk").first()
+    if ride is not None and ride.person is not None:
+        services.dispute_open(actor=ACTOR, person=ride.person, tap=ride, reason="那天我没有坐公交 / I did not take that bus")
     return logins

@@ -168,6 +168,8 @@ class DenyVersion(models.Model):
     """Transit's part of the validators' deny-list version (bound wallets below zero, bindings that
     ended); the version a validator sees is this plus the cards' ``DenyListVersion`` (both only grow)."""
 
+    institution_path = "institution"
+
     institution = models.OneToOneField(Institution, on_delete=models.CASCADE, related_name="+")
     version = models.BigIntegerField(default=0)
     serial = models.BigIntegerField(default=0)  # the last snapshot serial given
