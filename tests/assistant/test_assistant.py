@@ -135,3 +135,8 @@ def test_intents_need_a_login_for_the_holders_own_data(client, kb):
     assert client.get("/api/v1/support/actions/balance").status_code == 401
     assert client.post("/api/v1/support/actions/report-lost", {"card": "x", "confirm": True},
                        content_type="application/json").status_code == 401
+
+
+def test_an_institution_without_entries_hands_over(client, institution):
+    body = ask(client, "卡丢了怎么挂失").json()
+    assert body["confident"] is False and body["sources"] == [] and body["handoff"] is not None

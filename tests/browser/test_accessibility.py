@@ -82,7 +82,18 @@ PORTAL_PAGES = [
     A11yPage("health", "/health/"),
     A11yPage("dorm", "/dorm/"),
     A11yPage("laundry", "/laundry/"),
+    # the assistant (with a question asked, so an answer bubble and its hand-off are checked) and service points
+    A11yPage("assistant", "/assistant/", act=lambda page, world: _ask(page)),
+    A11yPage("assistant-anonymous", "/assistant/", device="anonymous"),
+    A11yPage("help", "/help/"),
+    A11yPage("service-points", "/service-points/"),
 ]
+
+
+def _ask(page):
+    page.fill("#assistant-question", "卡丢了怎么挂失")
+    page.click("#assistant-send")
+    page.wait_for_selector('[data-role="answer"]')
 
 def _pay_code(world) -> str:
     from campuscard.cards import codes

@@ -93,8 +93,10 @@ class Index:
             for term in terms:
                 self.df[term] = self.df.get(term, 0) + 1
         self.retriever = bm25s.BM25(k1=1.2, b=0.75)
-        self.retriever.index(corpus, show_progress=False)
-        self.vocab = self.retriever.vocab_dict
+        self.vocab: dict[str, int] = {}
+        if any(corpus):  # an institution without entries yet: nothing to rank, every answer is "not sure"
+            self.retriever.index(corpus, show_progress=False)
+            self.vocab = self.retriever.vocab_dict
 
     def idf(self, term: str) -> float:
         return math.log(1 + (self.size - self.df.get(term, 0) + 0.5) / (self.df.get(term, 0) + 0.5))
