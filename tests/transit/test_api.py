@@ -129,3 +129,22 @@ def test_clearing_file_is_the_operators_own_and_equals_the_ledger(device, bound,
     assert text.count("\n") == 1 + 2 + 3 and "2.00" in text
     xlsx = csv.get(url + "?format=xlsx")
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+
+
+def test_deny_list_versions_race_a_loss_and_a_newer_snapshot_wins(device, bound):
+    from campuscard.cards.services import card_report_lost
+
+    dev, secret = device
+    held = signed("GET", "/api/v1/transit/validator/snapshot", dev, secret).json()
+    card_report_lost(actor=SYSTEM, card=bound, channel="portal")  # after the validator's download
+    delta = signed("GET", f"/api/v1/transit/validator/deny-list?since={held['deny_list']['version']}", dev,
+                   secret).json()
+    assert delta["version"] > held["deny_list"]["version"] and UID in delta["nfc_uids"]
+    newer = signed("GET", "/api/v1/transit/validator/snapshot", dev, secret).json()
+    assert newer["serial"] > held["serial"] and UID not in newer["holders"] and UID in newer["deny_list"]["nfc_uids"]
+    # the validator decided with the old list: the tap is charged and flagged with the version it had
+    result = signed("POST", "/api/v1/transit/validator/taps", dev, secret,
+                    {"deny_version": held["deny_list"]["version"], "taps": taps(1)}).json()
+    assert result["charged"] == 1 and result["flagged"] == [{"counter": 1, "card": bound.number}]
+    assert Tap.objects.get().deny_version == held["deny_list"]["version"]
+    assert offline.decide_offline(newer, UID)[0] is False
