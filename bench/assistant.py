@@ -32,7 +32,7 @@ def main() -> None:
     services.knowledge_base_seed(institution=institution)
     questions = json.loads((ROOT / "tests" / "assistant" / "questions.json").read_text(encoding="utf-8"))
     started = time.perf_counter()
-    services.index_for(institution.pk)
+    services.index_for(institution_id=institution.pk)
     build_ms = (time.perf_counter() - started) * 1000
     reports = [evaluation.evaluate(institution=institution, questions=questions) for _ in range(rounds)]
     report = reports[-1]

@@ -34,7 +34,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def evaluate(*, institution: Institution, questions: dict, log: bool = True) -> Report:
-    services.index_for(institution.pk)  # the index is built once per process, not on the first question
+    services.index_for(institution_id=institution.pk)  # the index is built once per process, not on the first question
     timings: list[float] = []
     report = Report()
     right = first = 0
@@ -43,7 +43,7 @@ def evaluate(*, institution: Institution, questions: dict, log: bool = True) -> 
         started = time.perf_counter()
         answer = services.ask(institution=institution, question=item["q"], channel="evaluation", log=log)
         timings.append((time.perf_counter() - started) * 1000)
-        index, entries = services.index_for(institution.pk)
+        index, entries = services.index_for(institution_id=institution.pk)
         hits, _ = index.rank(item["q"], k=1)
         top = entries[hits[0].index].slug if hits else None
         ok = answer.confident and answer.entry is not None and answer.entry.slug == item["topic"]

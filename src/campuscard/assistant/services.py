@@ -85,17 +85,17 @@ def _load(institution_id: int):
     return load
 
 
-def index_for(institution_id: int) -> tuple[ranker.Index, list[Entry]]:
+def index_for(*, institution_id: int) -> tuple[ranker.Index, list[Entry]]:
     return _cache.get(institution_id, _fingerprint(institution_id), _load(institution_id))
 
 
-def entry_url(entry: Entry, language: str = "") -> str:
+def entry_url(*, entry: Entry, language: str = "") -> str:
     """The portal page showing the entry, in the language the answer was given in."""
     url = reverse("portal:help_entry", args=[entry.slug])
     return f"{url}?lang={language}" if language else url
 
 
-def decide(hits: list[ranker.Hit]) -> bool:
+def decide(*, hits: list[ranker.Hit]) -> bool:
     """Confident? (one rule for the API, the portal and the benchmark)"""
     if not hits:
         return False
@@ -158,14 +158,14 @@ def ask(*, institution: Institution, question: str, language: str = "", person: 
         lang = "en"
     else:
         lang = "en" if (language or "").startswith("en") else "zh-hans"
-    index, entries = index_for(institution.pk)
+    index, entries = index_for(institution_id=institution.pk)
     hits, tokens = index.rank(question)
-    confident = decide(hits)
+    confident = decide(hits=hits)
     best = entries[hits[0].index] if hits else None
     with translation.override(lang):
         if confident and best is not None:
             answer = Answer(text=best.shown_body(lang), confident=True, language=lang, entry=best,
-                            sources=[{"title": best.shown_title(lang), "url": entry_url(best, lang)}])
+                            sources=[{"title": best.shown_title(lang), "url": entry_url(entry=best, language=lang)}])
         else:
             help_ = handoff(institution=institution, person=person)
             answer = Answer(text=_unsure_text(help_), confident=False, language=lang, handoff=help_)

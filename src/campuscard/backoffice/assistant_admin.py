@@ -27,7 +27,7 @@ class EntryAdmin(ScopedAdmin):
 
     @admin.display(description=_("portal page"))
     def page(self, obj: Entry):
-        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', services.entry_url(obj), obj.slug)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', services.entry_url(entry=obj), obj.slug)
 
     def has_seed_permission(self, request) -> bool:
         return request.user.has_perm("assistant.add_entry") and bool(request.user.institution_id)

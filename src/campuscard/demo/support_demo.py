@@ -4,7 +4,8 @@ base (SUP-1). Re-runnable: it only sets values."""
 
 from __future__ import annotations
 
-from campuscard.assistant.services import knowledge_base_seed
+from campuscard.assistant.models import Question
+from campuscard.assistant.services import ask, knowledge_base_seed
 from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
 
 # area code: (x, y, width, height) on a 100 × 70 plan of its campus
@@ -49,4 +50,9 @@ def support_demo(institution: Institution) -> int:
     points.exclude(kind=ServicePoint.Kind.KIOSK).update(closed_on_holidays=True)
     points.filter(kind=ServicePoint.Kind.DESK).update(does_loss=True)
     points.filter(kind=ServicePoint.Kind.WINDOW).update(hours="mon-fri 08:30-12:00,13:30-17:00; sat-sun closed")
-    return knowledge_base_seed(institution=institution)
+    added = knowledge_base_seed(institution=institution)
+    # a few questions asked, so the back office's "Questions asked" has answered and unsure ones to show
+    if not Question.objects.filter(institution=institution).exists():
+        for question in ("校园卡的余额在哪里查", "How do I report my card lost?", "图书馆的打印机怎么连手机"):
+            ask(institution=institution, question=question, channel="demo")
+    return added
