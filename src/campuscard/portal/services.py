@@ -111,10 +111,6 @@ SERVICES: list[Service] = [
             '<rect x="5" y="3" width="14" height="15" rx="2"/><path d="M5 11h14M8 21l1-3M16 21l-1-3"/>'
             '<circle cx="8.5" cy="14.5" r=".8"/><circle cx="15.5" cy="14.5" r=".8"/>',
             _("City buses"), _("bind your card, rides, student fare")),
-    Service("transit", "portal:transit",
-            '<rect x="5" y="3" width="14" height="15" rx="2"/><path d="M5 11h14M8 21l1-3M16 21l-1-3"/>'
-            '<circle cx="8.5" cy="14.5" r=".8"/><circle cx="15.5" cy="14.5" r=".8"/>',
-            _("City buses"), _("bind your card, rides, student fare")),
     Service("messages", "portal:notifications",
             '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0"/>',
             _("Messages"), _("notifications")),
@@ -138,6 +134,6 @@ SERVICES: list[Service] = [
 ]
 
 
-def services_for(person: Person, section: str = SERVICES_SECTION) -> list[Service]:
+def services_for(*, person: Person, section: str = SERVICES_SECTION) -> list[Service]:
     """The tiles this holder sees, in registry order."""
     return [service for service in SERVICES if service.section == section and service.visible(person)]

@@ -74,8 +74,8 @@ def home(request):
                  if view.card.state == view.card.State.ACTIVE), None)
     return render(request, "portal/home.html", {
         "person": person, "card": card, "summary": payment_selectors.wallet_summary(person),
-        "services": home_services.services_for(person),
-        "account_services": home_services.services_for(person, home_services.ACCOUNT_SECTION)})
+        "services": home_services.services_for(person=person),
+        "account_services": home_services.services_for(person=person, section=home_services.ACCOUNT_SECTION)})
 
 
 @login_required
