@@ -20,6 +20,8 @@ class Device(models.Model):
         GATE = "gate", _("gate / door controller")
         VALIDATOR = "validator", _("bus validator")
         FACE = "face", _("face terminal")
+        METER = "meter", _("dormitory meter system")
+        LAUNDRY = "laundry", _("laundry machine")
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="devices",
                                     verbose_name=_("institution"))

@@ -43,8 +43,8 @@ from campuscard.payments.pos import TXN_ID
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
 
-METER_DEVICE_KIND = "meter"  # devices.Device.kind of the meter system's integration
-MACHINE_DEVICE_KIND = "laundry"  # … and of a laundry machine's controller
+METER_DEVICE_KIND = Device.Kind.METER  # the meter system's integration
+MACHINE_DEVICE_KIND = Device.Kind.LAUNDRY  # a laundry machine's controller
 
 
 def _key(key: str) -> str:
