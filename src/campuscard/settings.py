@@ -256,6 +256,11 @@ PASSWORD_FREE_LIMIT_FEN = env_int("PASSWORD_FREE_LIMIT_FEN", 5000)
 PAYMENT_PASSWORD_MAX_WRONG = env_int("PAYMENT_PASSWORD_MAX_WRONG", 5)
 PAYMENT_PASSWORD_MAX_AGE_DAYS = env_int("PAYMENT_PASSWORD_MAX_AGE_DAYS", 30)
 APPEAL_WINDOW_HOURS = env_int("APPEAL_WINDOW_HOURS", 72)
+# SUP-4 alerts: the low-balance threshold a holder starts with and the most they may set (payments
+# below the maximum enqueue a check for the worker), and how long a login device stays "seen".
+LOW_BALANCE_THRESHOLD_DEFAULT_FEN = env_int("LOW_BALANCE_THRESHOLD_DEFAULT_FEN", 2000)
+LOW_BALANCE_THRESHOLD_MAX_FEN = env_int("LOW_BALANCE_THRESHOLD_MAX_FEN", 20_000)
+NEW_DEVICE_DAYS = env_int("NEW_DEVICE_DAYS", 90)
 MERCHANT_ACCOUNT_STRIPES = env_int("MERCHANT_ACCOUNT_STRIPES", 16)  # hot takings accounts (see the ledger)
 OFFLINE_CODES_TTL_SECONDS = env_int("OFFLINE_CODES_TTL_SECONDS", 24 * 3600)
 CARD_PRODUCTION_WORKING_DAYS = env_int("CARD_PRODUCTION_WORKING_DAYS", 3)

@@ -91,6 +91,7 @@ def on_unexpected(request, exc: Exception):
 def _register_routers() -> None:
     from campuscard.api import (
         access,
+        alerts,
         assistant,
         cards,
         channels,
@@ -114,6 +115,7 @@ def _register_routers() -> None:
     api.add_router("/", pos.router)
     api.add_router("/", access.router)
     api.add_router("/", channels.router)
+    api.add_router("/", alerts.router)
     api.add_router("/", enrollment.router)
     api.add_router("/", enrollment_face.router)
     api.add_router("/", issuing.router)

@@ -41,6 +41,7 @@ from campuscard.ledger import services as ledger
 from campuscard.ledger.models import Account
 from campuscard.payments import fastpath, rules
 from campuscard.payments.models import Appeal, DailyUsage, Merchant, Payment, Refund, SpendingLimit, Terminal
+from campuscard.support.alerts import low_balance_watch
 from campuscard.support.models import Notification
 from campuscard.support.services import notify
 
@@ -126,7 +127,12 @@ def payment_authorize(*, terminal: Terminal | fastpath.TerminalFacts, txn_id: st
             and not rules.needs_password(amount):
         fast = fastpath.try_pay(terminal=facts, txn_id=txn_id, amount=amount, code=code)
         if fast is not None:
-            return receipt(*fast)
+            done = receipt(*fast)
+            holder = fastpath.credential_facts(code.split(".")[1])  # in memory: try_pay has just read it
+            if holder is not None and done.payment_id:
+                low_balance_watch(person_id=holder.person_id, payment_id=done.payment_id, amount=amount,
+                                  balance_after=done.balance_after)  # SUP-4: no statement, a job if low
+            return done
     row: Terminal = terminal if isinstance(terminal, Terminal) else (
         Terminal.objects.select_related("merchant__institution", "merchant__account", "device").get(pk=facts.terminal_id))
     replay = _replay(row, txn_id, amount)
@@ -196,6 +202,8 @@ def _authorize(*, terminal: Terminal, txn_id: str, amount: int, code: str, nfc_u
         institution=institution, terminal=terminal, merchant=merchant, person=person, card=card, txn_id=txn_id,
         amount=amount, method=method, transfer_id=result.id, balance_after=result.debit_balance or 0,
         created_at=result.created_at)
+    low_balance_watch(person_id=person.pk, payment_id=payment.pk, amount=amount,
+                      balance_after=payment.balance_after)  # SUP-4: the worker checks after the commit
     return receipt(txn_id, amount, merchant.name, person.name, card.number, method, payment.balance_after, 0,
                    payment.created_at, payment.pk)
 

@@ -18,8 +18,6 @@ from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.identity import selectors as identity_selectors
-from campuscard.support.models import Notification
-from campuscard.support.services import notifications_mark_read
 
 
 def _person(request):
@@ -148,9 +146,3 @@ def photo(request):
     return render(request, "portal/photo.html", {"person": person, "photo": selectors.photo_status(person)})
 
 
-@login_required
-def notifications(request):
-    person = _person(request)
-    items = list(Notification.objects.filter(person=person)[:50])
-    notifications_mark_read(person=person)
-    return render(request, "portal/notifications.html", {"person": person, "items": items})

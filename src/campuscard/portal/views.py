@@ -44,6 +44,9 @@ def login_view(request):
             response = redirect(_safe_next(request) or "portal:home")
             response.set_cookie("cc_institution", code, max_age=365 * 86400, samesite="Lax",
                                 secure=settings.SESSION_COOKIE_SECURE)
+            if getattr(request, "cc_device_id", None):  # SUP-4: this device, remembered for new-device alerts
+                response.set_cookie("cc_device", request.cc_device_id, max_age=365 * 86400, samesite="Lax",
+                                    httponly=True, secure=settings.SESSION_COOKIE_SECURE)
             return response
         minutes = minutes or throttle.locked_for_minutes(account, address)
         error = DomainError("login_locked", minutes=minutes) if minutes else DomainError("login_failed")

@@ -6,3 +6,6 @@ class SupportConfig(AppConfig):
     name = "campuscard.support"
     label = "support"
     verbose_name = _("Support and notifications")
+
+    def ready(self) -> None:
+        from campuscard.support import errors, signals  # noqa: F401  (refusals, the login receiver)
