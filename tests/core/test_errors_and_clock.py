@@ -189,3 +189,21 @@ def test_env_choices_parse_and_refuse_typos(monkeypatch):
         env_choices("X_POLICY", levels, modes)
     monkeypatch.delenv("X_POLICY")
     assert env_choices("X_POLICY", levels, modes) == {}
+
+
+@pytest.mark.django_db
+def test_places_are_named_in_the_readers_language(institution):
+    """#17: the pickup place read 学苑餐厅 in the English interface too."""
+    from campuscard.core.models import Area, ServicePoint
+
+    area = Area.objects.get(campus__institution=institution, code="area1")
+    point = ServicePoint(area=area, code="k1", kind=ServicePoint.Kind.KIOSK, name="学苑餐厅自助机",
+                         name_en="Xueyuan Restaurant kiosk")
+    with translation.override("en"):
+        assert str(point) == "Xueyuan Restaurant kiosk"
+        assert str(area) == "Main Campus · Area 1"
+    with translation.override("zh-hans"):
+        assert str(point) == point.name and str(area) == "主校区 · 一区"
+    point.name_en = ""
+    with translation.override("en"):
+        assert str(point) == point.name  # no English name: the one there is

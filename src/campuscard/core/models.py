@@ -7,6 +7,13 @@ from django.utils.translation import gettext_lazy as _
 from campuscard.core.permissions import RestrictedQuerySet
 
 
+def in_reader_language(name: str, name_en: str) -> str:
+    """A place's name in the language being rendered: the English name for an English reader when there is one."""
+    from django.utils.translation import get_language
+
+    return name_en if name_en and (get_language() or "").startswith("en") else name
+
+
 class Institution(models.Model):
     """A university served by this deployment (TEN-1). Everything else belongs to exactly one."""
 
@@ -29,7 +36,7 @@ class Institution(models.Model):
         ordering = ["code"]
 
     def __str__(self) -> str:
-        return self.name
+        return in_reader_language(self.name, self.name_en)
 
 
 class Campus(models.Model):
@@ -55,7 +62,7 @@ class Campus(models.Model):
         constraints = [models.UniqueConstraint(fields=["institution", "code"], name="campus_code_unique")]
 
     def __str__(self) -> str:
-        return self.name
+        return in_reader_language(self.name, self.name_en)
 
 
 class Area(models.Model):
@@ -82,7 +89,7 @@ class Area(models.Model):
         constraints = [models.UniqueConstraint(fields=["campus", "code"], name="area_code_unique")]
 
     def __str__(self) -> str:
-        return f"{self.campus} · {self.name}"
+        return f"{self.campus} · {in_reader_language(self.name, self.name_en)}"
 
 
 class Building(models.Model):
@@ -119,7 +126,7 @@ class Building(models.Model):
         constraints = [models.UniqueConstraint(fields=["area", "code"], name="building_code_unique")]
 
     def __str__(self) -> str:
-        return self.name
+        return in_reader_language(self.name, self.name_en)
 
 
 class ServicePoint(models.Model):
@@ -163,7 +170,7 @@ class ServicePoint(models.Model):
         constraints = [models.UniqueConstraint(fields=["area", "code"], name="service_point_code_unique")]
 
     def __str__(self) -> str:
-        return self.name
+        return in_reader_language(self.name, self.name_en)
 
     CAPABILITIES = (("recharge", "does_recharge"), ("loss", "does_loss"), ("collection", "does_collection"),
                     ("replacement", "does_replacement"))
