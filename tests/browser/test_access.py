@@ -194,7 +194,7 @@ def present(page, text: str, outcome: str):
     page.fill("#gate-input", text)
     page.press("#gate-input", "Enter")  # what a keyboard-wedge reader types last
     page.wait_for_selector(f'#gate-verdict[data-outcome="{outcome}"]')
-    page.wait_for_function(f"document.querySelectorAll('#gate-recent tbody tr[data-rule]').length > {min(before, 9)}"
+    page.wait_for_function(f"() => document.querySelectorAll('#gate-recent tbody tr[data-rule]').length > {min(before, 9)}"
                            f" && document.activeElement.id === 'gate-input' && !document.getElementById('gate-input').value")
 
 

@@ -105,7 +105,7 @@ def _pay_code(world) -> str:
 def _sell(page, world):
     for key in "12":
         page.click(f'#keypad button[data-key="{key}"]')
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'scan'", timeout=2_000)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'scan'", timeout=2_000)
     page.keyboard.type(_pay_code(world))
     page.keyboard.press("Enter")
     page.wait_for_selector(".verdict")

@@ -63,7 +63,7 @@ def test_pay_code_is_a_real_qr_that_pays_once(live_server, phone, screenshot, ho
     assert presented.card == card
     with pytest.raises(Exception, match="qr_replayed"):
         codes.code_accept(institution_id=card.institution_id, code=decoded[0])
-    page.wait_for_function("document.getElementById('offline-count').textContent !== '0'")
+    page.wait_for_function("() => document.getElementById('offline-count').textContent !== '0'")
     assert int(page.locator("#offline-count").inner_text()) == 15
 
 

@@ -84,7 +84,7 @@ def test_face_check_with_the_phone_camera(live_server, camera_phone, institution
     shot(page, "face-check-start")
     page.click("#face-start")
     page.wait_for_selector("#face-stage:not([hidden])")
-    page.wait_for_function("document.getElementById('facecheck').dataset.action !== undefined")
+    page.wait_for_function("() => document.getElementById('facecheck').dataset.action !== undefined")
     page.wait_for_timeout(600)
     shot(page, "face-check-action")
     page.wait_for_selector("#face-result [data-result]", timeout=60_000)

@@ -210,7 +210,7 @@ def test_offline_codes_count_what_works_and_lead_back_to_the_online_code(live_se
     login(page, live_server.url, student.number)
     page.click("#home-pay-code")
     page.wait_for_selector("#live-code svg")
-    page.wait_for_function("document.getElementById('offline-count').textContent === '15'")
+    page.wait_for_function("() => document.getElementById('offline-count').textContent === '15'")
     assert page.locator("#offline-until").is_visible()  # how long they work
     screenshot(page, "portal-17-offline-counter-zh")
     page.click("#show-offline")
@@ -228,7 +228,7 @@ def test_offline_codes_count_what_works_and_lead_back_to_the_online_code(live_se
     page.evaluate(f"""() => {{ const key = 'cc-offline-{card.number}'; const batch = JSON.parse(localStorage.getItem(key));
                      batch.expires = Date.now() - 1000; localStorage.setItem(key, JSON.stringify(batch)); }}""")
     page.reload()
-    page.wait_for_function("document.getElementById('offline-count').textContent === '15'")
+    page.wait_for_function("() => document.getElementById('offline-count').textContent === '15'")
     page.click("button[data-lang=en]")
     page.wait_for_selector("#show-offline")
     page.click("#show-offline")
@@ -260,7 +260,7 @@ def test_visitor_pass_can_be_shared(live_server, browser, screenshot, holder, st
         login(page, live_server.url, student.number)
         page.goto(f"{live_server.url}/access/visitors/{visitor_pass.pk}/")
         page.click("#visitor-copy")
-        page.wait_for_function("document.getElementById('visitor-share-status').textContent !== ''")
+        page.wait_for_function("() => document.getElementById('visitor-share-status').textContent !== ''")
         copied = page.evaluate("navigator.clipboard.readText()")
         assert "王访客" in copied and "南门" in copied
         screenshot(page, "portal-17-visitor-share-zh")
@@ -272,7 +272,7 @@ def test_visitor_pass_can_be_shared(live_server, browser, screenshot, holder, st
         page.click("button[data-lang=en]")
         page.wait_for_selector("#visitor-share")
         page.click("#visitor-share")  # no share sheet in a headless browser: copies and saves instead
-        page.wait_for_function("document.getElementById('visitor-share-status').textContent.includes('Copied')")
+        page.wait_for_function("() => document.getElementById('visitor-share-status').textContent.includes('Copied')")
         assert "Visitor pass for 王访客" in page.evaluate("navigator.clipboard.readText()")
         screenshot(page, "portal-17-visitor-share-en")
     finally:

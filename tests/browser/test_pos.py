@@ -82,7 +82,7 @@ def key_amount(page, text: str):
 def scan(page, code: str):
     """A keyboard-wedge scanner types into whatever has the focus: it must be the scan field."""
     # the page hands the focus back after each key press; give it the moment a scanner would
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'scan'", timeout=2_000)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'scan'", timeout=2_000)
     page.keyboard.type(code)
     page.keyboard.press("Enter")
 
@@ -358,7 +358,7 @@ def test_the_phone_sees_its_code_used_shows_the_payment_then_the_next_code(
     assert phone.locator("#paid .paid-balance").inner_text() == "¥487.50"
     screenshot(phone, "portal-pay-code-paid-zh")
     phone.click("#next-code")
-    phone.wait_for_function(f"document.getElementById('live-code')?.dataset.code !== {shown!r}")
+    phone.wait_for_function(f"() => document.getElementById('live-code')?.dataset.code !== {shown!r}")
     fresh = phone.locator("#live-code").get_attribute("data-code")
     assert fresh != shown
     phone.reload()

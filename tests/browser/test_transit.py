@@ -66,7 +66,7 @@ def test_bind_on_the_phone_tap_offline_upload_and_see_the_ride(live_server, brow
     bus.fill("input[name=secret]", secret)
     bus.click("#enrol-form button")
     bus.wait_for_selector("#validator-input")
-    bus.wait_for_function("document.getElementById('validator-holders').textContent === '1'")
+    bus.wait_for_function("() => document.getElementById('validator-holders').textContent === '1'")
     bus.uncheck("#validator-online")
     bus.wait_for_selector('#validator-mode[data-mode="offline"]')
     for _ride in range(2):
