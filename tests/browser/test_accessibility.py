@@ -57,6 +57,7 @@ PORTAL_PAGES = [
     A11yPage("photo", "/cards/photo/"),
     A11yPage("package", "/cards/package/"),
     A11yPage("notifications", "/notifications/"),
+    A11yPage("alert-settings", "/notifications/settings/", wait_for="#alert-settings"),
     A11yPage("apply", "/apply/"),
     A11yPage("wallet", "/wallet/"),
     A11yPage("statement", "/wallet/statement/"),
