@@ -87,6 +87,8 @@ class Delivery(models.Model):
     """A notification sent on one channel by the worker, once: the unique pair is the guard against a job
     that runs twice (SUP-4). ``channel`` is ``email`` or ``binding:<id>`` (an outbox message)."""
 
+    institution_path = "notification__person__institution"
+
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(_("channel"), max_length=40)
     created_at = models.DateTimeField(_("created at"))
@@ -130,6 +132,8 @@ class SeenDevice(models.Model):
     """A device an account has logged in from (SUP-4 security events): ``key`` is the SHA-256 of the
     device cookie's id, or of the user agent and the client address; a login from a device not seen for
     ``settings.NEW_DEVICE_DAYS`` days is reported to the holder."""
+
+    institution_path = "user__institution"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="seen_devices")
     key = models.CharField(max_length=64)
