@@ -7,10 +7,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 from django.utils import translation
 from django.utils.dates import WEEKDAYS
@@ -29,28 +25,6 @@ from tests.access.conftest import _forget_access_caches, gate, holder, local, pl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "Snow-Campus-2026"
-LOCALE = Path(__file__).resolve().parents[2] / "src" / "campuscard" / "locale"
-
-
-@pytest.fixture
-def catalogue(settings, tmp_path):
-    """The Chinese catalogue as the lead's merge will make it: translations still waiting in locale/pending
-    (helpers may not edit the main catalogue) compiled in front of it. Once merged, this adds nothing."""
-    if not shutil.which("msgfmt"):
-        return
-    header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
-    paths = []
-    for index, source in enumerate(sorted((LOCALE / "pending").glob("*.po"))):
-        text = source.read_text(encoding="utf-8")
-        if 'msgid ""\nmsgstr ""\n"' not in text:
-            text = header + text
-        target = tmp_path / str(index) / "zh_Hans" / "LC_MESSAGES"
-        target.mkdir(parents=True)
-        (target / "django.po").write_text(text, encoding="utf-8")
-        if subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(target / "django.po")],
-                          capture_output=True).returncode == 0:
-            paths.append(tmp_path / str(index))
-    settings.LOCALE_PATHS = [*paths, *settings.LOCALE_PATHS]
 
 
 def zh(text: str) -> str:
@@ -70,7 +44,7 @@ def english(page, base):
     page.context.add_cookies([{"name": "django_language", "value": "en", "url": base}])
 
 
-def test_person_page_shows_the_operators_day_with_who_did_it(live_server, desktop, screenshot, catalogue,
+def test_person_page_shows_the_operators_day_with_who_did_it(live_server, desktop, screenshot,
                                                              institution, place, gate, make_operator):  # noqa: F811
     base = live_server.url
     window = make_operator(institution, "card_center_operator", "window-op")
@@ -117,7 +91,7 @@ def test_person_page_shows_the_operators_day_with_who_did_it(live_server, deskto
     screenshot(page, "backoffice-person-page-en")
 
 
-def test_the_back_office_theme_speaks_chinese(live_server, desktop, screenshot, catalogue, institution, student,
+def test_the_back_office_theme_speaks_chinese(live_server, desktop, screenshot, institution, student,
                                               card, make_operator):
     make_operator(institution, "card_center_operator", "window-op")
     page = desktop
@@ -140,7 +114,7 @@ def test_the_back_office_theme_speaks_chinese(live_server, desktop, screenshot, 
     screenshot(page, "backoffice-theme-no-results-en")
 
 
-def test_a_notification_reads_in_the_readers_language(live_server, phone, screenshot, catalogue, student, card):
+def test_a_notification_reads_in_the_readers_language(live_server, phone, screenshot, student, card):
     user = holder_user_ensure(person=student)
     user.set_password(PASSWORD)
     user.must_change_password = False
@@ -166,7 +140,7 @@ def test_a_notification_reads_in_the_readers_language(live_server, phone, screen
     screenshot(page, "portal-notification-en")
 
 
-def test_permit_slots_read_as_weekdays_and_times(live_server, desktop, screenshot, catalogue, institution, place,  # noqa: F811
+def test_permit_slots_read_as_weekdays_and_times(live_server, desktop, screenshot, institution, place,  # noqa: F811
                                                  make_operator):
     make_operator(institution, "institution_admin", "card-office-head")
     person, _card, _uid = holder(institution)
