@@ -102,19 +102,27 @@ def charge_wallet(*, actor: Actor, merchant: Merchant, person: Person, key: str,
                   then: Callable[[Charge], Any] | None = None) -> Charge:
     """Charge ``amount`` fen once per (merchant, ``key``); the Charge, or a DomainError (nothing moved)."""
     _check(key, amount, method)
-    if (replay := _charge_replay(merchant, key, person, amount)) is not None:
-        return replay
+    return _once(lambda: _charge_replay(merchant, key, person, amount),
+                 lambda: _charge(actor=actor, merchant=merchant, person=person, key=key, amount=amount,
+                                 password=password, method=method, card=card, device=device, reference=reference,
+                                 then=then))
+
+
+def _once(replay: Callable[[], Any], run: Callable[[], Any]) -> Any:
+    """Run a keyed money step at most once: the earlier result for a key already used; a wrong password
+    counted outside the rolled-back transaction (PAY-3); a refusal or a unique-key clash answered with
+    the result of a concurrent duplicate that committed first."""
+    if (earlier := replay()) is not None:
+        return earlier
     try:
-        return _charge(actor=actor, merchant=merchant, person=person, key=key, amount=amount, password=password,
-                       method=method, card=card, device=device, reference=reference, then=then)
+        return run()
     except pos.WrongPassword as wrong:
         left = pos.wrong_password_count(person_id=wrong.person_id, day=wrong.day)
-        raise DomainError("payment_password_incorrect", left=left)
+        raise DomainError("payment_password_incorrect", left=left) from None
     except (DomainError, IntegrityError):
-        # A concurrent duplicate of this key may have committed first: answer with its charge.
-        if (replay := _charge_replay(merchant, key, person, amount)) is None:
+        if (earlier := replay()) is None:
             raise
-        return replay
+        return earlier
 
 
 def _charge_replay(merchant: Merchant, key: str, person: Person, amount: int) -> Charge | None:
@@ -174,18 +182,10 @@ def hold_place(*, actor: Actor, merchant: Merchant, person: Person, key: str, am
                then: Callable[[HoldResult], Any] | None = None) -> HoldResult:
     """Hold ``amount`` fen of the holder's wallet for the merchant, once per (merchant, ``key``)."""
     _check(key, amount, method)
-    if (replay := _hold_replay(merchant, key, person, amount)) is not None:
-        return replay
-    try:
-        return _hold(actor=actor, merchant=merchant, person=person, key=key, amount=amount, password=password,
-                     method=method, card=card, device=device, reference=reference, then=then)
-    except pos.WrongPassword as wrong:
-        left = pos.wrong_password_count(person_id=wrong.person_id, day=wrong.day)
-        raise DomainError("payment_password_incorrect", left=left)
-    except (DomainError, IntegrityError):
-        if (replay := _hold_replay(merchant, key, person, amount)) is None:
-            raise
-        return replay
+    return _once(lambda: _hold_replay(merchant, key, person, amount),
+                 lambda: _hold(actor=actor, merchant=merchant, person=person, key=key, amount=amount,
+                               password=password, method=method, card=card, device=device, reference=reference,
+                               then=then))
 
 
 def _hold_replay(merchant: Merchant, key: str, person: Person, amount: int) -> HoldResult | None:
