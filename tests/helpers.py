@@ -102,3 +102,29 @@ def served_post(path: str, raw: bytes, headers: Mapping[str, str]) -> WSGIRespon
 
     body = b"".join(_served["app"](environ, start_response))
     return WSGIResponse(answer["status"], answer["headers"], body)
+
+
+def at_once(count: int, work) -> tuple[list, list]:
+    """Run ``work(n)`` in ``count`` threads released together (a race on PostgreSQL): the results and the
+    exceptions, each thread's connection closed."""
+    import threading
+
+    from django.db import connection
+
+    results, errors, start = [], [], threading.Barrier(count)
+
+    def run(n: int):
+        try:
+            start.wait()
+            results.append(work(n))
+        except Exception as error:  # noqa: BLE001 - every failure is the test's business
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

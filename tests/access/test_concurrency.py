@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 
@@ -14,6 +12,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.models import AuditLog
 from tests.access.conftest import NOON, holder
+from tests.helpers import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,26 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("races need a database that lets writers run at once")
-
-
-def at_once(count: int, work) -> tuple[list, list]:
-    results, errors, start = [], [], threading.Barrier(count)
-
-    def run(n: int):
-        try:
-            start.wait()
-            results.append(work(n))
-        except Exception as error:  # noqa: BLE001 - every failure is the test's business
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 def test_the_lab_add_on_added_by_many_clicks_at_once_is_one_add_on(institution):

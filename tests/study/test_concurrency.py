@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from django.db import connection
@@ -13,6 +12,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.study import services
 from campuscard.study.models import ExamEntry, SeatBooking
+from tests.helpers import at_once
 from tests.study.conftest import EXAM_START, holder, local
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -24,26 +24,6 @@ NINE = local(2026, 12, 14, 9, 0)
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("races need PostgreSQL, which lets writers run at once")
-
-
-def at_once(count: int, work) -> tuple[list, list]:
-    results, errors, start = [], [], threading.Barrier(count)
-
-    def run(n: int):
-        try:
-            start.wait()
-            results.append(work(n))
-        except Exception as error:  # noqa: BLE001 - every failure is the test's business
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 def test_one_seat_booked_by_eight_at_once_is_booked_once(institution, study_room):
