@@ -145,9 +145,10 @@ def test_production_and_collection_at_the_kiosk_are_on_the_timeline(student, ins
     kiosk, _secret = device_register(actor=Actor.system("t"), institution=institution, kind="kiosk", code="kiosk-7",
                                      name="Kiosk 7")
     cards.production_advance(actor=Actor.by_device(kiosk), production=production, target=Production.State.COLLECTED)
-    section = person_overview(person=student, user=operator).cards[0]
-    events = [(e.label, e.who) for e in section.events]
-    assert [label for label, _who in events] == [str(ACTION_LABELS[a]) for a in (
-        "card_issued", "card_production_printed", "card_production_at_kiosk", "card_production_collected")]
+    with translation.override("en"):
+        section = person_overview(person=student, user=operator).cards[0]
+        events = [(str(e.label), str(e.who)) for e in section.events]
+        assert [label for label, _who in events] == [str(ACTION_LABELS[a]) for a in (
+            "card_issued", "card_production_printed", "card_production_at_kiosk", "card_production_collected")]
     assert events[-1][1] == "device kiosk-7" and events[1][1] == "window-op"
     assert section.production.collect_where.startswith("一食堂自助机")
