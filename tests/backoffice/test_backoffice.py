@@ -354,7 +354,18 @@ def test_dashboard_renders_for_an_operator_with_their_figures(client, student, s
     assert [row.action for row in response.context["recent_audit"]] == ["ours_happened"]
     page = html(response)
     assert "theirs_happened" not in page
+    assert "ours happened" in page  # an unlabelled code still reads as words
     assert 'id="kpis"' in page
+
+
+def test_dashboard_recent_activity_reads_as_words_not_codes(client, staff, student):
+    audit_record(actor=Actor.by_user(staff["admin"]), action="card_reported_lost", obj=student,
+                 institution_id=student.institution_id)
+    client.force_login(staff["admin"])
+    page = html(client.get(INDEX, HTTP_ACCEPT_LANGUAGE="zh-hans"))
+    with translation.override("zh-hans"):
+        assert _("reported lost") in page
+    assert "card_reported_lost" not in page
 
 
 def test_dashboard_for_the_platform_admin_counts_every_institution(client, student, other_student, staff):

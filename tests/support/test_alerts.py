@@ -26,8 +26,8 @@ from campuscard.core.errors import DomainError
 from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.identity.services import holder_user_ensure
-from campuscard.payments import pos
-from campuscard.payments.models import Terminal
+from campuscard.payments import charges, pos
+from campuscard.payments.models import Hold, Terminal
 from campuscard.payments.services import recharge_cash
 from campuscard.support import alerts
 from campuscard.support.delivery import deliver_notifications
@@ -83,6 +83,23 @@ def test_low_balance_alerts_once_per_crossing_from_above(student, tapped, tap):
     tap("p4", 1_000)  # ¥28 → ¥18: a new crossing
     notes = list(Notification.objects.filter(kind=LOW).order_by("pk"))
     assert len(notes) == 2 and notes[1].params["balance"] == "¥18.00"
+
+
+def test_service_charges_and_kept_deposits_alert_like_a_pos_payment(institution, student, tapped,
+                                                                  django_capture_on_commit_callbacks):
+    """Laundry, electricity and rentals charge through payments.charges: a charge crossing the threshold alerts
+    once (its retry does not), and so does a deposit kept at the rental desk."""
+    laundry = pos.merchant_open(actor=SYSTEM, institution=institution, code="wash", name="洗衣房", category="laundry")
+    with django_capture_on_commit_callbacks(execute=True):
+        charges.charge_wallet(actor=SYSTEM, merchant=laundry, person=student, key="w1", amount=500)  # ¥30 → ¥25
+        charges.charge_wallet(actor=SYSTEM, merchant=laundry, person=student, key="w2", amount=600)  # → ¥19
+        charges.charge_wallet(actor=SYSTEM, merchant=laundry, person=student, key="w2", amount=600)  # retry
+    assert Notification.objects.filter(person=student, kind=LOW).count() == 1
+    recharge_cash(channel="window", person=student, amount=1_000, key="again")  # ¥29
+    with django_capture_on_commit_callbacks(execute=True):
+        placed = charges.hold_place(actor=SYSTEM, merchant=laundry, person=student, key="dep", amount=1_000)
+        charges.hold_capture(actor=SYSTEM, hold=Hold.objects.get(pk=placed.hold_id))  # ¥29 → ¥19: the kept deposit crosses
+    assert Notification.objects.filter(person=student, kind=LOW).count() == 2
 
 
 def test_the_holders_threshold_and_switch_are_respected(student, tapped, tap):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from campuscard.access.models import CampusEntryApproval, LabPermit
+from campuscard.backoffice.person_selectors import action_label
 from campuscard.cards.models import IssueBatch, Photo, Production
 from campuscard.core import selectors as core_selectors
 from campuscard.enrollment.models import Application
@@ -80,6 +81,11 @@ def work_waiting(request) -> list[dict]:
 PALETTE = ["#0b5cad", "#2f9e72", "#e8a33d", "#b54ad8", "#d0463b", "#5b6b82", "#15a3b8"]
 
 
+def _labelled(row):
+    row.label = action_label(row.action)  # the operator reads words, not audit codes
+    return row
+
+
 def dashboard_callback(request, context):
     user = request.user
     rows = identity_selectors.people_by_kind(user=user)
@@ -104,6 +110,6 @@ def dashboard_callback(request, context):
         "people_chart": json.dumps(chart),
         "worker": core_selectors.worker_status(),
         "reconciliation": ledger_selectors.last_runs() if user.is_superuser else None,
-        "recent_audit": core_selectors.audit_recent(user=user, limit=8),
+        "recent_audit": [_labelled(row) for row in core_selectors.audit_recent(user=user, limit=8)],
     })
     return context

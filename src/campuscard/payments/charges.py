@@ -46,6 +46,7 @@ from campuscard.ledger import services as ledger
 from campuscard.ledger.selectors import account_balances
 from campuscard.payments import pos
 from campuscard.payments.models import DailyUsage, Hold, Merchant, Payment, Refund
+from campuscard.support.alerts import low_balance_watch
 
 METHODS = (Payment.Method.IN_APP, Payment.Method.DESK)
 
@@ -152,6 +153,8 @@ def _charge(*, actor: Actor, merchant: Merchant, person: Person, key: str, amoun
         created_at=result.created_at)
     audit_record(actor=actor, action="service_charged", obj=payment, institution_id=institution.pk,
                  after={"amount": amount, "merchant": merchant.code, "key": key, "method": method})
+    low_balance_watch(person_id=person.pk, payment_id=payment.pk, amount=amount,
+                      balance_after=payment.balance_after)  # SUP-4: laundry, electricity, rentals alert as the POS does
     charge = Charge(payment.pk, key, amount, payment.balance_after, payment.created_at)
     if then is not None:
         then(charge)
@@ -259,6 +262,8 @@ def hold_capture(*, actor: Actor, hold: Hold, amount: int | None = None,
     _unspend(hold, hold.amount - amount)
     audit_record(actor=actor, action="deposit_captured", obj=hold, institution_id=hold.institution_id,
                  after={"amount": amount})
+    low_balance_watch(person_id=hold.person_id, payment_id=payment.pk, amount=amount,
+                      balance_after=payment.balance_after)
     charge = Charge(payment.pk, hold.key, amount, payment.balance_after, payment.created_at)
     if then is not None:
         then(charge)
