@@ -3,7 +3,9 @@
 A question set is ``{"in_scope": [{"q", "topic"}, …], "out_of_scope": [{"q"}, …]}``; ``topic`` is the slug of
 the entry that should answer. An in-scope question counts as right when the assistant answers confidently
 with that entry first (``top1``); ``ranked_first`` counts the entry being first whether or not it was
-confident. An out-of-scope question counts as declined when the assistant is not confident.
+confident. An out-of-scope question counts as declined when the assistant is not confident — a redirect (an
+entry saying which other office handles it, issue #21 item 1) is given as not confident, so it counts, and
+``redirected`` says how many of the declines were one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Report:
     ranked_first: float = 0.0
     out_of_scope: int = 0
     out_of_scope_declined: float = 0.0
+    redirected: int = 0
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     misses: list[dict] = field(default_factory=list)
@@ -46,7 +49,7 @@ def evaluate(*, institution: Institution, questions: dict, log: bool = True) -> 
         index, entries = services.index_for(institution_id=institution.pk)
         hits, _ = index.rank(item["q"], k=1)
         top = entries[hits[0].index].slug if hits else None
-        ok = answer.confident and answer.entry is not None and answer.entry.slug == item["topic"]
+        ok = answer.confident and not answer.redirect and answer.entry is not None and answer.entry.slug == item["topic"]
         right += ok
         first += top == item["topic"]
         stats = per_lang.setdefault(item.get("lang", "?"), [0, 0])
@@ -60,6 +63,7 @@ def evaluate(*, institution: Institution, questions: dict, log: bool = True) -> 
         answer = services.ask(institution=institution, question=item["q"], channel="evaluation", log=log)
         timings.append((time.perf_counter() - started) * 1000)
         declined += not answer.confident
+        report.redirected += answer.redirect
         if answer.confident:
             report.misses.append({"q": item["q"], "want": None, "got": answer.entry.slug if answer.entry else None,
                                   "confident": True})

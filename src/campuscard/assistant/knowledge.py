@@ -279,7 +279,7 @@ ENTRIES: list[tuple[str, str, str, str, str, str, str]] = [
      "Bind your card to the city buses on the City buses page and you ride at the student fare (our default: "
      "half price). Bus validators also work offline; if your balance runs short, one ride may take the wallet at "
      "most one fare below zero, settled by your next recharge.",
-     "公交 公交车 巴士 坐车 乘车 车费 票价 学生票 折扣 优惠 绑定 出行 交通 bus buses city transit transport "
+     "公交 公交车 巴士 坐车 乘车 车费 票价 学生票 折扣 优惠 绑定 开通 出行 交通 bus buses city transit transport "
      "ride fare discount student fare bind",
      "/transit/"),
     ("graduation-alumni", "毕业后的校园卡：校友卡", "After graduation: the alumni card",
@@ -314,4 +314,89 @@ ENTRIES: list[tuple[str, str, str, str, str, str, str]] = [
      "电话 热线 客服 人工客服 联系 联系方式 号码 打电话 咨询 投诉 智能客服 在线 24小时 phone telephone call "
      "hotline contact number helpline customer service support assistant chat talk human",
      "/service-points/"),
+]
+
+# Questions the Card Center does not handle but holders ask it (issue #21 item 1): each entry says who does.
+# The assistant gives them as "not my answer": not confident, with the source and the nearest human help, so a
+# near miss ("my bank card is lost") is pointed to the right place instead of answered with a card topic.
+# Their keywords are the words that tell such a question from a card one ("bank", not "lost"); the topics
+# come from issue #21 and the out-of-scope questions of tests/assistant/questions.json (the tuning set).
+REDIRECTS: list[tuple[str, str, str, str, str, str, str]] = [
+    ("elsewhere-bank-card", "银行卡、信用卡挂失：请找发卡银行", "Bank and credit cards: your bank handles them",
+     "银行卡（借记卡、储蓄卡、信用卡）不由校园卡中心管理。银行卡丢失、被锁、被盗刷或需要冻结，请立即拨打发卡银行背面或官网上的客服电话，"
+     "或在银行 App、银行网点办理。",
+     "Bank cards (debit, savings and credit cards) are not run by the Card Center. If one is lost, locked, "
+     "misused or needs freezing, call the service number of the bank that issued it (on its website or the back "
+     "of the card) straight away, or use the bank's app or a branch.",
+     "银行卡 银行 借记卡 储蓄卡 信用卡 工行 建行 农行 中行 招行 银联 ATM 取款机 网银 bank banks debit credit "
+     "savings atm visa mastercard unionpay",
+     ""),
+    ("elsewhere-id-card", "身份证、护照补办：请找公安机关", "ID cards and passports: the police handle them",
+     "居民身份证丢失或补办，请到户籍所在地或居住地的公安机关（派出所户籍窗口）办理，可先申请临时身份证明。"
+     "护照、往来港澳通行证等出入境证件，请找出入境管理部门。校园卡中心只办理校园卡。",
+     "A lost resident ID card is replaced by the police (the household registration window of a local police "
+     "station), which can also give a temporary identity certificate. Passports and travel permits are handled "
+     "by the exit-entry administration. The Card Center handles only campus cards.",
+     "身份证丢 身份证补办 身份证掉 补身份证 居民身份证 派出所 公安 公安局 户籍 户口 临时身份证 出入境 "
+     "national id identity card resident police station household registration passport lost passport",
+     ""),
+    ("elsewhere-phone-sim", "手机卡、流量和话费：请找运营商", "SIM cards, data plans and phone credit: your carrier",
+     "手机卡（SIM 卡）补办、流量套餐和话费充值由你的手机运营商办理，请到运营商营业厅或在其官方 App 办理。"
+     "校园卡中心不销售也不推荐流量卡。",
+     "SIM card replacement, data plans and phone credit belong to your mobile carrier: go to one of its shops "
+     "or use its official app. The Card Center neither sells nor recommends phone plans.",
+     "手机卡 电话卡 SIM卡 sim 流量 流量卡 话费 营业厅 运营商 联通 电信 中国移动 月租 5G 4G 通话 "
+     "data plan carrier phone credit airtime mobile plan gb minutes",
+     ""),
+    ("elsewhere-network", "校园网、Wi-Fi 和邮箱：请找学校网络中心", "Campus network, Wi-Fi and e-mail: the network office",
+     "校园网账号、Wi-Fi、上网费、邮箱和 VPN 由学校的网络中心（网络与信息化部门）管理，忘记这些账号的密码也请找他们重置。"
+     "校园卡中心只管理校园卡的登录密码、支付密码和查询密码。",
+     "The campus network account, Wi-Fi, internet fees, university e-mail and VPN are run by the university's "
+     "network office; ask it to reset those passwords too. The Card Center looks after only the campus card's "
+     "login, payment and query passwords.",
+     "校园网 网络 上网 网速 断网 无线 WiFi wi-fi 宽带 网费 邮箱 电子邮件 VPN 网络账号 network internet wifi "
+     "wireless broadband email e-mail mail vpn online connection eduroam",
+     ""),
+    ("elsewhere-dorm-repair", "宿舍报修：请找宿舍管理或后勤", "Dorm repairs: dorm management or facilities",
+     "宿舍里的水电、灯、空调、门锁、家具等损坏，请向宿舍管理员报修，或通过后勤服务的报修渠道提交。",
+     "Broken things in a dormitory (water, power, lights, air conditioning, locks, furniture) are reported to the "
+     "dorm manager or through the facilities (logistics) repair service.",
+     "报修 维修 修理 坏了 损坏 漏水 水龙头 停水 停电 热水 空调 暖气 灯泡 门锁坏 家具 宿管 宿舍管理员 后勤 "
+     "repair repairs broken fix leak leaking tap faucet heating heater air conditioner light bulb furniture "
+     "maintenance facilities",
+     ""),
+    ("elsewhere-library-hours", "图书馆开放时间：请看图书馆公告", "Library opening hours: the library's own notices",
+     "图书馆的开馆、闭馆时间和节假日安排由图书馆公布，请查看图书馆官网或入口处的公告。",
+     "The library publishes its own opening and closing times and holiday schedule: see its website or the "
+     "notice at the entrance.",
+     "图书馆开放时间 开馆 闭馆 几点关门 关门 开门时间 周末开放 自习室开放 library opening hours open close "
+     "closing closes time weekend sunday",
+     ""),
+    ("elsewhere-tuition", "学费和住宿费：请找财务处", "Tuition and accommodation fees: the finance office",
+     "学费、住宿费的金额、缴纳、减免和退费由学校财务处（计划财务部门）办理，请查看财务处通知或到其窗口咨询。",
+     "Tuition and accommodation fees (amounts, payment, waivers and refunds) are handled by the university's "
+     "finance office: see its notices or ask at its counter.",
+     "学费 住宿费 学期 学年 财务处 财务 缴学费 退学费 减免 助学贷款 tuition fees fee finance office bursar accommodation "
+     "fee student loan",
+     ""),
+    ("elsewhere-academic", "成绩、选课和考试安排：请找教务处", "Grades, courses and exams: academic affairs",
+     "成绩查询、选课、课表、考试安排和论文要求由教务处和你的学院负责，请登录教务系统或咨询学院教务老师。",
+     "Grades, course registration, timetables, exam schedules and thesis rules belong to the academic affairs "
+     "office and your school: use the academic system or ask your school's office.",
+     "成绩 分数 绩点 学分 选课 课表 课程 期末成绩 挂科 补考 重修 论文 奖学金 grades grade marks score scores gpa "
+     "credits course courses register registration timetable schedule thesis scholarship",
+     ""),
+    ("elsewhere-visa", "签证和居留许可：请找出入境管理部门", "Visas and residence permits: exit-entry administration",
+     "留学生的签证、居留许可的办理和延期由公安机关出入境管理部门办理，学校国际学生服务中心可以协助准备材料。",
+     "Student visas and residence permits, and their extension, are issued by the exit-entry administration of "
+     "the police; the International Student Service Center helps with the paperwork.",
+     "签证 续签 延签 居留许可 居留 出入境 visa visas extend extension renew residence",
+     ""),
+    ("elsewhere-misuse", "破解设备、复制或冒用他人的卡：不能帮忙", "Cracking readers or copying cards: not possible",
+     "破解刷卡设备、复制或借用他人的卡、代刷代签都违反校规，我不能提供帮助。",
+     "Getting around card readers, cloning or borrowing someone else's card, or checking in for others breaks "
+     "the university's rules, and the assistant cannot help with it.",
+     "破解 复制 克隆 盗用 溜进 翻墙 代签 代刷 作弊 答案 hack hacking clone cloning copy crack bypass sneak cheat "
+     "answers",
+     ""),
 ]

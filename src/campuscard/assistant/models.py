@@ -29,6 +29,9 @@ class Entry(models.Model):
     link = models.CharField(_("related portal page"), max_length=200, blank=True,
                             help_text=_('a portal path such as "/cards/", shown under the answer'))
     published = models.BooleanField(_("published"), default=True)
+    redirect = models.BooleanField(_("handled elsewhere"), default=False, help_text=_(
+        "the Card Center does not handle this (bank cards, ID cards, the campus network …): the answer says who "
+        "does, and the assistant shows it as not its own answer, with the nearest human help"))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = RestrictedQuerySet.as_manager()
@@ -59,6 +62,7 @@ class Question(models.Model):
         ANSWERED = "answered", _("answered")
         UNSURE = "unsure", _("not confident (handed to people)")
         ACTION = "action", _("offered an action")
+        REDIRECTED = "redirected", _("handled elsewhere (pointed there)")
 
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="assistant_questions",
                                     verbose_name=_("institution"))
