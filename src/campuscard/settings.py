@@ -129,6 +129,8 @@ SSO_ENABLED = bool(SSO_CLIENT_ID)
 SSO_INSTITUTIONS = env_list("SSO_INSTITUTIONS", [])
 SSO_INSTITUTION_CLAIM = env_str("SSO_INSTITUTION_CLAIM", "")
 SSO_NUMBER_CLAIM = env_str("SSO_NUMBER_CLAIM", "sub")
+# The back office's button (#16 item 2): this claim is an operator account's username ("" = SSO_NUMBER_CLAIM).
+SSO_OPERATOR_CLAIM = env_str("SSO_OPERATOR_CLAIM", "")
 SSO_ISSUER = env_str("SSO_ISSUER", "")  # when set, the ID token's iss must be exactly this
 # mozilla-django-oidc reads these names.
 OIDC_RP_CLIENT_ID = SSO_CLIENT_ID

@@ -1,5 +1,6 @@
 """Single sign-on (ID-4) against a real OpenID Connect provider started in its own process (not a mock):
-redirect → login at the provider → callback → logged in as the roster's holder, or refused with the reason."""
+redirect → login at the provider → callback → logged in as the roster's holder, or refused with the reason.
+From the back office's login page the same provider's claim names an operator account (#16 item 2)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import translation
 
 from campuscard.core.errors import DomainError
@@ -22,6 +23,11 @@ PEOPLE = {
     "stranger": {"password": "Provider-pass-2", "claims": {"student_number": "2099999999", "school": "uni"}},
     "elsewhere": {"password": "Provider-pass-3", "claims": {"student_number": "O-7001", "school": "other"}},
     "nonumber": {"password": "Provider-pass-4", "claims": {"school": "uni"}},
+    # operators: the provider's number claim is their staff number, the operator account's username
+    "opwang": {"password": "Provider-pass-5", "claims": {"student_number": "T2019001", "school": "uni"}},
+    "opnobody": {"password": "Provider-pass-6", "claims": {"student_number": "T2099999", "school": "uni"}},
+    "opother": {"password": "Provider-pass-7", "claims": {"student_number": "T3000001", "school": "uni"}},
+    "opadmin": {"password": "Provider-pass-8", "claims": {"student_number": "root-admin", "school": "uni"}},
 }
 
 
@@ -45,8 +51,8 @@ def elsewhere(other_institution) -> Person:
                                  id_type=IdType.RESIDENT, id_number=ID_BOB)
 
 
-def _sso_login(client, username: str, *, next_url: str = ""):
-    start = client.get("/sso/start/" + (f"?next={next_url}" if next_url else ""))
+def _sso_login(client, username: str, *, next_url: str = "", start_path: str = "/sso/start/"):
+    start = client.get(start_path + (f"?next={next_url}" if next_url else ""))
     assert start.status_code == 302
     authorize = start["Location"]
     query = parse_qs(urlsplit(authorize).query)
@@ -168,3 +174,113 @@ def test_a_replayed_callback_is_refused(client, student, sso):
     replay = client.get(path)  # the state was spent (and the session is new)
     assert replay["Location"] == "/login/"
     assert not client.get("/login/").wsgi_request.user.is_authenticated
+
+
+# --- operators through the back office's button (#16 item 2) -------------------------------------------
+
+@pytest.fixture
+def operator(institution, make_operator) -> User:
+    return make_operator(institution, "card_center_operator", username="T2019001")
+
+
+def _backoffice_sso(client, username: str, **kwargs):
+    return _sso_login(client, username, start_path="/sso/backoffice/start/", **kwargs)
+
+
+def test_the_back_office_login_page_shows_the_button_only_when_configured(client, institution, provider):
+    assert "sso-backoffice-login" not in client.get("/backoffice/login/").content.decode()
+    assert client.get("/sso/backoffice/start/").status_code == 404
+    with override_settings(**provider.settings()):
+        page = client.get("/backoffice/login/?next=/backoffice/cards/").content.decode()
+    assert 'id="sso-backoffice-login"' in page
+    assert 'href="/sso/backoffice/start/?next=/backoffice/cards/"' in page
+
+
+def test_an_operator_logs_in_to_the_back_office_through_the_provider(client, operator, student, sso):
+    audits, users = AuditLog.objects.count(), User.objects.count()
+    response = _backoffice_sso(client, "opwang")
+    assert response.status_code == 302 and response["Location"] == "/backoffice/"
+    page = client.get("/backoffice/")
+    assert page.status_code == 200 and page.wsgi_request.user == operator
+    login = AuditLog.objects.get(action="sso_login")
+    assert login.actor == operator and login.institution_id == operator.institution_id
+    assert login.after == {"subject": login.after["subject"], "account": "T2019001", "as": "operator"}
+    assert login.after["subject"]
+    assert (AuditLog.objects.count(), User.objects.count()) == (audits + 1, users)  # nothing created
+
+
+def test_the_back_office_flow_keeps_a_page_of_the_back_office_only(client, operator, sso):
+    assert _backoffice_sso(client, "opwang", next_url="/backoffice/cards/card/")["Location"] == "/backoffice/cards/card/"
+    client.post("/backoffice/logout/")
+    assert _backoffice_sso(client, "opwang", next_url="/cards/")["Location"] == "/backoffice/"
+
+
+def test_an_unknown_subject_is_refused_with_the_reason(client, operator, sso):
+    users, audits = User.objects.count(), AuditLog.objects.count()
+    response = _backoffice_sso(client, "opnobody")
+    assert response.status_code == 302 and response["Location"] == "/backoffice/login/"
+    with translation.override("zh-hans"):
+        expected = DomainError("sso_operator_unknown", account="T2099999", institution="示范大学").message
+    assert _messages(response) == [expected]
+    assert "T2099999" in expected and "示范大学" in expected
+    assert not client.get("/backoffice/login/").wsgi_request.user.is_authenticated
+    assert client.get("/backoffice/")["Location"].startswith("/backoffice/login/")
+    assert (User.objects.count(), AuditLog.objects.count()) == (users, audits)
+
+
+def test_a_holder_is_not_an_operator_and_an_operator_is_not_a_holder(client, operator, student, sso):
+    """The holder's number through the back office's button names no staff account; the operator's
+    staff number through the portal's button is on no roster: each flow maps to its own kind only."""
+    response = _backoffice_sso(client, "xiaoxue")
+    assert response["Location"] == "/backoffice/login/"
+    with translation.override("zh-hans"):
+        assert _messages(response) == [DomainError("sso_operator_unknown", account="2024000001",
+                                                   institution="示范大学").message]
+    student.refresh_from_db()
+    assert student.user is None
+    response = _sso_login(client, "opwang")
+    assert response["Location"] == "/login/"
+    assert any("T2019001" in m for m in _messages(response))
+    assert not client.get("/").wsgi_request.user.is_authenticated
+
+
+def test_an_operator_of_another_institution_is_refused(client, institution, other_institution, make_operator, sso):
+    make_operator(other_institution, "card_center_operator", username="T3000001")
+    response = _backoffice_sso(client, "opother")
+    assert response["Location"] == "/backoffice/login/"
+    assert any("T3000001" in m for m in _messages(response))
+    assert not client.get("/backoffice/login/").wsgi_request.user.is_authenticated
+
+
+def test_platform_administrators_and_disabled_operators_are_refused(client, institution, make_operator, operator,
+                                                                   sso):
+    admin = make_operator(None, None, username="root-admin")
+    admin.institution = institution  # even tied to the institution: a superuser keeps the password login
+    admin.save(update_fields=["institution"])
+    response = _backoffice_sso(client, "opadmin")
+    with translation.override("zh-hans"):
+        assert _messages(response) == [DomainError("sso_operator_password_only").message]
+    assert not client.get("/backoffice/login/").wsgi_request.user.is_authenticated
+    operator.is_active = False
+    operator.save(update_fields=["is_active"])
+    response = _backoffice_sso(Client(), "opwang")
+    with translation.override("zh-hans"):
+        assert _messages(response) == [DomainError("sso_account_disabled").message]
+
+
+def test_the_operator_claim_can_be_another_one(client, institution, make_operator, provider):
+    """SSO_OPERATOR_CLAIM: here the provider's preferred_username (its login name) is the account's name."""
+    user = make_operator(institution, "card_center_operator", username="opwang")
+    with override_settings(**provider.settings(SSO_OPERATOR_CLAIM="preferred_username")):
+        response = _backoffice_sso(client, "opwang")
+        assert response["Location"] == "/backoffice/"
+        assert client.get("/backoffice/").wsgi_request.user == user
+
+
+def test_a_stale_back_office_flow_does_not_make_a_holder_login_an_operator_login(client, operator, student, sso):
+    """Which kind of login a flow is for is kept with its state: starting the back office's flow and then
+    the portal's, the portal's callback logs the holder in (not the operator)."""
+    client.get("/sso/backoffice/start/")
+    _sso_login(client, "xiaoxue")
+    student.refresh_from_db()
+    assert client.get("/").wsgi_request.user == student.user is not None

@@ -30,6 +30,11 @@ register("sso_wrong_institution", 403,
 register("sso_not_on_roster", 403,
          _("Your unified identity account (%(number)s) is not on the roster of %(institution)s. "
            "Please contact the Card Center."))
+register("sso_operator_unknown", 403,
+         _("Your unified identity account (%(account)s) is not a back-office account of %(institution)s. "
+           "Ask your administrator to create the operator account under this name."))
+register("sso_operator_password_only", 403,
+         _("Platform administrators log in with their password, not through unified identity authentication."))
 register("sso_account_disabled", 403, _("This login has been disabled. Please contact the Card Center."))
 register("channel_bind_failed", 401, _("The ID number or the query password is wrong."))
 register("channel_bind_locked", 429,

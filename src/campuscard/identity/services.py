@@ -55,16 +55,8 @@ def holder_sso_login(*, claims: Mapping[str, Any]) -> User:
     this deployment serves through it (``SSO_*`` settings). Their login is created or linked like at a
     first password login; the login is audited. Refusals name the reason and change nothing."""
     claim = settings.SSO_NUMBER_CLAIM
-    number = str(claims.get(claim) or "").strip()
-    if not number:
-        raise DomainError("sso_claim_missing", claim=claim)
-    served = list(settings.SSO_INSTITUTIONS)
-    if settings.SSO_INSTITUTION_CLAIM:
-        code = str(claims.get(settings.SSO_INSTITUTION_CLAIM) or "").strip()
-    else:
-        code = served[0] if len(served) == 1 else ""
-    if code not in served:
-        raise DomainError("sso_wrong_institution")
+    number = _sso_claim(claims, claim)
+    code = _sso_institution(claims)
     person = (Person.objects.select_related("institution", "user")
               .filter(institution__code=code, number=number).first())
     if person is None:
@@ -77,6 +69,50 @@ def holder_sso_login(*, claims: Mapping[str, Any]) -> User:
     with transaction.atomic():
         audit_record(actor=Actor.by_user(user), action="sso_login", obj=user, institution_id=person.institution_id,
                      after={"subject": str(claims.get("sub", "")), "number": number})
+    return user
+
+
+def _sso_claim(claims: Mapping[str, Any], claim: str) -> str:
+    value = str(claims.get(claim) or "").strip()
+    if not value:
+        raise DomainError("sso_claim_missing", claim=claim)
+    return value
+
+
+def _sso_institution(claims: Mapping[str, Any]) -> str:
+    """The institution the provider speaks for: the one served, or the one its SSO_INSTITUTION_CLAIM names."""
+    served = list(settings.SSO_INSTITUTIONS)
+    if settings.SSO_INSTITUTION_CLAIM:
+        code = str(claims.get(settings.SSO_INSTITUTION_CLAIM) or "").strip()
+    else:
+        code = served[0] if len(served) == 1 else ""
+    if code not in served:
+        raise DomainError("sso_wrong_institution")
+    return code
+
+
+def operator_sso_login(*, claims: Mapping[str, Any]) -> User:
+    """ID-4 for the back office (#16 item 2): the operator account whose username is the provider's
+    ``SSO_OPERATOR_CLAIM`` (by default the holders' number claim: the staff number), among the staff
+    accounts of the institution the provider speaks for — never another institution's, never a holder's
+    login. Platform administrators and superusers keep their password (the provider of one institution
+    does not vouch for the platform). Refusals name the reason and change nothing (docs/decisions.md)."""
+    claim = settings.SSO_OPERATOR_CLAIM or settings.SSO_NUMBER_CLAIM
+    account = _sso_claim(claims, claim)
+    code = _sso_institution(claims)
+    user = (User.objects.select_related("institution")
+            .filter(username=account, institution__code=code, is_staff=True).first())
+    if user is None:
+        institution = Institution.objects.filter(code=code).first()
+        raise DomainError("sso_operator_unknown", account=account,
+                          institution=institution.name if institution is not None else code)
+    if user.is_superuser:
+        raise DomainError("sso_operator_password_only")
+    if not user.is_active:
+        raise DomainError("sso_account_disabled")
+    with transaction.atomic():
+        audit_record(actor=Actor.by_user(user), action="sso_login", obj=user, institution_id=user.institution_id,
+                     after={"subject": str(claims.get("sub", "")), "account": account, "as": "operator"})
     return user
 
 

@@ -1,7 +1,10 @@
 """Single sign-on (ID-4): "统一身份认证" through OpenID Connect (mozilla-django-oidc).
 
 The provider vouches for a number; the roster says who that is. Nobody gets in from claims alone: the
-number must be on the roster of an institution this deployment serves through the provider.
+number must be on the roster of an institution this deployment serves through the provider. Started from
+the back office's login page (#16 item 2), the same provider's claim names an existing operator account
+instead (``identity.services.operator_sso_login``); which of the two a flow is for travels with its
+``state`` in the session, set when it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from campuscard.core.errors import DomainError
 log = logging.getLogger(__name__)
 
 SESSION_METHOD = "login_method"  # "sso" for a session that single sign-on started
+FOR_OPERATOR = "operator"  # a flow started from the back office (``request.sso_for``)
 
 
 def sso_enabled() -> bool:
@@ -37,8 +41,9 @@ def password_change_forced(request, user) -> bool:
 
 class RosterOIDCBackend(OIDCAuthenticationBackend):
     """Authorization-code flow (with PKCE), ID token checked (signature, expiry, nonce, audience, issuer),
-    claims mapped to a roster person by ``identity.services.holder_sso_login``. A refusal is left on the
-    request (``sso_refusal``) for the callback view to show."""
+    claims mapped to a roster person by ``identity.services.holder_sso_login`` or, for a flow the back
+    office started (``request.sso_for``), to an operator account by ``operator_sso_login``. A refusal is
+    left on the request (``sso_refusal``) for the callback view to show."""
 
     def authenticate(self, request, **kwargs):
         try:
@@ -58,10 +63,11 @@ class RosterOIDCBackend(OIDCAuthenticationBackend):
             if str(info.get("sub")) != str(payload.get("sub")):  # OIDC Core 5.3.2
                 raise SuspiciousOperation("the userinfo response is about another subject")
             claims.update(info)
-        from campuscard.identity.services import holder_sso_login
+        from campuscard.identity.services import holder_sso_login, operator_sso_login
 
+        login = operator_sso_login if getattr(self.request, "sso_for", "") == FOR_OPERATOR else holder_sso_login
         try:
-            return holder_sso_login(claims=claims)
+            return login(claims=claims)
         except DomainError as refusal:
             log.info("single sign-on refused (%s) for subject %r", refusal.code, claims.get("sub"))
             self.request.sso_refusal = refusal

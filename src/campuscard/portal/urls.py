@@ -30,6 +30,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("sso/start/", sso_views.start, name="sso_start"),
     path("sso/callback/", sso_views.callback, name="sso_callback"),
+    path("sso/backoffice/start/", sso_views.backoffice_start, name="sso_backoffice_start"),
     path("password/", views.password_change, name="password_change"),
     path("security/", views.security, name="security"),
     path("security/channels/", channel_views.bind, name="channel_bind"),
