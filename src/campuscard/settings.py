@@ -1,10 +1,13 @@
 """Django settings. Everything a deployment changes comes from the environment (see README)."""
 
+import logging
+import sys
 from pathlib import Path
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from campuscard.core.logs import logging_config
 from campuscard.env import (
     ConfigError,
     env_bool,
@@ -38,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "health_check",  # the templates of /readyz (core/health.py)
+    "django_prometheus",  # request metrics; ours are in core/metrics.py (#18 item 8)
+    "django_structlog",
     "huey.contrib.djhuey",
     "ninja",
     "campuscard.core",
@@ -63,6 +68,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first and last: times the whole stack
+    "campuscard.core.logs.RequestIdMiddleware",  # #18 item 8: X-Request-ID settled, then bound for every line
+    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "campuscard.core.csp.PathPolicyMiddleware",  # #18: Content-Security-Policy by path (core/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "campuscard.identity.middleware.ForcePasswordChangeMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "campuscard.urls"
@@ -358,12 +367,17 @@ UNFOLD = {
     "DASHBOARD_CALLBACK": "campuscard.backoffice.dashboard.dashboard_callback",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # huey's own handler would repeat every line the root handler writes (run_huey adds one when none is set)
-    "loggers": {"django.db.backends": {"level": "WARNING"},
-                "huey": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False}},
-}
+# Logs (#18 item 8): JSON lines (LOG_FORMAT=json) where nobody reads a terminal — under a supervisor, in
+# production — and readable lines on a terminal (or with DEBUG); each with the request id (core/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "console" if DEBUG or sys.stderr.isatty() else "json")
+if LOG_FORMAT not in {"json", "console"}:
+    raise ConfigError(f"environment variable LOG_FORMAT={LOG_FORMAT!r} is not one of json, console")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True  # RequestIdMiddleware has checked or replaced it
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # ipware believes any X-Forwarded-For; the proxy logs addresses
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG  # one line a request (request_finished), not two
+
+# Metrics (#18 item 8): /metrics answers a direct connection from these networks, or a bearer token from
+# anywhere (a proxied request needs the token); PROMETHEUS_MULTIPROC_DIR sums several processes (core/metrics.py).
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
