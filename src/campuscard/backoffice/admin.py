@@ -246,6 +246,7 @@ from campuscard.backoffice import (  # noqa: E402,F401
     access_admin,
     assistant_admin,
     cards_admin,
+    cash_admin,
     channels_admin,
     devices_admin,
     dorm_admin,

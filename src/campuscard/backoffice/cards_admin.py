@@ -119,7 +119,8 @@ class CardAdmin(ScopedAdmin):
     fields = readonly_fields
     inlines = [CredentialInline]
     list_select_related = ["person"]
-    actions = ["report_lost", "unreport", "freeze", "unfreeze", "replace_virtual", "replace_physical", "refund_balance"]
+    actions = ["report_lost", "unreport", "freeze", "unfreeze", "replace_virtual", "replace_physical", "refund_balance",
+               "refund_balance_cash"]
 
     def add_view(self, request, form_url="", extra_context=None):
         """"Add card" is one card at the window (issue #16 item 7), through the service's checks."""
@@ -182,6 +183,11 @@ class CardAdmin(ScopedAdmin):
     @admin.action(description=_("Refund the whole balance to the holder"), permissions=["change"])
     def refund_balance(self, request, queryset):
         _each(request, queryset, services.balance_refund, _("%(count)s balance(s) refunded."))
+
+    @admin.action(description=_("Refund the whole balance in cash at the window"), permissions=["change"])
+    def refund_balance_cash(self, request, queryset):
+        """Out of the operator's drawer: their cash shift counts it (#18 item 8)."""
+        _each(request, queryset, services.balance_refund, _("%(count)s balance(s) refunded in cash."), cash=True)
 
     def get_urls(self):
         return [path("issue/", self.admin_site.admin_view(self.issue_view), name="cards_card_issue"),

@@ -471,18 +471,21 @@ def graduate(*, actor: Actor, person: Person) -> Card | None:
 
 
 @money_transaction
-def balance_refund(*, actor: Actor, card: Card) -> int:
-    """Pay the whole remaining balance out to the holder (e.g. an alumnus), as a recorded transfer."""
+def balance_refund(*, actor: Actor, card: Card, cash: bool = False) -> int:
+    """Pay the whole remaining balance out to the holder (e.g. an alumnus), as a recorded transfer: by the
+    Card Center's payment run (``refunds_payable``), or in cash at the service window (``cash``: out of the
+    window's drawer, which the operator's cash shift then counts, #18 item 8)."""
     card = Card.objects.select_for_update().get(pk=card.pk)  # one refund at a time per card
     account = Account.objects.get(pk=card.wallet_account_id)
     amount = account_balances(account_id=account.pk).available
     if amount > 0:
-        payout = ledger.system_account(institution_id=card.institution_id, kind=Account.Kind.REFUNDS_PAYABLE)
+        payout = ledger.system_account(institution_id=card.institution_id,
+                                       kind=Account.Kind.CASH_WINDOW if cash else Account.Kind.REFUNDS_PAYABLE)
         earlier = Transfer.objects.filter(debit_id=account.pk, kind="refund").count()
         ledger.transfer_create(key=f"card:{card.pk}:refund:{earlier + 1}", debit=account,
                                credit=payout, amount=amount, kind="refund", reference=card.number)
         audit_record(actor=actor, action="balance_refunded", obj=card, institution_id=card.institution_id,
-                     after={"amount": amount})
+                     after={"amount": amount, "cash": cash})
     return amount
 
 

@@ -21,6 +21,7 @@ from stdnum.cn import ric
 from campuscard.core.actors import Actor
 from campuscard.core.models import Area, Building, Campus, Institution, ServicePoint
 from campuscard.demo.bulk import ISSUED_UNIT, READY_UNIT, bulk_intake
+from campuscard.demo.cash_demo import cash_demo
 from campuscard.demo.dorm_demo import dorm_demo
 from campuscard.demo.face_demo import face_demo
 from campuscard.demo.rental_health_demo import rental_health_demo
@@ -625,6 +626,7 @@ def load(progress: Callable[[str], None] = print) -> list[DemoLogin]:
         meals = _wallet_history(institution, random.Random(SEED + institution.pk))
         progress(f"{code}: wallets — recharges and {meals} canteen payments for 150 students")
         logins += _kiosk_devices(institution)
+        cash_demo(institution)  # yesterday's window shift and a kiosk's cash box, reconciled (#18 item 8)
         made, gate_logins = _access(institution, random.Random(SEED + 3 * institution.pk))
         logins += gate_logins
         progress(f"{code}: access — zones with turnstiles, residents, permits and {made} gate decisions")

@@ -24,6 +24,8 @@ ROLES: dict[str, list[str]] = {
         "identity.view_channelbinding", "identity.change_channelbinding", "devices.*_device", *SEE_MONEY,
         "cards.view_*", "payments.*_merchant", "payments.*_terminal", "payments.view_payment", "payments.view_appeal",
         "payments.change_appeal", "payments.view_refund", "payments.*_merchantstaff",
+        # the windows' cash shifts (closing anyone's) and the kiosks' cash boxes (#18 item 8)
+        "payments.*_cashshift", "payments.*_cashboxemptying",
         "access.view_accesssigningkey", "access.add_accesssigningkey", "access.change_accesssigningkey",
         # zones, who manages them, their holidays and residents; approvals and the log to look at
         "access.*_zone", "access.*_zoneexception", "access.*_dormresidence", "access.view_campusentryapproval",
@@ -45,6 +47,9 @@ ROLES: dict[str, list[str]] = {
     "card_center_operator": ["assistant.*", *SEE_PLACES, "identity.view_person", "identity.add_person", "identity.change_person",
                              "identity.view_channelbinding", "identity.change_channelbinding",
                              *SEE_MONEY, "payments.add_rechargeorder", "devices.view_device", "cards.view_*",
+                             # their own cash shift at the window; emptying the kiosks' boxes (#18 item 8)
+                             "payments.add_cashshift", "payments.view_cashshift", "payments.add_cashboxemptying",
+                             "payments.view_cashboxemptying",
                              "cards.change_card", "cards.change_photo", "cards.change_production",
                              "cards.add_legacymealcard", "cards.view_credential", "payments.*_merchant",
                              "payments.*_terminal", "payments.view_payment", "payments.view_appeal",

@@ -376,3 +376,104 @@ class MerchantStaff(models.Model):
 
         if self.user_id and self.merchant_id and self.user.institution_id != self.merchant.institution_id:
             raise ValidationError({"user": _("This user belongs to another institution.")})  # TEN-1
+
+
+class CashShift(models.Model):
+    """One operator's shift at a service window's cash drawer (#18 item 8, TOP-1): opened with the drawer's
+    float, closed with the count. At the close the cash the ledger says the operator took in (cash
+    recharges and replacement fees) and paid out (balance refunds in cash) is frozen with the count, so the
+    report shows expected against counted and the difference — never corrected silently."""
+
+    institution_path = "institution"
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("institution"))
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("operator"))
+    service_point = models.ForeignKey("core.ServicePoint", on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="+", verbose_name=_("service window"))
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.OPEN)
+    opened_at = models.DateTimeField(_("shift start"))
+    closed_at = models.DateTimeField(_("shift end"), null=True, blank=True)
+    opening_float = FenField(_("opening float (fen)"), default=0)
+    # frozen at the close, from the ledger
+    recharges = FenField(_("cash recharges (fen)"), default=0)
+    fees = FenField(_("fees in cash (fen)"), default=0)
+    refunds = FenField(_("refunds paid in cash (fen)"), default=0)
+    expected = FenField(_("expected in the drawer (fen)"), null=True, blank=True)
+    counted = FenField(_("counted (fen)"), null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+", verbose_name=_("closed by"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("cash shift")
+        verbose_name_plural = _("cash shifts")
+        ordering = ["-opened_at"]
+        constraints = [
+            # one drawer at a time per operator: two open shifts would both claim the same recharges
+            models.UniqueConstraint(fields=["operator"], condition=models.Q(state="open"),
+                                    name="cash_shift_one_open_per_operator"),
+            models.CheckConstraint(condition=models.Q(opening_float__gte=0), name="cash_shift_float_non_negative"),
+            models.CheckConstraint(condition=models.Q(counted__isnull=True) | models.Q(counted__gte=0),
+                                   name="cash_shift_counted_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operator} {self.opened_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def difference(self) -> int | None:
+        """Counted minus expected: below zero the drawer is short, above it is over."""
+        return None if self.counted is None or self.expected is None else self.counted - self.expected
+
+
+class CashBoxEmptying(models.Model):
+    """A kiosk's cash box emptied and counted (#18 item 8, SUP-3): what the ledger says the box took since
+    the previous emptying (``expected``) against what was counted. The ``*_total`` fields are everything the
+    ledger ever booked to this kiosk's cash at that moment; each emptying expects the growth since the previous
+    one, so a recharge committed while a box was being emptied is expected at the next emptying, never lost."""
+
+    institution_path = "institution"
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+",
+                                    verbose_name=_("institution"))
+    device = models.ForeignKey("devices.Device", on_delete=models.PROTECT, related_name="+", verbose_name=_("kiosk"))
+    sequence = models.PositiveIntegerField(_("emptying number"))
+    since = models.DateTimeField(_("previous emptying"), null=True, blank=True)
+    emptied_at = models.DateTimeField(_("emptied at"))
+    emptied_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("emptied by"))
+    # everything the ledger had booked to this kiosk's cash by then, and the growth since the previous emptying
+    recharges_total = FenField(_("cash recharges ever (fen)"))
+    fees_total = FenField(_("fees in cash ever (fen)"))
+    recharges = FenField(_("cash recharges (fen)"))
+    fees = FenField(_("fees in cash (fen)"))
+    expected = FenField(_("expected (fen)"))
+    counted = FenField(_("counted (fen)"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("kiosk cash-box emptying")
+        verbose_name_plural = _("kiosk cash-box emptyings")
+        ordering = ["-emptied_at"]
+        constraints = [
+            # two people emptying one box at once: the second is refused, not counted twice
+            models.UniqueConstraint(fields=["device", "sequence"], name="cash_box_emptying_once"),
+            models.CheckConstraint(condition=models.Q(counted__gte=0), name="cash_box_counted_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device} #{self.sequence}"
+
+    @property
+    def difference(self) -> int:
+        return self.counted - self.expected
