@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from campuscard.cards import codes
 from campuscard.cards.models import Card, Credential
 from campuscard.core import clock
+from campuscard.core.dbrouter import lagging_reads
 from campuscard.core.errors import DomainError
 from campuscard.core.money import format_fen
 from campuscard.identity.models import Person
@@ -106,6 +107,7 @@ def month_bounds(month: str, time_zone: str) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
+@lagging_reads()  # a report: the replica may answer (core/dbrouter.py)
 def statement(person: Person, month: str) -> dict:
     """A monthly statement: opening, closing, totals in and out, and every row with running balance."""
     account = wallet_account(person)
@@ -130,6 +132,7 @@ def _balance_before(account: Account | None, moment: dt.datetime) -> int:
     return rows[0].running if rows else 0
 
 
+@lagging_reads()  # a report: the replica may answer (core/dbrouter.py)
 def spending(person: Person, month: str) -> dict:
     """Where the money went this month: by category, by counterparty, by day (for bar charts)."""
     data = statement(person, month)
@@ -153,6 +156,7 @@ def _bars(values: dict[str, int], sort: bool = True) -> list[dict]:
     return [{"label": k, "amount": v, "percent": round(100 * v / top)} for k, v in items]
 
 
+@lagging_reads()  # a report: the replica may answer (core/dbrouter.py)
 def recharges_by_day(queryset, days: int = 14) -> list[dict]:
     """Recharge totals per day and channel for the back-office chart."""
     rows = (queryset.filter(state=RechargeOrder.State.PAID).annotate(day=TruncDate("completed_at"))
