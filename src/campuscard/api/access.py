@@ -63,7 +63,7 @@ class CampusEntryIn(Schema):
     reason: str = Field("", max_length=200)
 
 
-class ApplicationOut(Schema):
+class EntryApplicationOut(Schema):
     id: int
     state: str
 
@@ -161,7 +161,7 @@ def _zone(person, code: str) -> Zone:
     return zone
 
 
-@router.post("/access/campus-entry", response={201: ApplicationOut}, summary="Apply for campus entry (ACC-2)")
+@router.post("/access/campus-entry", response={201: EntryApplicationOut}, summary="Apply for campus entry (ACC-2)")
 def campus_entry_apply(request, payload: CampusEntryIn):
     approval = services.campus_entry_apply(actor=Actor.by_user(request.auth), person=holder_of(request), reason=payload.reason)
     return Status(201, {"id": approval.pk, "state": approval.state})
@@ -183,7 +183,7 @@ def lab_addon_remove(request):
     return {"lab": False}
 
 
-@router.post("/access/lab-permits", response={201: ApplicationOut}, summary="Apply for a lab time-slot permit")
+@router.post("/access/lab-permits", response={201: EntryApplicationOut}, summary="Apply for a lab time-slot permit")
 def lab_permit_apply(request, payload: LabPermitIn):
     person = holder_of(request)
     weekly = [{"weekday": s.weekday, "start": s.start, "end": s.end} for s in payload.slots if s.date is None]

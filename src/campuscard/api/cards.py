@@ -61,7 +61,7 @@ class ReplaceIn(Schema):
                                                         "GET /cards/{number}/replacement); empty: the default")
 
 
-class PlaceOut(Schema):
+class CollectPlaceOut(Schema):
     id: int
     kind: str
     name: str
@@ -77,7 +77,7 @@ class ReplacementOut(Schema):
     moves_now: int = Field(description="fen moved to the new card at once")
     reserve: int = Field(description="fen kept back for offline bus validators, moved within 48 h at most")
     collect_point: int | None = Field(description="where a physical card waits unless another place is chosen")
-    places: list[PlaceOut] = Field(description="where a physical card may be collected")
+    places: list[CollectPlaceOut] = Field(description="where a physical card may be collected")
 
 
 class KioskFeeIn(Schema):
@@ -102,7 +102,7 @@ class HceOut(Schema):
     code_format: str
 
 
-class DenyListOut(Schema):
+class CardDenyListOut(Schema):
     version: int
     cards: list[str]
     nfc_uids: list[str]
@@ -122,7 +122,7 @@ class PackageOut(Schema):
     available: list[str] = Field(description="every add-on there is")
 
 
-class PackageIn(Schema):
+class CardPackageIn(Schema):
     addons: list[str] = Field(description="the add-ons wanted, exactly (an empty list removes all)")
 
 
@@ -137,7 +137,7 @@ def package_get(request):
 
 
 @router.put("/cards/package", response=PackageOut, summary="Choose my add-ons (APP-4); an unknown one changes nothing")
-def package_set(request, payload: PackageIn):
+def package_set(request, payload: CardPackageIn):
     addons = services.package_addons_set(actor=Actor.by_user(request.auth), person=holder_of(request),
                                          addons=payload.addons)
     return _package_out(addons)
@@ -241,13 +241,13 @@ def replace(request, number: str, payload: ReplaceIn):
     return Status(201, _card_out(next(v for v in selectors.cards_of(person) if v.card.pk == new.pk)))
 
 
-class PhotoOut(Schema):
+class CertificatePhotoOut(Schema):
     id: int
     state: str
     uploaded_at: datetime
 
 
-@router.post("/cards/photo", response={201: PhotoOut},
+@router.post("/cards/photo", response={201: CertificatePhotoOut},
              summary="Upload my certificate photo (ID-7): JPEG or PNG, at most 5 MB; an operator reviews it")
 def photo_upload(request, photo: File[UploadedFile]):
     uploaded = services.photo_upload(actor=Actor.by_user(request.auth), person=holder_of(request), upload=photo)
@@ -285,7 +285,7 @@ def kiosk_replacement_fee(request, payload: KioskFeeIn, idempotency_key: str = H
     return Status(201, {"card": card.number, "amount": row.amount, "method": row.method, "paid_at": row.paid_at})
 
 
-@router.get("/devices/deny-list", response=DenyListOut, auth=DeviceSignature(),
+@router.get("/devices/deny-list", response=CardDenyListOut, auth=DeviceSignature(),
             summary="Cards that must be refused offline, with the list's version (CARD-4)")
 def deny_list(request, since: int = 0):
     device = request.auth

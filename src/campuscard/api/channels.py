@@ -19,7 +19,7 @@ from campuscard.support.models import Notification
 router = Router(tags=["channels"])
 
 
-class BindIn(Schema):
+class ChannelBindIn(Schema):
     institution: str = Field(description="The institution's code")
     channel: str = Field(description="The channel's name as the holder will see it, e.g. 校园卡小程序")
     id_number: str
@@ -38,7 +38,7 @@ class HolderOut(Schema):
     name: str
 
 
-class BindingOut(Schema):
+class ChannelBindingOut(Schema):
     id: int
     channel: str
     scopes: list[str]
@@ -49,7 +49,7 @@ class BindingOut(Schema):
     revoked_at: datetime | None
 
 
-class BoundOut(BindingOut):
+class BoundOut(ChannelBindingOut):
     token: str = Field(description="Shown once: send it as `Authorization: Bearer <token>`")
     holder: HolderOut
 
@@ -80,13 +80,13 @@ class ErrorOut(Schema):
 
 def _bound(binding: ChannelBinding, token: str) -> dict:
     person = binding.person
-    return {**BindingOut.model_validate(binding).model_dump(), "token": token,
+    return {**ChannelBindingOut.model_validate(binding).model_dump(), "token": token,
             "holder": {"institution": person.institution.code, "number": person.number, "name": person.name}}
 
 
 @router.post("/channels/bind", auth=None, response={201: BoundOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut},
              summary="Bind an outside channel with the ID number and the query password (ID-6)")
-def bind(request, payload: BindIn):
+def bind(request, payload: ChannelBindIn):
     institution = selectors.institution_by_code(payload.institution)
     binding, token = channels.channel_bind(
         actor=Actor.system(f"channel:{payload.channel.strip()[:60]}"), institution=institution,
@@ -95,7 +95,7 @@ def bind(request, payload: BindIn):
     return Status(201, _bound(binding, token))
 
 
-@router.get("/me/channels", response=list[BindingOut], summary="My channel bindings")
+@router.get("/me/channels", response=list[ChannelBindingOut], summary="My channel bindings")
 def my_bindings(request):
     return list(selectors.channel_bindings_of(holder_of(request)))
 
@@ -109,7 +109,7 @@ def bind_signed_in(request, payload: PortalBindIn):
     return Status(201, _bound(binding, token))
 
 
-@router.delete("/me/channels/{binding_id}", response={200: BindingOut, 409: ErrorOut},
+@router.delete("/me/channels/{binding_id}", response={200: ChannelBindingOut, 409: ErrorOut},
                summary="Revoke one of my channel bindings (at once)")
 def revoke(request, binding_id: int):
     binding = selectors.channel_bindings_of(holder_of(request)).filter(pk=binding_id).first()

@@ -18,7 +18,7 @@ router = Router(tags=["dorm"])
 KEY = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$"
 
 
-class RoomOut(Schema):
+class DormRoomOut(Schema):
     room: str | None
     price_fen_per_kwh: int | None
     remaining_kwh: str | None
@@ -47,7 +47,7 @@ class TopUpIn(Schema):
     password: str | None = Field(None, description="the payment password, above the password-free amount")
 
 
-@router.get("/me/dorm", response=RoomOut, summary="My dorm room's electricity (SVC-5)")
+@router.get("/me/dorm", response=DormRoomOut, summary="My dorm room's electricity (SVC-5)")
 def my_room(request):
     view = selectors.electricity_of(holder_of(request))
     room = view.room
@@ -89,7 +89,7 @@ class MachineOut(Schema):
         return obj.dorm.building.name
 
 
-class BookingOut(Schema):
+class LaundryBookingOut(Schema):
     id: int
     machine: str
     starts_at: dt.datetime
@@ -123,12 +123,12 @@ def machine_slots(request, machine_id: int, day: dt.date):
     return selectors.slots(machine, day, person)
 
 
-@router.get("/me/laundry/bookings", response=list[BookingOut], summary="My laundry bookings")
+@router.get("/me/laundry/bookings", response=list[LaundryBookingOut], summary="My laundry bookings")
 def my_bookings(request):
     return selectors.bookings_of(holder_of(request))
 
 
-@router.post("/me/laundry/bookings", response={201: BookingOut}, summary="Book and pay a slot (idempotent on key)")
+@router.post("/me/laundry/bookings", response={201: LaundryBookingOut}, summary="Book and pay a slot (idempotent on key)")
 def book(request, payload: BookingIn):
     person = holder_of(request)
     machine = selectors.machine_for(person, payload.machine)
@@ -139,7 +139,7 @@ def book(request, payload: BookingIn):
     return Status(201, booking)
 
 
-@router.post("/me/laundry/bookings/{booking_id}/cancel", response=BookingOut,
+@router.post("/me/laundry/bookings/{booking_id}/cancel", response=LaundryBookingOut,
              summary="Cancel with a full refund (until N minutes before the start)")
 def cancel(request, booking_id: int):
     return services.laundry_cancel(actor=Actor.by_user(request.auth), person=holder_of(request),
@@ -160,7 +160,7 @@ class PendingOut(Schema):
         return obj.room.meter
 
 
-class AckIn(Schema):
+class MeterAckIn(Schema):
     applied_wh: int = Field(ge=0)
     meter_ref: str = Field("", max_length=64)
 
@@ -185,7 +185,7 @@ def meter_pending(request):
 
 @router.post("/dorm/meter/top-ups/{top_up_id}/applied", response=TopUpOut, auth=DeviceSignature(),
              summary="Meter system: this top-up is on the meter (idempotent)")
-def meter_ack(request, top_up_id: int, payload: AckIn):
+def meter_ack(request, top_up_id: int, payload: MeterAckIn):
     return services.meter_ack(device=request.auth, top_up_id=top_up_id, applied_wh=payload.applied_wh,
                               meter_ref=payload.meter_ref)
 
@@ -223,7 +223,7 @@ def machine_start(request, payload: StartIn):
     return {"start": True, "booking": booking.pk, "minutes": booking.machine.slot_minutes}
 
 
-@router.post("/dorm/laundry/bookings/{booking_id}/cycle", response=BookingOut, auth=DeviceSignature(),
+@router.post("/dorm/laundry/bookings/{booking_id}/cycle", response=LaundryBookingOut, auth=DeviceSignature(),
              summary="Machine: the cycle ended (a failed cycle is refunded)")
 def machine_cycle(request, booking_id: int, payload: CycleIn):
     return services.laundry_cycle_end(device=request.auth, booking_id=booking_id, ok=payload.ok,

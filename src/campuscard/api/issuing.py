@@ -27,7 +27,7 @@ class RunIn(Schema):
     wait: bool = Field(False, description="run in the request (small slices); otherwise queued for the worker")
 
 
-class MissingOut(Schema):
+class UnissuedOut(Schema):
     number: str
     name: str
     department: str
@@ -49,7 +49,7 @@ class RunOut(Schema):
     done: int
     issued: int
     already: int
-    missing_photo: list[MissingOut]
+    missing_photo: list[UnissuedOut]
     batches: list[BatchOut]
 
 

@@ -33,7 +33,7 @@ class FeedIn(Schema):
         "a renewal"))
 
 
-class FeedOut(Schema):
+class LoanFeedOut(Schema):
     events: int
     loans: int
     returns: int
@@ -63,7 +63,7 @@ def _institution(request) -> Institution:
     return Institution.objects.get(pk=institution_id)
 
 
-@router.post("/library/feed", response={200: FeedOut, 403: ErrorOut, 422: ErrorOut},
+@router.post("/library/feed", response={200: LoanFeedOut, 403: ErrorOut, 422: ErrorOut},
              summary="Loans and returns from the library system (all or none)")
 def feed(request, payload: FeedIn):
     report = services.loan_feed_apply(actor=Actor.by_user(request.auth), institution=_institution(request),
@@ -71,7 +71,7 @@ def feed(request, payload: FeedIn):
     return report.as_dict()
 
 
-@router.post("/library/feed/file", response={200: FeedOut, 403: ErrorOut, 422: ErrorOut},
+@router.post("/library/feed/file", response={200: LoanFeedOut, 403: ErrorOut, 422: ErrorOut},
              summary="The same feed as a CSV/XLSX file (event, loan_id, number, barcode, title, at, due)")
 def feed_file(request, file: File[UploadedFile]):
     report = services.loan_feed_apply_file(actor=Actor.by_user(request.auth), institution=_institution(request),

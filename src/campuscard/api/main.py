@@ -14,7 +14,39 @@ from campuscard.core.errors import REGISTRY, DomainError
 
 log = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class CampusCardAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        return document_errors(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
+
+
+def document_errors(document):
+    """Every operation lists the statuses our one error shape can answer (#18 item 9, item 4: clients and
+    the fuzzer read them from the document): any refusal a service may raise (the registry's statuses), a
+    body over the size limit, input that does not validate. Not 500: a server error is a bug, never an
+    answer (the fuzzer counts them). An operation's own error schema, where it names one, stays."""
+    statuses = sorted({spec.status for spec in REGISTRY.values()} - {405, 500})
+    document.setdefault("components", {}).setdefault("schemas", {})["Error"] = {
+        "title": "Error", "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "title": "Code"}, "message": {"type": "string", "title": "Message"},
+                       "details": {"title": "Details"}}}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in statuses:
+                if status not in responses and str(status) not in responses:
+                    responses[status] = {"description": REFUSALS.get(status, "Refused"), "content": error}
+    return document
+
+
+REFUSALS = {400: "Bad request", 401: "Not authenticated (or a device signature refused)", 402: "Payment required",
+            403: "Forbidden", 404: "Not found", 409: "Conflict with the current state", 410: "Gone",
+            413: "Request too large", 422: "Not valid", 429: "Too many attempts",
+            502: "Upstream payment gateway failed", 503: "Temporarily unavailable"}
+
+
+api = CampusCardAPI(
     title="CampusCard API",
     version="1",
     description=(
