@@ -21,3 +21,33 @@ gc.freeze()
 # next request; by default it may wait the whole 5 ms switch interval, a batch's worth of latency
 # (docs/decisions.md).
 sys.setswitchinterval(float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.001")))
+
+
+def _leave_with_the_server() -> None:
+    """A granian worker process whose master was killed (``kill -9``, the OOM killer) is not told: it would
+    go on serving on the shared socket beside the workers of the master its supervisor starts next, with the
+    old code, for ever (seen in tests/ops/test_deployment.py; #18 items 8 and 9). So each worker watches its
+    parent and stops — gracefully, as when its master stops it — once it has gone."""
+    import multiprocessing
+    import signal
+    import threading
+    import time
+
+    creator = multiprocessing.parent_process()
+    if multiprocessing.current_process().name != "granian-worker" or creator is None:  # gunicorn's watch themselves
+        return
+    # the master that forked this worker — not os.getppid() now: the master may have died while this worker
+    # was still importing the application (seen on a loaded host), and then the orphan would watch init
+    parent = creator.pid
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        # and should the graceful stop hang, SIGALRM's default action ends the process all the same
+        signal.alarm(15)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="campuscard-parent-watch", daemon=True).start()
+
+
+_leave_with_the_server()
