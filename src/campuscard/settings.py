@@ -131,6 +131,17 @@ if DATABASE_REPLICA_URL:
                                                  conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["campuscard.core.dbrouter.ReplicaRouter"]
+# Behind a transaction-pooling PgBouncer (DATABASE_POOLER=pgbouncer, #18 item 3; docs/operations.md): a
+# server connection is ours for one transaction only, so nothing may outlive one — no server-side cursor
+# (iterator() declares one outside a transaction) and no prepared statement (PG_PREPARE below is off).
+DATABASE_POOLER = env_str("DATABASE_POOLER", "").lower()
+if DATABASE_POOLER not in {"", "none", "pgbouncer"}:
+    raise ConfigError(f"environment variable DATABASE_POOLER={DATABASE_POOLER!r} is not one of pgbouncer, none")
+DATABASE_POOLER = "" if DATABASE_POOLER == "none" else DATABASE_POOLER
+if DATABASE_POOLER:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ConfigError("DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL (the pooler's address)")
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "identity.User"
@@ -240,6 +251,9 @@ LOGIN_ADDRESS_MAX_FAILURES = env_int("LOGIN_ADDRESS_MAX_FAILURES", 20)  # over a
 LOGIN_ADDRESS_WINDOW_SECONDS = env_int("LOGIN_ADDRESS_WINDOW_SECONDS", 5 * 60)
 # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks); empty: REMOTE_ADDR only.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Behind such a proxy terminating TLS (deploy/nginx), its X-Forwarded-Proto says whether the client used
+# HTTPS: without it, Django behind the proxy sees plain HTTP and never sends HSTS (#18 item 8).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 ROSTER_MAX_ERRORS_SHOWN = env_int("ROSTER_MAX_ERRORS_SHOWN", 1000)  # validation stops there, too
 ROSTER_MAX_BYTES = env_int("ROSTER_MAX_BYTES", 32 * 2**20)
 # Outside channels (ID-6): wrong query passwords per ID number and per client address within the window
@@ -312,8 +326,11 @@ PAYMENTS_FAST_PATH = env_bool("PAYMENTS_FAST_PATH", True)  # one-statement POS p
 ACCESS_GATE_BATCH_MAX = env_int("ACCESS_GATE_BATCH_MAX", 256)
 ACCESS_GATE_BATCHES_IN_FLIGHT = env_int("ACCESS_GATE_BATCHES_IN_FLIGHT", 1)  # per process
 ACCESS_GATE_WAIT_SECONDS = env_int("ACCESS_GATE_WAIT_SECONDS", 10)
-# Prepared ledger statement per connection; switch off behind a transaction-pooling PgBouncer.
-PG_PREPARE = env_bool("PG_PREPARE", True)
+# Prepared ledger statement per connection; off behind a transaction-pooling PgBouncer (DATABASE_POOLER).
+PG_PREPARE = env_bool("PG_PREPARE", not DATABASE_POOLER)
+if PG_PREPARE and DATABASE_POOLER:
+    raise ConfigError("PG_PREPARE=true cannot work behind DATABASE_POOLER=pgbouncer (transaction pooling): "
+                      "a statement prepared in one transaction is gone in the next")
 
 # Study services and library loans (SVC-1 … SVC-3).
 SEAT_GRACE_MINUTES = env_int("SEAT_GRACE_MINUTES", 15)  # a booking not taken up by then is released
