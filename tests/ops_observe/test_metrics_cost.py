@@ -32,10 +32,10 @@ best = {}
 for name, fn in (("bare", bare), ("counted", counted)):
     runs = []
     for _ in range(5):
-        started = time.perf_counter()
+        started = time.thread_time()  # CPU time: the shared host's other work does not count
         for i in range(100_000):
             fn(n=i)
-        runs.append((time.perf_counter() - started) / 100_000)
+        runs.append((time.thread_time() - started) / 100_000)
     best[name] = min(runs)
 print((best["counted"] - best["bare"]) * 1e6)
 """

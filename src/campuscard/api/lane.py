@@ -31,7 +31,7 @@ from django.db import connection
 from django.utils import translation
 from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel
-from structlog.contextvars import bind_contextvars, clear_contextvars
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from campuscard.core import metrics
 from campuscard.core.errors import DomainError
@@ -83,12 +83,13 @@ class DeviceLane:
         # #18 item 8: the request id of every log line here, answered in X-Request-ID; written back into the
         # environ, so Django keeps the same one if the request is handed over.
         request_id = request_id_of(environ)
-        bind_contextvars(request_id=request_id)
+        bound = bind_contextvars(request_id=request_id)
         counting = metrics.lane_request()  # the entry point counts once, even when Django runs it again
         try:
             return self._answer(handler, environ, start_response, request_id)
         finally:
             metrics.lane_done(counting)
+            reset_contextvars(**bound)
 
     def _answer(self, handler: Handler, environ, start_response, request_id: str):
         # Of what Django's request signals do, only the upkeep of this thread's one connection concerns
@@ -114,7 +115,6 @@ class DeviceLane:
                 reply = (500, DomainError("internal_error").as_dict())
         if reply is None:
             return self.django_app(environ, start_response)
-        clear_contextvars()
         status, payload = reply
         body = json.dumps(payload, cls=NinjaJSONEncoder).encode()
         start_response(f"{status} {HTTPStatus(status).phrase}", [

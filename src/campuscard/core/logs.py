@@ -11,8 +11,10 @@ lane, which answers in front of Django, calls ``request_id_of`` itself (api.lane
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
+import secrets
 
 import structlog
 import structlog.tracebacks
@@ -24,12 +26,30 @@ META_KEY = "HTTP_X_REQUEST_ID"
 ACCEPTED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
+# A new id: this process's random prefix and a serial — unique across processes (the prefix is drawn again in
+# a forked child), and ~0.2 µs where uuid4's os.urandom cost the device lane several (docs/benchmarks.md).
+_prefix = secrets.token_hex(8)
+_serial = itertools.count(1)
+
+
+def _new_prefix() -> None:
+    global _prefix
+    _prefix = secrets.token_hex(8)
+
+
+os.register_at_fork(after_in_child=_new_prefix)
+
+
+def new_request_id() -> str:
+    return f"{_prefix}{next(_serial):016x}"
+
+
 def request_id_of(meta: dict) -> str:
     """The request's id (the header's when acceptable, else a new one), written back into the WSGI environ /
     ``request.META`` so that everything after — django-structlog, a hand-over from the lane to Django —
     reads the same one."""
     given = meta.get(META_KEY, "")
-    request_id = given if given and ACCEPTED.fullmatch(given) else uuid.uuid4().hex
+    request_id = given if given and ACCEPTED.fullmatch(given) else new_request_id()
     meta[META_KEY] = request_id
     return request_id
 
