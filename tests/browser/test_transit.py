@@ -133,3 +133,63 @@ def test_the_operator_sees_its_clearing_page_with_the_chart(live_server, browser
     desk.wait_for_timeout(500)
     shot(screenshot, desk, "transit-clearing-backoffice")
     desk.context.close()
+
+
+def test_the_validator_verifies_its_list_takes_a_phone_and_refuses_a_forged_list(live_server, browser, screenshot,
+                                                                                 institution, student, card):
+    """#20 items 1 and 2: the page checks the snapshot's Ed25519 signature in the browser (WebCrypto) with
+    the keys it was provisioned with; a phone's one-time code rides offline and is charged on upload; a
+    snapshot altered on the way is refused and said so, and the list it held stays in use."""
+    from campuscard.cards import codes
+    from campuscard.cards.models import Credential
+
+    base = live_server.url
+    recharge_cash(channel="window", person=student, amount=2_000, key="fund")
+    services.binding_create(actor=SYSTEM, card=card, accept_terms=True, with_card=False, with_phone=True)
+    phone = Credential.objects.get(card=card, kind=Credential.Kind.HCE, active=True)
+    operator = services.operator_create(actor=SYSTEM, institution=institution, code="citybus", name="聊城公交")
+    route = Route.objects.create(operator=operator, code="K1", name="大学城—火车站", fare=200)
+    validator, secret = services.validator_register(actor=SYSTEM, route=route, code="bus-k1-08", name="K1 车载机 08")
+
+    bus = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    bus.set_default_timeout(10_000)
+    bus.goto(f"{base}/devices/validator/")
+    bus.wait_for_url("**/devices/enrol/validator/")
+    bus.fill("input[name=code]", validator.device.code)
+    bus.fill("input[name=secret]", secret)
+    bus.click("#enrol-form button")
+    bus.wait_for_selector('#validator-verify[data-verified="ok"]')
+    bus.wait_for_function("() => document.getElementById('validator-deny-version').textContent !== '—'")
+
+    # a phone tap, offline: the token is in the verified list, the digits travel with the tap
+    bus.uncheck("#validator-online")
+    bus.fill("#validator-input", codes.current_code(phone))
+    bus.press("#validator-input", "Enter")
+    bus.wait_for_selector('#validator-result [data-outcome="ride"]')
+    bus.wait_for_selector("#validator-buffer tr[data-medium='hce']")
+    shot(screenshot, bus, "transit-validator-phone-offline")
+    bus.check("#validator-online")
+    bus.click("#validator-upload")
+    bus.wait_for_selector("#validator-upload-result[data-charged='1']")
+    tap = Tap.objects.get()
+    assert (tap.state, tap.medium, tap.nfc_uid, tap.fare) == ("charged", "hce", phone.token, 100)
+
+    # a list altered on the way (a card added to the riders): refused, and the page says so
+    def forge(route_):
+        response = route_.fetch()
+        body = response.json()
+        body["holders"]["04DEADBEEF"] = "student"
+        route_.fulfill(response=response, json=body)
+
+    bus.route("**/devices/validator/snapshot/", forge)
+    bus.click("#validator-sync")
+    bus.wait_for_selector('#validator-verify[data-verified="fail"]')
+    shot(screenshot, bus, "transit-validator-forged-list")
+    bus.fill("#validator-input", "04:DE:AD:BE:EF")
+    bus.press("#validator-input", "Enter")
+    bus.wait_for_function("() => document.querySelector('#validator-result [data-outcome]').dataset.outcome === 'refuse'")
+    assert bus.inner_text("#validator-buffer-count") == "0"
+    bus.unroute("**/devices/validator/snapshot/")
+    bus.click("#validator-sync")
+    bus.wait_for_selector('#validator-verify[data-verified="ok"]')
+    bus.context.close()

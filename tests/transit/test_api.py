@@ -48,7 +48,7 @@ def test_validator_downloads_a_signed_snapshot_and_uploads_taps_once(device, bou
     assert (first.json()["charged"], again.json()["charged"], again.json()["duplicates"]) == (3, 0, 3)
     assert available(bound) == 700
     deny = signed("GET", f"/api/v1/transit/validator/deny-list?since={snapshot['deny_list']['version']}", dev, secret)
-    assert deny.json() == {"version": snapshot["deny_list"]["version"], "nfc_uids": []}
+    assert deny.json() == {"version": snapshot["deny_list"]["version"], "nfc_uids": [], "hce_tokens": []}
 
 
 def test_unsigned_or_malformed_uploads_change_nothing(device, bound):

@@ -98,3 +98,26 @@ def test_below_zero_rule_at_the_edges(institution):
     assert settle("b", 200).available == {wallet.pk: -200}  # from zero: one whole fare below
     assert "c" in settle("c", 1).refused  # below zero: nothing more
     assert Balance.objects.get(account=wallet).floor == -200
+
+
+def test_the_batch_hashes_and_macs_are_those_of_one_transfer():
+    """``ledger.batch._rows`` builds the request hash and MAC with the batch's constant parts once; they must
+    be the very strings ``ledger.services._request_hash`` and ``ledger.mac.transfer_mac`` give (the journal's
+    verification recomputes the MAC)."""
+    import datetime as dt
+
+    from campuscard.ledger.batch import _rows
+    from campuscard.ledger.mac import transfer_mac
+    from campuscard.ledger.services import AccountRef, _request_hash
+
+    now = dt.datetime(2026, 12, 6, 1, 2, 3, 456789, tzinfo=dt.UTC)
+    debits = [Debit(key="tap:7:1", debit_id=11, amount=100, reference="K1"),
+              Debit(key="tap:7:2", debit_id=12, amount=1, reference='一号线 "快"\\'),
+              Debit(key="tap:7:3", debit_id=11, amount=250_000, reference="")]
+    credit = AccountRef(99, 3, 8)
+    for d, request_hash, mac in _rows(debits, institution_id=3, credit=credit, kind="transit_fare", now=now):
+        assert request_hash == _request_hash(Transfer.Phase.POSTED, "transit_fare", d.debit_id, 99, d.amount,
+                                             d.reference)
+        assert mac == transfer_mac(institution_id=3, key=d.key, phase=Transfer.Phase.POSTED, kind="transit_fare",
+                                   debit_id=d.debit_id, credit_id=99, amount=d.amount, pending_id=None,
+                                   reverses_id=None, created_at_iso=now.isoformat(), reference=d.reference)

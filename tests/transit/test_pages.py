@@ -41,8 +41,9 @@ def test_holder_binds_in_the_portal_and_sees_rides(student, card, validator):
     assert page.status_code == 200 and f'id="transit-bind-{card.number}"' in page.text
     refused = client.post("/transit/bind/", {"card": card.number}, follow=True)
     assert "transit_terms_required" in refused.text and not Binding.objects.exists()
-    client.post("/transit/bind/", {"card": card.number, "accept_terms": "on"})
-    assert Binding.objects.get().state == "active"
+    client.post("/transit/bind/", {"card": card.number, "accept_terms": "on", "with_card": "on"})
+    binding = Binding.objects.get()
+    assert binding.state == "active" and binding.with_card and not binding.phone_bound
     services.taps_upload(device=validator.device, taps=taps(1, 2, 3))
     page = client.get("/transit/")
     assert page.text.count('data-state="charged"') == 2 and 'data-state="refused"' in page.text  # ¥1.50: ¥1, then to −¥0.50, then refused
@@ -67,3 +68,20 @@ def test_validator_page_downloads_its_snapshot_and_uploads(validator, bound):
     again = client.post("/devices/validator/upload/", body, content_type="application/json").json()
     assert (first["charged"], again["duplicates"]) == (2, 2) and available(bound) == 800
     assert Client().get("/devices/validator/").status_code == 302  # not enrolled: to the enrol page
+
+
+def test_holder_binds_the_phone_in_the_portal_and_unbinds_it(student, card, validator):
+    client = holder(student)
+    page = client.get("/transit/")
+    assert f'id="transit-phone-{card.number}"' in page.text and f'id="transit-card-{card.number}"' not in page.text
+    refused = client.post("/transit/bind/", {"card": card.number, "accept_terms": "on"}, follow=True)
+    assert "transit_medium_required" in refused.text and not Binding.objects.exists()
+    client.post("/transit/bind/", {"card": card.number, "accept_terms": "on", "with_phone": "on"})
+    binding = Binding.objects.get()
+    assert binding.phone_bound and not binding.with_card
+    assert f'id="binding-phone-{binding.pk}"' in client.get("/transit/").text
+    snapshot = validator_client(validator).get("/devices/validator/snapshot/").json()
+    assert snapshot["phones"] == {binding.phone.token: "student"}
+    client.post(f"/transit/bindings/{binding.pk}/", {"phone": "off"})
+    binding.refresh_from_db()
+    assert (binding.state, binding.end_reason) == ("ended", "phone_unbound")  # nothing left to ride with

@@ -23,7 +23,9 @@ router = Router(tags=["transit"])
 
 class TapIn(Schema):
     counter: int = Field(ge=0, description="the validator's own tap counter: (validator, counter) is charged once")
-    uid: str = Field(description="the card's NFC UID as read")
+    uid: str = Field("", description="the card's NFC UID as read (empty when a phone was tapped)")
+    hce: str = Field("", description="a phone tap: the HCE credential's token from its one-time code")
+    code: str = Field("", description="a phone tap: the code's 8 digits (checked against tapped_at)")
     tapped_at: dt.datetime = Field(description="when the card was tapped (with its offset)")
     stages: int = Field(1, ge=1, le=100, description="stages travelled (stage fares)")
 
@@ -45,6 +47,7 @@ class TapsOut(Schema):
 class DenyListOut(Schema):
     version: int
     nfc_uids: list[str]
+    hce_tokens: list[str] = Field(description="phone credentials to refuse")
 
 
 @router.get("/transit/validator/snapshot", auth=DeviceSignature(),
@@ -59,8 +62,10 @@ def validator_deny_list(request, since: int = 0):
     validator = services.validator_of(device=request.auth)
     version = offline.deny_version(validator.device.institution_id)
     if since >= version:
-        return {"version": version, "nfc_uids": []}
-    return {"version": version, "nfc_uids": offline.denied_uids(validator.device.institution_id)}
+        return {"version": version, "nfc_uids": [], "hce_tokens": []}
+    institution_id = validator.device.institution_id
+    return {"version": version, "nfc_uids": offline.denied_uids(institution_id),
+            "hce_tokens": offline.denied_tokens(institution_id)}
 
 
 @router.post("/transit/validator/taps", response=TapsOut, auth=DeviceSignature(),
@@ -75,6 +80,8 @@ def validator_taps(request, payload: TapsIn):
 class BindIn(Schema):
     card_number: str
     accept_terms: bool = Field(description="the holder accepts the bus service's terms")
+    with_card: bool = Field(True, description="validators accept the physical card (its NFC UID)")
+    with_phone: bool = Field(False, description="validators accept the phone's NFC (HCE) credential")
 
 
 class BindingOut(Schema):
@@ -83,6 +90,12 @@ class BindingOut(Schema):
     state: str
     bound_at: dt.datetime
     end_reason: str
+    with_card: bool
+    phone_bound: bool
+
+
+class BindingPhoneIn(Schema):
+    bound: bool = Field(description="true: bind the card's current phone credential; false: unbind the phone")
 
 
 class BindingStateIn(Schema):
@@ -109,7 +122,7 @@ class DisputeIn(Schema):
 
 def _binding_out(b) -> dict:
     return {"id": b.pk, "card_number": b.card.number, "state": b.state, "bound_at": b.created_at,
-            "end_reason": b.end_reason}
+            "end_reason": b.end_reason, "with_card": b.with_card, "phone_bound": b.phone_bound}
 
 
 @router.get("/transit/bindings", response=list[BindingOut], summary="My cards' bus bindings (TRN-1)")
@@ -121,7 +134,8 @@ def my_bindings(request):
 def bind(request, payload: BindIn):
     card = card_selectors.card_of(holder_of(request), payload.card_number)
     binding = services.binding_create(actor=Actor.by_user(request.auth), card=card,
-                                      accept_terms=payload.accept_terms)
+                                      accept_terms=payload.accept_terms, with_card=payload.with_card,
+                                      with_phone=payload.with_phone)
     return Status(201, _binding_out(binding))
 
 
@@ -131,6 +145,14 @@ def binding_state(request, binding_id: int, payload: BindingStateIn):
     binding = get_object_or_404(selectors.bindings_of(holder_of(request)), pk=binding_id)
     return _binding_out(services.binding_set(actor=Actor.by_user(request.auth), binding=binding,
                                              state=payload.state, reason="holder"))
+
+
+@router.post("/transit/bindings/{binding_id}/phone", response=BindingOut,
+             summary="Bind my phone's NFC (HCE) credential to the buses, or unbind it")
+def binding_phone(request, binding_id: int, payload: BindingPhoneIn):
+    binding = get_object_or_404(selectors.bindings_of(holder_of(request)), pk=binding_id)
+    return _binding_out(services.binding_phone_set(actor=Actor.by_user(request.auth), binding=binding,
+                                                   bound=payload.bound))
 
 
 @router.get("/transit/rides", response=list[RideOut], summary="My bus rides and their fares (latest 100)")

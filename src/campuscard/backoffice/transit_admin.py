@@ -186,11 +186,13 @@ class ValidatorAdmin(ScopedAdmin):
 
 @admin.register(Binding)
 class BindingAdmin(ScopedAdmin):
-    list_display = ["card", "person", "state", "created_at", "changed_at", "end_reason"]
-    list_filter = ["state"]
+    list_display = ["card", "person", "state", "with_card", "phone_bound", "created_at", "changed_at", "end_reason"]
+    list_filter = ["state", "with_card", "phone_bound"]
     search_fields = ["card__number", "person__number", "person__name"]
-    readonly_fields = ["card", "person", "terms_accepted_at", "created_at", "changed_at", "end_reason", "institution"]
-    fields = ["card", "person", "state", "terms_accepted_at", "created_at", "changed_at", "end_reason"]
+    readonly_fields = ["card", "person", "terms_accepted_at", "created_at", "changed_at", "end_reason", "institution",
+                       "with_card", "phone", "phone_bound"]
+    fields = ["card", "person", "state", "with_card", "phone", "phone_bound", "terms_accepted_at", "created_at",
+              "changed_at", "end_reason"]
 
     def has_add_permission(self, request):
         return False
@@ -210,7 +212,7 @@ class TapScoped:
 @admin.register(Tap)
 class TapAdmin(TapScoped, ReadOnlyAdmin):
     operator_path = "operator"
-    list_display = ["tapped_at", "posted_at", "device", "counter", "route", "card", "fare_class", "fare_shown",
+    list_display = ["tapped_at", "posted_at", "device", "counter", "route", "card", "medium", "fare_class", "fare_shown",
                     "state", "refusal", "flagged", "transfer_id"]
     list_filter = ["state", "fare_class", "operator", "route", "flagged"]
     search_fields = ["card__number", "nfc_uid", "device__code"]

@@ -1,12 +1,15 @@
 """Set-based settlement of a batch of debits to one credit account (LED-2, LED-3, LED-4; TRN-2).
 
 A bus validator uploads hundreds of taps at once; charging them one transaction at a time would cost a
-round trip and a journal insert each. ``debits_settle`` applies the whole batch as sets: on PostgreSQL
-ONE statement reads and locks the debited balances (in account order, so concurrent batches never
-deadlock), walks each account's debits in the caller's order (a recursive walk carrying its running balance), inserts one journal
-row per accepted debit (each stays traceable: its own key, MAC, reference and metadata), and updates
-each debited balance once and the credit stripe once. On SQLite (writers serialised) the same decision
-runs as a few set statements.
+round trip and a journal insert each. ``debits_settle`` applies the whole batch as sets, in two statements
+whatever its size: the first reads and locks the debited balances (in account order, so concurrent batches
+never deadlock) and finds the keys already journaled; each account's debits are then walked in the
+caller's order on the locked balances (``_walk``, a loop in memory); the second inserts one journal row per
+accepted debit (each stays traceable: its own key, MAC, reference and metadata) and updates each debited
+balance once and the credit stripe once. (The walk was a recursive CTE inside one statement until
+2026-12-06: its joins between CTEs had no index and the planner's estimates for parameter arrays are tiny,
+so it chose nested loops — 1 s for 1,500 debits; docs/benchmarks.md.) On SQLite (writers serialised) the
+same walk runs between a few ORM statements.
 
 The rule for a debit: ``available before it − amount ≥ floor − below_floor_fares × amount``, where the
 floor is the ACCOUNT's floor (0 for wallets). The caller passes ``below_floor_fares`` from its rulebook
@@ -26,6 +29,8 @@ transfer id) or ``refused``. Must run inside the caller's transaction.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 from dataclasses import dataclass, field
@@ -36,7 +41,9 @@ from django.db import connection
 from django.db.models import F
 
 from campuscard.core import clock
+from campuscard.core.db import Prepared
 from campuscard.core.errors import DomainError
+from campuscard.ledger.mac import _key as _mac_key
 from campuscard.ledger.mac import transfer_mac
 from campuscard.ledger.models import Account, Balance, Transfer
 from campuscard.ledger.services import AccountRef, _request_hash
@@ -80,12 +87,28 @@ def _check(debits: list[Debit], credit: AccountRef, institution_id: int) -> None
 
 
 def _rows(debits: list[Debit], *, institution_id: int, credit: AccountRef, kind: str, now: datetime):
+    """Each debit with its request hash and MAC: the same strings ``ledger.services._request_hash`` and
+    ``ledger.mac.transfer_mac`` make for one transfer (tests/transit/test_batch_differential.py), with the
+    batch's constant parts built once and one-shot digests — per debit this was a third of the batch's
+    Python time (docs/benchmarks.md)."""
     iso = now.isoformat()
+    # _request_hash(phase, kind, debit, credit, amount, reference) is sha256 of json.dumps of that list
+    head = json.dumps([str(Phase.POSTED), kind])[:-1] + ", "
+    credit_part = f", {credit.id}, "
+    # transfer_mac joins (institution, key, phase, kind, debit, credit, amount, "", "", created_at, reference)
+    mac_key = _mac_key()
+    mac_head = f"{institution_id}\x1f"
+    mac_mid = f"\x1f{Phase.POSTED}\x1f{kind}\x1f"
+    mac_tail = f"\x1f\x1f\x1f{iso}\x1f"
+    references: dict[str, str] = {}
+    sha256, digest = hashlib.sha256, hmac.digest
     for d in debits:
-        yield d, _request_hash(Phase.POSTED, kind, d.debit_id, credit.id, d.amount, d.reference), transfer_mac(
-            institution_id=institution_id, key=d.key, phase=Phase.POSTED, kind=kind, debit_id=d.debit_id,
-            credit_id=credit.id, amount=d.amount, pending_id=None, reverses_id=None, created_at_iso=iso,
-            reference=d.reference)
+        reference = references.get(d.reference)
+        if reference is None:
+            reference = references[d.reference] = json.dumps(d.reference)
+        request = f"{head}{d.debit_id}{credit_part}{d.amount}, {reference}]"
+        message = f"{mac_head}{d.key}{mac_mid}{d.debit_id}\x1f{credit.id}\x1f{d.amount}{mac_tail}{d.reference}"
+        yield d, sha256(request.encode()).hexdigest()[:32], digest(mac_key, message.encode(), "sha256").hex()
 
 
 def debits_settle(*, institution_id: int, credit: Account | AccountRef, kind: str, debits: list[Debit],
@@ -103,49 +126,37 @@ def debits_settle(*, institution_id: int, credit: Account | AccountRef, kind: st
     return result
 
 
-_PG_SETTLE = """
-WITH RECURSIVE inp AS (
-    SELECT * FROM unnest(%(ords)s::int[], %(keys)s::text[], %(debits)s::bigint[], %(amounts)s::bigint[],
-                         %(hashes)s::text[], %(refs)s::text[], %(metas)s::text[], %(macs)s::text[])
-           AS t(ord, key, debit_id, amount, request_hash, reference, metadata, mac)
-), known AS (
-    SELECT t.key FROM ledger_transfer t WHERE t.institution_id = %(inst)s AND t.key = ANY(%(keys)s::text[])
-), fresh AS (
-    SELECT inp.* FROM inp WHERE NOT EXISTS (SELECT 1 FROM known WHERE known.key = inp.key)
+# Both statements are PREPAREd once per connection and run by libpq with the arrays as text parameters
+# (core.db.Prepared): psycopg's client-side quoting of eight lists of thousands of items cost more than the
+# statements. Every lookup is by key, driven by the batch's own arrays (a join the planner could drive by an
+# institution's accounts became, on a stale estimate, 5,000 × the array: 22 s), so the generic plans stay
+# linear in the batch.
+_PG_LOCK = Prepared("ledger_batch_lock", """
+WITH known AS (
+    SELECT t.key FROM ledger_transfer t WHERE t.institution_id = %(inst)s AND t.key = ANY(%(keys)s)
 ), bal AS (
-    SELECT b.account_id, b.credits_posted - b.debits_posted - b.debits_pending AS available, a.floor
-      FROM ledger_balance b JOIN ledger_account a ON a.id = b.account_id
-     WHERE b.account_id IN (SELECT debit_id FROM fresh) AND b.stripe = 0 AND a.status = 'open'
-       AND a.floor IS NOT NULL AND a.stripes = 1 AND a.institution_id = %(inst)s
-     ORDER BY b.account_id
-       FOR UPDATE OF b
-), seq AS (
-    SELECT f.*, row_number() OVER (PARTITION BY f.debit_id ORDER BY f.ord) AS n FROM fresh f
-), walk (debit_id, n, ord, left_after, ok) AS (
-    -- each account's debits in order, carrying its running available balance (one step per debit of
-    -- the busiest account in the batch, all accounts at once)
-    SELECT s.debit_id, s.n, s.ord,
-           CASE WHEN bal.available - s.amount >= bal.floor - %(below)s * s.amount
-                THEN bal.available - s.amount ELSE bal.available END,
-           bal.available - s.amount >= bal.floor - %(below)s * s.amount
-      FROM seq s JOIN bal ON bal.account_id = s.debit_id
-     WHERE s.n = 1
-    UNION ALL
-    SELECT s.debit_id, s.n, s.ord,
-           CASE WHEN w.left_after - s.amount >= bal.floor - %(below)s * s.amount
-                THEN w.left_after - s.amount ELSE w.left_after END,
-           w.left_after - s.amount >= bal.floor - %(below)s * s.amount
-      FROM walk w JOIN seq s ON s.debit_id = w.debit_id AND s.n = w.n + 1
-      JOIN bal ON bal.account_id = s.debit_id
-), ins AS (
+    -- each account of the (sorted) array in turn, so the locks are taken in account order
+    SELECT x.* FROM unnest(%(accounts)s) AS u(id), LATERAL (
+        SELECT b.account_id, b.credits_posted - b.debits_posted - b.debits_pending AS available, a.floor
+          FROM ledger_balance b JOIN ledger_account a ON a.id = b.account_id
+         WHERE b.account_id = u.id AND b.stripe = 0 AND a.status = 'open' AND a.floor IS NOT NULL
+           AND a.stripes = 1 AND a.institution_id = %(inst)s
+           FOR UPDATE OF b) x
+)
+SELECT (SELECT coalesce(json_agg(key), '[]') FROM known)::text,
+       (SELECT coalesce(json_agg(json_build_array(account_id, available, floor)), '[]') FROM bal)::text
+""", {"inst": "bigint", "keys": "text[]", "accounts": "bigint[]"})
+
+_PG_WRITE = Prepared("ledger_batch_write", """
+WITH ins AS (
     INSERT INTO ledger_transfer (institution_id, key, request_hash, phase, kind, debit_id, debit_stripe, credit_id,
                                  credit_stripe, amount, pending_id, reverses_id, reference, metadata, expires_at,
                                  created_at, mac)
-    SELECT %(inst)s, key, request_hash, 'posted', %(kind)s, debit_id, 0, %(credit)s, %(stripe)s, amount, NULL, NULL,
-           reference, metadata::jsonb, NULL, %(now)s, mac
-      FROM seq
-     WHERE EXISTS (SELECT 1 FROM walk WHERE walk.debit_id = seq.debit_id AND walk.n = seq.n AND walk.ok)
-     ORDER BY ord
+    SELECT %(inst)s, t.key, t.request_hash, 'posted', %(kind)s, t.debit_id, 0, %(credit)s, %(stripe)s, t.amount,
+           NULL, NULL, t.reference, t.metadata::jsonb, NULL, %(now)s, t.mac
+      FROM unnest(%(ords)s, %(keys)s, %(debits)s, %(amounts)s, %(hashes)s, %(refs)s, %(metas)s, %(macs)s)
+           AS t(ord, key, debit_id, amount, request_hash, reference, metadata, mac)
+     ORDER BY t.ord
     ON CONFLICT DO NOTHING
     RETURNING id, key, debit_id, amount
 ), per AS (
@@ -165,14 +176,37 @@ WITH RECURSIVE inp AS (
 )
 SELECT (SELECT coalesce(json_agg(json_build_array(key, id)), '[]') FROM ins)::text,
        (SELECT coalesce(json_agg(json_build_array(account_id, available)), '[]') FROM d)::text,
-       (SELECT coalesce(json_agg(key), '[]') FROM known)::text,
        (SELECT count(*) FROM ins), (SELECT count(*) FROM c)
-"""
+""", {"ords": "int[]", "keys": "text[]", "debits": "bigint[]", "amounts": "bigint[]", "hashes": "text[]",
+      "refs": "text[]", "metas": "text[]", "macs": "text[]", "inst": "bigint", "kind": "text", "credit": "bigint",
+      "stripe": "integer", "now": "timestamptz"})
+
+
+def _walk(debits: list[Debit], wallets: dict[int, list[int]], below: int, result: BatchResult) -> list[Debit]:
+    """Each debit in order, on the balance its account's earlier accepted debits left (``wallets``: account →
+    [available, floor], updated); the accepted ones, the refused ones' keys into ``result``."""
+    accepted = []
+    for d in debits:
+        wallet = wallets.get(d.debit_id)
+        if wallet is None or wallet[0] - d.amount < wallet[1] - below * d.amount:
+            result.refused.add(d.key)
+            continue
+        wallet[0] -= d.amount
+        accepted.append(d)
+    return accepted
 
 
 def _settle_postgresql(debits, *, institution_id, credit, stripe, kind, now, below) -> BatchResult:
+    result = BatchResult()
+    known, balances = _PG_LOCK.first_row(connection, {"inst": institution_id, "keys": [d.key for d in debits],
+                                                      "accounts": sorted({d.debit_id for d in debits})})
+    result.replayed = set(json.loads(known or "[]"))
+    wallets = {account: [available, floor] for account, available, floor in json.loads(balances or "[]")}
+    accepted = _walk([d for d in debits if d.key not in result.replayed], wallets, below, result)
+    if not accepted:
+        return result
     ords, keys, accounts, amounts, hashes, refs, metas, macs = [], [], [], [], [], [], [], []
-    for i, (d, request_hash, mac) in enumerate(_rows(debits, institution_id=institution_id, credit=credit,
+    for i, (d, request_hash, mac) in enumerate(_rows(accepted, institution_id=institution_id, credit=credit,
                                                      kind=kind, now=now)):
         ords.append(i)
         keys.append(d.key)
@@ -184,38 +218,34 @@ def _settle_postgresql(debits, *, institution_id, credit, stripe, kind, now, bel
         macs.append(mac)
     params = {"ords": ords, "keys": keys, "debits": accounts, "amounts": amounts, "hashes": hashes, "refs": refs,
               "metas": metas, "macs": macs, "inst": institution_id, "kind": kind, "credit": credit.id,
-              "stripe": stripe, "now": now, "below": below}
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_SETTLE, params)
-        posted, available, known, inserted, credited = cursor.fetchone()
-    if inserted and not credited:
+              "stripe": stripe, "now": now}
+    posted, available, inserted, credited = _PG_WRITE.first_row(connection, params)
+    if int(inserted or 0) and not int(credited or 0):
         raise DomainError("account_closed")  # the credit account is not open: the caller's transaction rolls back
-    result = BatchResult(posted={k: i for k, i in json.loads(posted)}, replayed=set(json.loads(known)),
-                         available={a: v for a, v in json.loads(available)})
-    result.refused = {d.key for d in debits} - set(result.posted) - result.replayed
+    result.posted = {k: i for k, i in json.loads(posted or "[]")}
+    result.available = {a: v for a, v in json.loads(available or "[]")}
+    # a key another transaction journaled between the two statements (not under the caller's lock) was not
+    # inserted: not charged here
+    result.refused |= {d.key for d in accepted} - set(result.posted)
     return result
 
 
 def _settle_portable(debits, *, institution_id, credit, stripe, kind, now, below) -> BatchResult:
-    """SQLite (one writer at a time under BEGIN IMMEDIATE): the same decision in a few set statements."""
+    """SQLite (one writer at a time under BEGIN IMMEDIATE): the same walk between a few ORM statements."""
     result = BatchResult()
     result.replayed = set(Transfer.objects.filter(institution_id=institution_id, key__in=[d.key for d in debits])
                           .values_list("key", flat=True))
-    fresh = [row for row in _rows(debits, institution_id=institution_id, credit=credit, kind=kind, now=now)
-             if row[0].key not in result.replayed]
+    fresh = [d for d in debits if d.key not in result.replayed]
     wallets = {account_id: [available, floor] for account_id, available, floor in
-               Balance.objects.filter(account_id__in={d.debit_id for d, _h, _m in fresh}, stripe=0,
+               Balance.objects.filter(account_id__in={d.debit_id for d in fresh}, stripe=0,
                                       account__status=Account.Status.OPEN, account__floor__isnull=False,
                                       account__stripes=1, account__institution_id=institution_id)
                .values_list("account_id", F("credits_posted") - F("debits_posted") - F("debits_pending"),
                             "account__floor")}
-    rows, totals = [], {}
-    for d, request_hash, mac in fresh:
-        wallet = wallets.get(d.debit_id)
-        if wallet is None or wallet[0] - d.amount < wallet[1] - below * d.amount:
-            result.refused.add(d.key)
-            continue
-        wallet[0] -= d.amount
+    accepted = _walk(fresh, wallets, below, result)
+    rows: list[Transfer] = []
+    totals: dict[int, int] = {}
+    for d, request_hash, mac in _rows(accepted, institution_id=institution_id, credit=credit, kind=kind, now=now):
         totals[d.debit_id] = totals.get(d.debit_id, 0) + d.amount
         rows.append(Transfer(institution_id=institution_id, key=d.key, request_hash=request_hash,
                              phase=Phase.POSTED, kind=kind, debit_id=d.debit_id, debit_stripe=0,
@@ -255,7 +285,11 @@ def debit_settle_one(*, institution_id: int, credit: Account | AccountRef, kind:
     if available - debit.amount < balance.account.floor - below_floor_fares * debit.amount:
         return "refused"
     now = clock.now().astimezone(UTC)
-    ((d, request_hash, mac),) = _rows([debit], institution_id=institution_id, credit=c, kind=kind, now=now)
+    d = debit  # the reference computes its hash and MAC as one transfer does, not with the batch's _rows
+    request_hash = _request_hash(Phase.POSTED, kind, d.debit_id, c.id, d.amount, d.reference)
+    mac = transfer_mac(institution_id=institution_id, key=d.key, phase=Phase.POSTED, kind=kind, debit_id=d.debit_id,
+                       credit_id=c.id, amount=d.amount, pending_id=None, reverses_id=None,
+                       created_at_iso=now.isoformat(), reference=d.reference)
     Transfer.objects.create(institution_id=institution_id, key=d.key, request_hash=request_hash, phase=Phase.POSTED,
                             kind=kind, debit_id=d.debit_id, debit_stripe=0, credit_id=c.id, credit_stripe=0,
                             amount=d.amount, reference=d.reference, metadata=d.metadata, created_at=now, mac=mac)

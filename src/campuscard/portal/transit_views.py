@@ -1,4 +1,5 @@
-"""City buses in the portal (TRN-1): bind a card (accepting the terms), suspend/resume/end the binding,
+"""City buses in the portal (TRN-1): bind a card and/or the phone (accepting the terms), bind or unbind the
+phone later, suspend/resume/end the binding,
 see rides and fares, dispute a ride. Presentation only: ``transit.services`` decides."""
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def transit(request):
              if c.pk not in live]
     for card in cards:
         card.nfc = Credential.objects.filter(card=card, kind=Credential.Kind.NFC, active=True).exclude(uid="").exists()
+        card.phone = Credential.objects.filter(card=card, kind=Credential.Kind.HCE, active=True).exists()
     for b in bindings:
         b.available = account_balances(account_id=b.card.wallet_account_id).available
     operators = Operator.objects.filter(institution=person.institution).order_by("code")
@@ -53,7 +55,9 @@ def bind(request):
         raise Http404
     try:
         services.binding_create(actor=Actor.by_user(request.user), card=card,
-                                accept_terms=request.POST.get("accept_terms") == "on")
+                                accept_terms=request.POST.get("accept_terms") == "on",
+                                with_card=request.POST.get("with_card") == "on",
+                                with_phone=request.POST.get("with_phone") == "on")
     except DomainError as error:
         messages.error(request, error.message, extra_tags=error.code)
     else:
@@ -68,8 +72,12 @@ def binding_state(request, pk: int):
     if binding is None:
         raise Http404
     try:
-        services.binding_set(actor=Actor.by_user(request.user), binding=binding,
-                             state=request.POST.get("state", ""), reason="holder")
+        if "phone" in request.POST:  # bind or unbind the phone (#20 item 1)
+            services.binding_phone_set(actor=Actor.by_user(request.user), binding=binding,
+                                       bound=request.POST["phone"] == "on")
+        else:
+            services.binding_set(actor=Actor.by_user(request.user), binding=binding,
+                                 state=request.POST.get("state", ""), reason="holder")
     except DomainError as error:
         messages.error(request, error.message, extra_tags=error.code)
     return redirect("portal:transit")

@@ -2,7 +2,10 @@
 
 Enrolled like the gate (``/devices/enrol/validator/``: device id + secret → signed cookie). The page
 downloads the validator's signed snapshot (``transit.offline.snapshot_build``: fares, bound cards,
-deny-list with its version) while "online", decides each tap in the browser from it with no network
+deny-list with its version) while "online", verifies its Ed25519 signature in the browser with the keys it
+was provisioned with (``offline.trusted_keys``, then each verified snapshot's ``visitor_keys``) and refuses
+a list that does not verify (#20 item 2), decides each tap — a card's NFC UID or a phone's one-time code
+(HCE) — in the browser from it with no network
 (the buffer of taps is shown), and uploads the buffer when online again
 (``transit.services.taps_upload``: the same batch twice charges once). Presentation only.
 """
@@ -27,7 +30,9 @@ def _texts() -> dict[str, str]:
         "ride": _("Have a good ride"), "denied": _("Card refused: recharge or contact the Card Center"),
         "not_bound": _("This card is not bound to the buses"), "no_list": _("No list yet: go online and download it"),
         "offline": _("Offline"), "online": _("Online"), "student": _("student fare"), "staff": _("staff fare"),
-        "full": _("full fare"),
+        "full": _("full fare"), "phone": _("phone (NFC)"),
+        "verified": _("Signature verified"),
+        "forged": _("The list's signature does not verify: it was not used. Check the network and the keys."),
         "uploaded": _("Uploaded: %(charged)s charged, %(duplicates)s already there, %(refused)s not charged, "
                       "%(flagged)s flagged."),
         "upload_offline": _("No network: the taps stay in the buffer."),
@@ -45,8 +50,9 @@ def validator_page(request):
         validator = services.validator_of(device=request.device)
     except DomainError as error:
         return render(request, "terminals/validator.html", {"device": request.device, "error": error})
-    return render(request, "terminals/validator.html", {"device": request.device, "validator": validator,
-                                                        "texts": _texts()})
+    return render(request, "terminals/validator.html", {
+        "device": request.device, "validator": validator, "texts": _texts(),
+        "trusted_keys": offline.trusted_keys(request.device.institution_id)})
 
 
 @require_GET

@@ -11,6 +11,15 @@ def _card_saved(sender, instance, update_fields=None, created=False, **kwargs) -
     on_card_changed(card=instance)
 
 
+def _credential_saved(sender, instance, created=False, **kwargs) -> None:
+    """A new phone (HCE) credential replaces the card's previous one: transit unbinds the old phone (#20 item 1)."""
+    if not created or instance.kind != "hce":
+        return
+    from campuscard.transit.services import on_phone_replaced
+
+    on_phone_replaced(credential=instance)
+
+
 class TransitConfig(AppConfig):
     name = "campuscard.transit"
     label = "transit"
@@ -19,7 +28,8 @@ class TransitConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from campuscard.cards.models import Card
+        from campuscard.cards.models import Card, Credential
         from campuscard.transit import errors  # noqa: F401
 
         post_save.connect(_card_saved, sender=Card, dispatch_uid="transit-card-saved")
+        post_save.connect(_credential_saved, sender=Credential, dispatch_uid="transit-credential-saved")

@@ -110,7 +110,11 @@ class Route(models.Model):
 
 class Binding(models.Model):
     """A card bound to the city buses (TRN-1). It belongs to ONE card: a re-issued card is bound anew
-    (CARD-8); a loss report, a replacement or graduation ends it (CARD-4, CARD-9)."""
+    (CARD-8); a loss report, a replacement or graduation ends it (CARD-4, CARD-9). It names what the
+    validators accept for it (#20 item 1): the physical card's NFC UID (``with_card``) and/or the phone's
+    HCE credential (``phone``, while ``phone_bound``). A replaced phone credential unbinds the phone (the new
+    phone is bound anew, like a re-issued card); ``phone`` stays set after that so the old token stays on
+    the validators' deny-list."""
 
     institution_path = "institution"
 
@@ -129,6 +133,12 @@ class Binding(models.Model):
     created_at = models.DateTimeField(_("bound at"))
     changed_at = models.DateTimeField(_("changed at"))
     end_reason = models.CharField(_("why it ended"), max_length=40, blank=True)
+    with_card = models.BooleanField(_("physical card"), default=True,
+                                    help_text=_("validators accept the card's NFC UID"))
+    phone = models.ForeignKey("cards.Credential", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              verbose_name=_("phone (HCE)"))
+    phone_bound = models.BooleanField(_("phone bound"), default=False,
+                                      help_text=_("validators accept the phone's NFC (HCE) credential"))
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -193,6 +203,10 @@ class Tap(models.Model):
         CHARGED = "charged", _("charged")
         REFUSED = "refused", _("not charged")
 
+    class Medium(models.TextChoices):  # the values of cards.Credential.Kind
+        CARD = "nfc", _("physical card")
+        PHONE = "hce", _("phone (NFC)")
+
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+", db_index=False)
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="taps", db_index=False,
                                  verbose_name=_("bus operator"))
@@ -201,7 +215,8 @@ class Tap(models.Model):
     device = models.ForeignKey("devices.Device", on_delete=models.PROTECT, related_name="+", db_index=False,
                                verbose_name=_("validator"))
     counter = models.BigIntegerField(_("validator counter"))
-    nfc_uid = models.CharField(_("NFC UID"), max_length=32)
+    medium = models.CharField(_("presented"), max_length=4, choices=Medium.choices, default=Medium.CARD)
+    nfc_uid = models.CharField(_("card UID or phone token"), max_length=32)
     card = models.ForeignKey("cards.Card", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                              db_index=False, verbose_name=_("card"))
     person = models.ForeignKey("identity.Person", on_delete=models.PROTECT, null=True, blank=True,

@@ -4,8 +4,12 @@ signs the canonical body, ``visitor_keys`` lists them so a validator follows a k
 
 * its route's fare table and the operator's fare rules (classes, transfer window);
 * ``holders``: every bound card's NFC UID → fare class;
-* ``deny_list``: a version and the NFC UIDs to refuse — lost/frozen/replaced/cancelled cards (the cards'
-  list, CARD-4), bindings that ended or are suspended, and bound wallets below zero (until recharged).
+* ``phones``: every bound phone's HCE credential token → fare class (#20 item 1). The phone presents its
+  one-time code ``CC1.<token>.<digits>``; the validator cannot check the digits (it holds no secret), it
+  admits the token and uploads the digits, and the upload checks them against the tap's time;
+* ``deny_list``: a version and the NFC UIDs (``nfc_uids``) and phone tokens (``hce_tokens``) to refuse —
+  lost/frozen/replaced/cancelled cards (the cards' list, CARD-4), bindings that ended or are suspended,
+  phones unbound or whose credential was replaced, and bound wallets below zero (until recharged).
 
 The version is the cards' ``DenyListVersion`` plus transit's own ``DenyVersion`` (both only grow), so it
 changes whenever either list does. A validator refuses a snapshot with a lower ``serial`` than the one it
@@ -20,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from campuscard.access import keys
 from campuscard.access.models import AccessSigningKey
@@ -61,12 +65,10 @@ def denied_uids(institution_id: int) -> list[str]:
     not_riding = (Credential.objects.filter(kind=Credential.Kind.NFC, active=True, card__institution_id=institution_id,
                                             card__transit_bindings__state__in=[Binding.State.ENDED,
                                                                                Binding.State.SUSPENDED])
-                  .exclude(card__transit_bindings__state=Binding.State.ACTIVE).exclude(uid="")
+                  .exclude(card_id__in=Binding.objects.filter(state=Binding.State.ACTIVE, with_card=True)
+                           .values("card_id")).exclude(uid="")
                   .values_list("uid", flat=True))
-    below_zero = set(Balance.objects.filter(
-        stripe=0, account__institution_id=institution_id,
-        credits_posted__lt=F("debits_posted") + F("debits_pending") + F("account__floor"))
-        .values_list("account_id", flat=True))
+    below_zero = _below_zero_wallets(institution_id)
     negative = []
     if below_zero:
         negative = list(Credential.objects.filter(kind=Credential.Kind.NFC, active=True,
@@ -76,10 +78,42 @@ def denied_uids(institution_id: int) -> list[str]:
     return sorted({*refused_cards, *not_riding, *negative})
 
 
+def _below_zero_wallets(institution_id: int) -> set[int]:
+    return set(Balance.objects.filter(
+        stripe=0, account__institution_id=institution_id,
+        credits_posted__lt=F("debits_posted") + F("debits_pending") + F("account__floor"))
+        .values_list("account_id", flat=True))
+
+
+def denied_tokens(institution_id: int) -> list[str]:
+    """Phone (HCE) tokens to refuse: of a card that stopped, a credential that was replaced (inactive), a
+    phone unbound or a binding not active, a wallet below zero — unless the same token is bound and riding."""
+    bindings = Binding.objects.filter(institution_id=institution_id, phone__isnull=False)
+    riding = bindings.filter(state=Binding.State.ACTIVE, phone_bound=True, phone__active=True).exclude(
+        card__state__in=REFUSED_STATES)
+    allowed = dict(riding.values_list("phone__token", "card__wallet_account_id"))
+    stopped = set(bindings.filter(Q(card__state__in=REFUSED_STATES) | Q(phone__active=False)
+                                  | ~Q(state=Binding.State.ACTIVE) | Q(phone_bound=False))
+                  .values_list("phone__token", flat=True))
+    replaced = set(Credential.objects.filter(kind=Credential.Kind.HCE, active=False,
+                                             card__transit_bindings__institution_id=institution_id)
+                   .values_list("token", flat=True))
+    below = _below_zero_wallets(institution_id) if allowed else set()
+    negative = {token for token, wallet in allowed.items() if wallet in below}
+    return sorted(((stopped | replaced) - set(allowed)) | negative)
+
+
 def bound_holders(institution_id: int) -> dict[str, str]:
     return {uid: fares.fare_class(kind) for uid, kind in Credential.objects.filter(
         kind=Credential.Kind.NFC, active=True, card__institution_id=institution_id,
-        card__transit_bindings__state=Binding.State.ACTIVE).exclude(uid="").values_list("uid", "card__kind")}
+        card__transit_bindings__state=Binding.State.ACTIVE, card__transit_bindings__with_card=True)
+        .exclude(uid="").values_list("uid", "card__kind")}
+
+
+def bound_phones(institution_id: int) -> dict[str, str]:
+    return {token: fares.fare_class(kind) for token, kind in Binding.objects.filter(
+        institution_id=institution_id, state=Binding.State.ACTIVE, phone_bound=True, phone__active=True)
+        .values_list("phone__token", "card__kind")}
 
 
 def snapshot_build(*, validator: Validator) -> dict[str, Any]:
@@ -88,8 +122,9 @@ def snapshot_build(*, validator: Validator) -> dict[str, Any]:
     serial = _next_serial(institution_id)  # before the reads: a higher serial never holds older facts
     version = deny_version(institution_id)  # before the list: a validator never holds a list older than its version
     now = clock.now()
-    denied = denied_uids(institution_id)
+    denied, denied_phones = denied_uids(institution_id), denied_tokens(institution_id)
     holders = {uid: klass for uid, klass in bound_holders(institution_id).items() if uid not in set(denied)}
+    phones = {token: klass for token, klass in bound_phones(institution_id).items() if token not in set(denied_phones)}
     keys.active_key(institution_id)
     live = list(AccessSigningKey.objects.filter(institution_id=institution_id, retired_at=None).order_by("key_id"))
     signing = next(k for k in live if k.active)
@@ -104,14 +139,22 @@ def snapshot_build(*, validator: Validator) -> dict[str, Any]:
                      "transfer_minutes": operator.transfer_minutes, "transfer_discount": operator.transfer_discount},
         "route": {"id": route.pk, "code": route.code, "name": route.name, "fare": route.fare,
                   "stage_fare": route.stage_fare, "max_stages": route.max_stages},
-        "holders": holders,
-        "deny_list": {"version": version, "nfc_uids": denied},
+        "holders": holders, "phones": phones,
+        "deny_list": {"version": version, "nfc_uids": denied, "hce_tokens": denied_phones},
         "visitor_keys": {str(k.key_id): k.public_key for k in live},
         "key_id": signing.key_id,
     }
     message = canonical(body)
     body["signatures"] = {str(k.key_id): base64.b64encode(keys.sign(k, message)).decode() for k in live}
     return body
+
+
+def trusted_keys(institution_id: int) -> dict[str, str]:
+    """The public keys a validator is provisioned with (key id → base64 raw Ed25519 key): the institution's
+    keys that are not retired. After that it trusts each verified snapshot's ``visitor_keys``."""
+    keys.active_key(institution_id)
+    return {str(k): v for k, v in AccessSigningKey.objects.filter(institution_id=institution_id, retired_at=None)
+            .order_by("key_id").values_list("key_id", "public_key")}
 
 
 def snapshot_verify(snapshot: dict, public_keys: dict) -> bool:
@@ -134,12 +177,16 @@ def snapshot_verify(snapshot: dict, public_keys: dict) -> bool:
     return genuine
 
 
-def decide_offline(snapshot: dict, uid: str, *, stages: int = 1) -> tuple[bool, str, int]:
-    """What the validator does on a tap with no network: (ride?, fare class or refusal, fare)."""
-    uid = codes.normalize_uid(uid)
-    if uid in set(snapshot["deny_list"]["nfc_uids"]):
+def decide_offline(snapshot: dict, uid: str = "", *, hce: str = "", stages: int = 1) -> tuple[bool, str, int]:
+    """What the validator does on a tap with no network: (ride?, fare class or refusal, fare). A card
+    gives its NFC ``uid``; a phone its HCE token (``hce``, read from its one-time code)."""
+    if hce:
+        denied, bound, key = snapshot["deny_list"].get("hce_tokens", []), snapshot.get("phones", {}), hce.strip()
+    else:
+        denied, bound, key = snapshot["deny_list"]["nfc_uids"], snapshot["holders"], codes.normalize_uid(uid)
+    if key in set(denied):
         return False, "denied", 0
-    klass = snapshot["holders"].get(uid)
+    klass = bound.get(key)
     if klass is None:
         return False, "not_bound", 0
     op, r = snapshot["operator"], snapshot["route"]
