@@ -8,7 +8,8 @@ from django.test import Client
 from campuscard.cards.models import Card
 from campuscard.enrollment.models import Application
 from campuscard.identity.models import Person
-from tests.enrollment.apply_helpers import applicant, in_review, jpeg, last_code, photo, places
+from campuscard.identity.services import token_issue
+from tests.enrollment.apply_helpers import applicant, filled, in_review, jpeg, last_code, photo, places
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -111,3 +112,29 @@ def test_operators_queue_approve_reject_bulk(institution, other_institution, mak
     holder = login(third.person.user)
     assert holder.get(f"{API}/applications").json() == []
     assert holder.post(f"{API}/applications/{second.pk}/approve").json()["code"] == "application_not_found"
+
+
+def test_the_submit_is_a_few_statements_while_the_face_check_runs(institution, django_assert_max_num_queries):
+    """#16: the submit stays quick while the worker is saturated — the request is a few statements (an
+    integration's token, as the benchmark's applicants): the token, the application with its person, the
+    lock, the photo, the update, the audit row, the notification (its preferences, its row in a savepoint),
+    and the status read back in three — 13, plus the savepoint pair the test's own transaction adds."""
+    where = places(institution)
+    person = applicant(institution)
+    filled(person, where["kiosk"], face="checking")
+    _token, secret = token_issue(user=person.user, name="phone app")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client.get(f"{API}/applications/mine")  # the token's last use is recorded once, not on every call
+    with django_assert_max_num_queries(15) as captured:
+        body = client.post(f"{API}/applications/mine/submit").json()
+    assert body["state"] == "checking" and body["face_state"] == "checking" and body["missing"] == []
+    assert [step["done"] for step in body["steps"]] == [True, True, False, True, False, False]
+    assert not any('"frames"' in query["sql"] for query in captured.captured_queries)
+
+
+def test_who_has_no_application_or_no_person(institution, make_operator):
+    person = applicant(institution)
+    assert login(person.user).post(f"{API}/applications/mine/submit").json()["code"] == "application_not_found"
+    operator = login(make_operator(institution, "card_center_operator"))
+    for path in ("/applications/mine", "/applications/mine/face"):
+        assert operator.get(f"{API}{path}").json()["code"] == "application_no_person"

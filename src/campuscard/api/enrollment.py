@@ -125,17 +125,22 @@ class BulkOut(Schema):
 
 
 def _mine(request) -> Application:
-    application = selectors.application_of(person=holder_of(request, refusal="application_no_person"))
+    application = selectors.application_of_user(user=request.auth)
     if application is None:
+        holder_of(request, refusal="application_no_person")  # no person: that refusal, else "no application"
         raise DomainError("application_not_found")
     return application
 
 
 def _out(application: Application) -> dict:
+    """The holder's view of the application, read afresh in three statements (the application with what it
+    names, its documents, whether a photo is there): the submit stays a few statements (#16)."""
     from django.urls import reverse
 
-    application.refresh_from_db()
+    application = selectors.application_read(pk=application.pk)
     person = application.person
+    documents = selectors.documents_of(application=application)
+    gaps = selectors.missing(application=application, documents=documents)
     return {
         "id": application.pk, "person_number": person.number, "state": application.state, "phone": application.phone,
         "phone_verified": application.phone_verified_at is not None,
@@ -143,7 +148,7 @@ def _out(application: Application) -> dict:
         "required_documents": [kind for kind, _label in selectors.required_documents(person=person)],
         "documents": [{"id": d.pk, "kind": d.kind, "content_type": d.content_type, "size": d.size,
                        "url": reverse("portal:apply_document", args=[d.pk])}
-                      for d in selectors.documents_of(application=application)],
+                      for d in documents],
         "addons": list(application.addons), "collect": application.collect,
         "collect_point": application.collect_point_id,
         "collect_where": selectors.collect_where(application=application),
@@ -151,10 +156,10 @@ def _out(application: Application) -> dict:
         "face_state": application.face_state, "face_distance": application.face_distance,
         "face_reason": selectors.face_reason_text(application=application), "checks_passed": application.checks_passed,
         "checks_failed": list(application.checks_failed),
-        "missing": [{"code": m.code, "label": str(m.label)} for m in selectors.missing(application=application)]
+        "missing": [{"code": m.code, "label": str(m.label)} for m in gaps]
         if application.state == Application.State.DRAFT else [],
         "steps": [{"code": s.code, "label": str(s.label), "done": s.done, "hint": str(s.hint)}
-                  for s in selectors.steps(application=application)],
+                  for s in selectors.steps(application=application, gaps=gaps)],
         "submitted_at": application.submitted_at, "decided_at": application.decided_at,
         "reason": application.reason, "card_number": application.card.number if application.card_id else None,
         "face_check_url": selectors.face_check_url(),

@@ -65,11 +65,10 @@ class PhotosReportOut(Schema):
 
 
 def _mine(request) -> Application:
-    person = identity_selectors.person_of_user(request.auth)
-    if person is None:
-        raise DomainError("application_no_person")
-    application = selectors.application_of(person=person)
+    application = selectors.application_of_user(user=request.auth)
     if application is None:
+        if identity_selectors.person_of_user(request.auth) is None:
+            raise DomainError("application_no_person")
         raise DomainError("application_not_found")
     return application
 

@@ -28,7 +28,8 @@ class FaceStatus:
 
 
 def face_attempts_of(*, application: Application) -> list[FaceAttempt]:
-    return list(FaceAttempt.objects.filter(application=application).order_by("-created_at"))
+    # without the frames: an attempt's encrypted frames are ~1 MB, and the status is polled while it is checked
+    return list(FaceAttempt.objects.filter(application=application).defer("frames").order_by("-created_at"))
 
 
 def face_attempt_for(*, application: Application, pk: int) -> FaceAttempt | None:

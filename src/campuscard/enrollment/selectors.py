@@ -72,6 +72,21 @@ def application_of(*, person: Person) -> Application | None:
             or applications.order_by("-created_at").first())
 
 
+def application_of_user(*, user: Any) -> Application | None:
+    """``application_of`` for a login, its person read with it: one statement while an application is open
+    (the holder's API calls start here, #16)."""
+    applications = Application.objects.filter(person__user=user).select_related(
+        "person__institution", "person__campus", "collect_point", "card")
+    return (applications.filter(state__in=Application.OPEN_STATES).first()
+            or applications.order_by("-created_at").first())
+
+
+def application_read(*, pk: int) -> Application:
+    """One application as the holder's status shows it, what it names read with it (one statement)."""
+    return Application.objects.select_related("person__institution", "person__campus", "collect_point",
+                                              "card__production__collect_point").get(pk=pk)
+
+
 def status_proof_reference(*, person: Person) -> str:
     """The registrar's reference of the electronic proof of student status (学籍证明), from the roster:
     only for a full-time student the registrar's roster lists ('' otherwise)."""
@@ -117,7 +132,17 @@ class Missing:
     label: Any
 
 
-def missing(*, application: Application) -> list[Missing]:
+def uploaded_kinds(*, application: Application, documents: list[Document] | None = None) -> list[str]:
+    """The kinds of extra document uploaded: none asked of a resident-ID holder, so no query then (the
+    submit stays a few statements, #16); ``documents`` if the caller has read them already."""
+    if documents is not None:
+        return [document.kind for document in documents]
+    if not rules.required_documents(id_type=application.person.id_type):
+        return []
+    return list(application.documents.values_list("kind", flat=True))
+
+
+def missing(*, application: Application, documents: list[Document] | None = None) -> list[Missing]:
     """What the holder still has to provide before submitting (in the order of the pages)."""
     person = application.person
     found: list[Missing] = []
@@ -127,7 +152,7 @@ def missing(*, application: Application) -> list[Missing]:
         found.append(Missing("status_proof", _("confirm your proof of student status")))
     if application.phone_verified_at is None:
         found.append(Missing("phone", _("verify your mobile number")))
-    uploaded = application.documents.values_list("kind", flat=True)
+    uploaded = uploaded_kinds(application=application, documents=documents)
     for kind in rules.missing_documents(id_type=person.id_type, uploaded=uploaded):
         found.append(Missing(f"document:{kind}", Document.Kind(kind).label))
     if not Photo.objects.filter(person=person, state__in=[Photo.State.PENDING, Photo.State.APPROVED]).exists():
@@ -154,9 +179,10 @@ def face_reason_text(*, application: Application) -> str:
     return gettext(application.face_reason) if application.face_reason else ""
 
 
-def steps(*, application: Application) -> list[Step]:
-    """The steps the holder follows on the status page (the seed's four steps, in detail)."""
-    gaps = {m.code for m in missing(application=application)}
+def steps(*, application: Application, gaps: list[Missing] | None = None) -> list[Step]:
+    """The steps the holder follows on the status page (the seed's four steps, in detail); ``gaps``:
+    ``missing(application=…)`` if the caller has it already."""
+    codes = {m.code for m in (missing(application=application) if gaps is None else gaps)}
     submitted = application.state != Application.State.DRAFT
     face = application.face_state
     face_hints: dict[str, Any] = {
@@ -169,10 +195,10 @@ def steps(*, application: Application) -> list[Step]:
     decided = application.state in (Application.State.APPROVED, Application.State.REJECTED)
     return [
         Step("materials", _("Materials: ID document, proof of student status, mobile number"),
-             not gaps & {"id_document", "status_proof", "phone"} and not any(g.startswith("document:") for g in gaps)),
-        Step("package", _("Package and where to collect the card"), "collect" not in gaps and "photo" not in gaps),
+             not codes & {"id_document", "status_proof", "phone"} and not any(g.startswith("document:") for g in codes)),
+        Step("package", _("Package and where to collect the card"), "collect" not in codes and "photo" not in codes),
         Step("face", _("Face check"), face in (Application.FaceState.PASSED, Application.FaceState.MANUAL,
-                                               Application.FaceState.FAILED) and "consent" not in gaps, face_hint),
+                                               Application.FaceState.FAILED) and "consent" not in codes, face_hint),
         Step("submitted", _("Submitted"), submitted),
         Step("review", _("Review by the Card Center"), decided or application.state == Application.State.WITHDRAWN,
              _("waiting for an operator") if application.state == Application.State.REVIEW else ""),

@@ -49,8 +49,9 @@ HOUR = 3600
 # --- helpers ---------------------------------------------------------------------------------------
 
 def _locked(application: Application) -> Application:
+    # person__user: the notification reads the holder's language from it (one statement fewer, #16)
     return (Application.objects.select_for_update(of=("self",))
-            .select_related("person__institution", "person__campus").get(pk=application.pk))
+            .select_related("person__institution", "person__campus", "person__user").get(pk=application.pk))
 
 
 def _draft(application: Application) -> Application:
