@@ -26,18 +26,19 @@ def parse_args(description: str, extra=None) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def fresh_database(engine: str, name: str) -> str:
-    """Create an empty database for this benchmark and return its URL; Django is set up on it."""
+def fresh_database(engine: str, name: str, admin_url: str = PG_ADMIN_URL) -> str:
+    """Create an empty database for this benchmark and return its URL; Django is set up on it.
+    ``admin_url``: another PostgreSQL server (a throwaway cluster, ``--replica``) than the machine's."""
     sys.path.insert(0, str(ROOT / "src"))
     os.environ.setdefault("CAMPUSCARD_DATA_DIR", tempfile.mkdtemp(prefix=f"bench-{name}-"))
     if engine == "postgres":
         import psycopg
 
         db = f"campuscard_bench_{name}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{db}"')
-        url = f"postgres://postgres@127.0.0.1:5432/{db}"
+        url = f"{admin_url.rsplit('/', 1)[0]}/{db}"
     else:
         url = f"sqlite:///{os.environ['CAMPUSCARD_DATA_DIR']}/bench.sqlite3"
     os.environ["DATABASE_URL"] = url

@@ -17,6 +17,13 @@ total, 10 % cash recharges), opening balances so that no wallet ends below ¥500
 recomputed from the journal, so ``ledger check`` is clean and row MACs are real. Everything is written
 set-based in SQL, in batches with progress. A run with history uses its own database
 (``campuscard_bench_lunch_history``), so it can run beside an ordinary one.
+
+``--replica`` (#18): what durability on two machines costs. The run goes to a throwaway primary on
+loopback (``ops/pgcluster.py``, the machine's shared_buffers), the rush runs once on it alone, then once
+more after a synchronous standby has been cloned from it (``ops/pg_standby.py``: ``synchronous_commit``
+``on``, or ``--replica-commit remote_apply``): ``replica_payments_per_s`` and ``replica_ratio`` (with /
+without) join the JSON, written to ``bench/results/lunch_rush_replica.json``. One machine runs both
+servers, so the standby's own work (receiving, flushing, applying the WAL) takes CPU from the rush too.
 """
 
 from __future__ import annotations
@@ -76,6 +83,10 @@ def extra_args(parser):
     parser.add_argument("--code-pages", type=int, default=None,
                         help="pay-code pages open on phones in the queues, each asking every 2 s whether its code "
                              "was used (default: 5 per terminal; 0: none)")
+    parser.add_argument("--replica", action="store_true",
+                        help="on a throwaway primary: the rush alone, then with a synchronous standby on loopback")
+    parser.add_argument("--replica-commit", choices=["on", "remote_apply"], default="on",
+                        help="synchronous_commit with the standby (default on: flushed there)")
     parser.add_argument("--tuned", action="store_true",
                         help="for the run, the PostgreSQL settings docs/operations.md recommends once history has "
                              "accumulated (ALTER SYSTEM, reset at exit): " + ", ".join(f"{k}={v}" for k, v in TUNED))
@@ -398,7 +409,7 @@ def code_polls(pages: list, step: int, step_seconds: int, span: float) -> tuple[
 
 
 def rush(data: dict, seconds: int, clients: int, retry_share: float, step_seconds: int, port: int,
-         pages: list) -> dict:
+         pages: list, used: set | None = None) -> dict:
     """Every holder pays at most once per segment (see ``replay_in_segments``); the open pay-code pages
     ask about their codes at the same time."""
     rng = random.Random(5)
@@ -413,7 +424,7 @@ def rush(data: dict, seconds: int, clients: int, retry_share: float, step_second
     totals = replay_in_segments(seconds, step_seconds, build, port=port, clients=clients,
                                 id_pattern='"txn_id":%s*"(%w+)"',
                                 beside=(lambda step, span: code_polls(pages, step, step_seconds, span))
-                                if pages else None)
+                                if pages else None, used=used)
     totals["acked"] = {txn: amounts[txn] for txn in totals["ids"] if txn in amounts}
     return totals
 
@@ -444,8 +455,11 @@ def main() -> None:
     seconds = args.seconds or (12 if args.quick else 45)
     name = "lunch_history" if args.history else "lunch"
     redis_db = 10 if args.history else REDIS_DB
+    cluster = replica_primary() if args.replica else None
+    if cluster is not None:
+        name, redis_db = f"{name}_replica", 11
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.split("load average:")[-1].strip()
-    db_url = fresh_database("postgres", name)
+    db_url = fresh_database("postgres", name, *([cluster.url()] if cluster else []))
     pg = server_settings(db_url, args.tuned)
     from django.conf import settings
     from django.db import connection
@@ -482,19 +496,25 @@ def main() -> None:
     start_s = time.perf_counter() - t2
     print(f"server answering after {start_s:.1f} s (its workers warm their caches first)", flush=True)
     before = db_counters()
+    used: set = set()
+    replica = None
     try:
-        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS, port, pages)
+        totals = rush(data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS, port, pages, used)
+        if cluster is not None:
+            replica = rush_with_standby(cluster, args.replica_commit, lambda: rush(
+                data, seconds, args.clients, args.retry_share, settings.QR_STEP_SECONDS, port, pages, used))
     finally:
         server.terminate()
         server.wait(10)
     time.sleep(1)  # the server's statistics reach pg_stat_database when its sessions end
-    cost = counters_per(before, db_counters(), len(totals["acked"]))
-    acked = [(code, txn, amount) for txn, (code, amount) in totals["acked"].items()]
+    both = {**totals["acked"], **(replica["acked"] if replica else {})}
+    cost = counters_per(before, db_counters(), len(both))  # with --replica: over both runs
+    acked = [(code, txn, amount) for txn, (code, amount) in both.items()]
     t3 = time.perf_counter()
     verify = verify_outcome(acked, data, before_id)
     check_s = time.perf_counter() - t3
     tps = pgbench_tps(db_url, args.clients, 10 if args.quick else 20)
-    rate = len(acked) / totals["seconds"]
+    rate = len(totals["acked"]) / totals["seconds"]
     p50, p95, p99 = merged_percentiles(totals["latencies"])
     polls = totals.get("beside", {"requests": 0, "seconds": 1.0, "errors": 0, "latencies": [(0, 0.0, 0.0, 0.0)]})
     poll_rate = polls["requests"] / max(polls["seconds"], 1e-9)
@@ -502,7 +522,8 @@ def main() -> None:
     refused = totals["refused"]
     server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
                                                              f" × {args.threads} threads")
-    emit("lunch_rush_history" if args.history else "lunch_rush", [
+    extra_rows, extra_figures = replica_figures(replica, rate, args.replica_commit) if replica else ([], {})
+    emit(("lunch_rush_history" if args.history else "lunch_rush") + ("_replica" if replica else ""), [
         ("machine load before the run", load),
         ("holders (paying in the rush) / terminals", f"{holders:,} ({payers:,}) / {args.terminals}"),
         ("past journal rows (history)", f"{args.history:,}" if args.history else "none (fresh database)"),
@@ -517,7 +538,7 @@ def main() -> None:
                    f", VACUUM ANALYZE {settle_s:.1f} s"),
         ("server start-up (cache warm-up)", f"{start_s:.1f} s"),
         ("requests answered", f"{totals['requests']:,}"),
-        ("payments acknowledged", f"{len(acked):,}"),
+        ("payments acknowledged", f"{len(totals['acked']):,}"),
         ("payments / s", f"{rate:,.0f}"),
         ("latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
         ("refused (by code)", json.dumps(refused) if refused else "none"),
@@ -532,19 +553,66 @@ def main() -> None:
         ("lost / doubled / negative wallets", f"{verify['lost']} / {verify['doubled']} / {verify['negative']}"),
         ("ledger check (whole journal)", ("clean" if verify["ledger_ok"] else "DIFFERENCES") + f", {check_s:.0f} s"),
         ("row MACs written in SQL (sample)", "match" if macs_ok else "DIFFER"),
-    ], {"payments_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
+        *extra_rows,
+    ], {**extra_figures, "payments_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
         "p99_ms": round(p99, 1), "pgbench_tps": round(tps), "ratio_to_pgbench": round(rate / tps, 3),
         "history_rows": args.history, "holders": holders, "payers": payers, "journal_rows": journal_rows,
         "db_mb": db_mb, "setup_s": round(setup_s, 1), "history_setup_s": round(data["history_s"], 1),
         "server_start_s": round(start_s, 1), "wal_kb_per_payment": cost["wal_kb"],
         "blocks_read_per_payment": cost["blocks_read"], "blocks_hit_per_payment": cost["blocks_hit"],
         "terminals": args.terminals, "clients": args.clients, "server": server_kind,
-        "payments": len(acked),
+        "payments": len(totals["acked"]),
         "requests": totals["requests"], "refused": sum(refused.values()), "transport_errors": totals["errors"],
         "lost": verify["lost"], "doubled": verify["doubled"], "negative_wallets": verify["negative"],
         "ledger_check_ok": verify["ledger_ok"], "macs_ok": macs_ok, "load_before": load, "pg_settings": pg,
         "tuned": args.tuned, "code_pages": len(pages), "code_status_per_s": round(poll_rate),
         "code_status_p99_ms": round(poll_p99, 1)})
+
+
+def replica_primary():
+    """A throwaway primary on loopback for ``--replica`` (never the machine's shared cluster, whose
+    commits must not wait for our standby), with the shared cluster's shared_buffers; removed at exit.
+    pgbench and psql reach it through PGPORT."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "ops"))
+    from pgcluster import PgCluster
+
+    shown = subprocess.run(["psql", "postgres://postgres@127.0.0.1:5432/postgres", "-Atqc", "SHOW shared_buffers"],
+                           capture_output=True, text=True).stdout.strip() or "128MB"
+    cluster = PgCluster.create(settings={"shared_buffers": shown})
+    atexit.register(cluster.destroy)
+    os.environ["PGPORT"] = str(cluster.port)
+    print(f"throwaway primary on 127.0.0.1:{cluster.port} ({cluster.base})", flush=True)
+    return cluster
+
+
+def rush_with_standby(cluster, commit: str, run) -> dict:
+    """The same rush again, every commit now waiting for a synchronous standby cloned just before;
+    the standby is removed afterwards (the pgbench comparison runs on the primary alone)."""
+    t0 = time.perf_counter()
+    standby = cluster.standby("standby1", commit=commit)
+    print(f"synchronous standby on 127.0.0.1:{standby.port} (synchronous_commit = {commit}) after "
+          f"{time.perf_counter() - t0:.1f} s; the same rush again", flush=True)
+    try:
+        return run()
+    finally:
+        cluster.asynchronous()
+        standby.destroy()
+        cluster.psql("SELECT pg_drop_replication_slot('standby1')")
+
+
+def replica_figures(replica: dict, rate: float, commit: str) -> tuple[list, dict]:
+    replica_rate = len(replica["acked"]) / replica["seconds"]
+    p50, p95, p99 = merged_percentiles(replica["latencies"])
+    rows = [("with a synchronous standby (loopback): payments / s", f"{replica_rate:,.0f} "
+             f"({replica_rate / rate:.2f} × alone; synchronous_commit {commit})"),
+            ("with the standby: latency p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"),
+            ("with the standby: refused, transport errors", f"{json.dumps(replica['refused']) if replica['refused'] else 'none'}, "
+                                                            f"{replica['errors']}")]
+    return rows, {"replica_payments_per_s": round(replica_rate), "replica_ratio": round(replica_rate / rate, 3),
+                  "replica_p50_ms": round(p50, 1), "replica_p99_ms": round(p99, 1), "replica_commit": commit,
+                  "replica_payments": len(replica["acked"])}
 
 
 def verify_outcome(acked: list, data: dict, before_id: int) -> dict:
