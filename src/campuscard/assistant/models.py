@@ -62,7 +62,6 @@ class Question(models.Model):
         ANSWERED = "answered", _("answered")
         UNSURE = "unsure", _("not confident (handed to people)")
         ACTION = "action", _("offered an action")
-        REDIRECTED = "redirected", _("handled elsewhere (pointed there)")
 
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="assistant_questions",
                                     verbose_name=_("institution"))

@@ -168,9 +168,10 @@ def ask(*, institution: Institution, question: str, language: str = "", person: 
     with translation.override(lang):
         if confident and best is not None and best.redirect:
             # not the Card Center's to answer: say who handles it, name the source, and show human help
-            answer = Answer(text=best.shown_body(lang), confident=False, language=lang, entry=best, redirect=True,
-                            sources=[{"title": best.shown_title(lang), "url": entry_url(entry=best, language=lang)}],
-                            handoff=handoff(institution=institution, person=person))
+            help_ = handoff(institution=institution, person=person)
+            answer = Answer(text=" ".join([best.shown_body(lang), *_help_text(help_)]), confident=False,
+                            language=lang, entry=best, redirect=True, handoff=help_,
+                            sources=[{"title": best.shown_title(lang), "url": entry_url(entry=best, language=lang)}])
         elif confident and best is not None:
             answer = Answer(text=best.shown_body(lang), confident=True, language=lang, entry=best,
                             sources=[{"title": best.shown_title(lang), "url": entry_url(entry=best, language=lang)}])
@@ -179,8 +180,8 @@ def ask(*, institution: Institution, question: str, language: str = "", person: 
             answer = Answer(text=_unsure_text(help_), confident=False, language=lang, handoff=help_)
         answer.actions = _actions(tokens=tokens, entry=best if answer.confident else None, person=person)
     if log:
-        outcome = (Question.Outcome.REDIRECTED if answer.redirect else
-                   Question.Outcome.ANSWERED if answer.confident else Question.Outcome.UNSURE)
+        # a redirect is logged as unsure, with its entry: operators review it in "to improve" like any decline
+        outcome = Question.Outcome.ANSWERED if answer.confident else Question.Outcome.UNSURE
         answer.question_id = Question.objects.create(
             institution=institution, person=person, text=question[:MAX_QUESTION], language=lang, channel=channel[:20],
             outcome=outcome,
@@ -190,16 +191,20 @@ def ask(*, institution: Institution, question: str, language: str = "", person: 
 
 
 def _unsure_text(help_: dict) -> str:
-    text = _("I am not sure I can answer that from the Card Center's knowledge base.")
+    return " ".join([_("I am not sure I can answer that from the Card Center's knowledge base."), *_help_text(help_)])
+
+
+def _help_text(help_: dict) -> list[str]:
+    parts = []
     if help_["service_point"]:
         state = _("open now") if help_["open_now"] else _("closed now")
-        text += " " + _("People can help: %(point)s (%(location)s), today %(today)s, %(state)s, tel. %(phone)s.") % {
+        parts.append(_("People can help: %(point)s (%(location)s), today %(today)s, %(state)s, tel. %(phone)s.") % {
             "point": help_["service_point"], "location": help_["location"], "today": help_["today"] or "—",
-            "state": state, "phone": help_["phone"]}
+            "state": state, "phone": help_["phone"]})
     if help_["hotline"]:
-        text += " " + _("Hotline %(hotline)s (%(hours)s).") % {"hotline": help_["hotline"],
-                                                               "hours": help_["hotline_hours"]}
-    return text
+        parts.append(_("Hotline %(hotline)s (%(hours)s).") % {"hotline": help_["hotline"],
+                                                              "hours": help_["hotline_hours"]})
+    return parts
 
 
 # --- intents ----------------------------------------------------------------------------------------

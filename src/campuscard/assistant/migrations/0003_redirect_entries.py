@@ -37,10 +37,5 @@ class Migration(migrations.Migration):
             name="redirect",
             field=models.BooleanField(default=False, help_text="the Card Center does not handle this (bank cards, ID cards, the campus network …): the answer says who does, and the assistant shows it as not its own answer, with the nearest human help", verbose_name="handled elsewhere"),
         ),
-        migrations.AlterField(
-            model_name="question",
-            name="outcome",
-            field=models.CharField(choices=[("answered", "answered"), ("unsure", "not confident (handed to people)"), ("action", "offered an action"), ("redirected", "handled elsewhere (pointed there)")], db_index=True, max_length=10, verbose_name="outcome"),
-        ),
         migrations.RunPython(seed, migrations.RunPython.noop),
     ]
