@@ -127,3 +127,17 @@ def test_metrics_only_for_the_allowed_network_or_the_token(settings):
     settings.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 200
     assert Client().get("/metrics").status_code == 404  # 127.0.0.1 no longer listed
+
+
+def test_a_source_that_fails_costs_its_own_figures_not_the_page(monkeypatch):
+    from campuscard.core import metrics
+
+    def broken():
+        raise RuntimeError("database gone")
+        yield  # a generator, like the others
+
+    monkeypatch.setattr(metrics, "_scraped", [*metrics._scraped, broken])
+    page = metrics_page()
+    assert 'campuscard_scrape_source_up{source="broken"} 0.0' in page
+    assert 'campuscard_scrape_source_up{source="queue_depth"} 1.0' in page
+    assert "campuscard_queue_jobs" in page

@@ -35,6 +35,7 @@ from campuscard.core.models import AuditLog, ServicePoint
 from campuscard.core.money import format_fen, is_fen
 from campuscard.core.permissions import authorize
 from campuscard.devices.models import Device
+from campuscard.identity.selectors import acting_user
 from campuscard.ledger.models import Account, Transfer
 from campuscard.payments.models import CashBoxEmptying, CashShift, RechargeOrder
 
@@ -162,8 +163,9 @@ def _kiosk_totals(device: Device, account_id: int | None) -> tuple[int, int]:
         return 0, 0
     recharges, fees = _kiosk_rows(device)
     total = Coalesce(Sum("amount"), 0)
-    return tuple(Transfer.objects.filter(debit_id=account_id, id__in=rows.values("transfer_id"))  # type: ignore[return-value]
-                 .aggregate(t=total)["t"] for rows in (recharges, fees))
+    recharged, feed = (Transfer.objects.filter(debit_id=account_id, id__in=rows.values("transfer_id"))
+                       .aggregate(t=total)["t"] for rows in (recharges, fees))
+    return recharged, feed
 
 
 def _check_rows(report: CashReport, rows: list[tuple[str, int | None, int]], lines: dict[int, CashLine]) -> None:
@@ -240,7 +242,7 @@ def _amount(value: object) -> int:
 
 def cash_shift_open(*, actor: Actor, service_point: ServicePoint | None = None, opening_float: int = 0) -> CashShift:
     """The operator starts a shift at a service window with ``opening_float`` fen of change in the drawer."""
-    user = actor.user
+    user = acting_user(actor)
     if user is None or not user.institution_id:
         raise DomainError("forbidden")
     authorize(user, "payments.add_cashshift", user.institution_id)
@@ -262,7 +264,7 @@ def cash_shift_open(*, actor: Actor, service_point: ServicePoint | None = None, 
 
 def cash_shift_close(*, actor: Actor, shift: CashShift, counted: int, note: str = "") -> CashShift:
     """End the shift with the drawer's count: the ledger's totals are frozen with it, and the difference."""
-    user = actor.user
+    user = acting_user(actor)
     if user is None:
         raise DomainError("forbidden")
     if shift.operator_id != user.pk:  # someone else's drawer: a supervisor's right
@@ -287,7 +289,7 @@ def cash_shift_close(*, actor: Actor, shift: CashShift, counted: int, note: str 
 
 def cash_box_empty(*, actor: Actor, device: Device, counted: int, note: str = "") -> CashBoxEmptying:
     """A kiosk's box emptied and counted: expected is what the ledger booked to it since the last emptying."""
-    user = actor.user
+    user = acting_user(actor)
     if user is None:
         raise DomainError("forbidden")
     authorize(user, "payments.add_cashboxemptying", device.institution_id)
