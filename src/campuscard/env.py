@@ -69,6 +69,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_keys(name: str, *, dev_default: str | None, alias: str = "") -> list[str]:
+    """Comma-separated secrets, the first one current (#18 item 7). Unset: ``dev_default`` where one is
+    allowed (never in production: there a missing key stops the start, it is not quietly made up)."""
+    keys = env_list(name, []) or (env_list(alias, []) if alias else [])
+    if keys:
+        return keys
+    if dev_default is None:
+        raise ConfigError(f"environment variable {name} (or {name}_FILE) is required in production: "
+                          "see docs/operations.md, 'Personal data at rest'")
+    return [dev_default]
+
+
 def env_choices(name: str, keys: set[str], values: set[str]) -> dict[str, str]:
     """``key=value,key=value`` with every key and value from its set (a typo fails at start-up, never
     silently: for the offline gates' expiry policy a wrong word would open the laboratories)."""

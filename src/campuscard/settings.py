@@ -14,6 +14,7 @@ from campuscard.env import (
     env_choices,
     env_float,
     env_int,
+    env_keys,
     env_list,
     env_str,
     load_or_create_secret,
@@ -371,10 +372,17 @@ APPLICATION_DOCUMENT_MAX_BYTES = env_int("APPLICATION_DOCUMENT_MAX_BYTES", 5 * 1
 # `campuscard ledger verify` report every older row. Defaults to one derived from SECRET_KEY.
 LEDGER_MAC_KEY = env_str("LEDGER_MAC_KEY", "") or f"derived:{SECRET_KEY}"
 
-# Face checks (APP-3) and the face terminals' feed (ID-7). Biometric data is encrypted at rest under keys
-# derived (HKDF) from BIOMETRIC_KEY: comma-separated, the first encrypts, all decrypt (rotation; see
-# docs/operations.md). Defaults to one derived from SECRET_KEY.
-BIOMETRIC_KEY = env_str("BIOMETRIC_KEY", "") or f"derived:{SECRET_KEY}"
+# Personal data at rest (#18 item 7, core/crypto.py): ID and phone numbers, health records and biometric
+# data are encrypted under keys derived (HKDF) from PII_KEYS — comma-separated, the first encrypts, all
+# decrypt (`campuscard pii rotate`; docs/operations.md) — and ID/phone look-ups go through an HMAC blind
+# index under PII_INDEX_KEY (a separate key; several: the first writes, all are looked up). In production
+# both are required; only a development, demo, test or benchmark machine (DEBUG, or running on the SECRET_KEY
+# generated into the data directory) derives them from SECRET_KEY. PRODUCTION=true/false says it outright.
+PRODUCTION = env_bool("PRODUCTION", not DEBUG and bool(env_str("SECRET_KEY", "")))
+PII_KEYS = env_keys("PII_KEYS", dev_default=None if PRODUCTION else f"derived:{SECRET_KEY}",
+                    alias="BIOMETRIC_KEY")  # BIOMETRIC_KEY: its name before #18, still read
+PII_INDEX_KEYS = env_keys("PII_INDEX_KEY", dev_default=None if PRODUCTION else f"index:{SECRET_KEY}")
+# Face checks (APP-3) and the face terminals' feed (ID-7); their data is encrypted like the rest (above).
 FACE_MATCH_THRESHOLD = env_float("FACE_MATCH_THRESHOLD", 0.6)  # embedding distance: at or below, one person
 FACE_EAR_CLOSED = env_float("FACE_EAR_CLOSED", 0.7)  # eyes closed below this share of their open EAR
 FACE_EAR_OPEN = env_float("FACE_EAR_OPEN", 0.85)  # and open again at or above this share

@@ -340,12 +340,13 @@ def test_a_new_registrar_photo_replaces_the_old(institution, person):
 
 
 def test_crypto_rotation(settings):
-    settings.BIOMETRIC_KEY = "old-key"
+    """The biometric data share the personal data's keys (core.crypto, PII_KEYS; #18 item 7)."""
+    settings.PII_KEYS = ["old-key"]
     token = crypto.encrypt(b"face")
-    settings.BIOMETRIC_KEY = "new-key,old-key"
+    settings.PII_KEYS = ["new-key", "old-key"]
     assert crypto.decrypt(token) == b"face"
     rotated = crypto.reencrypt(token)
-    settings.BIOMETRIC_KEY = "new-key"
+    settings.PII_KEYS = ["new-key"]
     assert crypto.decrypt(rotated) == b"face"
     with pytest.raises(crypto.InvalidToken):
         crypto.decrypt(token)

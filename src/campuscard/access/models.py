@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from campuscard.cards.models import Card
+from campuscard.core.crypto import EncryptedCharField
 from campuscard.core.models import Building, Campus, Institution
 from campuscard.core.permissions import RestrictedQuerySet
 from campuscard.devices.models import Device
@@ -259,7 +260,7 @@ class VisitorPass(models.Model):
                                     verbose_name=_("institution"))
     host = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="hosted_passes", verbose_name=_("host"))
     visitor_name = models.CharField(_("visitor name"), max_length=100)
-    visitor_phone = models.CharField(_("visitor phone"), max_length=20)
+    visitor_phone = EncryptedCharField(_("visitor phone"), max_length=20)  # #18 item 7
     zones = models.ManyToManyField(Zone, related_name="visitor_passes", verbose_name=_("zones"))
     valid_from = models.DateTimeField(_("valid from"))
     valid_to = models.DateTimeField(_("valid until"))
@@ -322,7 +323,7 @@ class VisitorRequest(Reviewed):
                                verbose_name=_("invitation link"))
     token = models.CharField(max_length=43, unique=True, editable=False)  # the visitor's own page
     visitor_name = models.CharField(_("visitor name"), max_length=100)
-    visitor_phone = models.CharField(_("visitor phone"), max_length=20)
+    visitor_phone = EncryptedCharField(_("visitor phone"), max_length=20)  # #18 item 7
     valid_from = models.DateTimeField(_("valid from"))
     valid_to = models.DateTimeField(_("valid until"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)

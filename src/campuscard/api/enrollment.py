@@ -14,6 +14,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import ServicePoint
 from campuscard.core.permissions import restrict
+from campuscard.core.privacy import mask_phone
 from campuscard.enrollment import selectors, services
 from campuscard.enrollment.models import Application
 from campuscard.identity.throttle import client_address
@@ -52,7 +53,7 @@ class ApplicationOut(Schema):
     id: int
     person_number: str
     state: str
-    phone: str
+    phone: str = Field(description="masked, e.g. 138****5678 (#18 item 7)")
     phone_verified: bool
     id_checked: bool
     status_proof: str
@@ -99,7 +100,7 @@ class CodeIn(Schema):
 
 
 class SentOut(Schema):
-    phone: str
+    phone: str = Field(description="masked, e.g. 138****5678 (#18 item 7)")
     expires_at: datetime
 
 
@@ -142,7 +143,7 @@ def _out(application: Application) -> dict:
     documents = selectors.documents_of(application=application)
     gaps = selectors.missing(application=application, documents=documents)
     return {
-        "id": application.pk, "person_number": person.number, "state": application.state, "phone": application.phone,
+        "id": application.pk, "person_number": person.number, "state": application.state, "phone": mask_phone(application.phone),
         "phone_verified": application.phone_verified_at is not None,
         "id_checked": application.id_checked_at is not None, "status_proof": application.status_proof,
         "required_documents": [kind for kind, _label in selectors.required_documents(person=person)],
@@ -210,7 +211,7 @@ def id_document(request, payload: IdIn):
 def phone_send(request, payload: PhoneIn):
     sent = services.phone_code_send(actor=Actor.by_user(request.auth), application=_mine(request),
                                     phone=payload.phone, client_address=client_address(request))
-    return Status(201, {"phone": sent.phone, "expires_at": sent.expires_at})
+    return Status(201, {"phone": mask_phone(sent.phone), "expires_at": sent.expires_at})  # masked (#18 item 7)
 
 
 @router.post("/applications/mine/phone/verify", response=ApplicationOut,

@@ -44,6 +44,7 @@ from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.permissions import restrict
+from campuscard.core.privacy import mask_phone
 
 
 class ZoneExceptionInline(admin.TabularInline):
@@ -325,7 +326,13 @@ class LabPermitAdmin(ScopedAdmin):
 class VisitorPassAdmin(ReadOnlyAdmin):
     list_display = ["visitor_name", "host", "valid_from", "valid_to", "revoked_at", "created_at"]
     search_fields = ["visitor_name", "host__name", "host__number"]
+    exclude = ["visitor_phone"]  # encrypted, shown masked (#18 item 7)
+    readonly_fields = ["visitor_phone_masked"]
     actions = ["revoke"]
+
+    @admin.display(description=_("visitor phone"))
+    def visitor_phone_masked(self, obj):
+        return mask_phone(obj.visitor_phone)
 
     @admin.action(description=_("Revoke selected passes (online gates at once, offline at next sync)"),
                   permissions=["view"])
@@ -348,8 +355,13 @@ class VisitorInviteAdmin(ReadOnlyAdmin):
 class VisitorRequestAdmin(ReadOnlyAdmin):
     list_display = ["visitor_name", "invite", "valid_from", "valid_to", "state", "requested_at", "decided_at"]
     list_filter = ["state"]
-    search_fields = ["visitor_name", "visitor_phone", "invite__host__name"]
-    exclude = ["token"]
+    search_fields = ["visitor_name", "invite__host__name"]  # the phone is encrypted (#18 item 7)
+    exclude = ["token", "visitor_phone"]
+    readonly_fields = ["visitor_phone_masked"]
+
+    @admin.display(description=_("visitor phone"))
+    def visitor_phone_masked(self, obj):
+        return mask_phone(obj.visitor_phone)
 
 
 class RotateKeyForm(forms.Form):

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -24,6 +25,8 @@ from campuscard.core.errors import DomainError
 from campuscard.core.models import Area, AuditLog, Building, Campus, Institution, ServicePoint
 from campuscard.identity.documents import validate_document
 from campuscard.identity.models import APIToken, Person, User
+from campuscard.identity.selectors import may_reveal_personal_data, personal_data_masked
+from campuscard.identity.services import person_personal_data_reveal
 from campuscard.payments import pos
 from campuscard.payments.selectors import wrong_passwords_today
 
@@ -94,8 +97,10 @@ class PersonAdmin(ScopedAdmin):
     form = PersonForm
     list_display = ["number", "name", "kind", "status", "campus", "department", "source", "institution", "page_link"]
     list_filter = ["kind", "status", "source", "campus", "institution"]
-    search_fields = ["number", "name", "id_number", "phone"]
-    readonly_fields = ["user", "source", "created_at", "updated_at", "page_link", "cards", "payment_password_lock"]
+    # ID and phone numbers are encrypted: found whole through their blind index (get_search_results)
+    search_fields = ["number", "name"]
+    readonly_fields = ["user", "source", "created_at", "updated_at", "page_link", "cards", "payment_password_lock",
+                       "id_number_masked", "phone_masked"]
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["institution", "number", "name", "kind", "status"]}),
@@ -105,6 +110,40 @@ class PersonAdmin(ScopedAdmin):
         (_("Cards"), {"fields": ["page_link", "cards", "payment_password_lock"]}),
         (_("Record"), {"fields": ["source", "user", "created_at", "updated_at"]}),
     ]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Numbers and names as typed; an ID or phone number only whole, by its blind index (#18 item 7)."""
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            results = results | queryset.filter(Q(id_number=term) | Q(phone=term))
+        return results, duplicates
+
+    def get_fieldsets(self, request, obj=None):
+        """An operator not entitled to the numbers (``identity.reveal_personal_data``) sees them masked and
+        cannot change them; an entitled one sees them in the form, and that look is audited (#18 item 7)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or may_reveal_personal_data(user=request.user, person=obj):
+            return fieldsets
+        masked = {"id_number": "id_number_masked", "phone": "phone_masked"}
+        return [(name, {**options, "fields": [masked.get(f, f) for f in options["fields"]]})
+                for name, options in fieldsets]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            person = self.get_object(request, object_id)
+            if person is not None and may_reveal_personal_data(user=request.user, person=person):
+                person_personal_data_reveal(actor=Actor.by_user(request.user), person=person, where="change_form")
+        return response
+
+    @admin.display(description=_("ID number"))
+    def id_number_masked(self, obj):
+        return personal_data_masked(person=obj)["id_number"] if obj is not None else "—"
+
+    @admin.display(description=_("mobile phone"))
+    def phone_masked(self, obj):
+        return (personal_data_masked(person=obj)["phone"] or "—") if obj is not None else "—"
 
     @admin.display(description=_("person page"))
     def page_link(self, obj):

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from campuscard.backoffice.scoped import ScopedAdmin
 from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
+from campuscard.core.privacy import mask_phone
 from campuscard.enrollment import selectors, services
 from campuscard.enrollment.models import Application, FaceAttempt
 
@@ -49,13 +50,13 @@ def _report(request, approved, refused) -> None:
 class ApplicationAdmin(ScopedAdmin):
     list_display = ["person", "number", "state", "checks", "face_state", "face_distance", "submitted_at", "collect"]
     list_filter = ["state", "checks_passed", "face_state", "collect"]
-    search_fields = ["person__number", "person__name", "phone"]
+    search_fields = ["person__number", "person__name"]  # the phone is encrypted (#18 item 7)
     list_select_related = ["person"]
     actions = ["approve_passed"]
     change_form_template = "backoffice/enrollment_application_change_form.html"
     change_list_template = "backoffice/enrollment_application_change_list.html"
     fields = readonly_fields = [
-        "person", "state", "checks_summary", "id_checked_at", "status_proof", "phone", "phone_verified_at",
+        "person", "state", "checks_summary", "id_checked_at", "status_proof", "phone_masked", "phone_verified_at",
         "documents_links", "photo_link", "face_state", "face_distance", "face_reason_shown", "frames_view",
         "addons_display", "collect_where", "biometric_consent_at", "submitted_at", "decided_at", "decided_by", "reason",
         "card"]
@@ -70,6 +71,11 @@ class ApplicationAdmin(ScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("mobile phone"))
+    def phone_masked(self, obj):
+        """Masked (#18 item 7): the entitled see it whole on the person page, audited."""
+        return mask_phone(obj.phone) or "—"
 
     @admin.display(description=_("number"), ordering="person__number")
     def number(self, obj):

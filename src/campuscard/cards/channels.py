@@ -59,7 +59,7 @@ def _wait_minutes(id_key: str, address: str) -> int:
 
 def _holder_by_id_number(institution: Institution, id_number: str) -> Person | None:
     """The record to bind when a person has several (a graduate back under a new number): a live one,
-    then the newest."""
+    then the newest. Found by the ID number's HMAC blind index, never the (encrypted) number (#18 item 7)."""
     people = list(Person.objects.select_related("institution", "user")
                   .filter(institution=institution, id_number=id_number).order_by("-created_at", "-pk"))
     live = [person for person in people if person.status in _LIVE_FIRST]

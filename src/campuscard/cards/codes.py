@@ -145,8 +145,13 @@ def ticket_credential(ticket: str) -> Credential:
     return credential
 
 
+# A payment or a gate never needs the holder's encrypted numbers: not read, not decrypted (#18 item 7).
+_HOLDER_PERSONAL_DATA = ("card__person__id_number", "card__person__phone")
+
+
 def _credential(token: str, institution_id: int) -> Credential:
-    credential = Credential.objects.select_related("card", "card__person").filter(token=token).first()
+    credential = (Credential.objects.select_related("card", "card__person").defer(*_HOLDER_PERSONAL_DATA)
+                  .filter(token=token).first())
     if credential is None or not credential.active:
         raise DomainError("credential_unknown")
     if credential.card.institution_id != institution_id:
@@ -224,7 +229,7 @@ def normalize_uid(uid: str) -> str:
 
 def nfc_accept(*, institution_id: int, uid: str) -> Presented:
     """A physical card tapped on a reader: look up its UID."""
-    credential = (Credential.objects.select_related("card", "card__person")
+    credential = (Credential.objects.select_related("card", "card__person").defer(*_HOLDER_PERSONAL_DATA)
                   .filter(kind=Credential.Kind.NFC, uid=normalize_uid(uid), active=True).first())
     if credential is None:
         raise DomainError("credential_unknown")

@@ -8,4 +8,10 @@ class EnrollmentConfig(AppConfig):
     verbose_name = _("Card applications")
 
     def ready(self) -> None:
+        from campuscard.core.crypto import register_blobs
         from campuscard.enrollment import errors  # noqa: F401
+
+        # the biometric blobs encrypted by hand (enrollment.crypto), for `campuscard pii rotate` (#18 item 7)
+        register_blobs("enrollment.RegistrarPhoto", "image", "embedding")
+        register_blobs("enrollment.FaceAttempt", "frames")
+        register_blobs("enrollment.TerminalFace", "embedding")

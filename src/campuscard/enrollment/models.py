@@ -1,6 +1,7 @@
 """Mobile-card applications (APP-1 … APP-7): materials, phone check, face checks, review, activation.
 
-Biometric data (registrar photos' embeddings, liveness frames) is stored encrypted (`enrollment.crypto`)
+Biometric data (registrar photos' embeddings, liveness frames) and phone numbers are stored encrypted
+(`core.crypto`, #18 item 7)
 and the frames are deleted once the application is decided (PIPL)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from campuscard.core.crypto import BlindIndexField, EncryptedCharField
 from campuscard.core.models import Institution, ServicePoint
 from campuscard.core.permissions import RestrictedQuerySet
 from campuscard.identity.models import Person
@@ -45,7 +47,7 @@ class Application(models.Model):
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="applications",
                                verbose_name=_("applicant"))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.DRAFT)
-    phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
+    phone = EncryptedCharField(_("mobile phone"), max_length=20, blank=True)  # #18 item 7
     phone_verified_at = models.DateTimeField(_("phone verified at"), null=True, blank=True)
     id_checked_at = models.DateTimeField(_("ID document checked at"), null=True, blank=True)
     status_proof = models.CharField(_("proof of student status"), max_length=64, blank=True,
@@ -125,7 +127,8 @@ class PhoneCode(models.Model):
 
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+",
                                     verbose_name=_("institution"))
-    phone = models.CharField(_("mobile phone"), max_length=20)
+    phone = EncryptedCharField(_("mobile phone"), max_length=20, blind_index="phone_index")  # #18 item 7
+    phone_index = BlindIndexField(source="phone")
     code_hash = models.CharField(max_length=128, editable=False)
     client_address = models.GenericIPAddressField(_("client address"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"))
@@ -138,7 +141,7 @@ class PhoneCode(models.Model):
     class Meta:
         verbose_name = _("SMS code")
         verbose_name_plural = _("SMS codes")
-        indexes = [models.Index(fields=["phone", "sent_at"])]
+        indexes = [models.Index(fields=["phone_index", "sent_at"], name="phone_code_phone_index")]
 
     def __str__(self) -> str:
         return f"{self.phone} {self.sent_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,9 @@
 every read by anyone but the holder.
 
 The records are the hospital's: they arrive through its feed (API or CSV), keyed by the hospital's own
-record number, and are never edited by hand. ``RecordRead`` is append-only: the holder's "who read my data".
+record number, and are never edited by hand. What they say is encrypted at rest (``core.crypto``, #18 item 7);
+who, which record and when (holder, record number, dates) stay plain, for ordering and the feed's matching.
+``RecordRead`` is append-only: the holder's "who read my data".
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from campuscard.core.crypto import (
+    EncryptedCharField,
+    EncryptedDecimalField,
+    EncryptedPositiveSmallIntegerField,
+)
 from campuscard.core.models import Institution
 from campuscard.core.permissions import RestrictedQuerySet
 from campuscard.identity.models import Person
@@ -27,14 +34,14 @@ class Examination(models.Model):
                                verbose_name=_("holder"))
     external_id = models.CharField(_("hospital record number"), max_length=64)
     examined_on = models.DateField(_("examined on"))
-    height_cm = models.DecimalField(_("height (cm)"), max_digits=4, decimal_places=1, null=True, blank=True)
-    weight_kg = models.DecimalField(_("weight (kg)"), max_digits=4, decimal_places=1, null=True, blank=True)
-    systolic = models.PositiveSmallIntegerField(_("blood pressure, systolic (mmHg)"), null=True, blank=True)
-    diastolic = models.PositiveSmallIntegerField(_("blood pressure, diastolic (mmHg)"), null=True, blank=True)
-    heart_rate = models.PositiveSmallIntegerField(_("heart rate (/min)"), null=True, blank=True)
-    vision_left = models.DecimalField(_("vision, left"), max_digits=2, decimal_places=1, null=True, blank=True)
-    vision_right = models.DecimalField(_("vision, right"), max_digits=2, decimal_places=1, null=True, blank=True)
-    conclusion = models.CharField(_("conclusion"), max_length=500, blank=True)
+    height_cm = EncryptedDecimalField(_("height (cm)"), max_digits=4, decimal_places=1, null=True, blank=True)
+    weight_kg = EncryptedDecimalField(_("weight (kg)"), max_digits=4, decimal_places=1, null=True, blank=True)
+    systolic = EncryptedPositiveSmallIntegerField(_("blood pressure, systolic (mmHg)"), null=True, blank=True)
+    diastolic = EncryptedPositiveSmallIntegerField(_("blood pressure, diastolic (mmHg)"), null=True, blank=True)
+    heart_rate = EncryptedPositiveSmallIntegerField(_("heart rate (/min)"), null=True, blank=True)
+    vision_left = EncryptedDecimalField(_("vision, left"), max_digits=2, decimal_places=1, null=True, blank=True)
+    vision_right = EncryptedDecimalField(_("vision, right"), max_digits=2, decimal_places=1, null=True, blank=True)
+    conclusion = EncryptedCharField(_("conclusion"), max_length=500, blank=True)
     received_at = models.DateTimeField(_("received at"))
 
     objects = RestrictedQuerySet.as_manager()
@@ -60,10 +67,10 @@ class Vaccination(models.Model):
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="vaccinations",
                                verbose_name=_("holder"))
     external_id = models.CharField(_("hospital record number"), max_length=64)
-    vaccine = models.CharField(_("vaccine"), max_length=100)
-    dose = models.PositiveSmallIntegerField(_("dose"), default=1)
+    vaccine = EncryptedCharField(_("vaccine"), max_length=100)
+    dose = EncryptedPositiveSmallIntegerField(_("dose"), default=1)
     given_on = models.DateField(_("given on"))
-    batch = models.CharField(_("batch"), max_length=50, blank=True)
+    batch = EncryptedCharField(_("batch"), max_length=50, blank=True)
     received_at = models.DateTimeField(_("received at"))
 
     objects = RestrictedQuerySet.as_manager()

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from campuscard.core.crypto import BlindIndexField, EncryptedCharField
 from campuscard.core.models import Campus, Institution
 from campuscard.core.permissions import RestrictedQuerySet
 from campuscard.identity.documents import IdType
@@ -70,13 +71,16 @@ class Person(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices)
     id_type = models.CharField(_("ID type"), max_length=20, choices=IdType.choices, default=IdType.RESIDENT)
-    id_number = models.CharField(_("ID number"), max_length=32)
+    # #18 item 7: encrypted at rest; found by its HMAC blind index (``id_number=…`` filters go there).
+    id_number = EncryptedCharField(_("ID number"), max_length=32, blind_index="id_number_index")
+    id_number_index = BlindIndexField(source="id_number")
     campus = models.ForeignKey(Campus, on_delete=models.PROTECT, null=True, blank=True, related_name="people",
                                verbose_name=_("campus"))
     department = models.CharField(_("department"), max_length=100, blank=True)
     title = models.CharField(_("title / programme"), max_length=100, blank=True)
     enrollment_year = models.PositiveSmallIntegerField(_("enrolment year"), null=True, blank=True)
-    phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
+    phone = EncryptedCharField(_("mobile phone"), max_length=20, blank=True, blind_index="phone_index")
+    phone_index = BlindIndexField(source="phone")
     email = models.EmailField(_("e-mail"), blank=True)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
     user = models.OneToOneField(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="person",
@@ -99,7 +103,10 @@ class Person(models.Model):
         ]
         # Not unique: a graduate who studied here before has a second record under a new number.
         indexes = [models.Index(fields=["institution", "kind", "status"]),
-                   models.Index(fields=["institution", "id_number"])]
+                   models.Index(fields=["institution", "id_number_index"], name="person_id_number_index"),
+                   models.Index(fields=["institution", "phone_index"], name="person_phone_index")]
+        # #18 item 7: who sees ID and phone numbers unmasked (each look audited).
+        permissions = [("reveal_personal_data", _("Can see ID and phone numbers unmasked"))]
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}"

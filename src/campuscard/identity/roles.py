@@ -21,6 +21,7 @@ ROLES: dict[str, list[str]] = {
     "institution_admin": [
         "core.view_institution", "core.change_institution", *PLACES, "core.view_auditlog",
         "identity.*_person", "identity.*_user", "identity.*_apitoken",
+        "identity.reveal_personal_data",  # ID and phone numbers unmasked, each look audited (#18 item 7)
         "identity.view_channelbinding", "identity.change_channelbinding", "devices.*_device", *SEE_MONEY,
         "cards.view_*", "payments.*_merchant", "payments.*_terminal", "payments.view_payment", "payments.view_appeal",
         "payments.change_appeal", "payments.view_refund", "payments.*_merchantstaff",

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from campuscard.core import clock
 from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
+from campuscard.core.crypto import blind_index
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Campus, Institution
 from campuscard.identity.documents import IdType, validate_document
@@ -72,6 +73,7 @@ VALUE_ALIASES: dict[str, dict[str, str]] = {
 
 WRITTEN_FIELDS = ["name", "kind", "status", "id_type", "id_number", "campus_id", "department", "title",
                   "enrollment_year", "phone", "email", "source"]
+INDEX_FIELDS = ["id_number_index", "phone_index"]
 
 
 @dataclass
@@ -334,10 +336,12 @@ def _write(institution, people, report, actor: Actor, progress) -> None:
                     continue
                 for f in WRITTEN_FIELDS:
                     setattr(person, f, record[f])
+                # bulk_update does not run the fields' pre_save: the blind indexes by hand (#18 item 7)
+                person.id_number_index, person.phone_index = blind_index(person.id_number), blind_index(person.phone)
                 person.updated_at = clock.now()
                 changed.append(person)
             Person.objects.bulk_create(new, batch_size=1000)
-            Person.objects.bulk_update(changed, [*WRITTEN_FIELDS, "updated_at"], batch_size=1000)
+            Person.objects.bulk_update(changed, [*WRITTEN_FIELDS, *INDEX_FIELDS, "updated_at"], batch_size=1000)
             report.created += len(new)
             report.updated += len(changed)
             done += len(chunk)

@@ -8,6 +8,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Institution
 from campuscard.core.permissions import restrict
+from campuscard.core.privacy import mask_id_number, mask_phone
 from campuscard.identity.models import ChannelBinding, Person, User
 
 
@@ -54,3 +55,18 @@ def channel_bindings_of(person: Person) -> QuerySet[ChannelBinding]:
     """A holder's bindings, live ones first."""
     return ChannelBinding.objects.filter(person=person).order_by(F("revoked_at").desc(nulls_first=True),
                                                                  "-created_at")
+
+
+def may_reveal_personal_data(*, user, person: Person) -> bool:
+    """Whether ``user`` may see the person's ID and phone numbers unmasked (#18 item 7): the
+    ``identity.reveal_personal_data`` permission at the person's institution (superusers: any)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.institution_id == person.institution_id and user.has_perm("identity.reveal_personal_data")
+
+
+def personal_data_masked(*, person: Person) -> dict[str, str]:
+    """What anyone not entitled sees of the person's ID and phone numbers (#18 item 7)."""
+    return {"id_number": mask_id_number(person.id_number), "phone": mask_phone(person.phone)}

@@ -20,6 +20,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.audit import audit_record
 from campuscard.core.errors import DomainError
 from campuscard.core.models import Campus, Institution
+from campuscard.core.permissions import authorize
 from campuscard.identity import throttle
 from campuscard.identity.documents import IdType, initial_secret, validate_document
 from campuscard.identity.models import APIToken, Person, User
@@ -264,3 +265,18 @@ def token_issue(*, user: User, name: str) -> tuple[APIToken, str]:
     plain = "cc_" + secrets.token_urlsafe(32)
     token = APIToken.objects.create(user=user, name=name, prefix=plain[:10], token_hash=token_hash(token=plain))
     return token, plain
+
+
+# --- personal data shown unmasked (#18 item 7) --------------------------------------------------------
+
+REVEAL_PERMISSION = "identity.reveal_personal_data"
+
+
+def person_personal_data_reveal(*, actor: Actor, person: Person, where: str) -> dict[str, str]:
+    """The person's ID and phone numbers in clear, for an operator entitled to them at the person's
+    institution (``identity.reveal_personal_data``); every such look is audited, with where it was shown.
+    Everyone else sees them masked (``identity.selectors.personal_data_masked``)."""
+    authorize(actor.user, REVEAL_PERMISSION, person.institution_id)
+    audit_record(actor=actor, action="personal_data_revealed", obj=person, institution_id=person.institution_id,
+                 after={"fields": ["id_number", "phone"], "where": where})
+    return {"id_number": person.id_number, "phone": person.phone}

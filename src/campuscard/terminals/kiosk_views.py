@@ -93,6 +93,7 @@ def identify(request):
     number = normalise("", request.POST.get("id_number", ""))
     account = f"kiosk:{request.device.institution_id}:{number}"
     minutes = throttle.locked_for_minutes(account)
+    # id_number=… is answered by the HMAC blind index, never the (encrypted) number (#18 item 7)
     person = (Person.objects.filter(institution=request.device.institution, id_number=number)
               .order_by("-updated_at").first()) if number and not minutes else None
     if minutes:
