@@ -83,6 +83,12 @@ def extra_args(parser):
     parser.add_argument("--code-pages", type=int, default=None,
                         help="pay-code pages open on phones in the queues, each asking every 2 s whether its code "
                              "was used (default: 5 per terminal; 0: none)")
+    parser.add_argument("--pgbouncer", action="store_true",
+                        help="the server reaches PostgreSQL through a PgBouncer of its own in transaction pooling "
+                             "(DATABASE_POOLER=pgbouncer: no prepared statements, no server-side cursors; #18 item 3); "
+                             "results in lunch_rush_pgbouncer.json")
+    parser.add_argument("--pgbouncer-pool", type=int, default=20,
+                        help="PgBouncer's server connections (default 20; the server's threads share them)")
     parser.add_argument("--replica", action="store_true",
                         help="on a throwaway primary: the rush alone, then with a synchronous standby on loopback")
     parser.add_argument("--replica-commit", choices=["on", "remote_apply"], default="on",
@@ -459,6 +465,7 @@ def main() -> None:
     if cluster is not None:
         name, redis_db = f"{name}_replica", 11
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.split("load average:")[-1].strip()
+    name += "_pgbouncer" if args.pgbouncer else ""  # its own database: it can run beside a direct run
     db_url = fresh_database("postgres", name, *([cluster.url()] if cluster else []))
     pg = server_settings(db_url, args.tuned)
     from django.conf import settings
@@ -489,6 +496,13 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "DEBUG": "false",
            "DJANGO_SETTINGS_MODULE": "campuscard.settings", "LOG_LEVEL": "WARNING",
            "CAMPUSCARD_DATA_DIR": os.environ["CAMPUSCARD_DATA_DIR"], "PYTHONPATH": str(ROOT / "src")}
+    bouncer = None
+    if args.pgbouncer:  # #18 item 3: the same rush with the server behind a transaction-pooling PgBouncer
+        redis_db += 5  # its own cache (12; --replica takes 11), so it can run beside a direct run
+        bouncer = start_pgbouncer(db_url, args.pgbouncer_pool)
+        env.update(DATABASE_URL=bouncer.url(db_url.rsplit("/", 1)[1]), DATABASE_POOLER="pgbouncer")
+        env.pop("PG_PREPARE", None)
+        env["REDIS_URL"] = f"redis://127.0.0.1:6379/{redis_db}"
     subprocess.run(["redis-cli", "-n", str(redis_db), "FLUSHDB"], capture_output=True)
     port = free_port(PORT + (2 if args.history else 0))
     t2 = time.perf_counter()
@@ -506,6 +520,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+        pooled = bouncer.transactions(db_url.rsplit("/", 1)[1]) if bouncer else (0, 0)
+        if bouncer:
+            bouncer.stop()
     time.sleep(1)  # the server's statistics reach pg_stat_database when its sessions end
     both = {**totals["acked"], **(replica["acked"] if replica else {})}
     cost = counters_per(before, db_counters(), len(both))  # with --replica: over both runs
@@ -523,7 +540,7 @@ def main() -> None:
     server_kind = f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync" else
                                                              f" × {args.threads} threads")
     extra_rows, extra_figures = replica_figures(replica, rate, args.replica_commit) if replica else ([], {})
-    emit(("lunch_rush_history" if args.history else "lunch_rush") + ("_replica" if replica else ""), [
+    emit((("lunch_rush_history" if args.history else "lunch_rush") + ("_pgbouncer" if args.pgbouncer else "")) + ("_replica" if replica else ""), [
         ("machine load before the run", load),
         ("holders (paying in the rush) / terminals", f"{holders:,} ({payers:,}) / {args.terminals}"),
         ("past journal rows (history)", f"{args.history:,}" if args.history else "none (fresh database)"),
@@ -554,6 +571,9 @@ def main() -> None:
         ("ledger check (whole journal)", ("clean" if verify["ledger_ok"] else "DIFFERENCES") + f", {check_s:.0f} s"),
         ("row MACs written in SQL (sample)", "match" if macs_ok else "DIFFER"),
         *extra_rows,
+        *([("through PgBouncer (transaction pooling, --pgbouncer)",
+            f"{args.pgbouncer_pool} server connections; {pooled[0]:,} transactions, {pooled[1]:,} queries pooled")]
+          if args.pgbouncer else []),
     ], {**extra_figures, "payments_per_s": round(rate), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
         "p99_ms": round(p99, 1), "pgbench_tps": round(tps), "ratio_to_pgbench": round(rate / tps, 3),
         "history_rows": args.history, "holders": holders, "payers": payers, "journal_rows": journal_rows,
@@ -566,7 +586,23 @@ def main() -> None:
         "lost": verify["lost"], "doubled": verify["doubled"], "negative_wallets": verify["negative"],
         "ledger_check_ok": verify["ledger_ok"], "macs_ok": macs_ok, "load_before": load, "pg_settings": pg,
         "tuned": args.tuned, "code_pages": len(pages), "code_status_per_s": round(poll_rate),
-        "code_status_p99_ms": round(poll_p99, 1)})
+        "code_status_p99_ms": round(poll_p99, 1),
+        **({"pgbouncer": True, "pgbouncer_pool": args.pgbouncer_pool, "pgbouncer_transactions": pooled[0]}
+           if args.pgbouncer else {})})
+
+
+def start_pgbouncer(db_url: str, pool: int):
+    """A PgBouncer of the bench's own (tests/ops/pgbouncer.py: temporary configuration, a free port,
+    transaction pooling) in front of the bench database's server; stopped at exit."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from tests.ops.pgbouncer import PgBouncer
+
+    bouncer = PgBouncer(db_url, pool_size=pool)
+    bouncer.start()
+    atexit.register(bouncer.stop)
+    return bouncer
 
 
 def replica_primary():
