@@ -9,7 +9,10 @@ from django.contrib import messages
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
-from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+)
 
 from campuscard.core.errors import DomainError
 from campuscard.identity.sso import FOR_OPERATOR, SESSION_METHOD, sso_enabled
