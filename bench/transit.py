@@ -301,7 +301,8 @@ def main() -> None:
            "CAMPUSCARD_DATA_DIR": tempfile.mkdtemp(prefix="transit-"), "PYTHONPATH": str(ROOT / "src")}
     subprocess.run(["redis-cli", "-n", "9", "FLUSHDB"], capture_output=True)
     port = free_port(8767)
-    server = start_server(env, port, args.server, args.workers, args.threads)
+    # a loaded host takes a while to build the OpenAPI document the readiness probe asks each worker for
+    server = start_server(env, port, args.server, args.workers, args.threads, timeout=900)
     requests = uploads(plan, rng)
     try:
         run = send_all(requests, port, args.clients)
