@@ -100,3 +100,95 @@ def _run(call, name: str, expect: Expect) -> HttpResponse:
     if expect.check is not None:
         expect.check(response)
     return response
+
+
+# --- #18 item 5: the generated matrix (tests/security/test_authorization_matrix.py) ---------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One thing the project answers: ``key`` is ``"METHOD /api/v1/path/{param}"`` for an API operation
+    (from django-ninja's operations), else the URL name (``"portal:cards"``) or, unnamed, the pattern."""
+
+    key: str
+    route: str  # the Django route, e.g. "cards/<str:number>/lost/" (API: "/api/v1/cards/{number}/lost")
+    methods: tuple[str, ...]
+    api: bool = False
+
+
+def _ninja_path_view(callback):
+    from ninja.operation import PathView
+
+    for cell in getattr(callback, "__closure__", None) or ():
+        if isinstance(cell.cell_contents, PathView):
+            return cell.cell_contents
+    return None
+
+
+def endpoints() -> list[Endpoint]:
+    """Every endpoint, walked from Django's URL conf (``get_resolver()``); where a URL is django-ninja's,
+    one endpoint per operation and method of its path view. Nothing is listed by hand."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: dict[str, Endpoint] = {}
+
+    def walk(patterns, prefix: str, namespaces: tuple[str, ...]):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route, namespaces + ((pattern.namespace,) if pattern.namespace else ()))
+                continue
+            assert isinstance(pattern, URLPattern)
+            view = _ninja_path_view(pattern.callback)
+            if view is not None:
+                for operation in view.operations:
+                    path = _ninja_path("/" + route)
+                    for method in operation.methods:
+                        key = f"{method} {path}"
+                        found[key] = Endpoint(key=key, route=path, methods=(method,), api=True)
+                continue
+            key = ":".join(namespaces + (pattern.name,)) if pattern.name else route
+            found.setdefault(key, Endpoint(key=key, route=route, methods=("GET", "POST")))
+
+    walk(get_resolver().url_patterns, "", ())
+    return sorted(found.values(), key=lambda e: e.key)
+
+
+def _ninja_path(path: str) -> str:
+    import re
+
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)
+
+
+def db_writes() -> int:
+    """Rows written so far on this connection (SQLite's total_changes(); PostgreSQL's counters of the
+    current transaction): a refusal must not move it — or, where it does, ``db_fingerprint`` decides."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT total_changes()")
+        else:
+            cursor.execute("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables")
+        return int(cursor.fetchone()[0])
+
+
+# What a refused request may touch without changing anything that matters: its own session, a device's
+# nonce, when a login or token was last used.
+VOLATILE_MODELS = {"sessions.Session", "devices.RequestNonce"}
+VOLATILE_FIELDS = {"last_login", "last_used_at", "last_seen_at"}
+
+
+def db_fingerprint() -> dict[str, int]:
+    """Every model's rows (all concrete fields but the volatile ones), hashed per model."""
+    from django.apps import apps
+
+    prints = {}
+    for model in apps.get_models():
+        label = model._meta.label
+        if label in VOLATILE_MODELS or not model._meta.managed or model._meta.proxy:
+            continue
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in VOLATILE_FIELDS]
+        # repr: JSON fields come back as dicts and lists, which do not hash
+        prints[label] = hash(repr(list(model._base_manager.order_by("pk").values_list(*fields))))
+    return prints

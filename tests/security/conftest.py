@@ -57,6 +57,22 @@ class World:
                 self.holder_a.name.encode("unicode_escape").decode(), self.order_a.order_no]
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection(monkeypatch):
+    """These tests call the WSGI stack itself, which closes the database connection after each request
+    (Django's request signals, the device lane's upkeep) — on PostgreSQL, the test's transaction with it.
+    Keep it open across requests, as Django's test client does."""
+    from django.core import signals
+    from django.db import close_old_connections, connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    monkeypatch.setattr(connections["default"], "close_if_unusable_or_obsolete", lambda: None)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 def _holder_login(person: Person) -> User:
     user = holder_user_ensure(person=person)
     user.must_change_password = False  # ID-3's forced change would answer every call with 403

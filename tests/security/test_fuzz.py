@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import pytest
 import schemathesis
+from django.db import transaction
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -57,6 +58,9 @@ def fuzz(operation, caller: Caller, failures: dict) -> None:
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy())
     def run(case):
+        # each example from the same state, and a database error (PostgreSQL aborts the test's transaction)
+        # stays that request's own 500, as it would in production's autocommit
+        savepoint = transaction.savepoint()
         try:
             response = case.call(app=caller)
             case.validate_response(response, checks=CHECKS)
@@ -68,6 +72,8 @@ def fuzz(operation, caller: Caller, failures: dict) -> None:
                 except Exception:  # noqa: BLE001
                     curl = "?"
                 found.append(f"[{caller.label}] {type(error).__name__}: {str(error)[:900]}\n    {curl[:400]}")
+        finally:
+            transaction.savepoint_rollback(savepoint)
 
     run()
 

@@ -137,6 +137,7 @@ def loan_feed_apply(*, actor: Actor, institution: Institution, events: Iterable[
 
 def loan_feed_apply_file(*, actor: Actor, institution: Institution, name: str, stream: IO[bytes]) -> FeedReport:
     """The same feed as a CSV/XLSX file: columns event, loan_id, number, barcode, title, at, due."""
+    authorize(actor.user, "library.add_loan", institution.pk)  # before reading a stranger's file (#18 item 5)
     try:
         rows = list(read_rows(name=name, stream=stream))
     except DomainError as error:
