@@ -75,14 +75,8 @@ def _money(value):
     return "" if value is None else format_fen(value)
 
 
-@admin.register(CashShift)
-class CashShiftAdmin(ReadOnlyAdmin):
-    list_display = ["opened_at", "closed_at", "operator", "service_point", "state", "expected_display",
-                    "counted_display", "difference_display", "report_link"]
-    list_filter = ["state", "institution"]
-    list_select_related = ["operator", "service_point"]
-    date_hierarchy = "opened_at"
-    change_list_template = "backoffice/with_tools_change_list.html"
+class CountColumns:
+    """A shift and a cash-box emptying show the same three amounts: what the ledger expects, what was counted."""
 
     @admin.display(description=_("expected"), ordering="expected")
     def expected_display(self, obj):
@@ -95,6 +89,16 @@ class CashShiftAdmin(ReadOnlyAdmin):
     @admin.display(description=_("difference"))
     def difference_display(self, obj):
         return _money(obj.difference)
+
+
+@admin.register(CashShift)
+class CashShiftAdmin(CountColumns, ReadOnlyAdmin):
+    list_display = ["opened_at", "closed_at", "operator", "service_point", "state", "expected_display",
+                    "counted_display", "difference_display", "report_link"]
+    list_filter = ["state", "institution"]
+    list_select_related = ["operator", "service_point"]
+    date_hierarchy = "opened_at"
+    change_list_template = "backoffice/with_tools_change_list.html"
 
     @admin.display(description=_("report"))
     def report_link(self, obj):
@@ -167,25 +171,13 @@ class CashShiftAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CashBoxEmptying)
-class CashBoxEmptyingAdmin(ReadOnlyAdmin):
+class CashBoxEmptyingAdmin(CountColumns, ReadOnlyAdmin):
     list_display = ["emptied_at", "device", "sequence", "emptied_by", "expected_display", "counted_display",
                     "difference_display", "report_link"]
     list_filter = ["institution"]
     list_select_related = ["device", "emptied_by"]
     date_hierarchy = "emptied_at"
     change_list_template = "backoffice/with_tools_change_list.html"
-
-    @admin.display(description=_("expected"), ordering="expected")
-    def expected_display(self, obj):
-        return _money(obj.expected)
-
-    @admin.display(description=_("counted"), ordering="counted")
-    def counted_display(self, obj):
-        return _money(obj.counted)
-
-    @admin.display(description=_("difference"))
-    def difference_display(self, obj):
-        return _money(obj.difference)
 
     @admin.display(description=_("report"))
     def report_link(self, obj):
