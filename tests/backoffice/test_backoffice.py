@@ -383,3 +383,13 @@ def test_dashboard_needs_a_back_office_login(client, student, staff):
     response = client.get(INDEX)
     assert response.status_code == 200
     assert kpis(response)[0] == 0  # a merchant operator sees no people
+
+
+def test_a_login_on_the_back_office_page_lands_in_the_back_office(client, staff):
+    """The theme's login form carries no "next"; ours adds it, so a login typed at /backoffice/login/ opens the
+    dashboard instead of the portal's home."""
+    page = client.get(reverse("admin:login")).content.decode()
+    assert f'name="next" value="{INDEX}" form="login-form"' in page
+    response = client.post(reverse("admin:login"), {"username": staff["operator"].username,
+                                                     "password": "Operator-pass-1", "next": INDEX})
+    assert response.status_code == 302 and response["Location"] == INDEX
