@@ -80,3 +80,20 @@ def drill():
     finally:
         cluster.destroy()
         shutil.rmtree(files, ignore_errors=True)
+
+
+
+@pytest.fixture
+def show(request):
+    """#18's proof: the drills print their counts (attempted, acknowledged, found once, doubled, lost) in CI's
+    output, passing or not — through the terminal reporter with capture suspended (print() alone is captured)."""
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def line(*parts) -> None:
+        text = " ".join(str(part) for part in parts)
+        print(text)  # in the failure report too
+        if reporter is not None and capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(text)
+    return line

@@ -28,7 +28,7 @@ def copy_database(source: pgcluster.PgCluster, target: pgcluster.PgCluster, name
                    capture_output=True, check=True)
 
 
-def test_failover_to_the_synchronous_standby_loses_no_acknowledged_payment(drill):
+def test_failover_to_the_synchronous_standby_loses_no_acknowledged_payment(drill, show):
     primary = pgcluster.PgCluster.create()
     standby = None
     try:
@@ -67,7 +67,7 @@ def test_failover_to_the_synchronous_standby_loses_no_acknowledged_payment(drill
                                         "planned": tally.planned}))
         result = drill.dbside("verify-pay", str(run_file), url=standby.url("app"))
         seen = tally.summary()
-        print(f"fail-over: attempted {result['attempted']}, acknowledged {result['acknowledged']}, found once "
+        show(f"fail-over: attempted {result['attempted']}, acknowledged {result['acknowledged']}, found once "
               f"{result['found_once']}, doubled {result['doubled']}, lost {result['lost']} (retries {seen['retries']}, "
               f"refused {seen['refused']})", report)
         assert report[0]["acked_before"] > 50, "the rush had not started before the primary died"

@@ -42,7 +42,7 @@ def counts_line(kind: str, fault: str, result: dict, tally: rush.Tally) -> str:
 
 
 @pytest.mark.parametrize("fault", ["worker", "server", "postgres"])
-def test_no_acknowledged_payment_is_lost_or_doubled(drill, fault):
+def test_no_acknowledged_payment_is_lost_or_doubled(drill, fault, show):
     url = drill.cluster.url("pay")
     before = drill.mark(drill.cluster, "pay")
     server = rush.Server(rush.server_env(url, drill.data_dir), rush.free_port())
@@ -59,7 +59,7 @@ def test_no_acknowledged_payment_is_lost_or_doubled(drill, fault):
     run_file.write_text(json.dumps({"before": before, "acked": list(tally.acked.values()),
                                     "planned": tally.planned}))
     result = drill.dbside("verify-pay", str(run_file), url=url)
-    print(counts_line("payments", fault, result, tally), report)
+    show(counts_line("payments", fault, result, tally), report)
     assert tally.given_up == [], "a terminal never got an answer"
     assert report[0]["acked_after_fault"] > 0, "no payment was acknowledged after the fault"
     assert result["acknowledged"] > 100
@@ -71,7 +71,7 @@ def test_no_acknowledged_payment_is_lost_or_doubled(drill, fault):
     assert result["ledger_check"] and result["ledger_verify"]
 
 
-def test_every_acknowledged_gate_decision_is_logged_once(drill):
+def test_every_acknowledged_gate_decision_is_logged_once(drill, show):
     url = drill.cluster.url("gate")
     before = drill.mark(drill.cluster, "gate")
     server = rush.Server(rush.server_env(url, drill.data_dir), rush.free_port())
@@ -89,7 +89,7 @@ def test_every_acknowledged_gate_decision_is_logged_once(drill):
     run_file.write_text(json.dumps({"before": before, "acked": list(tally.acked.values()),
                                     "attempted": tally.attempted}))
     result = drill.dbside("verify-gate", str(run_file), url=url)
-    print(counts_line("gate decisions", "worker, server, postgres", result, tally), report,
+    show(counts_line("gate decisions", "worker, server, postgres", result, tally), report,
           f"logged but unanswered {result['logged_unanswered']}")
     assert tally.given_up == []
     assert all(entry["acked_after_fault"] > 0 for entry in report)
