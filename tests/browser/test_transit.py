@@ -29,6 +29,18 @@ def shot(screenshot, page, name):
         shutil.copy(path, os.path.join(folder, path.name))
 
 
+
+def enrolled_validator(browser, base, validator, secret):
+    """The browser validator page, enrolled with the device's code and secret (the page asks for them first)."""
+    bus = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    bus.set_default_timeout(10_000)
+    bus.goto(f"{base}/devices/validator/")
+    bus.wait_for_url("**/devices/enrol/validator/")
+    bus.fill("input[name=code]", validator.device.code)
+    bus.fill("input[name=secret]", secret)
+    bus.click("#enrol-form button")
+    return bus
+
 def test_bind_on_the_phone_tap_offline_upload_and_see_the_ride(live_server, browser, phone, screenshot, institution,
                                                                 student, card):
     base = live_server.url
@@ -58,13 +70,7 @@ def test_bind_on_the_phone_tap_offline_upload_and_see_the_ride(live_server, brow
     assert Binding.objects.get().state == "active"
 
     # 2. the validator page: enrolled, downloads the signed list, then goes offline
-    bus = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
-    bus.set_default_timeout(10_000)
-    bus.goto(f"{base}/devices/validator/")
-    bus.wait_for_url("**/devices/enrol/validator/")
-    bus.fill("input[name=code]", validator.device.code)
-    bus.fill("input[name=secret]", secret)
-    bus.click("#enrol-form button")
+    bus = enrolled_validator(browser, base, validator, secret)
     bus.wait_for_selector("#validator-input")
     bus.wait_for_function("() => document.getElementById('validator-holders').textContent === '1'")
     bus.uncheck("#validator-online")
@@ -151,13 +157,7 @@ def test_the_validator_verifies_its_list_takes_a_phone_and_refuses_a_forged_list
     route = Route.objects.create(operator=operator, code="K1", name="大学城—火车站", fare=200)
     validator, secret = services.validator_register(actor=SYSTEM, route=route, code="bus-k1-08", name="K1 车载机 08")
 
-    bus = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
-    bus.set_default_timeout(10_000)
-    bus.goto(f"{base}/devices/validator/")
-    bus.wait_for_url("**/devices/enrol/validator/")
-    bus.fill("input[name=code]", validator.device.code)
-    bus.fill("input[name=secret]", secret)
-    bus.click("#enrol-form button")
+    bus = enrolled_validator(browser, base, validator, secret)
     bus.wait_for_selector('#validator-verify[data-verified="ok"]')
     bus.wait_for_function("() => document.getElementById('validator-deny-version').textContent !== '—'")
 
