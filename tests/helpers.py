@@ -128,3 +128,13 @@ def at_once(count: int, work) -> tuple[list, list]:
     for thread in threads:
         thread.join()
     return results, errors
+
+
+def qr_texts(image) -> list[str]:
+    """The QR codes a real decoder reads in ``image`` (a path, a file or a PIL image). Only QR is looked
+    for: zxing's other readers find a false ITF barcode in about one random QR code in 1,300."""
+    import zxingcpp
+    from PIL import Image
+
+    picture = image if isinstance(image, Image.Image) else Image.open(image)
+    return [found.text for found in zxingcpp.read_barcodes(picture, formats=zxingcpp.BarcodeFormat.QRCode)]

@@ -3,7 +3,6 @@
 import io
 
 import pytest
-import zxingcpp
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
@@ -19,6 +18,7 @@ from campuscard.identity.services import holder_user_ensure
 from campuscard.payments.services import recharge_cash
 from campuscard.support.models import Notification
 from tests.conftest import ID_ALICE
+from tests.helpers import qr_texts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "Snow-Campus-2026"
@@ -57,7 +57,7 @@ def test_pay_code_is_a_real_qr_that_pays_once(live_server, phone, screenshot, ho
     page.click(f"#paycode-{card.number}")
     page.wait_for_selector(".qr svg")
     shot = screenshot(page, "portal-pay-code-zh")
-    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+    decoded = qr_texts(shot)
     assert len(decoded) == 1 and decoded[0].startswith("CC1.")
     presented = codes.code_accept(institution_id=card.institution_id, code=decoded[0])
     assert presented.card == card

@@ -11,6 +11,7 @@ from campuscard.core.actors import Actor
 from campuscard.identity.services import holder_user_ensure
 from campuscard.payments.services import recharge_cash
 from campuscard.portal.services import SERVICES
+from tests.helpers import qr_texts
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "Snow-Campus-2026"
@@ -201,9 +202,6 @@ def test_wallet_labels_are_readable(live_server, phone, screenshot, holder, stud
 
 def test_offline_codes_count_what_works_and_lead_back_to_the_online_code(live_server, phone, screenshot, holder,
                                                                           student, card):
-    import zxingcpp
-    from PIL import Image
-
     from campuscard.cards import codes
 
     page = phone
@@ -216,7 +214,7 @@ def test_offline_codes_count_what_works_and_lead_back_to_the_online_code(live_se
     page.click("#show-offline")
     assert page.locator("#offline-code .qr svg").is_visible() and not page.locator("#online-code").is_visible()
     shot = screenshot(page, "portal-17-offline-code-zh")
-    [decoded] = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+    [decoded] = qr_texts(shot)
     assert codes.code_accept(institution_id=card.institution_id, code=decoded).offline
     assert page.evaluate("document.activeElement.id") == "back-online"
     page.click("#back-online")
@@ -238,9 +236,6 @@ def test_offline_codes_count_what_works_and_lead_back_to_the_online_code(live_se
 
 def test_visitor_pass_can_be_shared(live_server, browser, screenshot, holder, student, institution):
     import datetime as dt
-
-    import zxingcpp
-    from PIL import Image
 
     from campuscard.access.models import Zone
     from campuscard.access.services import visitor_pass_create
@@ -268,7 +263,7 @@ def test_visitor_pass_can_be_shared(live_server, browser, screenshot, holder, st
             page.click("#visitor-save")
         path = download.value.path()
         assert download.value.suggested_filename == f"visitor-pass-{visitor_pass.pk}.png"
-        assert [r.text for r in zxingcpp.read_barcodes(Image.open(path))] == [code]
+        assert qr_texts(path) == [code]
         page.click("button[data-lang=en]")
         page.wait_for_selector("#visitor-share")
         page.click("#visitor-share")  # no share sheet in a headless browser: copies and saves instead

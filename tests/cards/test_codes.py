@@ -11,9 +11,7 @@ import re
 import pyotp
 import pytest
 import segno
-import zxingcpp
 from django.db import transaction
-from PIL import Image
 
 from campuscard.cards import codes, services
 from campuscard.cards.models import Card, Credential, OfflineCode, UsedCode
@@ -21,6 +19,7 @@ from campuscard.core.actors import Actor
 from campuscard.core.clock import frozen_at
 from campuscard.core.errors import DomainError
 from tests.cards.conftest import make_person
+from tests.helpers import qr_texts
 
 pytestmark = pytest.mark.django_db
 
@@ -300,13 +299,10 @@ def test_qr_png_is_read_back_by_zxing_and_accepted(card, institution, offline):
     qr = qr_of(card)
     with frozen_at(T0):
         code = codes.offline_codes_issue(credential=qr, count=1)[0] if offline else codes.current_code(qr)
-        results = zxingcpp.read_barcodes(Image.open(png_of(code)))
-        assert len(results) == 1
-        assert results[0].format == zxingcpp.BarcodeFormat.QRCode
-        assert results[0].text == code
-        presented = accept(institution, results[0].text)
+        assert qr_texts(png_of(code)) == [code]
+        presented = accept(institution, code)
         assert presented.card == card and presented.offline == offline
-        refused("qr_replayed", accept, institution, results[0].text)
+        refused("qr_replayed", accept, institution, code)
 
 
 # --- the next code of a step, and the code typed as digits (#17 item 3) ---------------------------------------
