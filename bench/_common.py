@@ -367,3 +367,30 @@ def counters_per(before: dict, after: dict, n: int) -> dict:
     read, hit = after["read"] - before["read"], after["hit"] - before["hit"]
     return {"wal_kb": round((after["wal"] - before["wal"]) / 1024 / n, 2), "blocks_read": round(read / n, 2),
             "blocks_hit": round(hit / n, 1), "hit_ratio": round(hit / max(hit + read, 1), 4)}
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the app server (its process and workers), the PostgreSQL server processes
+    and this benchmark's own process (the client), read from /proc: two readings around a run say where its
+    time went. Processes that exit between the readings are not counted."""
+    tick = os.sysconf("SC_CLK_TCK")
+    split = {"server": 0.0, "database": 0.0, "client": 0.0}
+    own = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        pid, parent, used = int(entry), int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        if pid == own:
+            split["client"] += used
+        elif pid == server_pid or parent == server_pid:
+            split["server"] += used
+        elif name == "postgres" or name.startswith("postgres:"):
+            split["database"] += used
+    return split

@@ -27,6 +27,7 @@ from _common import (
     ROOT,
     SERVERS,
     clone_sql,
+    cpu_split,
     emit,
     free_port,
     fresh_database,
@@ -305,7 +306,9 @@ def main() -> None:
     server = start_server(env, port, args.server, args.workers, args.threads, timeout=900)
     requests = uploads(plan, rng)
     try:
+        before = cpu_split(server.pid)
         run = send_all(requests, port, args.clients)
+        cpu = {k: v - before[k] for k, v in cpu_split(server.pid).items()}
         in_rush, retried = retry_missing(plan, port)  # a validator uploads again what was not acknowledged
     finally:
         server.terminate()
@@ -334,12 +337,15 @@ def main() -> None:
         ("lost / doubled / wrong amount", f"{result['lost']} / {result['doubled']} / {result['wrong_amount']}"),
         ("fares = clearing account", f"{result['fares']:,} = {result['clearing']:,} fen"),
         ("ledger check", "clean" if result["ledger_check_ok"] else json.dumps(result["problems"])),
+        ("CPU ms per 1,000 taps: app server / PostgreSQL / client",
+         " / ".join(f"{cpu[k] * 1e6 / max(in_rush, 1):,.0f}" for k in ("server", "database", "client"))),
         ("pgbench simple-update tps (same DB, same clients)", f"{tps:,.0f}"),
         ("taps/s ÷ pgbench tps", f"{rate / tps:.2f} (target ≥ 3)"),
     ], {"taps_per_s": round(rate), "ratio_to_pgbench": round(rate / tps, 3), "pgbench_tps": round(tps),
         "lost": result["lost"], "doubled": result["doubled"], "ledger_check_ok": result["ledger_check_ok"],
         "taps": unique, "validators": validators, "requests": len(requests), "seconds": round(seconds, 1),
-        "p99_ms": round(run["p99_ms"]), "quick": args.quick, "machine_load": load})
+        "p99_ms": round(run["p99_ms"]),
+        "cpu_ms_per_1000_taps": {k: round(v * 1e6 / max(in_rush, 1)) for k, v in cpu.items()}, "quick": args.quick, "machine_load": load})
 
 
 if __name__ == "__main__":

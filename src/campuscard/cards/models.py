@@ -100,6 +100,8 @@ class Credential(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["uid"], condition=Q(kind="nfc", active=True), name="nfc_uid_bound_once"),
         ]
+        # a replaced card's UID still names it for the taps buses upload later (transit.services._credentials)
+        indexes = [models.Index(fields=["uid"], condition=Q(kind="nfc", active=False), name="nfc_uid_retired")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.uid or self.token}"

@@ -343,26 +343,59 @@ class _Row:
 
 
 def _credentials(taps: list[TapIn]) -> dict[tuple[str, str], dict[str, Any]]:
-    """What each presented card UID / phone token names: (kind, UID or token) → credential and card facts."""
-    uids = {t.uid for t in taps if not t.hce}
-    tokens = {t.hce for t in taps if t.hce}
+    """What each presented card UID / phone token names: (kind, UID or token) → the credential, its card's
+    facts, whether the wallet is open and whether an active binding lets it ride (``_FACTS``). A UID's active
+    credential wins (the partial unique index on active NFC UIDs finds it); a UID with none is looked up among
+    the retired ones (a card's replaced UID), the latest winning. ONE statement on PostgreSQL."""
+    uids = sorted({t.uid for t in taps if not t.hce})
+    tokens = sorted({t.hce for t in taps if t.hce})
+    if connection.vendor == "postgresql":
+        (rows,) = _CREDENTIALS.first_row(connection, {"uids": uids, "tokens": tokens})
+        return {(row[0], row[1]): dict(zip(_FACTS, row[2:], strict=True)) for row in json.loads(rows or "[]")}
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    if uids:
-        # the active credential of a UID (the partial unique index on active NFC UIDs finds it); only UIDs
-        # with none are looked up among the inactive ones (a card's replaced UID), the latest winning
-        for row in Credential.objects.filter(kind=Credential.Kind.NFC, active=True, uid__in=uids).values(
-                "uid", *_CARD_FIELDS):
-            found[(_CARD, row["uid"])] = row
-        rest = {uid for uid in uids if (_CARD, uid) not in found}
-        if rest:
-            for row in (Credential.objects.filter(kind=Credential.Kind.NFC, active=False, uid__in=rest)
-                        .order_by("created_at").values("uid", *_CARD_FIELDS)):
-                found[(_CARD, row["uid"])] = row
-    if tokens:
-        for row in Credential.objects.filter(kind=Credential.Kind.HCE, token__in=tokens).values("token", "secret",
-                                                                                              *_CARD_FIELDS):
-            found[(_PHONE, row["token"])] = row
-    return found
+    for row in (Credential.objects.filter(kind=Credential.Kind.NFC, uid__in=uids)
+                .order_by("active", "created_at", "id").values("uid", "secret", *_CARD_FIELDS)):
+        found[(_CARD, row.pop("uid"))] = row  # the active one last, else the latest retired one
+    for row in Credential.objects.filter(kind=Credential.Kind.HCE, token__in=tokens).values("token", "secret",
+                                                                                          *_CARD_FIELDS):
+        found[(_PHONE, row.pop("token"))] = row
+    cards = {c["card_id"] for c in found.values()}
+    wallets_open = set(Account.objects.filter(pk__in={c["card__wallet_account_id"] for c in found.values()},
+                                              status=Account.Status.OPEN).values_list("pk", flat=True))
+    bindings = {card_id: (with_card, phone_bound and phone_id) for card_id, with_card, phone_id, phone_bound in
+                Binding.objects.filter(card_id__in=cards, state=Binding.State.ACTIVE).values_list(
+                    "card_id", "with_card", "phone_id", "phone_bound")}
+    for c in found.values():
+        with_card, phone_id = bindings.get(c["card_id"], (False, None))
+        c.update(wallet_open=c["card__wallet_account_id"] in wallets_open, riding_card=with_card,
+                 riding_phone=phone_id == c["id"])
+    return {key: {name: c[name] for name in _FACTS} for key, c in found.items()}
+
+
+_FACTS = ("id", "active", "card_id", "secret", "card__kind", "card__state", "card__institution_id", "card__person_id",
+          "card__wallet_account_id", "card__number", "wallet_open", "riding_card", "riding_phone")
+_CREDENTIALS = Prepared("transit_credentials", """
+WITH nfc AS (
+    SELECT c.uid AS presented, c.id, c.active, c.card_id, c.secret FROM cards_credential c
+     WHERE c.kind = 'nfc' AND c.active AND c.uid = ANY(%(uids)s)
+), retired AS (
+    SELECT DISTINCT ON (c.uid) c.uid AS presented, c.id, c.active, c.card_id, c.secret FROM cards_credential c
+     WHERE c.kind = 'nfc' AND NOT c.active AND c.uid = ANY(%(uids)s)
+       AND NOT EXISTS (SELECT 1 FROM nfc WHERE nfc.presented = c.uid)
+     ORDER BY c.uid, c.created_at DESC, c.id DESC
+), found AS (
+    SELECT 'nfc' AS medium, * FROM nfc UNION ALL SELECT 'nfc', * FROM retired
+    UNION ALL SELECT 'hce', c.token, c.id, c.active, c.card_id, c.secret FROM cards_credential c
+     WHERE c.kind = 'hce' AND c.token = ANY(%(tokens)s)
+)
+SELECT coalesce(json_agg(json_build_array(
+           f.medium, f.presented, f.id, f.active, f.card_id, f.secret, k.kind, k.state, k.institution_id, k.person_id,
+           k.wallet_account_id, k.number, coalesce(a.status = 'open', false), coalesce(b.with_card, false),
+           coalesce(b.phone_bound AND b.phone_id = f.id, false))), '[]')::text
+  FROM found f JOIN cards_card k ON k.id = f.card_id
+  LEFT JOIN ledger_account a ON a.id = k.wallet_account_id
+  LEFT JOIN transit_binding b ON b.card_id = k.id AND b.state = 'active'
+""", {"uids": "text[]", "tokens": "text[]"})
 
 
 def _phone_code_ok(secret: str, digits: str, at: dt.datetime) -> bool:
@@ -387,17 +420,6 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
         return result
     found = _credentials(taps)
     card_ids = {c["card_id"] for c in found.values()}
-    bound_cards: set[int] = set()
-    bound_phones: set[int] = set()
-    for card_id, with_card, phone_id, phone_bound in (Binding.objects.filter(card_id__in=card_ids,
-                                                                             state=Binding.State.ACTIVE)
-                                                      .values_list("card_id", "with_card", "phone_id", "phone_bound")):
-        if with_card:
-            bound_cards.add(card_id)
-        if phone_bound and phone_id:
-            bound_phones.add(phone_id)
-    wallets_open = set(Account.objects.filter(pk__in={c["card__wallet_account_id"] for c in found.values()},
-                                              status=Account.Status.OPEN).values_list("pk", flat=True))
     rules_ = fares.FareRules(operator.student_discount_percent, operator.staff_discount_percent,
                              operator.transfer_minutes, operator.transfer_discount)
     route_fare = fares.RouteFare(route.fare, route.stage_fare, route.max_stages)
@@ -423,7 +445,7 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
                 amount=1, credential_known=c is not None,
                 same_institution=c is not None and c["card__institution_id"] == institution_id,
                 card_kind=c["card__kind"] if c else "",
-                wallet_open=c is not None and c["card__wallet_account_id"] in wallets_open)).code or ""
+                wallet_open=c is not None and c["wallet_open"])).code or ""
         if c is not None:
             row.card_id, row.person_id = card_id, c["card__person_id"]
         if c is None or refusal:
@@ -435,7 +457,7 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
             row.refusal = "transit_phone_code_invalid"  # not the phone: a token alone is not a payment
             result.refused.append({"counter": t.counter, "code": row.refusal})
             continue
-        riding = (c["active"] and c["id"] in bound_phones) if t.hce else card in bound_cards
+        riding = (c["active"] and c["riding_phone"]) if t.hce else c["riding_card"]
         if not riding or c["card__state"] in REFUSED_STATES:
             row.flagged = "deny_list_late"  # the validator did not have it yet: charged and flagged (TRN-2)
             result.flagged.append({"counter": t.counter, "card": c["card__number"]})
