@@ -52,6 +52,16 @@ def test_first_row_is_the_row_as_text_by_either_road(settings, prepare):
     assert row[1:] == ("{1,NULL,-7}", "true", None)
 
 
+@pytest.mark.parametrize("texts", [["tap:1:2", "x,y", "{}", "NULL", "", " 中文 空格 ", "a}b{c"],  # the quick road
+                                   ["plain", 'a"b'], ["plain", "a\\b"], ["plain", None]])  # escaped item by item
+def test_lists_of_plain_strings_take_the_quick_road_and_read_the_same(texts):
+    if connection.vendor != "postgresql":
+        pytest.skip("PREPARE/EXECUTE is PostgreSQL's")
+    moment = dt.datetime(2026, 11, 30, 4, 5, 6, tzinfo=dt.UTC)
+    row = TEXT_ECHO.first_row(connection, {"texts": texts, "ints": [], "at": moment, "moment": moment})
+    assert json.loads(row[0]) == texts
+
+
 def test_first_row_raises_django_s_errors_and_the_connection_goes_on():
     if connection.vendor != "postgresql":
         pytest.skip("PREPARE/EXECUTE is PostgreSQL's")

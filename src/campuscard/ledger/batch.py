@@ -182,6 +182,9 @@ SELECT (SELECT coalesce(json_agg(json_build_array(key, id)), '[]') FROM ins)::te
       "stripe": "integer", "now": "timestamptz"})
 
 
+_metadata_json = json.JSONEncoder(ensure_ascii=False, default=str).encode  # one encoder, not one per debit
+
+
 def _walk(debits: list[Debit], wallets: dict[int, list[int]], below: int, result: BatchResult) -> list[Debit]:
     """Each debit in order, on the balance its account's earlier accepted debits left (``wallets``: account →
     [available, floor], updated); the accepted ones, the refused ones' keys into ``result``."""
@@ -214,7 +217,7 @@ def _settle_postgresql(debits, *, institution_id, credit, stripe, kind, now, bel
         amounts.append(d.amount)
         hashes.append(request_hash)
         refs.append(d.reference)
-        metas.append(json.dumps(d.metadata, ensure_ascii=False, default=str))
+        metas.append(_metadata_json(d.metadata))
         macs.append(mac)
     params = {"ords": ords, "keys": keys, "debits": accounts, "amounts": amounts, "hashes": hashes, "refs": refs,
               "metas": metas, "macs": macs, "inst": institution_id, "kind": kind, "credit": credit.id,
