@@ -282,6 +282,7 @@ def _parse(index: int, raw: Any) -> TapIn:
             raise bad("tapped_at")
     if not isinstance(at, dt.datetime) or at.tzinfo is None:
         raise bad("tapped_at")
+    at = at.astimezone(dt.UTC)  # one time zone: the batch's sort compares 10 × its size pairs of moments
     stages = raw.get("stages", 1)
     if type(stages) is not int or not 1 <= stages <= 100:
         raise bad("stages")
@@ -426,7 +427,7 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
     transfers = bool(operator.transfer_minutes)
     previous = _previous_rides(operator, card_ids, taps[0].tapped_at) if transfers else {}
     institution_id, posted_at = device.institution_id, clock.now()
-    refusals: dict[int | None, str] = {}  # the rulebook's answer per card (it reads only the card's facts)
+    refusals: dict[tuple, str] = {}  # the rulebook's answer per set of facts (a handful per batch)
     fare_of: dict[tuple[str, int, bool], int] = {}
     rows: list[_Row] = []
     debits: list[Debit] = []
@@ -439,13 +440,11 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
             row, c = _Row(t, _CARD, t.uid), found.get((_CARD, t.uid))
         rows.append(row)
         card_id = c["card_id"] if c is not None else None
-        refusal = refusals.get(card_id)
+        facts = (False, False, "", False) if c is None else (
+            True, c["card__institution_id"] == institution_id, c["card__kind"], c["wallet_open"])
+        refusal = refusals.get(facts)
         if refusal is None:
-            refusal = refusals[card_id] = rules.tap_refusal(rules.TapFacts(
-                amount=1, credential_known=c is not None,
-                same_institution=c is not None and c["card__institution_id"] == institution_id,
-                card_kind=c["card__kind"] if c else "",
-                wallet_open=c is not None and c["wallet_open"])).code or ""
+            refusal = refusals[facts] = rules.tap_refusal(rules.TapFacts(1, *facts)).code or ""  # fields in order
         if c is not None:
             row.card_id, row.person_id = card_id, c["card__person_id"]
         if c is None or refusal:
