@@ -129,10 +129,13 @@ def _array_literal(values: list) -> str:
     """A PostgreSQL array literal (``{1,NULL,"a"}``) for a list of scalars: the parameter's declared type
     reads it (psycopg's client-side quoting of a list, element by element, cost a gate batch more than
     its read: docs/decisions.md)."""
-    if set(map(type, values)) == {str}:  # keys, codes, hashes: nothing to escape in all but rare lists
+    kinds = set(map(type, values))
+    if kinds == {str}:  # keys, codes, hashes: nothing to escape in all but rare lists
         joined = "".join(values)
         if '"' not in joined and "\\" not in joined and "\x00" not in joined:
             return '{"' + '","'.join(values) + '"}'
+    elif kinds == {dt.datetime}:
+        return '{"' + '","'.join(map(dt.datetime.isoformat, values)) + '"}'
     return "{" + ",".join(map(_array_item, values)) + "}"
 
 
