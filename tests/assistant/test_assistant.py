@@ -180,3 +180,47 @@ def test_spelling_is_corrected_only_towards_knowledge_base_words():
     assert index.correct("pasword") == "password" and index.correct("paswrod") == "paswrod"  # two edits: kept
     assert index.correct("cahs") == "cahs"  # short words are not corrected
     assert index.correct("weather") == "weather"
+
+
+@pytest.mark.parametrize(("question", "slug"), [
+    ("I lost my bank card, how do I block it?", "elsewhere-bank-card"),  # "bank": only the redirect has it
+    ("食堂今天中午有什么菜", "elsewhere-canteen-menu"),  # shares 食堂 with payments; 菜 is the catering's
+])
+def test_a_word_only_another_office_has_sends_the_question_there(client, kb, question, slug):
+    body = ask(client, question).json()
+    assert body["confident"] is False and body["handoff"] is not None
+    assert body["sources"][0]["url"].startswith(f"/help/{slug}/")
+
+
+def test_only_in_counts_words_no_other_document_has():
+    index = ranker.Index(["bank credit debit", "report lost card freeze", "canteen pay lunch"])
+    assert index.only_in("report my credit card lost", {0}) is not None
+    assert index.only_in("report my card lost", {0}) is None  # every word is also another document's
+    document, share = index.only_in("credit debit", {0})
+    assert document == 0 and share == pytest.approx(1.0)
+
+
+def test_an_asked_question_becomes_a_way_of_asking_its_entry(client, kb):
+    """Operators teach the assistant from "Questions asked": the question joins its best entry's examples
+    (once), is marked reviewed, and the index answers that phrasing confidently at once."""
+    question = "卡里的钱咋弄进去啊老铁"
+    entry = Entry.objects.get(institution=kb, slug="recharge")
+    Entry.objects.filter(pk=entry.pk).update(examples="")
+    ask(client, question)
+    asked = Question.objects.get()
+    Question.objects.filter(pk=asked.pk).update(entry=entry)
+    assert services.questions_teach(questions=Question.objects.all()) == 1
+    assert services.questions_teach(questions=Question.objects.all()) == 0  # already there: nothing added twice
+    entry.refresh_from_db()
+    assert entry.examples.splitlines() == [question]
+    assert Question.objects.get().reviewed
+    body = ask(client, question).json()
+    assert body["confident"] is True and body["sources"][0]["url"].startswith("/help/recharge/")
+
+
+def test_seeding_gives_each_entry_its_starting_ways_of_asking(kb):
+    from campuscard.assistant.knowledge import examples
+
+    recharge = Entry.objects.get(institution=kb, slug="recharge")
+    assert recharge.examples.splitlines() == examples()["recharge"] and len(examples()["recharge"]) >= 10
+    assert not Entry.objects.get(institution=kb, slug="elsewhere-bank-card").examples  # redirects: none

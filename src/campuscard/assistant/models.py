@@ -26,6 +26,9 @@ class Entry(models.Model):
     body_en = models.TextField(_("answer (English)"))
     keywords = models.TextField(_("extra keywords"), blank=True, help_text=_(
         "other words holders use for this topic, in either language, separated by spaces or commas"))
+    examples = models.TextField(_("ways holders ask"), blank=True, help_text=_(
+        "questions as holders type them, one per line (from \"Questions asked\"): the assistant learns the "
+        "phrasings from them"))
     link = models.CharField(_("related portal page"), max_length=200, blank=True,
                             help_text=_('a portal path such as "/cards/", shown under the answer'))
     published = models.BooleanField(_("published"), default=True)

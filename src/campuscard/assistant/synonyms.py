@@ -6,7 +6,8 @@ point to one topic belong in that entry's "extra keywords", which operators edit
 "Questions asked" list (filter "to improve"): the index follows their edit at once.
 
 English typos need no row: the ranker corrects an unknown word to a knowledge-base word one edit away.
-The rows were chosen on tests/assistant/questions.json (the tuning set), never on questions_heldout.json.
+The rows were chosen on the first tuning set (assistant/examples/first.json), never on
+tests/assistant/questions_unseen.json.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ class EntryAdmin(ScopedAdmin):
     list_display = ["title", "title_en", "slug", "published", "updated_at", "page"]
     list_filter = ["published", "institution"]
     search_fields = ["slug", "title", "title_en", "body", "body_en", "keywords"]
-    fields = ["institution", "slug", "title", "title_en", "body", "body_en", "keywords", "link", "published"]
+    fields = ["institution", "slug", "title", "title_en", "body", "body_en", "keywords", "examples", "link",
+              "published"]
     change_list_template = "backoffice/with_tools_change_list.html"
 
     @admin.display(description=_("portal page"))
@@ -72,7 +73,7 @@ class QuestionAdmin(ScopedAdmin):
     list_select_related = ["entry"]
     readonly_fields = ["institution", "person", "text", "language", "channel", "outcome", "entry", "score", "coverage",
                        "asked_at"]
-    actions = ["mark_reviewed"]
+    actions = ["teach", "mark_reviewed"]
 
     @admin.display(description=_("coverage"), ordering="coverage")
     def coverage_shown(self, obj: Question) -> str:
@@ -80,6 +81,13 @@ class QuestionAdmin(ScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description=_("Add to the best entry's ways of asking"), permissions=["change"])
+    def teach(self, request, queryset):
+        if not request.user.has_perm("assistant.change_entry"):
+            raise PermissionDenied
+        n = services.questions_teach(questions=queryset)
+        messages.success(request, gettext("%(n)d entries learned new ways of asking.") % {"n": n})
 
     @admin.action(description=_("Mark as reviewed"), permissions=["change"])
     def mark_reviewed(self, request, queryset):
