@@ -127,6 +127,18 @@ def test_journal_rows_cannot_be_updated(accounts):
     assert Transfer.objects.get(pk=result.id).amount == 1_000
 
 
+def test_accounts_are_never_deleted(accounts):
+    """The journal names accounts without database keys (decisions.md 2026-12-07): deleting one is refused."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the guard is PostgreSQL's (SQLite's test runner empties tables with DELETE)")
+    cash, wallet, shop = accounts
+    ledger.transfer_create(key="r1", debit=cash, credit=wallet, amount=1_000, kind="recharge")
+    for account in (wallet, shop):  # with journal rows, and without
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM ledger_account WHERE id = %s", [account.pk])
+    assert Account.objects.filter(pk__in=[wallet.pk, shop.pk]).count() == 2
+
+
 def test_database_check_refuses_a_wallet_below_floor_even_behind_the_service(accounts):
     _cash, wallet, _shop = accounts
     from campuscard.ledger.models import Balance

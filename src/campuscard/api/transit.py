@@ -9,6 +9,7 @@ import datetime as dt
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from pydantic import BaseModel
 
 from campuscard.api.auth import DeviceSignature, holder_of
 from campuscard.cards import selectors as card_selectors
@@ -21,7 +22,9 @@ router = Router(tags=["transit"])
 
 # --- validators (device-signed) ---------------------------------------------------------------------
 
-class TapIn(Schema):
+# Plain pydantic models, not ninja's Schema: its per-object wrapper (for reading Django objects) cost a
+# quarter of an upload's Python, once for each of a batch's thousand taps (docs/benchmarks.md).
+class TapIn(BaseModel):
     counter: int = Field(ge=0, description="the validator's own tap counter: (validator, counter) is charged once")
     uid: str = Field("", description="the card's NFC UID as read (empty when a phone was tapped)")
     hce: str = Field("", description="a phone tap: the HCE credential's token from its one-time code")
@@ -30,7 +33,7 @@ class TapIn(Schema):
     stages: int = Field(1, ge=1, le=100, description="stages travelled (stage fares)")
 
 
-class TapsIn(Schema):
+class TapsIn(BaseModel):
     deny_version: int = Field(0, ge=0, description="the deny-list version the validator decided with")
     taps: list[TapIn] = Field(max_length=5000)
 
@@ -71,7 +74,7 @@ def validator_deny_list(request, since: int = 0):
 @router.post("/transit/validator/taps", response=TapsOut, auth=DeviceSignature(),
              summary="Upload a batch of offline taps; the same batch again charges nothing (TRN-2)")
 def validator_taps(request, payload: TapsIn):
-    taps = [t.model_dump() for t in payload.taps]
+    taps = payload.model_dump()["taps"]  # one call into pydantic's core, not one per tap
     return services.taps_upload(device=request.auth, taps=taps, deny_version=payload.deny_version).as_dict()
 
 

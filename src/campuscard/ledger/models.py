@@ -120,16 +120,20 @@ class Transfer(models.Model):
 
     # Every index costs each payment an insert: those a composite index or constraint below already
     # covers are left out (docs/decisions.md, "Ledger").
-    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No database foreign keys on the accounts and institution (docs/decisions.md, 2026-12-07): every write
+    # of a journal row updates or locks both accounts' balance rows in the same statement, and accounts are
+    # never deleted (a trigger refuses it); `ledger check` reports a row naming an account with no balance.
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+", db_index=False,
+                                    db_constraint=False)
     key = models.CharField(_("idempotency key"), max_length=160)
     request_hash = models.CharField(max_length=32)
     phase = models.CharField(_("phase"), max_length=8, choices=Phase.choices, default=Phase.POSTED)
     kind = models.CharField(_("kind"), max_length=40)
     debit = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debit_transfers",
-                              verbose_name=_("debit account"), db_index=False)
+                              verbose_name=_("debit account"), db_index=False, db_constraint=False)
     debit_stripe = models.PositiveSmallIntegerField(default=0)
     credit = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credit_transfers",
-                               verbose_name=_("credit account"), db_index=False)
+                               verbose_name=_("credit account"), db_index=False, db_constraint=False)
     credit_stripe = models.PositiveSmallIntegerField(default=0)
     amount = FenField(_("amount (fen)"))
     pending = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="resolutions",
