@@ -42,7 +42,7 @@ from campuscard.devices.models import Device
 from campuscard.devices.services import device_register
 from campuscard.identity.models import Person, User
 from campuscard.ledger import services as ledger
-from campuscard.ledger.batch import Debit, debits_settle
+from campuscard.ledger.batch import BatchResult, Debit, debits_settle
 from campuscard.ledger.models import Account, Balance, Transfer
 from campuscard.payments import rules
 from campuscard.support.models import Notification
@@ -484,27 +484,34 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
         if t.hce:
             metadata["phone"] = t.hce
         debits.append(Debit(key=row.key, debit_id=row.wallet, amount=fare, reference=route.code, metadata=metadata))
+
+    def write_taps(journal: BatchResult) -> None:
+        """Every tap of the batch, charged or not (never lost), written before the wallets are locked."""
+        posted = journal.posted
+        if journal.replayed:  # journal rows without their tap (cannot happen under the validator's lock): link them
+            posted = {**posted, **dict(Transfer.objects.filter(institution_id=institution_id, key__in=journal.replayed)
+                                       .values_list("key", "pk"))}
+        for row in pending:
+            row.transfer_id = posted.get(row.key)
+            row.state, row.refusal = (_CHARGED, "") if row.transfer_id is not None else (_REFUSED, "tap_allowance_used")
+        _taps_insert(rows, institution_id=institution_id, operator_id=operator.pk, route_id=route.pk,
+                     device_id=device.pk, posted_at=posted_at, deny_version=deny_version)
+
     settled = debits_settle(institution_id=institution_id,
                             credit=ledger.AccountRef(operator.clearing_account_id, institution_id, 8),
-                            kind=FARE_KIND, debits=debits, below_floor_fares=rules.tap_fares_below_zero())
-    if settled.replayed:  # journal rows without their tap (cannot happen under the validator's lock): link them
-        settled.posted.update(Transfer.objects.filter(institution_id=institution_id, key__in=settled.replayed)
-                              .values_list("key", "pk"))
+                            kind=FARE_KIND, debits=debits, below_floor_fares=rules.tap_fares_below_zero(),
+                            with_journal=write_taps)
     last_of_wallet: dict[int, _Row] = {}
     for row in pending:
-        transfer_id = settled.posted.get(row.key)
-        if transfer_id is not None:
-            row.state, row.transfer_id = _CHARGED, transfer_id
+        if row.state == _CHARGED:
             last_of_wallet[row.wallet] = row
         else:
-            row.refusal = "tap_allowance_used"
             result.refused.append({"counter": row.counter, "code": row.refusal})
     negative = [row for wallet, row in last_of_wallet.items() if settled.available.get(wallet, 0) < 0]
-    for row in negative:
-        row.below_zero = True
-    _taps_insert(rows, institution_id=institution_id, operator_id=operator.pk, route_id=route.pk,
-                 device_id=device.pk, posted_at=posted_at, deny_version=deny_version)
-    if negative:
+    if negative:  # the last tap of each wallet it took below zero (a handful, when at all)
+        for row in negative:
+            row.below_zero = True
+        Tap.objects.filter(device_id=device.pk, counter__in=[r.counter for r in negative]).update(below_zero=True)
         offline.deny_bump(institution_id)  # on the deny-list until recharged (TRN-2)
         _notify_below_zero(route, negative, settled.available)
     result.charged = sum(1 for r in rows if r.state == _CHARGED)
