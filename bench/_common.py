@@ -394,3 +394,25 @@ def cpu_split(server_pid: int) -> dict[str, float]:
         elif name == "postgres" or name.startswith("postgres:"):
             split["database"] += used
     return split
+
+
+# The PostgreSQL settings docs/operations.md gives a Card Center's server (a day of taps or a year of
+# history is gigabytes: Debian's 128 MB of shared_buffers and 1 GB of WAL between checkpoints are a
+# laptop's); durability is unchanged. shared_buffers needs a restart: only a throwaway cluster takes it.
+SERVER_SETTINGS = {"shared_buffers": "4GB", "wal_compression": "lz4", "max_wal_size": "8GB",
+                   "checkpoint_timeout": "15min"}
+
+
+def throwaway_cluster(settings: dict[str, str]):
+    """A PostgreSQL cluster of this run's own on loopback (``ops/pgcluster.py``; never the machine's shared
+    one, which others use as it is), removed at exit; pgbench and psql reach it through PGPORT."""
+    import atexit
+
+    sys.path.insert(0, str(ROOT / "ops"))
+    from pgcluster import PgCluster
+
+    cluster = PgCluster.create(settings=settings)
+    atexit.register(cluster.destroy)
+    os.environ["PGPORT"] = str(cluster.port)
+    print(f"throwaway cluster on 127.0.0.1:{cluster.port} ({cluster.base})", flush=True)
+    return cluster

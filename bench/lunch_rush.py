@@ -39,6 +39,7 @@ import uuid
 
 from _common import (
     ROOT,
+    SERVER_SETTINGS,
     SERVERS,
     clone_sql,
     counters_per,
@@ -54,6 +55,7 @@ from _common import (
     settle_database,
     start_server,
     table_sizes,
+    throwaway_cluster,
     without_indexes,
 )
 
@@ -436,7 +438,7 @@ def rush(data: dict, seconds: int, clients: int, retry_share: float, step_second
 
 
 # Reloadable server settings (no restart): fewer and smaller full-page writes after a checkpoint.
-TUNED = (("wal_compression", "lz4"), ("max_wal_size", "8GB"), ("checkpoint_timeout", "15min"))
+TUNED = tuple((k, v) for k, v in SERVER_SETTINGS.items() if k != "shared_buffers")  # reloadable: ALTER SYSTEM
 SHOWN = ("shared_buffers", "wal_compression", "max_wal_size", "checkpoint_timeout")
 
 
@@ -606,21 +608,11 @@ def start_pgbouncer(db_url: str, pool: int):
 
 
 def replica_primary():
-    """A throwaway primary on loopback for ``--replica`` (never the machine's shared cluster, whose
-    commits must not wait for our standby), with the shared cluster's shared_buffers; removed at exit.
-    pgbench and psql reach it through PGPORT."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "ops"))
-    from pgcluster import PgCluster
-
+    """A throwaway primary for ``--replica`` (our standby must not hold the shared cluster's commits), with
+    the shared cluster's shared_buffers."""
     shown = subprocess.run(["psql", "postgres://postgres@127.0.0.1:5432/postgres", "-Atqc", "SHOW shared_buffers"],
                            capture_output=True, text=True).stdout.strip() or "128MB"
-    cluster = PgCluster.create(settings={"shared_buffers": shown})
-    atexit.register(cluster.destroy)
-    os.environ["PGPORT"] = str(cluster.port)
-    print(f"throwaway primary on 127.0.0.1:{cluster.port} ({cluster.base})", flush=True)
-    return cluster
+    return throwaway_cluster({"shared_buffers": shown})
 
 
 def rush_with_standby(cluster, commit: str, run) -> dict:

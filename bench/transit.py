@@ -25,6 +25,7 @@ import time
 
 from _common import (
     ROOT,
+    SERVER_SETTINGS,
     SERVERS,
     clone_sql,
     cpu_split,
@@ -35,6 +36,7 @@ from _common import (
     pgbench_tps,
     settle_database,
     start_server,
+    throwaway_cluster,
 )
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -52,30 +54,8 @@ def extra_args(parser):
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--shared-cluster", action="store_true",
-                        help="the machine's PostgreSQL as it is set (128 MB shared_buffers), not a throwaway "
-                             "cluster set as docs/operations.md says")
-
-
-# What docs/operations.md sets for a card center's PostgreSQL (a day of taps is gigabytes: the Debian defaults,
-# 128 MB shared_buffers and 1 GB of WAL between checkpoints, are a laptop's); durability is unchanged.
-PRODUCTION_SETTINGS = {"shared_buffers": "4GB", "max_wal_size": "8GB", "checkpoint_timeout": "15min",
-                       "wal_compression": "lz4"}
-
-
-def production_cluster():
-    """A throwaway cluster on loopback with ``PRODUCTION_SETTINGS`` (never the machine's shared one, which
-    others use as it is); pgbench and psql reach it through PGPORT; removed at exit."""
-    import atexit
-    import sys
-
-    sys.path.insert(0, str(ROOT / "ops"))
-    from pgcluster import PgCluster
-
-    cluster = PgCluster.create(settings=PRODUCTION_SETTINGS)
-    atexit.register(cluster.destroy)
-    os.environ["PGPORT"] = str(cluster.port)
-    print(f"throwaway cluster on 127.0.0.1:{cluster.port} ({cluster.base})", flush=True)
-    return cluster
+                        help="the machine's PostgreSQL as it is set, not a throwaway cluster set as "
+                             "docs/operations.md says: " + ", ".join(f"{k}={v}" for k, v in SERVER_SETTINGS.items()))
 
 
 def populate(holders: int, validators: int) -> dict:
@@ -312,7 +292,7 @@ def main() -> None:
     taps = args.taps or (60_000 if args.quick else 2_000_000)
     holders = args.holders or (5_000 if args.quick else 200_000)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    cluster = None if args.shared_cluster else production_cluster()
+    cluster = None if args.shared_cluster else throwaway_cluster(SERVER_SETTINGS)
     db_url = fresh_database("postgres", "transit", *([cluster.url("postgres")] if cluster else []))
     from django.db import connection
 
@@ -348,7 +328,7 @@ def main() -> None:
         ("machine load before the run", load),
         ("validators / holders", f"{validators:,} / {holders:,}"),
         ("PostgreSQL", "the machine's cluster as set" if cluster is None else
-         "throwaway cluster, " + ", ".join(f"{k} {v}" for k, v in PRODUCTION_SETTINGS.items())),
+         "throwaway cluster, " + ", ".join(f"{k} {v}" for k, v in SERVER_SETTINGS.items())),
         ("server", f"{args.server}, {args.workers} workers" + ("" if args.server == "gunicorn-sync"
                                                               else f" × {args.threads} threads")),
         ("set-up", f"{setup_s:.1f} s"),
@@ -374,7 +354,7 @@ def main() -> None:
         "taps": unique, "validators": validators, "requests": len(requests), "seconds": round(seconds, 1),
         "p99_ms": round(run["p99_ms"]),
         "cpu_ms_per_1000_taps": {k: round(v * 1e6 / max(in_rush, 1)) for k, v in cpu.items()}, "quick": args.quick, "machine_load": load,
-        "postgresql": "shared" if cluster is None else PRODUCTION_SETTINGS})
+        "postgresql": "shared" if cluster is None else SERVER_SETTINGS})
 
 
 if __name__ == "__main__":

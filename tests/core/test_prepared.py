@@ -88,3 +88,12 @@ def test_a_table_empty_when_planned_is_still_read_by_its_index():
         cursor.execute(f"EXPLAIN EXECUTE {probe.name}(1, 2)")
         plan = " ".join(line for (line,) in cursor.fetchall())
     assert "Seq Scan" not in plan and "used_code_once" in plan
+
+
+@pytest.mark.parametrize("values", [[1, 2**40, -7, 0], [True, False, True], [1, None, 3], [None, True],
+                                    [dt.datetime(2026, 12, 6, 1, 2, 3, 4, tzinfo=dt.UTC)] * 2])
+def test_every_quick_road_writes_what_the_item_by_item_road_writes(values):
+    """``_array_literal``'s shortcuts for lists of one type are the general road's text exactly."""
+    from campuscard.core.db import _array_item, _array_literal
+
+    assert _array_literal(values) == "{" + ",".join(map(_array_item, values)) + "}"

@@ -128,7 +128,7 @@ def test_journal_rows_cannot_be_updated(accounts):
 
 
 def test_accounts_are_never_deleted(accounts):
-    """The journal names accounts without database keys (decisions.md 2026-12-07): deleting one is refused."""
+    """The journal names accounts without database keys (decisions.md 2026-12-06): deleting one is refused."""
     if connection.vendor != "postgresql":
         pytest.skip("the guard is PostgreSQL's (SQLite's test runner empties tables with DELETE)")
     cash, wallet, shop = accounts

@@ -136,6 +136,10 @@ def _array_literal(values: list) -> str:
             return '{"' + '","'.join(values) + '"}'
     elif kinds == {dt.datetime}:
         return '{"' + '","'.join(map(dt.datetime.isoformat, values)) + '"}'
+    elif kinds == {int}:  # ids, counters, amounts (bool is another type: not here)
+        return "{" + ",".join(map(str, values)) + "}"
+    elif kinds == {bool}:
+        return "{" + ",".join(["t" if value else "f" for value in values]) + "}"
     return "{" + ",".join(map(_array_item, values)) + "}"
 
 

@@ -120,7 +120,7 @@ class Transfer(models.Model):
 
     # Every index costs each payment an insert: those a composite index or constraint below already
     # covers are left out (docs/decisions.md, "Ledger").
-    # No database foreign keys on the accounts and institution (docs/decisions.md, 2026-12-07): every write
+    # No database foreign keys on the accounts and institution (docs/decisions.md, 2026-12-06): every write
     # of a journal row updates or locks both accounts' balance rows in the same statement, and accounts are
     # never deleted (a trigger refuses it); `ledger check` reports a row naming an account with no balance.
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+", db_index=False,

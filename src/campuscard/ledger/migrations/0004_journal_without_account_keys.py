@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# The journal's account keys go (docs/decisions.md, 2026-12-07); what they guarded is kept by refusing to
+# The journal's account keys go (docs/decisions.md, 2026-12-06); what they guarded is kept by refusing to
 # delete an account (accounts are closed, never deleted). PostgreSQL only: SQLite's test runner empties
 # tables with DELETE. SQLite rebuilds the altered table, dropping LED-2's trigger: it is put back.
 PG_FORWARD = """
