@@ -10,8 +10,9 @@ Tap upload (``taps_upload``) is the entry point of the bus lane: a validator's b
 (bad input changes nothing), its duplicates are dropped exactly (``(device, counter)`` is stored once,
 and uploads of one validator are serialised), each tap is priced by the fare table (``fares``), the
 checks that apply to a tap come from the payment rulebook (``payments.rules.tap_refusal`` and
-``tap_fares_below_zero``), and the money moves in ONE ledger statement over the batch
-(``ledger.batch.debits_settle``): wallet → the operator's transit clearing account, a journal row per tap.
+``tap_fares_below_zero``), and the money moves as sets over the batch (``ledger.batch.debits_settle``):
+wallet → the operator's transit clearing account, a journal row per tap; the tap rows are written with the
+journal rows, before the wallets are locked.
 """
 
 from __future__ import annotations
