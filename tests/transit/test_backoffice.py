@@ -58,6 +58,26 @@ def test_dispute_evidence_by_the_operator_decision_by_the_card_center(validator,
     assert dispute.state == "accepted" and available(bound) == 1_000 and ledger_check().ok
 
 
+def test_an_open_dispute_waits_on_the_dashboard_and_is_on_the_holders_page(validator, bound, student, operator,
+                                                                           make_operator):
+    """The Card Center's work: bus fare disputes are a queue of the home page beside the payment appeals, and
+    the holder's page lists them with the appeals, each with its history."""
+    from campuscard.backoffice.person import person_page_url
+
+    services.taps_upload(device=validator.device, taps=taps(1, 2))
+    dispute = services.dispute_open(actor=SYSTEM, person=student, tap=Tap.objects.order_by("counter").first(),
+                                    reason="那天我没坐公交")
+    officer = make_operator(operator.institution, "card_center_operator", "center")
+    center = logged(officer)
+    home = center.get("/backoffice/")
+    assert 'id="work-disputes" data-count="1"' in home.text
+    person = center.get(person_page_url(student.pk))
+    assert 'data-testid="dispute"' in person.text and "那天我没坐公交" in person.text
+    assert f"/backoffice/transit/dispute/{dispute.pk}/change/" in person.text
+    services.dispute_decide(actor=SYSTEM, user=officer, dispute=dispute, accept=False, reason="监控显示本人乘车")
+    assert 'id="work-disputes" data-count="0"' in center.get("/backoffice/").text
+
+
 def test_a_validator_is_registered_in_the_back_office_with_its_secret_shown_once(route, make_operator):
     admin_user = make_operator(route.operator.institution, "institution_admin", "admin")
     response = logged(admin_user).post("/backoffice/transit/validator/add/", {"code": "bus-new-1", "name": "新车",

@@ -27,6 +27,7 @@ from campuscard.ledger.models import Account
 from campuscard.ledger.selectors import account_balances, journal
 from campuscard.payments.models import Appeal, Payment, RechargeOrder
 from campuscard.payments.selectors import kind_label
+from campuscard.transit.models import Dispute
 
 # What an audited action means to the operator. Unknown actions fall back to their code (nothing is hidden).
 ACTION_LABELS = {
@@ -222,6 +223,7 @@ class PersonOverview:
     applications: Section
     access: Section
     appeals: Section
+    disputes: Section
 
 
 def _who(row: AuditLog, person: Person) -> str:
@@ -350,12 +352,7 @@ def _applications(person: Person, user) -> Section:
         return Section(allowed=False)
     applications = list(restrict(Application.objects.filter(person=person), user, "view")
                         .select_related("decided_by", "card").order_by("-created_at"))
-    rows = _audit_rows(person.institution_id, {"enrollment.application": [a.pk for a in applications]})
-    events: dict[str, list[AuditLog]] = {}
-    for row in rows:
-        events.setdefault(row.object_id, []).append(row)
-    return Section(allowed=True, rows=[(application, _events(events.get(str(application.pk), []), person))
-                                       for application in applications])
+    return Section(allowed=True, rows=_with_events(person, applications, "enrollment.application", lambda a: a.pk))
 
 
 def _access(person: Person, user, limit: int) -> Section:
@@ -371,12 +368,24 @@ def _appeals(person: Person, user) -> Section:
         return Section(allowed=False)
     appeals = list(restrict(Appeal.objects.filter(payment__person=person), user, "view")
                    .select_related("payment__merchant", "decided_by").order_by("-created_at"))
-    rows = _audit_rows(person.institution_id, {"payments.appeal": [a.pk for a in appeals]})
+    return Section(allowed=True, rows=_with_events(person, appeals, "payments.appeal", lambda a: a.pk))
+
+
+def _disputes(person: Person, user) -> Section:
+    """Bus taps the holder said were not theirs (#20: the appeal flow for bus fares), beside the appeals."""
+    if not user.is_superuser and not user.has_perm("transit.view_dispute"):
+        return Section(allowed=False)
+    disputes = list(restrict(Dispute.objects.filter(tap__person=person), user, "view")
+                    .select_related("tap__route", "decided_by").order_by("-created_at"))
+    return Section(allowed=True, rows=_with_events(person, disputes, "transit.tap", lambda d: d.tap_id))
+
+
+def _with_events(person: Person, objects: list, object_type: str, audited) -> list[tuple]:
+    """Each object with the audit events of ``audited(object)`` (its pk, or what its actions were recorded on)."""
     events: dict[str, list[AuditLog]] = {}
-    for row in rows:
+    for row in _audit_rows(person.institution_id, {object_type: [audited(o) for o in objects]}):
         events.setdefault(row.object_id, []).append(row)
-    return Section(allowed=True, rows=[(appeal, _events(events.get(str(appeal.pk), []), person))
-                                       for appeal in appeals])
+    return [(o, _events(events.get(str(audited(o)), []), person)) for o in objects]
 
 
 def person_overview(*, person: Person, user, limit: int = 100) -> PersonOverview:
@@ -387,7 +396,7 @@ def person_overview(*, person: Person, user, limit: int = 100) -> PersonOverview
     return PersonOverview(person=person, cards=cards, person_events=person_events,
                           wallet=_wallet(person, cards, user, limit),
                           applications=_applications(person, user), access=_access(person, user, limit),
-                          appeals=_appeals(person, user))
+                          appeals=_appeals(person, user), disputes=_disputes(person, user))
 
 
 def people_visible(user):
