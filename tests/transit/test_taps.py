@@ -207,6 +207,7 @@ def test_snapshot_is_signed_and_decides_offline(validator, bound):
 def test_known_counters_are_probed_one_by_one_even_when_planned_on_an_empty_log(validator, bound):
     """The duplicate check's plan is made once per connection, here while the tap log is empty: each uploaded
     counter must still be an index probe of (validator, counter), not a filter over the validator's day."""
+    from django.conf import settings
     from django.db import connection
 
     assert not Tap.objects.exists()
@@ -214,7 +215,7 @@ def test_known_counters_are_probed_one_by_one_even_when_planned_on_an_empty_log(
         assert services._seen(validator.device.pk, [1, 2]) == set()  # prepared and planned now
     services.taps_upload(device=validator.device, taps=taps(1, 2, 3))
     assert services._seen(validator.device.pk, [2, 3, 9]) == {2, 3}
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and settings.PG_PREPARE:  # behind a transaction pooler: nothing prepared
         with connection.cursor() as cursor:
             values = {"device_id": validator.device.pk, "counters": [2, 3]}
             cursor.execute(f"EXPLAIN EXECUTE {services._SEEN.name}(%s, %s)", [values[p] for p in services._SEEN.parameters])

@@ -60,7 +60,10 @@ class Prepared:
     with an old one. A parameter without a declared type takes the type of its first use."""
 
     def __init__(self, name: str, sql: str, types: dict[str, str] | None = None):
-        self.sql = sql
+        # Not prepared (behind a transaction pooler), psycopg quotes the values in the text: a list of strings
+        # arrives untyped, and unnest() of it is ambiguous. There each declared parameter carries its cast.
+        self.sql = _PARAMETER.sub(lambda m: f"{m.group(0)}::{types[m.group(1)]}" if m.group(1) in (types or {})
+                                  else m.group(0), sql)
         self.parameters = list(dict.fromkeys(_PARAMETER.findall(sql)))
         position = {p: i for i, p in enumerate(self.parameters, 1)}
         declared = ", ".join((types or {}).get(p, "unknown") for p in self.parameters)
