@@ -44,7 +44,7 @@ QUEUES = [
           '<rect x="3" y="5" width="18" height="15" rx="2"/><circle cx="12" cy="12.5" r="3.5"/><path d="M8 5l1.5-2h5L16 5"/>'),
     Queue("appeals", gettext_lazy("Payment appeals"), Appeal, "state", Appeal.State.OPEN,
           '<path d="M12 3l9 16H3z"/><path d="M12 10v4M12 17v.5"/>'),
-    Queue("disputes", gettext_lazy("Bus fare disputes"), Dispute, "state", Dispute.State.OPEN,
+    Queue("disputes", gettext_lazy("Bus tap disputes"), Dispute, "state", Dispute.State.OPEN,
           '<rect x="4" y="3" width="16" height="15" rx="2"/><path d="M4 11h16M7 18v3M17 18v3"/>'
           '<circle cx="8" cy="14.5" r="1"/><circle cx="16" cy="14.5" r="1"/>'),
     Queue("production", gettext_lazy("Cards to print"), Production, "state", Production.State.REQUESTED,
