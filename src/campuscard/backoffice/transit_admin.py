@@ -234,11 +234,20 @@ class DisputeForm(forms.ModelForm):
 class DisputeAdmin(TapScoped, ScopedAdmin):
     operator_path = "tap__operator"
     form = DisputeForm
-    list_display = ["tap", "reason", "state", "created_at", "decided_at"]
+    list_display = ["ride", "holder", "reason", "state", "created_at", "decided_at"]
     list_filter = ["state"]
+    list_select_related = ["tap__route", "tap__person"]
     readonly_fields = ["tap", "reason", "state", "decision", "decided_by", "created_at", "decided_at"]
     fields = ["tap", "reason", "evidence", "state", "decision", "decided_by", "created_at", "decided_at"]
     change_form_template = "backoffice/transit_dispute_change_form.html"
+
+    @admin.display(description=_("ride"), ordering="tap__tapped_at")
+    def ride(self, obj):
+        return f"{obj.tap.route.code} · {obj.tap}"
+
+    @admin.display(description=_("holder"))
+    def holder(self, obj):
+        return obj.tap.person or "—"
 
     def has_add_permission(self, request):
         return False

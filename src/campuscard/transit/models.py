@@ -9,10 +9,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from campuscard.core.models import Institution
-from campuscard.core.money import FenField
+from campuscard.core.money import FenField, format_fen
 from campuscard.core.permissions import RestrictedQuerySet
 
 
@@ -252,7 +253,7 @@ class Tap(models.Model):
         indexes = [models.Index(fields=["operator", "posted_at"]), models.Index(fields=["card", "tapped_at"])]
 
     def __str__(self) -> str:
-        return f"{self.device_id}#{self.counter} {self.fare}"
+        return f"{localtime(self.tapped_at):%Y-%m-%d %H:%M} · {format_fen(self.fare)} · #{self.counter}"
 
 
 class Dispute(models.Model):
