@@ -348,11 +348,8 @@ def _transfer_who(row, recharges: dict, payments: dict, person: Person) -> str:
 
 
 def _applications(person: Person, user) -> Section:
-    if not user.is_superuser and not user.has_perm("enrollment.view_application"):
-        return Section(allowed=False)
-    applications = list(restrict(Application.objects.filter(person=person), user, "view")
-                        .select_related("decided_by", "card").order_by("-created_at"))
-    return Section(allowed=True, rows=_with_events(person, applications, "enrollment.application", lambda a: a.pk))
+    return _audited(person, user, "enrollment.view_application", "enrollment.application",
+                    Application.objects.filter(person=person).select_related("decided_by", "card"))
 
 
 def _access(person: Person, user, limit: int) -> Section:
@@ -364,28 +361,27 @@ def _access(person: Person, user, limit: int) -> Section:
 
 
 def _appeals(person: Person, user) -> Section:
-    if not user.is_superuser and not user.has_perm("payments.view_appeal"):
-        return Section(allowed=False)
-    appeals = list(restrict(Appeal.objects.filter(payment__person=person), user, "view")
-                   .select_related("payment__merchant", "decided_by").order_by("-created_at"))
-    return Section(allowed=True, rows=_with_events(person, appeals, "payments.appeal", lambda a: a.pk))
+    return _audited(person, user, "payments.view_appeal", "payments.appeal",
+                    Appeal.objects.filter(payment__person=person).select_related("payment__merchant", "decided_by"))
 
 
 def _disputes(person: Person, user) -> Section:
-    """Bus taps the holder said were not theirs (#20: the appeal flow for bus fares), beside the appeals."""
-    if not user.is_superuser and not user.has_perm("transit.view_dispute"):
+    """Bus taps the holder said were not theirs (#20: the appeal flow for bus fares), beside the appeals; their
+    actions are audited on the tap."""
+    return _audited(person, user, "transit.view_dispute", "transit.tap",
+                    Dispute.objects.filter(tap__person=person).select_related("tap__route", "decided_by"),
+                    audited=lambda d: d.tap_id)
+
+
+def _audited(person: Person, user, permission: str, object_type: str, rows, audited=lambda o: o.pk) -> Section:
+    """The rows the operator may see, newest first, each with the audit events of ``audited(row)``."""
+    if not user.is_superuser and not user.has_perm(permission):
         return Section(allowed=False)
-    disputes = list(restrict(Dispute.objects.filter(tap__person=person), user, "view")
-                    .select_related("tap__route", "decided_by").order_by("-created_at"))
-    return Section(allowed=True, rows=_with_events(person, disputes, "transit.tap", lambda d: d.tap_id))
-
-
-def _with_events(person: Person, objects: list, object_type: str, audited) -> list[tuple]:
-    """Each object with the audit events of ``audited(object)`` (its pk, or what its actions were recorded on)."""
+    objects = list(restrict(rows, user, "view").order_by("-created_at"))
     events: dict[str, list[AuditLog]] = {}
     for row in _audit_rows(person.institution_id, {object_type: [audited(o) for o in objects]}):
         events.setdefault(row.object_id, []).append(row)
-    return [(o, _events(events.get(str(audited(o)), []), person)) for o in objects]
+    return Section(allowed=True, rows=[(o, _events(events.get(str(audited(o)), []), person)) for o in objects])
 
 
 def person_overview(*, person: Person, user, limit: int = 100) -> PersonOverview:
