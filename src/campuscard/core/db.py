@@ -62,7 +62,8 @@ class Prepared:
     def __init__(self, name: str, sql: str, types: dict[str, str] | None = None):
         # Not prepared (behind a transaction pooler), psycopg quotes the values in the text: a list of strings
         # arrives untyped, and unnest() of it is ambiguous. There each declared parameter carries its cast.
-        self.sql = _PARAMETER.sub(lambda m: f"{m.group(0)}::{types[m.group(1)]}" if m.group(1) in (types or {})
+        typed = types or {}
+        self.sql = _PARAMETER.sub(lambda m: f"{m.group(0)}::{typed[m.group(1)]}" if m.group(1) in typed
                                   else m.group(0), sql)
         self.parameters = list(dict.fromkeys(_PARAMETER.findall(sql)))
         position = {p: i for i, p in enumerate(self.parameters, 1)}
