@@ -195,3 +195,22 @@ def test_the_api_takes_phone_taps_and_lists_denied_phones(route, phone_bound):
     card_report_lost(actor=SYSTEM, card=phone_bound, channel="portal")
     delta = signed("GET", f"/api/v1/transit/validator/deny-list?since={held['deny_list']['version']}").json()
     assert phone.token in delta["hce_tokens"]
+
+
+def test_a_phone_code_pays_one_ride_at_any_validator(validator, validator2, phone_bound):
+    """Validators are offline: the same one-time code shown on two buses (a relay or a copy) is charged once;
+    the second tap is kept, not charged, with its reason — in another upload or in the same one."""
+    phone = phone_of(phone_bound)
+    at = clock.now() - dt.timedelta(minutes=30)
+    first = upload(validator, phone_taps(phone, 1, start=at))
+    again = upload(validator2, phone_taps(phone, 7, start=at + dt.timedelta(seconds=5)))
+    assert (first.charged, again.charged) == (1, 0)
+    assert again.refused == [{"counter": 7, "code": "transit_phone_code_reused"}]
+    both = phone_taps(phone, 2, start=at + dt.timedelta(minutes=5)) * 1
+    both.append({**both[0], "counter": 3})  # the same code twice in one batch
+    twice = upload(validator, both)
+    assert twice.charged == 1 and twice.refused == [{"counter": 3, "code": "transit_phone_code_reused"}]
+    later = upload(validator2, phone_taps(phone, 8, start=at + dt.timedelta(minutes=10)))  # a new code pays
+    assert later.charged == 1
+    assert Tap.objects.filter(refusal="transit_phone_code_reused").count() == 2
+    assert available(phone_bound) == 1_000 - 3 * 100 and ledger_check().ok

@@ -10,6 +10,7 @@ register("transit_no_nfc", 409, _("Bind a physical card (NFC) first: bus validat
 register("transit_no_phone", 409, _("This card has no phone credential yet: turn on the phone card (HCE) first."))
 register("transit_medium_required", 422, _("Choose the physical card, the phone or both."))
 register("transit_phone_code_invalid", 422, _("The phone's one-time code does not match the time of the tap."))
+register("transit_phone_code_reused", 409, _("This phone code already paid for a ride: each code pays once."))
 register("transit_validator_required", 403, _("This device is not registered as a bus validator."))
 register("transit_batch_too_large", 413, _("At most %(max)s taps per upload."))
 register("transit_tap_invalid", 422, _("Tap %(index)s is not valid: %(problem)s"))

@@ -223,6 +223,7 @@ class Tap(models.Model):
     counter = models.BigIntegerField(_("validator counter"))
     medium = models.CharField(_("presented"), max_length=4, choices=Medium.choices, default=Medium.CARD)
     nfc_uid = models.CharField(_("card UID or phone token"), max_length=32)
+    phone_code = models.CharField(_("phone's one-time code"), max_length=8, blank=True)  # a code pays once
     card = models.ForeignKey("cards.Card", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                              db_constraint=False, db_index=False, verbose_name=_("card"))
     person = models.ForeignKey("identity.Person", on_delete=models.PROTECT, null=True, blank=True,

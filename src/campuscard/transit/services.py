@@ -311,7 +311,7 @@ def taps_upload(*, device: Device, taps: list, deny_version: int = 0) -> UploadR
 _CHARGED, _REFUSED = Tap.State.CHARGED.value, Tap.State.REFUSED.value
 _CARD, _PHONE = Tap.Medium.CARD.value, Tap.Medium.PHONE.value
 # the columns of a tap decided per tap; the rest are the batch's (institution, operator, route, device, …)
-_TAP_COLUMNS = ("counter", "medium", "nfc_uid", "card_id", "person_id", "tapped_at", "stages", "fare_class", "fare",
+_TAP_COLUMNS = ("counter", "medium", "nfc_uid", "phone_code", "card_id", "person_id", "tapped_at", "stages", "fare_class", "fare",
                 "is_transfer", "state", "refusal", "flagged", "below_zero", "transfer_id")
 _CARD_FIELDS = ("id", "active", "card_id", "card__kind", "card__state", "card__institution_id", "card__person_id",
                 "card__wallet_account_id", "card__number")
@@ -336,8 +336,8 @@ class _Row:
     key: str
 
     def __init__(self, tap: TapIn, medium: str, presented: str):
-        self.counter, self.medium, self.nfc_uid, self.tapped_at, self.stages = (
-            tap.counter, medium, presented, tap.tapped_at, tap.stages)
+        self.counter, self.medium, self.nfc_uid, self.phone_code, self.tapped_at, self.stages = (
+            tap.counter, medium, presented, tap.code, tap.tapped_at, tap.stages)
         self.card_id = self.person_id = self.transfer_id = None
         self.wallet = 0
         self.fare_class, self.fare, self.is_transfer, self.below_zero = fares.FULL, 0, False, False
@@ -427,6 +427,7 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
     route_fare = fares.RouteFare(route.fare, route.stage_fare, route.max_stages)
     transfers = bool(operator.transfer_minutes)
     previous = _previous_rides(operator, card_ids, taps[0].tapped_at) if transfers else {}
+    phone_codes_used = _phone_codes_used(taps, found)
     institution_id, posted_at = device.institution_id, clock.now()
     refusals: dict[tuple, str] = {}  # the rulebook's answer per set of facts (a handful per batch)
     fare_of: dict[tuple[str, int, bool], int] = {}
@@ -457,6 +458,12 @@ def _upload(validator: Validator, taps: list[TapIn], deny_version: int) -> Uploa
             row.refusal = "transit_phone_code_invalid"  # not the phone: a token alone is not a payment
             result.refused.append({"counter": t.counter, "code": row.refusal})
             continue
+        if t.hce and (t.hce, t.code) in phone_codes_used:
+            row.refusal = "transit_phone_code_reused"  # one code, two rides: a relayed or replayed code
+            result.refused.append({"counter": t.counter, "code": row.refusal})
+            continue
+        if t.hce:
+            phone_codes_used.add((t.hce, t.code))
         riding = (c["active"] and c["riding_phone"]) if t.hce else c["riding_card"]
         if not riding or c["card__state"] in REFUSED_STATES:
             row.flagged = "deny_list_late"  # the validator did not have it yet: charged and flagged (TRN-2)
@@ -529,7 +536,8 @@ _SEEN = Prepared("transit_seen", """
 SELECT coalesce(json_agg(c.counter), '[]')::text FROM unnest(%(counters)s) AS c(counter), LATERAL (
     SELECT 1 FROM transit_tap t WHERE t.device_id = %(device_id)s AND t.counter = c.counter LIMIT 1) x
 """, {"device_id": "bigint", "counters": "bigint[]"})
-_TAP_TYPES = {"counter": "bigint[]", "medium": "text[]", "nfc_uid": "text[]", "card_id": "bigint[]",
+_TAP_TYPES = {"counter": "bigint[]", "medium": "text[]", "nfc_uid": "text[]", "phone_code": "text[]",
+              "card_id": "bigint[]",
               "person_id": "bigint[]", "tapped_at": "timestamptz[]", "stages": "smallint[]", "fare_class": "text[]",
               "fare": "bigint[]", "is_transfer": "boolean[]", "state": "text[]", "refusal": "text[]",
               "flagged": "text[]", "below_zero": "boolean[]", "transfer_id": "bigint[]"}
@@ -581,6 +589,20 @@ def _notify_below_zero(route: Route, rows: list[_Row], available: dict[int, int]
                 body=_("A bus fare of %(fare)s on route %(route)s took your wallet to %(balance)s. Bus validators "
                        "refuse your card until you recharge: recharge in the portal or at a kiosk."),
                 link="/wallet/recharge/", recipients=recipients)
+
+
+def _phone_codes_used(taps: list[TapIn], found: dict) -> set[tuple[str, str]]:
+    """(token, digits) of the phone codes this batch shows that already paid a ride, at any validator: a phone
+    code pays once. Validators are offline and cannot know; two rides on one code within its minute are
+    a relay or a copy. Nothing is read for a batch without phone taps."""
+    phone = [t for t in taps if t.hce and (_PHONE, t.hce) in found]
+    if not phone:
+        return set()
+    window = dt.timedelta(seconds=3 * settings.QR_STEP_SECONDS)
+    return set(Tap.objects.filter(card_id__in={found[(_PHONE, t.hce)]["card_id"] for t in phone}, medium=_PHONE,
+                                  state=_CHARGED, tapped_at__gte=min(t.tapped_at for t in phone) - window,
+                                  tapped_at__lte=max(t.tapped_at for t in phone) + window)
+               .exclude(phone_code="").values_list("nfc_uid", "phone_code"))
 
 
 def _previous_rides(operator: Operator, card_ids: set[int], since: dt.datetime) -> dict[int, tuple]:
