@@ -2,9 +2,11 @@
 uploading their offline taps in batches of 200–2,000 (5 % of batches sent twice, 1 % of taps by cards on
 the deny-list that the validators did not have yet), then a check that every tap is stored once, every
 charged tap has exactly one journal row and its fare reached the operator's clearing account, and the
-ledger checks clean. Compared in the same run with raw `pgbench` (simple-update, same database).
+ledger checks clean. Compared in the same run with raw `pgbench` (simple-update, same database). The run
+has a PostgreSQL cluster of its own, set as docs/operations.md says (``_common.SERVER_SETTINGS``);
+``--shared-cluster`` runs on the machine's server as it is set.
 
-    python bench/transit.py [--quick] [--validators V] [--taps N] [--holders H] [--clients C]
+    python bench/transit.py [--quick] [--validators V] [--taps N] [--holders H] [--clients C] [--shared-cluster]
                             [--server granian|gunicorn-sync|gunicorn-gthread] [--workers W] [--threads T]
 
 Full run: 500 validators, 2,000,000 taps, 200,000 holders. ``--quick``: 40 validators, 60,000 taps, 5,000
